@@ -1,0 +1,170 @@
+// Package postgres is usersync's PostgreSQL adapter (pgx/v5): the schema
+// migrations runner, the mirror writer (COPY into a staging table, one
+// merge that rewrites only changed rows, soft deletes, the single-writer
+// advisory lock, sync_runs bookkeeping) and the read queries the API serves.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+
+	"github.com/usersync/usersync/migrations"
+	"github.com/usersync/usersync/pkg/model"
+)
+
+// Config configures Open.
+type Config struct {
+	// URL is a libpq connection string or postgres:// URL.
+	URL string
+	// MaxConns caps the pool; 0 keeps pgxpool's default.
+	MaxConns int32
+	// Logger receives migration progress; nil discards it.
+	Logger *slog.Logger
+}
+
+// DB is a connection pool to the mirror database.
+type DB struct {
+	pool   *pgxpool.Pool
+	logger *slog.Logger
+}
+
+// Open parses cfg.URL and creates a pool. It does not wait for the server:
+// the pool connects lazily and reconnects on its own, so a database that is
+// down at start-up or restarts later is picked up without a restart.
+func Open(ctx context.Context, cfg Config) (*DB, error) {
+	pcfg, err := pgxpool.ParseConfig(cfg.URL)
+	if err != nil {
+		// The parse error can echo the URL, password included; keep it out.
+		return nil, fmt.Errorf("%w: parse database URL: %s", model.ErrInvalid, redactParseError(err))
+	}
+	if cfg.MaxConns > 0 {
+		pcfg.MaxConns = cfg.MaxConns
+	}
+	if pcfg.ConnConfig.RuntimeParams["application_name"] == "" {
+		pcfg.ConnConfig.RuntimeParams["application_name"] = "usersync"
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return nil, fmt.Errorf("create database pool: %w", err)
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &DB{pool: pool, logger: logger}, nil
+}
+
+// redactParseError keeps only the reason of a pgx parse error, never the
+// connection string it may quote.
+func redactParseError(err error) string {
+	var pe *pgconn.ParseConfigError
+	if errors.As(err, &pe) && pe.Unwrap() != nil {
+		return pe.Unwrap().Error()
+	}
+	return "malformed connection string"
+}
+
+// Close closes every connection.
+func (db *DB) Close() { db.pool.Close() }
+
+// Pool exposes the pgx pool to callers in this module that need a raw
+// connection (tests, benchmarks).
+func (db *DB) Pool() *pgxpool.Pool { return db.pool }
+
+// Ping checks that the database answers.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.pool.Ping(ctx); err != nil {
+		return classify(fmt.Errorf("ping database: %w", err))
+	}
+	return nil
+}
+
+// migrationLockID is the advisory lock goose holds while migrating, so two
+// processes starting at once cannot both apply the same migration.
+const migrationLockID = 0x75737273796e63 // "usrsync"
+
+func (db *DB) goose() (*goose.Provider, func() error, error) {
+	locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(migrationLockID))
+	if err != nil {
+		return nil, nil, fmt.Errorf("create migration lock: %w", err)
+	}
+	sqldb := stdlib.OpenDBFromPool(db.pool)
+	p, err := goose.NewProvider(goose.DialectPostgres, sqldb, migrations.FS,
+		goose.WithSessionLocker(locker),
+		goose.WithDisableGlobalRegistry(true),
+	)
+	if err != nil {
+		sqldb.Close()
+		return nil, nil, fmt.Errorf("load migrations: %w", err)
+	}
+	return p, sqldb.Close, nil
+}
+
+// Migrate applies every pending migration under an advisory lock and
+// returns how many it applied.
+func (db *DB) Migrate(ctx context.Context) (int, error) {
+	p, closeDB, err := db.goose()
+	if err != nil {
+		return 0, err
+	}
+	defer closeDB()
+	results, err := p.Up(ctx)
+	if err != nil {
+		return 0, classify(fmt.Errorf("apply migrations: %w", err))
+	}
+	for _, r := range results {
+		db.logger.Info("applied migration", "version", r.Source.Version, "file", r.Source.Path, "duration", r.Duration)
+	}
+	return len(results), nil
+}
+
+// SchemaCurrent reports whether every embedded migration is applied.
+func (db *DB) SchemaCurrent(ctx context.Context) (bool, error) {
+	p, closeDB, err := db.goose()
+	if err != nil {
+		return false, err
+	}
+	defer closeDB()
+	pending, err := p.HasPending(ctx)
+	if err != nil {
+		return false, classify(fmt.Errorf("check migrations: %w", err))
+	}
+	return !pending, nil
+}
+
+// classify marks errors that mean "the database cannot be reached right
+// now" with model.ErrUnavailable, so the API answers 503 and the caller may
+// retry; everything else is returned as is.
+func classify(err error) error {
+	if err == nil || errors.Is(err, model.ErrUnavailable) {
+		return err
+	}
+	var netErr net.Error
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.As(err, &pgErr):
+		// Class 08 (connection exception), 57P (operator intervention:
+		// shutdown, crash), 53 (insufficient resources: too many clients).
+		c := pgErr.Code
+		if len(c) >= 2 && (c[:2] == "08" || c[:2] == "53" || (len(c) >= 3 && c[:3] == "57P")) {
+			return fmt.Errorf("%w: %w", model.ErrUnavailable, err)
+		}
+		return err
+	case pgconn.Timeout(err), errors.As(err, &netErr):
+		return fmt.Errorf("%w: %w", model.ErrUnavailable, err)
+	}
+	var connectErr *pgconn.ConnectError
+	if errors.As(err, &connectErr) {
+		return fmt.Errorf("%w: %w", model.ErrUnavailable, err)
+	}
+	return err
+}

@@ -1,0 +1,151 @@
+// Package pgtest gives tests a throwaway PostgreSQL database: one fresh
+// database per test on the server named by TEST_DATABASE_URL, or on a
+// postgres container started with dockertest where Docker runs. With
+// neither, tests skip — except under CI (CI set), where a missing database
+// is a failure.
+package pgtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/ory/dockertest/v3"
+	"github.com/ory/dockertest/v3/docker"
+)
+
+var (
+	dockerOnce sync.Once
+	dockerURL  string
+	dockerErr  error
+)
+
+// ServerURL returns the URL of a PostgreSQL server whose user may create
+// databases, or skips (fails under CI) when none can be had.
+func ServerURL(tb testing.TB) string {
+	tb.Helper()
+	if u := os.Getenv("TEST_DATABASE_URL"); u != "" {
+		return u
+	}
+	dockerOnce.Do(func() { dockerURL, dockerErr = startContainer() })
+	if dockerErr != nil {
+		if os.Getenv("CI") != "" {
+			tb.Fatalf("no test database: TEST_DATABASE_URL is unset and dockertest failed: %v", dockerErr)
+		}
+		tb.Skipf("no test database: set TEST_DATABASE_URL (dockertest: %v)", dockerErr)
+	}
+	return dockerURL
+}
+
+// NewDatabase creates an empty database for this test, drops it when the
+// test ends, and returns its URL.
+func NewDatabase(tb testing.TB) string {
+	tb.Helper()
+	server := ServerURL(tb)
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		tb.Fatal(err)
+	}
+	name := "usersync_test_" + hex.EncodeToString(b[:])
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	admin, err := pgx.Connect(ctx, server)
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			tb.Fatalf("connect to test database server: %v", err)
+		}
+		tb.Skipf("connect to test database server (set TEST_DATABASE_URL): %v", err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		tb.Fatalf("create test database: %v", err)
+	}
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c, err := pgx.Connect(ctx, server)
+		if err != nil {
+			tb.Logf("drop test database %s: %v", name, err)
+			return
+		}
+		defer c.Close(ctx)
+		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			tb.Logf("drop test database %s: %v", name, err)
+		}
+	})
+	return WithDatabase(tb, server, name)
+}
+
+// WithDatabase returns server with its database name replaced by name.
+func WithDatabase(tb testing.TB, server, name string) string {
+	tb.Helper()
+	cfg, err := pgx.ParseConfig(server)
+	if err != nil {
+		tb.Fatalf("parse TEST_DATABASE_URL: %v", err)
+	}
+	u := &url.URL{
+		Scheme: "postgres",
+		Host:   fmt.Sprintf("%s:%d", cfg.Host, cfg.Port),
+		Path:   "/" + name,
+	}
+	if cfg.Password != "" {
+		u.User = url.UserPassword(cfg.User, cfg.Password)
+	} else {
+		u.User = url.User(cfg.User)
+	}
+	q := url.Values{}
+	q.Set("sslmode", "disable")
+	if cfg.TLSConfig != nil {
+		q.Set("sslmode", "require")
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// startContainer runs postgres:15 with dockertest and waits until it
+// accepts connections. The container removes itself after ten minutes even
+// if the test binary dies.
+func startContainer() (string, error) {
+	pool, err := dockertest.NewPool("")
+	if err != nil {
+		return "", fmt.Errorf("docker pool: %w", err)
+	}
+	if err := pool.Client.Ping(); err != nil {
+		return "", fmt.Errorf("docker is not running: %w", err)
+	}
+	res, err := pool.RunWithOptions(&dockertest.RunOptions{
+		Repository: "postgres",
+		Tag:        "15-alpine",
+		Env:        []string{"POSTGRES_HOST_AUTH_METHOD=trust"},
+	}, func(hc *docker.HostConfig) {
+		hc.AutoRemove = true
+		hc.RestartPolicy = docker.RestartPolicy{Name: "no"}
+	})
+	if err != nil {
+		return "", fmt.Errorf("start postgres container: %w", err)
+	}
+	_ = res.Expire(600)
+	u := "postgres://postgres@" + res.GetHostPort("5432/tcp") + "/postgres?sslmode=disable"
+	pool.MaxWait = 60 * time.Second
+	err = pool.Retry(func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		c, err := pgx.Connect(ctx, u)
+		if err != nil {
+			return err
+		}
+		return c.Close(ctx)
+	})
+	if err != nil {
+		return "", fmt.Errorf("wait for postgres container: %w", err)
+	}
+	return u, nil
+}
