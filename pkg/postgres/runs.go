@@ -1,0 +1,94 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/usersync/usersync/pkg/model"
+)
+
+// syncLockID is the advisory lock that makes usersync the mirror's single
+// writer. It is a session lock: if the process dies, PostgreSQL ends the
+// session and frees the lock.
+const syncLockID = 0x7573657273796e63 // "usersync"
+
+// SyncLock is a held single-writer lock. Release it when the run ends.
+type SyncLock struct {
+	conn *pgxpool.Conn
+}
+
+// TryLockSync takes the single-writer lock without waiting. When another
+// sync holds it, it returns an error wrapping model.ErrLocked.
+func (db *DB) TryLockSync(ctx context.Context) (*SyncLock, error) {
+	conn, err := db.pool.Acquire(ctx)
+	if err != nil {
+		return nil, classify(fmt.Errorf("acquire connection for the sync lock: %w", err))
+	}
+	var ok bool
+	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", int64(syncLockID)).Scan(&ok); err != nil {
+		conn.Release()
+		return nil, classify(fmt.Errorf("take the sync lock: %w", err))
+	}
+	if !ok {
+		conn.Release()
+		return nil, fmt.Errorf("take the sync lock: %w", model.ErrLocked)
+	}
+	return &SyncLock{conn: conn}, nil
+}
+
+// Release frees the lock. It is safe to call on a nil lock.
+func (l *SyncLock) Release(ctx context.Context) {
+	if l == nil || l.conn == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if _, err := l.conn.Exec(ctx, "SELECT pg_advisory_unlock($1)", int64(syncLockID)); err != nil {
+		// The session may be broken; closing it frees the lock for sure.
+		_ = l.conn.Conn().Close(ctx)
+	}
+	l.conn.Release()
+	l.conn = nil
+}
+
+// StartRun records a run of scope as running and returns its id. The row
+// is written outside any mirror transaction so that it survives a rollback.
+func (db *DB) StartRun(ctx context.Context, scope model.Scope, trigger, jobName string) (int64, error) {
+	var id int64
+	err := db.pool.QueryRow(ctx,
+		`INSERT INTO sync_runs (scope, trigger, job_name, status) VALUES ($1, $2, $3, 'running') RETURNING id`,
+		string(scope), trigger, orNull(jobName)).Scan(&id)
+	if err != nil {
+		return 0, classify(fmt.Errorf("record %s run start: %w", scope, err))
+	}
+	return id, nil
+}
+
+// FinishRun records the outcome of run id.
+func (db *DB) FinishRun(ctx context.Context, id int64, status model.RunStatus, c model.RunCounts, errText string) error {
+	_, err := db.pool.Exec(ctx,
+		`UPDATE sync_runs SET status = $2, finished_at = now(), fetched = $3, inserted = $4, updated = $5,
+		 deleted = $6, unchanged = $7, error = $8 WHERE id = $1`,
+		id, string(status), c.Fetched, c.Inserted, c.Updated, c.Deleted, c.Unchanged, orNull(errText))
+	if err != nil {
+		return classify(fmt.Errorf("record run %d outcome: %w", id, err))
+	}
+	return nil
+}
+
+// AbandonRuns marks runs still recorded as running as failed. Call it only
+// while holding the sync lock: then no such run can be alive, so each was
+// left by a process that was killed before it could record its end.
+func (db *DB) AbandonRuns(ctx context.Context) (int64, error) {
+	tag, err := db.pool.Exec(ctx,
+		`UPDATE sync_runs SET status = 'failed', finished_at = now(),
+		 error = 'abandoned: the process ended without recording an outcome (killed?)'
+		 WHERE status = 'running'`)
+	if err != nil {
+		return 0, classify(fmt.Errorf("mark abandoned runs: %w", err))
+	}
+	return tag.RowsAffected(), nil
+}
