@@ -1,0 +1,273 @@
+package api
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"crypto/subtle"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/usersync/usersync/pkg/model"
+)
+
+// The scopes a token can carry. sync includes read.
+const (
+	scopeRead = "read"
+	scopeSync = "sync"
+)
+
+// securityScheme names the bearer scheme in the OpenAPI document.
+const securityScheme = "bearer"
+
+// Tokens is the set of bearer tokens read from API_TOKENS_FILE: one
+// `<scope>:<token>` a line, scope read or sync, `#` comments. It rereads
+// the file when it changes (checked at most once per CheckEvery), so a
+// rotated Kubernetes Secret takes effect without a restart; a file that
+// fails to parse is logged and the previous tokens stay in force.
+type Tokens struct {
+	path       string
+	checkEvery time.Duration
+	log        *slog.Logger
+
+	mu      sync.RWMutex
+	entries []tokenEntry
+	stamp   fileStamp
+	// nextCheck is when the file may next be stat'ed, in UnixNano; it keeps
+	// the syscall off most requests.
+	nextCheck atomic.Int64
+}
+
+// tokenEntry keeps a token's SHA-256, never the token: comparing digests
+// of equal length in constant time reveals nothing about any token's
+// length or prefix.
+type tokenEntry struct {
+	digest [sha256.Size]byte
+	scope  string
+}
+
+// fileStamp tells whether the file changed since it was read. Kubernetes
+// swaps a symlink to a freshly written file, so os.Stat (which follows the
+// link) sees a new modification time.
+type fileStamp struct {
+	mod  time.Time
+	size int64
+}
+
+func stampOf(st os.FileInfo) fileStamp { return fileStamp{mod: st.ModTime(), size: st.Size()} }
+
+// TokensConfig configures LoadTokens.
+type TokensConfig struct {
+	// Path is the token file.
+	Path string
+	// CheckEvery is how often a request may trigger a check for a changed
+	// file; 0 checks on every request.
+	CheckEvery time.Duration
+	// Logger receives reloads and reload failures (never a token).
+	Logger *slog.Logger
+}
+
+// LoadTokens reads the token file. An unreadable or malformed file is an
+// error wrapping model.ErrInvalid: a deployment with a broken secret
+// should not start.
+func LoadTokens(cfg TokensConfig) (*Tokens, error) {
+	t := &Tokens{path: cfg.Path, checkEvery: cfg.CheckEvery, log: cfg.Logger}
+	if t.log == nil {
+		t.log = slog.New(slog.DiscardHandler)
+	}
+	entries, stamp, err := readTokenFile(cfg.Path)
+	if err != nil {
+		return nil, err
+	}
+	t.entries, t.stamp = entries, stamp
+	t.nextCheck.Store(time.Now().Add(t.checkEvery).UnixNano())
+	return t, nil
+}
+
+func readTokenFile(path string) ([]tokenEntry, fileStamp, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fileStamp{}, fmt.Errorf("%w: token file: %w", model.ErrInvalid, err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fileStamp{}, fmt.Errorf("%w: token file: %w", model.ErrInvalid, err)
+	}
+	entries, err := parseTokens(data)
+	if err != nil {
+		return nil, fileStamp{}, fmt.Errorf("%w: token file %s: %w", model.ErrInvalid, path, err)
+	}
+	return entries, stampOf(st), nil
+}
+
+// parseTokens parses the token file format. Errors name the line, never
+// its content.
+func parseTokens(data []byte) ([]tokenEntry, error) {
+	var entries []tokenEntry
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		scope, token, ok := strings.Cut(line, ":")
+		scope, token = strings.TrimSpace(scope), strings.TrimSpace(token)
+		if !ok || token == "" {
+			return nil, fmt.Errorf("line %d: want <scope>:<token>", n)
+		}
+		if scope != scopeRead && scope != scopeSync {
+			return nil, fmt.Errorf("line %d: scope must be %q or %q", n, scopeRead, scopeSync)
+		}
+		entries = append(entries, tokenEntry{digest: sha256.Sum256([]byte(token)), scope: scope})
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	return entries, nil
+}
+
+// Len reports how many tokens are loaded.
+func (t *Tokens) Len() int {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return len(t.entries)
+}
+
+// scopeOf returns the scope of token, or "" when no token matches. Every
+// entry is compared, whatever matches, so timing says nothing about which.
+func (t *Tokens) scopeOf(token string) string {
+	t.reloadIfChanged()
+	d := sha256.Sum256([]byte(token))
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	scope := ""
+	for _, e := range t.entries {
+		if subtle.ConstantTimeCompare(d[:], e.digest[:]) == 1 && (scope == "" || e.scope == scopeSync) {
+			scope = e.scope
+		}
+	}
+	return scope
+}
+
+// reloadIfChanged rereads the file when its stamp changed; only one
+// request at a time gets to check.
+func (t *Tokens) reloadIfChanged() {
+	next := t.nextCheck.Load()
+	now := time.Now().UnixNano()
+	if now < next || !t.nextCheck.CompareAndSwap(next, now+int64(t.checkEvery)) {
+		return
+	}
+	st, err := os.Stat(t.path)
+	if err != nil {
+		t.log.Warn("token file unreadable; keeping the tokens loaded before", "err", err)
+		return
+	}
+	t.mu.RLock()
+	same := stampOf(st) == t.stamp
+	t.mu.RUnlock()
+	if same {
+		return
+	}
+	entries, stamp, err := readTokenFile(t.path)
+	if err != nil {
+		t.log.Warn("token file changed but cannot be used; keeping the tokens loaded before", "err", err)
+		return
+	}
+	t.mu.Lock()
+	t.entries, t.stamp = entries, stamp
+	t.mu.Unlock()
+	t.log.Info("reloaded token file", "tokens", len(entries))
+}
+
+// declareSecurity adds the bearer scheme to the OpenAPI document.
+func declareSecurity(oapi *huma.OpenAPI) {
+	if oapi.Components.SecuritySchemes == nil {
+		oapi.Components.SecuritySchemes = map[string]*huma.SecurityScheme{}
+	}
+	oapi.Components.SecuritySchemes[securityScheme] = &huma.SecurityScheme{
+		Type:        "http",
+		Scheme:      "bearer",
+		Description: "A token from API_TOKENS_FILE. Scope read allows the GET operations; sync also allows starting syncs.",
+	}
+}
+
+// security is an operation's OpenAPI security requirement for scope. When
+// reads are public, a read operation also lists the empty requirement:
+// a token is optional.
+func (s *service) security(scope string) []map[string][]string {
+	req := []map[string][]string{{securityScheme: {scope}}}
+	if scope == scopeRead && s.deps.PublicReads {
+		req = append(req, map[string][]string{})
+	}
+	return req
+}
+
+// authenticate is the huma middleware that enforces each operation's
+// declared scope. A request without a token gets 401 (unless the scope is
+// read and reads are public); a token that matches nothing gets 401 even
+// then, so a misconfigured client learns its token is wrong; a token
+// without the scope gets 403.
+func (s *service) authenticate(hctx huma.Context, next func(huma.Context)) {
+	need := requiredScope(hctx.Operation())
+	if need == "" {
+		next(hctx)
+		return
+	}
+	token, present, err := bearerToken(hctx.Header("Authorization"))
+	if err != nil {
+		s.writeError(hctx, err)
+		return
+	}
+	if !present {
+		if need == scopeRead && s.deps.PublicReads {
+			next(hctx)
+			return
+		}
+		s.writeError(hctx, fmt.Errorf("%w: this operation needs a bearer token with scope %s", model.ErrUnauthorized, need))
+		return
+	}
+	have := ""
+	if s.deps.Tokens != nil {
+		have = s.deps.Tokens.scopeOf(token)
+	}
+	switch {
+	case have == "":
+		s.writeError(hctx, fmt.Errorf("%w: unknown bearer token", model.ErrUnauthorized))
+	case need == scopeSync && have != scopeSync:
+		s.writeError(hctx, fmt.Errorf("%w: this operation needs a token with scope %s", model.ErrForbidden, need))
+	default:
+		next(hctx)
+	}
+}
+
+// requiredScope reads the scope an operation declared in its security
+// requirement; "" when it declared none.
+func requiredScope(op *huma.Operation) string {
+	for _, req := range op.Security {
+		if scopes := req[securityScheme]; len(scopes) > 0 {
+			return scopes[0]
+		}
+	}
+	return ""
+}
+
+// bearerToken extracts the token of an Authorization header. A header in
+// another scheme is an error: the client meant to authenticate.
+func bearerToken(header string) (token string, present bool, err error) {
+	if header == "" {
+		return "", false, nil
+	}
+	scheme, token, _ := strings.Cut(header, " ")
+	token = strings.TrimSpace(token)
+	if !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return "", false, fmt.Errorf("%w: Authorization must be \"Bearer <token>\"", model.ErrUnauthorized)
+	}
+	return token, true, nil
+}

@@ -1,0 +1,84 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/usersync/usersync/pkg/model"
+)
+
+// statusTable is the one mapping of domain errors to HTTP statuses. The
+// first sentinel the error wraps wins. hideDetail keeps the error's text out
+// of the response where it may carry internals (a database address).
+var statusTable = []struct {
+	err        error
+	status     int
+	hideDetail string
+	headers    http.Header
+}{
+	{err: model.ErrUnauthorized, status: http.StatusUnauthorized,
+		headers: http.Header{"WWW-Authenticate": {`Bearer realm="usersapi"`}}},
+	{err: model.ErrForbidden, status: http.StatusForbidden,
+		headers: http.Header{"WWW-Authenticate": {`Bearer realm="usersapi", error="insufficient_scope"`}}},
+	{err: model.ErrNotFound, status: http.StatusNotFound},
+	// Huma answers malformed parameters with 422; a cursor or search text
+	// the store refuses is the same kind of mistake and gets the same status.
+	{err: model.ErrInvalid, status: http.StatusUnprocessableEntity},
+	{err: model.ErrConflict, status: http.StatusConflict},
+	{err: model.ErrUnavailable, status: http.StatusServiceUnavailable,
+		hideDetail: "the database is unavailable; try again later",
+		headers:    http.Header{"Retry-After": {"5"}}},
+}
+
+// httpError translates err into the response the client gets: a status
+// error huma writes as application/problem+json. Known sentinels map
+// through statusTable; anything else is logged with the request id and
+// answered with a bare 500 that carries no internal text.
+func (s *service) httpError(ctx context.Context, err error) error {
+	var se huma.StatusError
+	if errors.As(err, &se) {
+		// Already a deliberate response (304 Not Modified, a validation error).
+		return err
+	}
+	for _, m := range statusTable {
+		if !errors.Is(err, m.err) {
+			continue
+		}
+		detail := err.Error()
+		if m.hideDetail != "" {
+			detail = m.hideDetail
+			s.log.WarnContext(ctx, "request failed", "err", err, "request_id", RequestID(ctx))
+		}
+		e := huma.NewError(m.status, detail)
+		if m.headers != nil {
+			return huma.ErrorWithHeaders(e, m.headers.Clone())
+		}
+		return e
+	}
+	s.log.ErrorContext(ctx, "request failed", "err", err, "request_id", RequestID(ctx))
+	return huma.NewError(http.StatusInternalServerError, "")
+}
+
+// writeError writes err, translated by httpError, as the response. It is
+// for code that runs where huma no longer takes a returned error: the auth
+// middleware and a streaming body before its first byte.
+func (s *service) writeError(hctx huma.Context, err error) {
+	err = s.httpError(hctx.Context(), err)
+	var he huma.HeadersError
+	if errors.As(err, &he) {
+		for k, vs := range he.GetHeaders() {
+			for _, v := range vs {
+				hctx.AppendHeader(k, v)
+			}
+		}
+	}
+	status, detail := http.StatusInternalServerError, ""
+	var em *huma.ErrorModel
+	if errors.As(err, &em) {
+		status, detail = em.Status, em.Detail
+	}
+	_ = huma.WriteErr(s.api, hctx, status, detail)
+}
