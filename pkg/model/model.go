@@ -4,6 +4,7 @@
 package model
 
 import (
+	"context"
 	"fmt"
 	"time"
 )
@@ -234,4 +235,55 @@ type ScopeStatus struct {
 	LastSuccess *SyncRun
 	LiveRows    int64
 	DeletedRows int64
+}
+
+// DefaultMaxDeleteFraction is the share of live rows one run may
+// soft-delete before the mass-delete guard refuses it.
+const DefaultMaxDeleteFraction = 0.10
+
+// MirrorOptions tunes how one scope is written to the mirror.
+type MirrorOptions struct {
+	// AllowMassDelete lifts the mass-delete guard.
+	AllowMassDelete bool
+	// MaxDeleteFraction is the guard's threshold; 0 means
+	// DefaultMaxDeleteFraction.
+	MaxDeleteFraction float64
+	// DryRun computes every change, reports it through OnChange, and
+	// writes nothing.
+	DryRun bool
+	// OnChange, when set, receives every change the run makes (or would
+	// make, in a dry run), before it is committed.
+	OnChange func(Change)
+	// ConfirmDeleted, when set, is asked about the live rows that did not
+	// come in this run before they are soft-deleted (only when there are at
+	// most MaxConfirm of them). It returns the ids that are in fact still
+	// live upstream; those are kept as they are.
+	ConfirmDeleted func(ctx context.Context, ids []int64) (stillLive []int64, err error)
+	// MaxConfirm caps how many candidates ConfirmDeleted is asked about.
+	MaxConfirm int
+	// Observe, when set, receives the duration of each step of the write:
+	// "stage" (streaming rows into the database while they are fetched)
+	// and "merge" (applying them).
+	Observe func(step string, d time.Duration)
+}
+
+// ChangeKind says what a Change does to a row.
+type ChangeKind string
+
+// The kinds of change a sync makes.
+const (
+	ChangeInsert  ChangeKind = "insert"
+	ChangeUpdate  ChangeKind = "update"
+	ChangeRestore ChangeKind = "restore"
+	ChangeDelete  ChangeKind = "delete"
+)
+
+// Change is one row a sync inserts, updates, restores or soft-deletes.
+type Change struct {
+	Kind ChangeKind
+	ID   int64
+	// Label names the row for people: a username or an asset tag.
+	Label string
+	// Columns lists the changed columns of an update.
+	Columns []string
 }

@@ -13,57 +13,12 @@ import (
 	"github.com/usersync/usersync/pkg/model"
 )
 
-// DefaultMaxDeleteFraction is the share of live rows one run may
-// soft-delete before the mass-delete guard refuses it.
-const DefaultMaxDeleteFraction = 0.10
+// MirrorOptions is model.MirrorOptions; the alias keeps callers that
+// name it through this package compiling.
+type MirrorOptions = model.MirrorOptions
 
-// MirrorOptions tunes one MirrorUsers or MirrorAssets call.
-type MirrorOptions struct {
-	// AllowMassDelete lifts the mass-delete guard.
-	AllowMassDelete bool
-	// MaxDeleteFraction is the guard's threshold; 0 means
-	// DefaultMaxDeleteFraction.
-	MaxDeleteFraction float64
-	// DryRun computes every change, reports it through OnChange, and rolls
-	// the transaction back.
-	DryRun bool
-	// OnChange, when set, receives every change the run makes (or would
-	// make, in a dry run), before the transaction commits.
-	OnChange func(Change)
-	// ConfirmDeleted, when set, is asked about the live rows that did not
-	// come in this run before they are soft-deleted (only when there are at
-	// most MaxConfirm of them). It returns the ids that are in fact still
-	// live upstream; those are kept as they are. The syncer uses it to
-	// double-check candidates against Snipe-IT one by one.
-	ConfirmDeleted func(ctx context.Context, ids []int64) (stillLive []int64, err error)
-	// MaxConfirm caps how many candidates ConfirmDeleted is asked about.
-	MaxConfirm int
-	// Observe, when set, receives the duration of each step of the write:
-	// "stage" (COPY into the staging table, which runs while rows are still
-	// being fetched) and "merge" (dedupe, guard, update, insert, delete).
-	Observe func(step string, d time.Duration)
-}
-
-// ChangeKind says what a Change does to a row.
-type ChangeKind string
-
-// The kinds of change a sync makes.
-const (
-	ChangeInsert  ChangeKind = "insert"
-	ChangeUpdate  ChangeKind = "update"
-	ChangeRestore ChangeKind = "restore"
-	ChangeDelete  ChangeKind = "delete"
-)
-
-// Change is one row a sync inserts, updates, restores or soft-deletes.
-type Change struct {
-	Kind ChangeKind
-	ID   int64
-	// Label names the row for people: a username or an asset tag.
-	Label string
-	// Columns lists the changed columns of an update.
-	Columns []string
-}
+// Change is model.Change, likewise.
+type Change = model.Change
 
 // table describes one mirrored table to the generic writer.
 type table[T any] struct {
@@ -320,7 +275,7 @@ func checkMassDelete(name string, live, missing, fetched int64, opts MirrorOptio
 	}
 	limit := opts.MaxDeleteFraction
 	if limit <= 0 {
-		limit = DefaultMaxDeleteFraction
+		limit = model.DefaultMaxDeleteFraction
 	}
 	if float64(missing) > limit*float64(live) {
 		return fmt.Errorf("%w: %d of %d live %s (%.1f%%) vanished upstream, above the %.0f%% guard (use --allow-mass-delete if that is intended)",
@@ -366,7 +321,7 @@ func reportChanges[T any](ctx context.Context, tx pgx.Tx, t table[T], vanished s
 		if err := rows.Scan(&c.ID, &c.Label, &kind, &c.Columns); err != nil {
 			return fmt.Errorf("scan %s change: %w", t.name, err)
 		}
-		c.Kind = ChangeKind(kind)
+		c.Kind = model.ChangeKind(kind)
 		emit(c)
 	}
 	if err := rows.Err(); err != nil {

@@ -111,7 +111,7 @@ func TestMirrorUsersAppliesChangesAndWritesNothingWhenUnchanged(t *testing.T) {
 	db := openDB(t)
 	users := testUsers(20)
 
-	got, err := db.MirrorUsers(ctx, seq(users), postgres.MirrorOptions{})
+	got, err := db.MirrorUsers(ctx, seq(users), model.MirrorOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +120,7 @@ func TestMirrorUsersAppliesChangesAndWritesNothingWhenUnchanged(t *testing.T) {
 	}
 
 	before := rowVersions(t, db, "users")
-	got, err = db.MirrorUsers(ctx, seq(users), postgres.MirrorOptions{})
+	got, err = db.MirrorUsers(ctx, seq(users), model.MirrorOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +135,7 @@ func TestMirrorUsersAppliesChangesAndWritesNothingWhenUnchanged(t *testing.T) {
 	changed := slices.Clone(users[1:])
 	changed[0].Email = "new@example.test"
 	changed = append(changed, model.User{ID: 1000, Username: "newbie", FirstName: "New", Name: "New"})
-	got, err = db.MirrorUsers(ctx, seq(changed), postgres.MirrorOptions{})
+	got, err = db.MirrorUsers(ctx, seq(changed), model.MirrorOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +147,7 @@ func TestMirrorUsersAppliesChangesAndWritesNothingWhenUnchanged(t *testing.T) {
 	}
 
 	// The vanished user comes back.
-	got, err = db.MirrorUsers(ctx, seq(append(changed, users[0])), postgres.MirrorOptions{})
+	got, err = db.MirrorUsers(ctx, seq(append(changed, users[0])), model.MirrorOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,20 +164,20 @@ func TestMirrorUsersRefusesMassDelete(t *testing.T) {
 	tests := []struct {
 		name  string
 		next  []model.User
-		opts  postgres.MirrorOptions
+		opts  model.MirrorOptions
 		want  error
 		alive int
 	}{
 		{name: "more than 10% vanished is refused", next: testUsers(20)[:17], want: model.ErrMassDelete, alive: 20},
 		{name: "an empty upstream is refused", next: nil, want: model.ErrMassDelete, alive: 20},
 		{name: "10% vanished is allowed", next: testUsers(20)[:18], alive: 18},
-		{name: "allow-mass-delete lifts the guard", next: testUsers(20)[:2], opts: postgres.MirrorOptions{AllowMassDelete: true}, alive: 2},
-		{name: "a custom threshold applies", next: testUsers(20)[:15], opts: postgres.MirrorOptions{MaxDeleteFraction: 0.3}, alive: 15},
+		{name: "allow-mass-delete lifts the guard", next: testUsers(20)[:2], opts: model.MirrorOptions{AllowMassDelete: true}, alive: 2},
+		{name: "a custom threshold applies", next: testUsers(20)[:15], opts: model.MirrorOptions{MaxDeleteFraction: 0.3}, alive: 15},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			db := openDB(t)
-			if _, err := db.MirrorUsers(ctx, seq(testUsers(20)), postgres.MirrorOptions{}); err != nil {
+			if _, err := db.MirrorUsers(ctx, seq(testUsers(20)), model.MirrorOptions{}); err != nil {
 				t.Fatal(err)
 			}
 			before := rowVersions(t, db, "users")
@@ -201,7 +201,7 @@ func TestMirrorUsersSourceErrorWritesNothing(t *testing.T) {
 	ctx := context.Background()
 	db := openDB(t)
 	users := testUsers(10)
-	if _, err := db.MirrorUsers(ctx, seq(users), postgres.MirrorOptions{}); err != nil {
+	if _, err := db.MirrorUsers(ctx, seq(users), model.MirrorOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	before := rowVersions(t, db, "users")
@@ -216,7 +216,7 @@ func TestMirrorUsersSourceErrorWritesNothing(t *testing.T) {
 		}
 		yield(nil, boom)
 	}
-	_, err := db.MirrorUsers(ctx, failing, postgres.MirrorOptions{})
+	_, err := db.MirrorUsers(ctx, failing, model.MirrorOptions{})
 	if !errors.Is(err, boom) {
 		t.Fatalf("err = %v, want the source's error", err)
 	}
@@ -229,7 +229,7 @@ func TestMirrorUsersDryRunReportsAndWritesNothing(t *testing.T) {
 	ctx := context.Background()
 	db := openDB(t)
 	users := testUsers(20)
-	if _, err := db.MirrorUsers(ctx, seq(users), postgres.MirrorOptions{}); err != nil {
+	if _, err := db.MirrorUsers(ctx, seq(users), model.MirrorOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	before := rowVersions(t, db, "users")
@@ -238,18 +238,18 @@ func TestMirrorUsersDryRunReportsAndWritesNothing(t *testing.T) {
 	next[0].Email = "new@example.test"
 	next[0].AssetsCount = 9
 	next = append(next, model.User{ID: 5, Username: "early", Name: "Early"})
-	var changes []postgres.Change
-	got, err := db.MirrorUsers(ctx, seq(next), postgres.MirrorOptions{DryRun: true, OnChange: func(c postgres.Change) { changes = append(changes, c) }})
+	var changes []model.Change
+	got, err := db.MirrorUsers(ctx, seq(next), model.MirrorOptions{DryRun: true, OnChange: func(c model.Change) { changes = append(changes, c) }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff(model.RunCounts{Fetched: 20, Inserted: 1, Updated: 1, Deleted: 1, Unchanged: 18}, got); diff != "" {
 		t.Errorf("dry-run counts (-want +got):\n%s", diff)
 	}
-	want := []postgres.Change{
-		{Kind: postgres.ChangeInsert, ID: 5, Label: "early"},
-		{Kind: postgres.ChangeDelete, ID: users[0].ID, Label: users[0].Username},
-		{Kind: postgres.ChangeUpdate, ID: users[1].ID, Label: users[1].Username, Columns: []string{"email", "assets_count"}},
+	want := []model.Change{
+		{Kind: model.ChangeInsert, ID: 5, Label: "early"},
+		{Kind: model.ChangeDelete, ID: users[0].ID, Label: users[0].Username},
+		{Kind: model.ChangeUpdate, ID: users[1].ID, Label: users[1].Username, Columns: []string{"email", "assets_count"}},
 	}
 	if diff := cmp.Diff(want, changes); diff != "" {
 		t.Errorf("reported changes (-want +got):\n%s", diff)
@@ -267,7 +267,7 @@ func TestMirrorAssetsRepeatedRowLastWins(t *testing.T) {
 		{ID: 2, AssetTag: "A2", StatusType: "deployable"},
 		{ID: 1, AssetTag: "A1", StatusType: "archived", PurchaseCost: "1299.00"},
 	}
-	got, err := db.MirrorAssets(ctx, seq(assets), postgres.MirrorOptions{})
+	got, err := db.MirrorAssets(ctx, seq(assets), model.MirrorOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,11 +287,11 @@ func TestMirrorUsersConfirmDeletedKeepsStillLiveRows(t *testing.T) {
 	ctx := context.Background()
 	db := openDB(t)
 	users := testUsers(20)
-	if _, err := db.MirrorUsers(ctx, seq(users), postgres.MirrorOptions{}); err != nil {
+	if _, err := db.MirrorUsers(ctx, seq(users), model.MirrorOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	var asked []int64
-	opts := postgres.MirrorOptions{MaxConfirm: 10, ConfirmDeleted: func(_ context.Context, ids []int64) ([]int64, error) {
+	opts := model.MirrorOptions{MaxConfirm: 10, ConfirmDeleted: func(_ context.Context, ids []int64) ([]int64, error) {
 		asked = ids
 		return ids[:1], nil // the first is still live upstream; the paging missed it
 	}}
@@ -313,19 +313,20 @@ func TestMirrorUsersConfirmDeletedKeepsStillLiveRows(t *testing.T) {
 func TestTryLockSyncAllowsOneHolder(t *testing.T) {
 	ctx := context.Background()
 	db := openDB(t)
-	lock, err := db.TryLockSync(ctx)
+	release, err := db.TryLockSync(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.TryLockSync(ctx); !errors.Is(err, model.ErrLocked) {
 		t.Fatalf("second lock: err = %v, want ErrLocked", err)
 	}
-	lock.Release(ctx)
+	release(ctx)
+	release(ctx) // a second release is harmless
 	again, err := db.TryLockSync(ctx)
 	if err != nil {
 		t.Fatalf("lock after release: %v", err)
 	}
-	again.Release(ctx)
+	again(ctx)
 }
 
 func TestRunsAreRecordedAndAbandonedOnesFailed(t *testing.T) {

@@ -3,9 +3,8 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
-
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/usersync/usersync/pkg/model"
 )
@@ -15,14 +14,10 @@ import (
 // session and frees the lock.
 const syncLockID = 0x7573657273796e63 // "usersync"
 
-// SyncLock is a held single-writer lock. Release it when the run ends.
-type SyncLock struct {
-	conn *pgxpool.Conn
-}
-
-// TryLockSync takes the single-writer lock without waiting. When another
-// sync holds it, it returns an error wrapping model.ErrLocked.
-func (db *DB) TryLockSync(ctx context.Context) (*SyncLock, error) {
+// TryLockSync takes the single-writer lock without waiting and returns the
+// function that releases it. When another sync holds the lock, it returns
+// an error wrapping model.ErrLocked.
+func (db *DB) TryLockSync(ctx context.Context) (release func(context.Context), err error) {
 	conn, err := db.pool.Acquire(ctx)
 	if err != nil {
 		return nil, classify(fmt.Errorf("acquire connection for the sync lock: %w", err))
@@ -36,22 +31,18 @@ func (db *DB) TryLockSync(ctx context.Context) (*SyncLock, error) {
 		conn.Release()
 		return nil, fmt.Errorf("take the sync lock: %w", model.ErrLocked)
 	}
-	return &SyncLock{conn: conn}, nil
-}
-
-// Release frees the lock. It is safe to call on a nil lock.
-func (l *SyncLock) Release(ctx context.Context) {
-	if l == nil || l.conn == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if _, err := l.conn.Exec(ctx, "SELECT pg_advisory_unlock($1)", int64(syncLockID)); err != nil {
-		// The session may be broken; closing it frees the lock for sure.
-		_ = l.conn.Conn().Close(ctx)
-	}
-	l.conn.Release()
-	l.conn = nil
+	var once sync.Once
+	return func(ctx context.Context) {
+		once.Do(func() {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if _, err := conn.Exec(ctx, "SELECT pg_advisory_unlock($1)", int64(syncLockID)); err != nil {
+				// The session may be broken; closing it frees the lock for sure.
+				_ = conn.Conn().Close(ctx)
+			}
+			conn.Release()
+		})
+	}, nil
 }
 
 // StartRun records a run of scope as running and returns its id. The row

@@ -1,0 +1,134 @@
+// Package pushtest runs a real Prometheus Pushgateway (Debian's
+// prometheus-pushgateway binary) for tests, on a free loopback port. When
+// the binary is missing tests skip — or fail under CI (CI set).
+package pushtest
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	dto "github.com/prometheus/client_model/go"
+)
+
+// Binary is the Pushgateway executable looked up on PATH (Debian's name
+// first, then upstream's).
+func Binary(tb testing.TB) string {
+	tb.Helper()
+	for _, name := range []string{"prometheus-pushgateway", "pushgateway"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") != "" {
+		tb.Fatal("prometheus-pushgateway is not installed (make test installs it)")
+	}
+	tb.Skip("prometheus-pushgateway is not installed; apt-get install prometheus-pushgateway")
+	return ""
+}
+
+// Start runs a Pushgateway until the test ends and returns its URL.
+func Start(tb testing.TB) string {
+	tb.Helper()
+	bin := Binary(tb)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, bin, "--web.listen-address="+addr)
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	if err := cmd.Start(); err != nil {
+		cancel()
+		tb.Fatalf("start pushgateway: %v", err)
+	}
+	tb.Cleanup(func() {
+		cancel()
+		_ = cmd.Wait()
+	})
+	url := "http://" + addr
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := http.Get(url + "/-/ready")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return url
+			}
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("pushgateway at %s not ready: %v", url, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Scrape returns the gateway's metric families by name.
+func Scrape(tb testing.TB, url string) map[string]*dto.MetricFamily {
+	tb.Helper()
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		tb.Fatalf("parse pushgateway metrics: %v", err)
+	}
+	return fams
+}
+
+// Value returns the value of the sample of family name whose labels
+// include every label in want, and whether there is one.
+func Value(fams map[string]*dto.MetricFamily, name string, want map[string]string) (float64, bool) {
+	f, ok := fams[name]
+	if !ok {
+		return 0, false
+	}
+	for _, m := range f.GetMetric() {
+		labels := map[string]string{}
+		for _, lp := range m.GetLabel() {
+			labels[lp.GetName()] = lp.GetValue()
+		}
+		match := true
+		for k, v := range want {
+			if labels[k] != v {
+				match = false
+			}
+		}
+		if !match {
+			continue
+		}
+		switch {
+		case m.Gauge != nil:
+			return m.GetGauge().GetValue(), true
+		case m.Counter != nil:
+			return m.GetCounter().GetValue(), true
+		case m.Untyped != nil:
+			return m.GetUntyped().GetValue(), true
+		}
+	}
+	return 0, false
+}
+
+// Describe renders labels for failure messages.
+func Describe(name string, labels map[string]string) string {
+	var parts []string
+	for k, v := range labels {
+		parts = append(parts, fmt.Sprintf("%s=%q", k, v))
+	}
+	return name + "{" + strings.Join(parts, ",") + "}"
+}

@@ -1,0 +1,289 @@
+package snipeit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"net/url"
+	"strconv"
+
+	"github.com/usersync/usersync/pkg/model"
+)
+
+// Users yields every live user once, in ascending id order. The sequence
+// ends with a non-nil error (and no more users) when the listing cannot be
+// read completely.
+func (c *Client) Users(ctx context.Context) iter.Seq2[*model.User, error] {
+	l := listing[wireUser, model.User]{
+		endpoint: "users", path: "/users",
+		convert: func(w *wireUser) (model.User, error) { return w.toUser(c.cfg.Location) },
+		id:      func(u *model.User) int64 { return u.ID },
+	}
+	return func(yield func(*model.User, error) bool) {
+		walkAll(ctx, c, yield, l)
+	}
+}
+
+// Assets yields every live asset once per listing, archived ones included:
+// Snipe-IT hides archived assets from /hardware unless asked for them with
+// status=Archived, so this pages both. An asset archived or unarchived
+// while the run pages can come in both listings; consumers keep the last.
+func (c *Client) Assets(ctx context.Context) iter.Seq2[*model.Asset, error] {
+	base := listing[wireAsset, model.Asset]{
+		endpoint: "hardware", path: "/hardware",
+		convert: func(w *wireAsset) (model.Asset, error) { return w.toAsset(c.cfg.Location) },
+		id:      func(a *model.Asset) int64 { return a.ID },
+	}
+	archived := base
+	archived.endpoint = "hardware_archived"
+	archived.filter = url.Values{"status": {"Archived"}}
+	return func(yield func(*model.Asset, error) bool) {
+		walkAll(ctx, c, yield, base, archived)
+	}
+}
+
+// errStopped reports that the consumer stopped the iteration.
+var errStopped = errors.New("iteration stopped")
+
+func walkAll[W, T any](ctx context.Context, c *Client, yield func(*T, error) bool, ls ...listing[W, T]) {
+	for _, l := range ls {
+		err := walk(ctx, c, l, func(row *T) bool { return yield(row, nil) })
+		if errors.Is(err, errStopped) {
+			return
+		}
+		if err != nil {
+			yield(nil, fmt.Errorf("list %s: %w", l.endpoint, err))
+			return
+		}
+	}
+}
+
+// listing describes one paged Snipe-IT list.
+type listing[W, T any] struct {
+	endpoint string     // label for logs and metrics
+	path     string     // below /api/v1
+	filter   url.Values // extra query parameters
+	convert  func(*W) (T, error)
+	id       func(*T) int64
+}
+
+// fetchPage gets one page sorted by id. An empty first page of a listing
+// whose total is not zero is inconsistent and retried like any other body
+// that is not data.
+func fetchPage[W, T any](ctx context.Context, c *Client, l listing[W, T], offset, limit int64) (page[T], error) {
+	q := url.Values{}
+	for k, v := range l.filter {
+		q[k] = v
+	}
+	q.Set("sort", "id")
+	q.Set("order", "asc")
+	q.Set("limit", strconv.FormatInt(limit, 10))
+	q.Set("offset", strconv.FormatInt(offset, 10))
+	var p page[T]
+	err := c.get(ctx, l.endpoint, l.path, q, func(body []byte) error {
+		var err error
+		p, err = decodePage(body, l.convert)
+		if err == nil && offset == 0 && len(p.rows) == 0 && p.total > 0 {
+			return fmt.Errorf("%w: total is %d but the first page is empty", errNotData, p.total)
+		}
+		return err
+	})
+	return p, err
+}
+
+// pageResult is a page fetched ahead of its turn.
+type pageResult[T any] struct {
+	offset int64
+	page   page[T]
+	err    error
+}
+
+// pending is a page request in flight.
+type pending[T any] struct {
+	offset int64
+	done   chan pageResult[T]
+	cancel context.CancelFunc
+}
+
+// outcome says what accepting a page means for the walk.
+type outcome int
+
+const (
+	more     outcome = iota // continue with the planned pages
+	finished                // the listing is complete
+	replan                  // the server's page cap is smaller than planned; plan again from the anchor
+	reanchor                // rows before the anchor vanished: the anchor must be found again
+)
+
+// walker holds the position of one walk over a listing. Pages overlap by
+// one row: each page after the first starts at the offset of the last row
+// received (the anchor), so the walk can check that the list did not shift
+// under it. If a page starts with an id at or below the anchor's, every row
+// after the anchor is in it (the list is sorted by id); if it starts above,
+// rows before the anchor were deleted and rows may have slid past, so the
+// walk steps back until it finds the anchor's neighbourhood again.
+type walker[W, T any] struct {
+	c      *Client
+	l      listing[W, T]
+	yield  func(*T) bool
+	limit  int64 // rows asked per page: the server's cap once known
+	lastID int64 // id of the last row yielded; 0 before any
+	anchor int64 // offset of that row in the listing as last seen
+	total  int64 // the total the server last reported
+	seen   int64 // rows yielded
+	pages  int64 // pages fetched, to bound a walk that does not converge
+}
+
+func walk[W, T any](ctx context.Context, c *Client, l listing[W, T], yield func(*T) bool) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w := &walker[W, T]{c: c, l: l, yield: yield, limit: int64(c.cfg.PageSize), anchor: -1}
+
+	first, err := fetchPage(ctx, c, l, 0, w.limit)
+	if err != nil {
+		return err
+	}
+	// Learn the server's page cap (MAX_RESULTS) from the first page:
+	// Snipe-IT cuts a larger limit silently.
+	n := int64(len(first.rows))
+	switch {
+	case first.perPage > 1 && first.perPage < w.limit:
+		w.limit = first.perPage
+	case n > 1 && n < w.limit && n < first.total:
+		w.limit = n
+	}
+	if n == 1 && first.total > 1 {
+		return fmt.Errorf("%w: the server returns one row per page; overlapped paging needs at least two", model.ErrUpstream)
+	}
+	o, err := w.accept(0, first)
+	for err == nil && o != finished {
+		if o == reanchor {
+			o, err = w.reanchor(ctx)
+			continue
+		}
+		o, err = w.pipeline(ctx)
+	}
+	return err
+}
+
+// pipeline fetches the planned pages after the anchor, up to Parallelism
+// at a time, and accepts them in order until the listing is finished or
+// the plan no longer holds.
+func (w *walker[W, T]) pipeline(ctx context.Context) (outcome, error) {
+	var queue []*pending[T]
+	defer func() {
+		for _, p := range queue {
+			p.cancel()
+		}
+	}()
+	next := w.anchor
+	launch := func() {
+		// Plan only pages that start inside the list as last reported.
+		if next >= w.total && len(queue) > 0 {
+			return
+		}
+		pctx, cancel := context.WithCancel(ctx)
+		p := &pending[T]{offset: next, done: make(chan pageResult[T], 1), cancel: cancel}
+		go func(offset int64) {
+			pg, err := fetchPage(pctx, w.c, w.l, offset, w.limit)
+			p.done <- pageResult[T]{offset: offset, page: pg, err: err}
+		}(next)
+		queue = append(queue, p)
+		next += w.limit - 1
+	}
+	for range w.c.cfg.Parallelism {
+		launch()
+	}
+	for len(queue) > 0 {
+		p := queue[0]
+		var r pageResult[T]
+		select {
+		case r = <-p.done:
+		case <-ctx.Done():
+			return finished, ctx.Err()
+		}
+		queue = queue[1:]
+		p.cancel()
+		if r.err != nil {
+			return finished, r.err
+		}
+		o, err := w.accept(r.offset, r.page)
+		if err != nil || o != more {
+			return o, err
+		}
+		launch()
+	}
+	// Every planned page was accepted but the list grew meanwhile: plan
+	// again from the anchor.
+	return more, nil
+}
+
+// accept checks a page against the anchor and yields its new rows.
+func (w *walker[W, T]) accept(offset int64, p page[T]) (outcome, error) {
+	w.pages++
+	if limitPages := 2*(p.total/(w.limit-1)) + 64; w.pages > limitPages {
+		return finished, fmt.Errorf("%w: paging did not converge after %d pages (the list changes faster than it can be read)", model.ErrUpstream, w.pages)
+	}
+	rows := p.rows
+	for i := 1; i < len(rows); i++ {
+		if w.l.id(&rows[i]) <= w.l.id(&rows[i-1]) {
+			return finished, fmt.Errorf("%w: rows are not in ascending id order at offset %d: the server ignored sort=id&order=asc",
+				model.ErrUpstream, offset)
+		}
+	}
+	w.total = p.total
+	if len(rows) == 0 {
+		if offset == 0 {
+			return finished, nil // an empty list
+		}
+		// The anchor's offset is past the end now: rows before it vanished.
+		return reanchor, nil
+	}
+	if offset > 0 && w.l.id(&rows[0]) > w.lastID {
+		return reanchor, nil
+	}
+	for i := range rows {
+		if id := w.l.id(&rows[i]); id > w.lastID {
+			if !w.yield(&rows[i]) {
+				return finished, errStopped
+			}
+			w.lastID = id
+			w.seen++
+		}
+	}
+	w.anchor = offset + int64(len(rows)) - 1
+	w.c.obs.Page(w.l.endpoint, w.seen, w.total)
+	if offset+int64(len(rows)) >= p.total {
+		return finished, nil
+	}
+	if int64(len(rows)) < w.limit {
+		// A short page mid-list: the server's cap is lower than we ask.
+		w.limit = max(int64(len(rows)), 2)
+		return replan, nil
+	}
+	return more, nil
+}
+
+// reanchor steps back from the anchor's old offset, doubling the step,
+// until a page starts at or before the last row yielded (or at offset 0),
+// then accepts that page.
+func (w *walker[W, T]) reanchor(ctx context.Context) (outcome, error) {
+	w.c.log.Info("snipe-it list shifted while paging; finding the last row again",
+		"endpoint", w.l.endpoint, "last_id", w.lastID, "offset", w.anchor, "total", w.total)
+	back := int64(1)
+	for range 64 {
+		offset := max(0, min(w.anchor, w.total-1)-back)
+		p, err := fetchPage(ctx, w.c, w.l, offset, w.limit)
+		if err != nil {
+			return finished, err
+		}
+		covers := len(p.rows) > 0 && w.l.id(&p.rows[0]) <= w.lastID
+		if covers || offset == 0 {
+			return w.accept(offset, p)
+		}
+		w.total = p.total
+		back *= 2
+	}
+	return finished, fmt.Errorf("%w: could not find row %d again after the list shifted", model.ErrUpstream, w.lastID)
+}

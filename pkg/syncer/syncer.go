@@ -1,0 +1,280 @@
+// Package syncer is the sync use case: under the single-writer lock, for
+// each scope, stream every record from the source into the store in one
+// transaction, record the run in sync_runs, and report what happened. It
+// declares the small Source and Store interfaces it consumes.
+package syncer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"log/slog"
+	"time"
+
+	"github.com/usersync/usersync/pkg/model"
+)
+
+// Source is where the mirrored records come from (Snipe-IT).
+type Source interface {
+	Users(ctx context.Context) iter.Seq2[*model.User, error]
+	Assets(ctx context.Context) iter.Seq2[*model.Asset, error]
+	// User and Asset look one record up, soft-deleted ones too; an unknown
+	// id is model.ErrNotFound.
+	User(ctx context.Context, id int64) (*model.User, error)
+	Asset(ctx context.Context, id int64) (*model.Asset, error)
+}
+
+// Store is the mirror (PostgreSQL).
+type Store interface {
+	TryLockSync(ctx context.Context) (release func(context.Context), err error)
+	AbandonRuns(ctx context.Context) (int64, error)
+	StartRun(ctx context.Context, scope model.Scope, trigger, jobName string) (int64, error)
+	FinishRun(ctx context.Context, id int64, status model.RunStatus, c model.RunCounts, errText string) error
+	MirrorUsers(ctx context.Context, users iter.Seq2[*model.User, error], opts model.MirrorOptions) (model.RunCounts, error)
+	MirrorAssets(ctx context.Context, assets iter.Seq2[*model.Asset, error], opts model.MirrorOptions) (model.RunCounts, error)
+}
+
+// Config configures a Syncer. Source, Store and Logger are required.
+type Config struct {
+	Source Source
+	Store  Store
+	Logger *slog.Logger
+	// Trigger and JobName are recorded with each run ("schedule", "manual",
+	// "api", "cli"; the Kubernetes Job's name).
+	Trigger string
+	JobName string
+	// AllowMassDelete lifts the mass-delete guard.
+	AllowMassDelete bool
+	// MaxDeleteFraction overrides the guard's threshold (default 10%).
+	MaxDeleteFraction float64
+	// DryRun computes and reports every change and writes nothing, not even
+	// a sync_runs row.
+	DryRun bool
+	// OnChange receives each change in a dry run (and in a real run when
+	// set).
+	OnChange func(model.Scope, model.Change)
+	// MaxConfirm is how many vanished rows are double-checked one by one
+	// against the source before they are soft-deleted (default 50).
+	MaxConfirm int
+	// Now returns the current time (default time.Now).
+	Now func() time.Time
+}
+
+// Syncer runs syncs.
+type Syncer struct {
+	cfg Config
+}
+
+// New returns a Syncer for cfg.
+func New(cfg Config) (*Syncer, error) {
+	if cfg.Source == nil || cfg.Store == nil || cfg.Logger == nil {
+		return nil, errors.New("syncer: Source, Store and Logger are required")
+	}
+	if cfg.Trigger == "" {
+		cfg.Trigger = "cli"
+	}
+	if cfg.MaxConfirm == 0 {
+		cfg.MaxConfirm = 50
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Syncer{cfg: cfg}, nil
+}
+
+// ScopeResult is what one scope's run did.
+type ScopeResult struct {
+	Scope  model.Scope
+	Status model.RunStatus
+	Counts model.RunCounts
+	// Durations of the run's steps: "fetch" (until the last row arrived,
+	// overlapping "stage"), "stage", "merge" and "total".
+	Durations map[string]time.Duration
+	Started   time.Time
+	Finished  time.Time
+	Err       error
+}
+
+// Run syncs each scope in turn, each in its own transaction. It returns
+// one result per scope. The error is model.ErrLocked (wrapped) when another
+// sync holds the lock — every scope is then reported skipped — or the
+// first scope failure. A failed scope does not stop the next one unless
+// the context is done.
+func (s *Syncer) Run(ctx context.Context, scopes []model.Scope) ([]ScopeResult, error) {
+	log := s.cfg.Logger
+	release, err := s.cfg.Store.TryLockSync(ctx)
+	if errors.Is(err, model.ErrLocked) {
+		return s.skip(ctx, scopes, err), err
+	}
+	if err != nil {
+		return s.failAll(scopes, err), fmt.Errorf("lock the mirror: %w", err)
+	}
+	defer release(ctx)
+
+	if !s.cfg.DryRun {
+		n, err := s.cfg.Store.AbandonRuns(ctx)
+		if err != nil {
+			return s.failAll(scopes, err), err
+		}
+		if n > 0 {
+			log.Warn("marked runs left running by a killed process as failed", "runs", n)
+		}
+	}
+
+	var results []ScopeResult
+	var firstErr error
+	for _, scope := range scopes {
+		if ctx.Err() != nil {
+			r := ScopeResult{Scope: scope, Status: model.RunFailed, Err: fmt.Errorf("not started: %w", context.Cause(ctx))}
+			results = append(results, r)
+			continue
+		}
+		r := s.runScope(ctx, scope)
+		results = append(results, r)
+		if r.Err != nil && firstErr == nil {
+			firstErr = r.Err
+		}
+	}
+	if firstErr == nil && ctx.Err() != nil {
+		firstErr = ctx.Err()
+	}
+	return results, firstErr
+}
+
+// runScope syncs one scope and records it.
+func (s *Syncer) runScope(ctx context.Context, scope model.Scope) ScopeResult {
+	log := s.cfg.Logger.With("scope", string(scope))
+	r := ScopeResult{Scope: scope, Started: s.cfg.Now(), Durations: map[string]time.Duration{}}
+	var runID int64
+	if !s.cfg.DryRun {
+		id, err := s.cfg.Store.StartRun(ctx, scope, s.cfg.Trigger, s.cfg.JobName)
+		if err != nil {
+			r.Status, r.Err, r.Finished = model.RunFailed, err, s.cfg.Now()
+			return r
+		}
+		runID = id
+	}
+	log.Info("sync started", "run_id", runID, "dry_run", s.cfg.DryRun)
+
+	opts := model.MirrorOptions{
+		AllowMassDelete:   s.cfg.AllowMassDelete,
+		MaxDeleteFraction: s.cfg.MaxDeleteFraction,
+		DryRun:            s.cfg.DryRun,
+		MaxConfirm:        s.cfg.MaxConfirm,
+		Observe:           func(step string, d time.Duration) { r.Durations[step] = d },
+	}
+	if s.cfg.OnChange != nil {
+		opts.OnChange = func(c model.Change) { s.cfg.OnChange(scope, c) }
+	}
+	start := time.Now()
+	fetchDone := func() { r.Durations["fetch"] = time.Since(start) }
+	var err error
+	switch scope {
+	case model.ScopeUsers:
+		opts.ConfirmDeleted = confirmGone(log, s.cfg.Source.User, func(u *model.User) bool { return u.DeletedAt != nil })
+		r.Counts, err = s.cfg.Store.MirrorUsers(ctx, timed(s.cfg.Source.Users(ctx), fetchDone), opts)
+	case model.ScopeAssets:
+		opts.ConfirmDeleted = confirmGone(log, s.cfg.Source.Asset, func(a *model.Asset) bool { return a.DeletedAt != nil })
+		r.Counts, err = s.cfg.Store.MirrorAssets(ctx, timed(s.cfg.Source.Assets(ctx), fetchDone), opts)
+	default:
+		err = fmt.Errorf("%w: unknown scope %q", model.ErrInvalid, scope)
+	}
+	r.Durations["total"] = time.Since(start)
+	r.Finished = s.cfg.Now()
+	if err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("%w (stopped: %w)", err, context.Cause(ctx))
+		}
+		r.Status, r.Err = model.RunFailed, fmt.Errorf("sync %s: %w", scope, err)
+		log.Error("sync failed; the mirror is unchanged", "err", err, "duration", r.Durations["total"])
+	} else {
+		r.Status = model.RunSucceeded
+		log.Info("sync finished", "fetched", r.Counts.Fetched, "inserted", r.Counts.Inserted, "updated", r.Counts.Updated,
+			"deleted", r.Counts.Deleted, "unchanged", r.Counts.Unchanged, "duration", r.Durations["total"])
+	}
+	if !s.cfg.DryRun {
+		s.finish(ctx, log, runID, r)
+	}
+	return r
+}
+
+// finish records the outcome even when ctx is cancelled (SIGTERM): the
+// failed run must show in sync_runs.
+func (s *Syncer) finish(ctx context.Context, log *slog.Logger, runID int64, r ScopeResult) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	var errText string
+	if r.Err != nil {
+		errText = r.Err.Error()
+	}
+	if err := s.cfg.Store.FinishRun(ctx, runID, r.Status, r.Counts, errText); err != nil {
+		log.Error("could not record the run's outcome", "run_id", runID, "err", err)
+	}
+}
+
+// skip records a skipped run per scope (another sync holds the lock).
+func (s *Syncer) skip(ctx context.Context, scopes []model.Scope, cause error) []ScopeResult {
+	var results []ScopeResult
+	now := s.cfg.Now()
+	for _, scope := range scopes {
+		s.cfg.Logger.Warn("sync skipped: another sync holds the lock", "scope", string(scope))
+		results = append(results, ScopeResult{Scope: scope, Status: model.RunSkipped, Started: now, Finished: now, Err: cause})
+		if s.cfg.DryRun {
+			continue
+		}
+		id, err := s.cfg.Store.StartRun(ctx, scope, s.cfg.Trigger, s.cfg.JobName)
+		if err == nil {
+			err = s.cfg.Store.FinishRun(ctx, id, model.RunSkipped, model.RunCounts{}, "another sync holds the lock")
+		}
+		if err != nil {
+			s.cfg.Logger.Error("could not record the skipped run", "scope", string(scope), "err", err)
+		}
+	}
+	return results
+}
+
+func (s *Syncer) failAll(scopes []model.Scope, err error) []ScopeResult {
+	now := s.cfg.Now()
+	results := make([]ScopeResult, 0, len(scopes))
+	for _, scope := range scopes {
+		results = append(results, ScopeResult{Scope: scope, Status: model.RunFailed, Started: now, Finished: now, Err: err})
+	}
+	return results
+}
+
+// timed calls done when seq is exhausted (or fails).
+func timed[T any](seq iter.Seq2[*T, error], done func()) iter.Seq2[*T, error] {
+	return func(yield func(*T, error) bool) {
+		defer done()
+		for row, err := range seq {
+			if !yield(row, err) {
+				return
+			}
+		}
+	}
+}
+
+// confirmGone builds the store's ConfirmDeleted check: each row that did
+// not come in the listing is looked up on its own, and kept if the source
+// still has it live — a row can slip between Snipe-IT's default and
+// archived asset listings while they are paged.
+func confirmGone[T any](log *slog.Logger, get func(context.Context, int64) (*T, error), deleted func(*T) bool) func(context.Context, []int64) ([]int64, error) {
+	return func(ctx context.Context, ids []int64) ([]int64, error) {
+		var live []int64
+		for _, id := range ids {
+			row, err := get(ctx, id)
+			switch {
+			case errors.Is(err, model.ErrNotFound):
+			case err != nil:
+				return nil, fmt.Errorf("check whether %d is gone: %w", id, err)
+			case !deleted(row):
+				live = append(live, id)
+			}
+		}
+		if len(live) > 0 {
+			log.Warn("rows missing from the listing are still live upstream; kept", "ids", live)
+		}
+		return live, nil
+	}
+}
