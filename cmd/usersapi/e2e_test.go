@@ -1,0 +1,481 @@
+package main_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/usersync/usersync/pkg/model"
+	"github.com/usersync/usersync/pkg/postgres"
+	"github.com/usersync/usersync/pkg/postgres/pgtest"
+)
+
+// binary is the usersapi built once for every test of this package.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "usersapi-e2e")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "usersapi")
+	build := exec.Command("go", "build", "-race", "-o", binary, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build usersapi:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+const (
+	readToken = "read-token-e2e"
+	syncToken = "sync-token-e2e"
+)
+
+// lockedBuffer collects a process's log lines.
+type lockedBuffer struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (b *lockedBuffer) add(line string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.lines = append(b.lines, line)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return strings.Join(b.lines, "\n")
+}
+
+// index returns the position of the first line containing s, or -1.
+func (b *lockedBuffer) index(s string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.IndexFunc(b.lines, func(l string) bool { return strings.Contains(l, s) })
+}
+
+// apiProcess is a running usersapi.
+type apiProcess struct {
+	cmd  *exec.Cmd
+	logs *lockedBuffer
+	base string // http://127.0.0.1:PORT
+	done chan error
+}
+
+// startAPI runs the binary on 127.0.0.1:0 with env and waits for its
+// "listening" line.
+func startAPI(t *testing.T, env ...string) *apiProcess {
+	t.Helper()
+	cmd := exec.Command(binary)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "LISTEN_ADDR=127.0.0.1:0", "SHUTDOWN_DELAY=0"}, env...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &apiProcess{cmd: cmd, logs: &lockedBuffer{}, done: make(chan error, 1)}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		re := regexp.MustCompile(`"msg":"listening","addr":"([^"]+)"`)
+		for sc.Scan() {
+			p.logs.add(sc.Text())
+			if m := re.FindStringSubmatch(sc.Text()); m != nil {
+				addr <- m[1]
+			}
+		}
+		p.done <- cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-p.done
+		if t.Failed() {
+			t.Logf("usersapi log:\n%s", p.logs)
+		}
+	})
+	select {
+	case a := <-addr:
+		p.base = "http://" + a
+	case err := <-p.done:
+		p.done <- err
+		t.Fatalf("usersapi exited before listening (%v):\n%s", err, p.logs)
+	case <-time.After(30 * time.Second):
+		t.Fatalf("usersapi did not log its address within 30s:\n%s", p.logs)
+	}
+	return p
+}
+
+// stop sends SIGTERM and returns the exit error.
+func (p *apiProcess) stop(t *testing.T) error {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.done:
+		p.done <- err
+		return err
+	case <-time.After(60 * time.Second):
+		t.Fatal("usersapi did not stop within 60s of SIGTERM")
+		return nil
+	}
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func get(t *testing.T, url, token string, header ...string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("read %s: %v", url, err)
+	}
+	return resp, body
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// genUsers makes n users with ids 1, 3, 5, … (gaps, as in Snipe-IT).
+func genUsers(n int) []model.User {
+	us := make([]model.User, n)
+	for i := range us {
+		id := int64(2*i + 1)
+		us[i] = model.User{
+			ID: id, Username: fmt.Sprintf("user%05d", id), FirstName: "Ann", LastName: fmt.Sprintf("Example %d", id),
+			Name: fmt.Sprintf("Ann Example %d", id), Email: fmt.Sprintf("user%05d@example.test", id),
+			JobTitle: "Engineer", Country: "DE", City: "Berlin", DepartmentID: ptr(int64(i % 7)), DepartmentName: "Dept",
+			LocationID: ptr(int64(i % 5)), LocationName: "HQ", Activated: true, Groups: []string{"Staff"},
+			AssetsCount: int32(i % 3), LicensesCount: int32(i % 2), CompanyIDs: []int64{1},
+			StartDate: ptr(time.Date(2024, 2, 19, 0, 0, 0, 0, time.UTC)),
+			UpdatedAt: ptr(time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)),
+		}
+	}
+	return us
+}
+
+func seq[T any](rows []T) iter.Seq2[*T, error] {
+	return func(yield func(*T, error) bool) {
+		for i := range rows {
+			if !yield(&rows[i], nil) {
+				return
+			}
+		}
+	}
+}
+
+// seedDatabase creates a migrated database holding users (minus deleted,
+// which end up soft-deleted), three assets of user 1 and two runs, and
+// returns its URL.
+func seedDatabase(t *testing.T, users []model.User, deleted []int64) string {
+	t.Helper()
+	url := pgtest.NewDatabase(t)
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, postgres.Config{URL: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.MirrorUsers(ctx, seq(users), postgres.MirrorOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if len(deleted) > 0 {
+		keep := slices.DeleteFunc(slices.Clone(users), func(u model.User) bool { return slices.Contains(deleted, u.ID) })
+		if _, err := db.MirrorUsers(ctx, seq(keep), postgres.MirrorOptions{AllowMassDelete: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	assets := []model.Asset{
+		{ID: 1, AssetTag: "A-1", Name: "Laptop", Serial: "S1", StatusType: "deployable", StatusMeta: "deployed",
+			AssignedType: "user", AssignedToID: ptr(int64(1)), AssignedUserID: ptr(int64(1)), PurchaseCost: "1299.00"},
+		{ID: 2, AssetTag: "A-2", Name: "Phone", Serial: "S2", StatusType: "archived", StatusMeta: "archived"},
+		{ID: 3, AssetTag: "A-3", Name: "Monitor", Serial: "S3", StatusType: "deployable", StatusMeta: "deployed",
+			AssignedType: "user", AssignedToID: ptr(int64(1)), AssignedUserID: ptr(int64(1))},
+	}
+	if _, err := db.MirrorAssets(ctx, seq(assets), postgres.MirrorOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, scope := range model.Scopes {
+		id, err := db.StartRun(ctx, scope, "cli", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.FinishRun(ctx, id, model.RunSucceeded, model.RunCounts{Fetched: int64(len(users))}, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return url
+}
+
+func writeTokenFile(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "tokens")
+	content := "# test tokens\nread:" + readToken + "\nsync:" + syncToken + "\n"
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func linkNext(t *testing.T, h http.Header) string {
+	t.Helper()
+	link := h.Get("Link")
+	if link == "" {
+		return ""
+	}
+	m := regexp.MustCompile(`^<([^>]+)>; rel="next"$`).FindStringSubmatch(link)
+	if m == nil {
+		t.Fatalf("Link = %q", link)
+	}
+	return m[1]
+}
+
+func TestEndToEnd(t *testing.T) {
+	users := genUsers(2500)
+	deleted := []int64{3, 501, 4999}
+	url := seedDatabase(t, users, deleted)
+	p := startAPI(t, "DATABASE_URL="+url, "BASE_PATH=/api", "API_TOKENS_FILE="+writeTokenFile(t), "LOG_LEVEL=debug")
+	var live []int64
+	for _, u := range users {
+		if !slices.Contains(deleted, u.ID) {
+			live = append(live, u.ID)
+		}
+	}
+
+	t.Run("paths, statuses and bodies", func(t *testing.T) {
+		tests := []struct {
+			path, token string
+			status      int
+			contains    string
+		}{
+			{"/api/users/1", readToken, 200, `"username":"user00001"`},
+			{"/api/users/1", syncToken, 200, `"county":"DE"`},
+			{"/api/users/1", "", 401, `"status":401`},
+			{"/api/users/1", "wrong", 401, `"status":401`},
+			{"/api/users/3", readToken, 200, `"deleted_at":"20`},
+			{"/api/users/2", readToken, 404, `"status":404`},
+			{"/api/users/abc", readToken, 422, `"status":422`},
+			{"/api/users/1/assets", readToken, 200, `"asset_tag":"A-1"`},
+			{"/api/users/2/assets", readToken, 404, `"status":404`},
+			{"/api/users/5/assets", readToken, 200, `[]`},
+			{"/api/users?limit=1001", readToken, 422, `"status":422`},
+			{"/api/users?limit=2&cursor=bogus", readToken, 422, `cursor`},
+			{"/api/users?q=user00005&limit=10", readToken, 200, `"id":5,`},
+			{"/api/assets", readToken, 200, `"asset_tag":"A-2"`},
+			{"/api/assets?status=archived", readToken, 200, `"archived":true`},
+			{"/api/assets/1", readToken, 200, `"purchase_cost":"1299.00"`},
+			{"/api/assets/9", readToken, 404, `"status":404`},
+			{"/api/sync/runs?scope=users", readToken, 200, `"status":"succeeded"`},
+			{"/api/sync/status", readToken, 200, `"live_rows":2497`},
+			{"/users", readToken, 404, `"status":404`},
+			{"/healthz", "", 200, `"ok"`},
+			{"/readyz", "", 200, `"ready"`},
+			{"/openapi.json", "", 200, `"bearer"`},
+			{"/docs", "", 200, `html`},
+		}
+		for _, tt := range tests {
+			resp, body := get(t, p.base+tt.path, tt.token)
+			if resp.StatusCode != tt.status || !bytes.Contains(body, []byte(tt.contains)) {
+				t.Errorf("GET %s = %d %.300s; want %d containing %s", tt.path, resp.StatusCode, body, tt.status, tt.contains)
+			}
+		}
+	})
+
+	t.Run("paging returns every user exactly once and equals the stream", func(t *testing.T) {
+		var paged []map[string]any
+		next := "/api/users?limit=97"
+		for i := 0; next != ""; i++ {
+			if i > 100 {
+				t.Fatal("Link never ends")
+			}
+			resp, body := get(t, p.base+next, readToken)
+			if resp.StatusCode != 200 {
+				t.Fatalf("GET %s: %d %s", next, resp.StatusCode, body)
+			}
+			var page []map[string]any
+			if err := json.Unmarshal(body, &page); err != nil {
+				t.Fatal(err)
+			}
+			paged = append(paged, page...)
+			next = linkNext(t, resp.Header)
+		}
+		var got []int64
+		for _, u := range paged {
+			got = append(got, int64(u["id"].(float64)))
+		}
+		if diff := cmp.Diff(live, got); diff != "" {
+			t.Errorf("paged ids (-want +got):\n%s", diff)
+		}
+
+		resp, body := get(t, p.base+"/api/users", readToken)
+		var streamed []map[string]any
+		if err := json.Unmarshal(body, &streamed); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("stream: %d, %v", resp.StatusCode, err)
+		}
+		if diff := cmp.Diff(paged, streamed); diff != "" {
+			t.Errorf("streamed users differ from paged ones (-paged +streamed):\n%s", diff)
+		}
+	})
+
+	t.Run("ETag and If-None-Match", func(t *testing.T) {
+		resp, _ := get(t, p.base+"/api/users/1", readToken)
+		etag := resp.Header.Get("ETag")
+		again, body := get(t, p.base+"/api/users/1", readToken, "If-None-Match", etag)
+		if etag == "" || again.StatusCode != http.StatusNotModified || len(body) != 0 {
+			t.Errorf("ETag %q; If-None-Match answered %d %q, want 304", etag, again.StatusCode, body)
+		}
+	})
+
+	t.Run("metrics by route pattern", func(t *testing.T) {
+		_, body := get(t, p.base+"/metrics", "")
+		for _, want := range []string{
+			`usersapi_http_requests_total{code="200",method="GET",route="/api/users/{user_id}"}`,
+			`usersapi_http_requests_total{code="401",method="GET",route="/api/users/{user_id}"}`,
+			`usersapi_http_request_duration_seconds_bucket{code="200",method="GET",route="/api/users"`,
+			`process_resident_memory_bytes`,
+		} {
+			if !bytes.Contains(body, []byte(want)) {
+				t.Errorf("/metrics lacks %s", want)
+			}
+		}
+	})
+
+	t.Run("tokens never logged", func(t *testing.T) {
+		if strings.Contains(p.logs.String(), readToken) || strings.Contains(p.logs.String(), syncToken) {
+			t.Errorf("a token appears in the log")
+		}
+	})
+
+	if err := p.stop(t); err != nil {
+		t.Errorf("exit after SIGTERM: %v, want 0", err)
+	}
+}
+
+func TestShutdownDrainsASlowRequest(t *testing.T) {
+	const n = 20000 // about 30 MB of JSON: far more than socket buffers hold
+	url := seedDatabase(t, genUsers(n), nil)
+	p := startAPI(t, "DATABASE_URL="+url, "PUBLIC_READS=true", "SHUTDOWN_DELAY=1s")
+
+	resp, err := http.Get(p.base + "/users")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	// Read a little, then stall like a slow client while shutdown starts.
+	head := make([]byte, 4096)
+	if _, err := io.ReadFull(resp.Body, head); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the shutting down log line", func() bool { return p.logs.index(`"msg":"shutting down"`) >= 0 })
+	if r, _ := get(t, p.base+"/readyz", ""); r.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("readyz during the shutdown delay = %d, want 503", r.StatusCode)
+	}
+
+	rest, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("the in-flight stream was cut: %v", err)
+	}
+	var got []struct {
+		ID int64 `json:"id"`
+	}
+	if err := json.Unmarshal(append(head, rest...), &got); err != nil || len(got) != n {
+		t.Fatalf("drained stream: %d users, err %v; want %d", len(got), err, n)
+	}
+	select {
+	case err := <-p.done:
+		p.done <- err
+		if err != nil {
+			t.Errorf("exit after draining: %v, want 0", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("usersapi did not exit after draining")
+	}
+	shutdown := p.logs.index(`"msg":"shutting down"`)
+	served := p.logs.index(`"route":"/users","status":200`)
+	if served < shutdown {
+		t.Errorf("the stream finished (log line %d) before shutdown began (line %d): the test proved nothing", served, shutdown)
+	}
+}
+
+func TestConfigErrorsExit2(t *testing.T) {
+	tests := map[string][]string{
+		"no database URL":        {"PUBLIC_READS=true"},
+		"relative base path":     {"DATABASE_URL=postgres://x@127.0.0.1:1/x", "PUBLIC_READS=true", "BASE_PATH=api"},
+		"no way in":              {"DATABASE_URL=postgres://x@127.0.0.1:1/x"},
+		"missing token file":     {"DATABASE_URL=postgres://x@127.0.0.1:1/x", "API_TOKENS_FILE=/nonexistent/tokens"},
+		"bad PUBLIC_READS":       {"DATABASE_URL=postgres://x@127.0.0.1:1/x", "PUBLIC_READS=yes please"},
+		"bad LOG_FORMAT":         {"DATABASE_URL=postgres://x@127.0.0.1:1/x", "PUBLIC_READS=true", "LOG_FORMAT=xml"},
+		"bad SHUTDOWN_DELAY":     {"DATABASE_URL=postgres://x@127.0.0.1:1/x", "PUBLIC_READS=true", "SHUTDOWN_DELAY=soon"},
+		"malformed database URL": {"DATABASE_URL=postgres://x@127.0.0.1:notaport/x", "PUBLIC_READS=true"},
+	}
+	for name, env := range tests {
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, binary)
+			cmd.Env = append([]string{"LISTEN_ADDR=127.0.0.1:0"}, env...)
+			out, err := cmd.CombinedOutput()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+				t.Errorf("exit: %v, want status 2; output %s", err, out)
+			}
+		})
+	}
+}
