@@ -1,0 +1,255 @@
+package snipeittest
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+)
+
+// row is one stored record with its rendered JSON. A changed record gets a
+// new row, so a cached rendering never outlives the record it shows; rows
+// whose rendering shows other records (a manager's name, a count) are
+// invalidated when those change.
+type row[R any] struct {
+	rec   *R
+	cache atomic.Pointer[[]byte]
+}
+
+// view is an id-ordered list of the rows a predicate keeps: the
+// unfiltered listings (live users, deleted assets, …) are slices of a view,
+// so paging them by id costs O(page).
+type view[R any] struct {
+	keep func(*R) bool
+	rows []*row[R]
+}
+
+// table holds the records of one kind by id and in their views.
+type table[R any] struct {
+	idOf  func(*R) int64
+	byID  map[int64]*row[R]
+	views []*view[R]
+}
+
+func newTable[R any](idOf func(*R) int64, keeps ...func(*R) bool) *table[R] {
+	t := &table[R]{idOf: idOf, byID: map[int64]*row[R]{}}
+	for _, keep := range keeps {
+		t.views = append(t.views, &view[R]{keep: keep})
+	}
+	return t
+}
+
+// load replaces the table's content with recs, which it keeps (pointers
+// into the slice, never written to).
+func (t *table[R]) load(recs []R) error {
+	rows := make([]*row[R], len(recs))
+	byID := make(map[int64]*row[R], len(recs))
+	for i := range recs {
+		r := &row[R]{rec: &recs[i]}
+		id := t.idOf(r.rec)
+		if _, dup := byID[id]; dup {
+			return fmt.Errorf("duplicate id %d", id)
+		}
+		byID[id] = r
+		rows[i] = r
+	}
+	slices.SortFunc(rows, t.compareRows)
+	t.byID = byID
+	for _, v := range t.views {
+		v.rows = nil
+		for _, r := range rows {
+			if v.keep(r.rec) {
+				v.rows = append(v.rows, r)
+			}
+		}
+	}
+	return nil
+}
+
+func (t *table[R]) compareRows(a, b *row[R]) int { return cmp.Compare(t.idOf(a.rec), t.idOf(b.rec)) }
+
+func (t *table[R]) get(id int64) *R {
+	if r := t.byID[id]; r != nil {
+		return r.rec
+	}
+	return nil
+}
+
+// put inserts rec or replaces the record with its id.
+func (t *table[R]) put(rec *R) {
+	id := t.idOf(rec)
+	t.remove(id)
+	r := &row[R]{rec: rec}
+	t.byID[id] = r
+	for _, v := range t.views {
+		if v.keep(rec) {
+			i, _ := slices.BinarySearchFunc(v.rows, r, t.compareRows)
+			v.rows = slices.Insert(v.rows, i, r)
+		}
+	}
+}
+
+// remove deletes the record with id, if any.
+func (t *table[R]) remove(id int64) {
+	old := t.byID[id]
+	if old == nil {
+		return
+	}
+	delete(t.byID, id)
+	for _, v := range t.views {
+		if i, found := slices.BinarySearchFunc(v.rows, old, t.compareRows); found {
+			v.rows = slices.Delete(v.rows, i, i+1)
+		}
+	}
+}
+
+// invalidate drops the cached rendering of the record with id.
+func (t *table[R]) invalidate(id int64) {
+	if r := t.byID[id]; r != nil {
+		r.cache.Store(nil)
+	}
+}
+
+// invalidateWhere drops the cached rendering of every record that shows.
+func (t *table[R]) invalidateWhere(shows func(*R) bool) {
+	for _, r := range t.byID {
+		if shows(r.rec) {
+			r.cache.Store(nil)
+		}
+	}
+}
+
+// The views of the users table, in newTable order.
+const (
+	usersLive = iota
+	usersDeleted
+	usersAll
+)
+
+// The views of the assets table, in newTable order.
+const (
+	assetsListed   = iota // live and not archived: /hardware's default
+	assetsArchived        // live and archived
+	assetsLive
+	assetsDeleted
+)
+
+// store is the simulator's database. Requests read it under mu.RLock;
+// mutations hold mu.Lock.
+type store struct {
+	mu     sync.RWMutex
+	users  *table[User]
+	assets *table[Asset]
+	// Counts Snipe-IT computes with withCount(), kept up to date on every
+	// change of the records they count.
+	assetsOf map[int64]int // user id → live assets checked out to the user
+	manages  map[int64]int // user id → live users with that manager
+	children map[int64]int // asset id → live assets checked out to the asset
+}
+
+func newStore() *store {
+	liveUser := func(u *User) bool { return u.DeletedAt.IsZero() }
+	liveAsset := func(a *Asset) bool { return a.DeletedAt.IsZero() }
+	return &store{
+		users: newTable(func(u *User) int64 { return u.ID },
+			liveUser,
+			func(u *User) bool { return !liveUser(u) },
+			func(*User) bool { return true }),
+		assets: newTable(func(a *Asset) int64 { return a.ID },
+			func(a *Asset) bool { return liveAsset(a) && !a.archived() },
+			func(a *Asset) bool { return liveAsset(a) && a.archived() },
+			liveAsset,
+			func(a *Asset) bool { return !liveAsset(a) }),
+		assetsOf: map[int64]int{},
+		manages:  map[int64]int{},
+		children: map[int64]int{},
+	}
+}
+
+// load replaces everything with ds (nil: empty).
+func (s *store) load(ds *Dataset) error {
+	if ds == nil {
+		ds = &Dataset{}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.users.load(ds.Users); err != nil {
+		return fmt.Errorf("load users: %w", err)
+	}
+	if err := s.assets.load(ds.Assets); err != nil {
+		return fmt.Errorf("load assets: %w", err)
+	}
+	s.assetsOf, s.manages, s.children = map[int64]int{}, map[int64]int{}, map[int64]int{}
+	for _, r := range s.users.byID {
+		s.countUser(r.rec, 1)
+	}
+	for _, r := range s.assets.byID {
+		s.countAsset(r.rec, 1)
+	}
+	return nil
+}
+
+// setUser stores next as the user with id (nil purges it) and invalidates
+// every rendering that shows the user. Callers hold mu.
+func (s *store) setUser(id int64, next *User) {
+	s.countUser(s.users.get(id), -1)
+	if next == nil {
+		s.users.remove(id)
+	} else {
+		s.users.put(next)
+	}
+	s.countUser(next, 1)
+	s.users.invalidateWhere(func(u *User) bool { return u.ManagerID == id })
+	s.assets.invalidateWhere(func(a *Asset) bool { return assignedTo(a, AssignedUser, id) })
+}
+
+// setAsset stores next as the asset with id (nil purges it) and invalidates
+// every rendering that shows the asset. Callers hold mu.
+func (s *store) setAsset(id int64, next *Asset) {
+	s.countAsset(s.assets.get(id), -1)
+	if next == nil {
+		s.assets.remove(id)
+	} else {
+		s.assets.put(next)
+	}
+	s.countAsset(next, 1)
+	s.assets.invalidateWhere(func(a *Asset) bool { return assignedTo(a, AssignedAsset, id) })
+}
+
+func assignedTo(a *Asset, typ AssignedType, id int64) bool {
+	return a.AssignedTo != nil && a.AssignedTo.Type == typ && a.AssignedTo.ID == id
+}
+
+// countUser adds delta to what u counts towards: its manager's
+// manages_users_count.
+func (s *store) countUser(u *User, delta int) {
+	if u == nil || !u.DeletedAt.IsZero() || u.ManagerID == 0 {
+		return
+	}
+	s.manages[u.ManagerID] += delta
+	s.users.invalidate(u.ManagerID)
+}
+
+// countAsset adds delta to what a counts towards: the assets_count of the
+// user it is checked out to, or the child_asset_count of the asset.
+func (s *store) countAsset(a *Asset, delta int) {
+	if a == nil || !a.DeletedAt.IsZero() || a.AssignedTo == nil {
+		return
+	}
+	switch id := a.AssignedTo.ID; a.AssignedTo.Type {
+	case AssignedUser:
+		s.assetsOf[id] += delta
+		s.users.invalidate(id)
+	case AssignedAsset:
+		s.children[id] += delta
+		s.assets.invalidate(id)
+	}
+}
+
+// The relations a rendering reads; callers hold mu.
+func (s *store) user(id int64) *User           { return s.users.get(id) }
+func (s *store) asset(id int64) *Asset         { return s.assets.get(id) }
+func (s *store) assetsCount(userID int64) int  { return s.assetsOf[userID] }
+func (s *store) managesCount(userID int64) int { return s.manages[userID] }
+func (s *store) childAssets(assetID int64) int { return s.children[assetID] }
