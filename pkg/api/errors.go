@@ -33,6 +33,9 @@ var statusTable = []struct {
 		headers:    http.Header{"Retry-After": {"5"}}},
 }
 
+// statusClientClosed answers a request whose client went away.
+const statusClientClosed = 499
+
 // httpError translates err into the response the client gets: a status
 // error huma writes as application/problem+json. Known sentinels map
 // through statusTable; anything else is logged with the request id and
@@ -42,6 +45,13 @@ func (s *service) httpError(ctx context.Context, err error) error {
 	if errors.As(err, &se) {
 		// Already a deliberate response (304 Not Modified, a validation error).
 		return err
+	}
+	if ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+		// The client went away; nobody reads this answer. 499 (nginx's
+		// "client closed request") keeps it apart from server failures in
+		// the metrics and the access log.
+		s.log.DebugContext(ctx, "client went away", "err", err, "request_id", RequestID(ctx))
+		return huma.NewError(statusClientClosed, "client closed request")
 	}
 	for _, m := range statusTable {
 		if !errors.Is(err, m.err) {

@@ -81,7 +81,7 @@ func observe(log *slog.Logger, m *metrics) func(http.Handler) http.Handler {
 				}
 				if rec == http.ErrAbortHandler {
 					// The client got a cut response; count it as the failure it is.
-					status = 499
+					status = statusClientClosed
 				}
 				route := routePattern(r)
 				d := time.Since(start)

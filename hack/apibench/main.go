@@ -1,0 +1,540 @@
+// Command apibench measures usersapi against a floor on loopback: a bare
+// net/http + pgx handler answering GET /users/{id} with the same query
+// (postgres.DB.GetUser) and no router, middleware, auth, logs or metrics.
+// Both are driven by wrk (random ids, 32 connections, bounded duration);
+// then the full GET /users stream is timed with the server's peak RSS, and
+// a mixed load runs with RSS sampled over time. It prints a table.
+//
+//	apibench -usersapi bin/usersapi [-seed 100000]   (DATABASE_URL names the database)
+//	apibench floor                                   (internal: the floor server)
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"iter"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/usersync/usersync/pkg/model"
+	"github.com/usersync/usersync/pkg/postgres"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	var err error
+	if len(os.Args) > 1 && os.Args[1] == "floor" {
+		err = serveFloor(ctx, os.Getenv("DATABASE_URL"))
+	} else {
+		err = bench(ctx, os.Args[1:])
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "apibench:", err)
+		os.Exit(1)
+	}
+}
+
+// serveFloor is the floor: the least code that answers the same request
+// from the same query.
+func serveFloor(ctx context.Context, dbURL string) error {
+	db, err := postgres.Open(ctx, postgres.Config{URL: dbURL})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /users/{id}", func(w http.ResponseWriter, r *http.Request) {
+		id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+		if err != nil {
+			http.Error(w, "bad id", http.StatusUnprocessableEntity)
+			return
+		}
+		u, err := db.GetUser(r.Context(), id)
+		if errors.Is(err, model.ErrNotFound) {
+			http.Error(w, "not found", http.StatusNotFound)
+			return
+		}
+		if err != nil {
+			http.Error(w, "error", http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(u)
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "{\"msg\":\"listening\",\"addr\":%q}\n", ln.Addr().String())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { <-ctx.Done(); _ = srv.Close() }()
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+type options struct {
+	usersapi    string
+	dbURL       string
+	seed        int
+	duration    time.Duration
+	mixed       time.Duration
+	connections int
+	threads     int
+	workDir     string
+}
+
+func bench(ctx context.Context, args []string) error {
+	var o options
+	fs := flag.NewFlagSet("apibench", flag.ContinueOnError)
+	fs.StringVar(&o.usersapi, "usersapi", "bin/usersapi", "the usersapi binary")
+	fs.IntVar(&o.seed, "seed", 0, "when the database holds fewer live users, mirror this many generated users first")
+	fs.DurationVar(&o.duration, "duration", 15*time.Second, "each wrk run of GET /users/{id}")
+	fs.DurationVar(&o.mixed, "mixed", 60*time.Second, "the mixed-load run")
+	fs.IntVar(&o.connections, "connections", 32, "wrk connections")
+	fs.IntVar(&o.threads, "threads", 2, "wrk threads")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	o.dbURL = os.Getenv("DATABASE_URL")
+	if o.dbURL == "" {
+		return errors.New("set DATABASE_URL")
+	}
+	if _, err := exec.LookPath("wrk"); err != nil {
+		return errors.New("wrk not found (Debian package wrk)")
+	}
+	dir, err := os.MkdirTemp("", "apibench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	o.workDir = dir
+
+	ids, err := prepare(ctx, o)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("database: %d live users\n", len(ids))
+	if err := writeScripts(dir, ids); err != nil {
+		return err
+	}
+
+	var rows [][]string
+	add := func(what, value, target string) {
+		rows = append(rows, []string{what, value, target})
+		fmt.Printf("  %-52s %-26s %s\n", what, value, target)
+	}
+
+	// 1. The full stream, on a fresh server so its peak RSS is the stream's.
+	api, err := startServer(ctx, o.usersapi, nil, "DATABASE_URL="+o.dbURL, "PUBLIC_READS=true", "LISTEN_ADDR=127.0.0.1:0", "SHUTDOWN_DELAY=0")
+	if err != nil {
+		return err
+	}
+	defer api.stop()
+	n, bytes, took, err := streamAll(ctx, api.base+"/users")
+	if err != nil {
+		return err
+	}
+	add("GET /users stream: users, time", fmt.Sprintf("%d users, %.2f s", n, took.Seconds()), "≤ 1.5 s")
+	add("GET /users stream: size, server peak RSS", fmt.Sprintf("%.1f MB, %.1f MiB", float64(bytes)/1e6, api.peakRSS()), "≤ 64 MiB")
+	if n != len(ids) {
+		return fmt.Errorf("the stream returned %d users, the database holds %d", n, len(ids))
+	}
+
+	// 2. GET /users/{id}: floor, then usersapi, same script and settings.
+	floor, err := startServer(ctx, os.Args[0], []string{"floor"}, "DATABASE_URL="+o.dbURL)
+	if err != nil {
+		return err
+	}
+	fw, err := runWrk(ctx, o, floor.base, "get.lua", o.duration)
+	floor.stop()
+	if err != nil {
+		return err
+	}
+	aw, err := runWrk(ctx, o, api.base, "get.lua", o.duration)
+	if err != nil {
+		return err
+	}
+	add("floor GET /users/{id}: req/s, p99, errors", fw.summary(), "")
+	add("usersapi GET /users/{id}: req/s, p99, errors", aw.summary(), "p99 ≤ 10 ms, 0 errors")
+	add("usersapi / floor throughput", fmt.Sprintf("%.2f", aw.rps/fw.rps), "≥ 0.70")
+
+	// 3. Mixed load with RSS sampled every 5 s, and a full stream every 10 s.
+	rss, streams, mw, err := mixedLoad(ctx, o, api)
+	if err != nil {
+		return err
+	}
+	add(fmt.Sprintf("mixed %s: req/s, p99, errors", o.mixed), mw.summary(), "0 errors")
+	add("mixed: full streams alongside, errors", streams, "0 errors")
+	add("mixed: server RSS MiB, sampled every 5 s", rss, "no growth")
+
+	fmt.Println()
+	fmt.Println("| measure | result | target |")
+	fmt.Println("|---|---|---|")
+	for _, r := range rows {
+		fmt.Printf("| %s | %s | %s |\n", r[0], r[1], r[2])
+	}
+	return nil
+}
+
+// prepare migrates, seeds when asked, and returns every live user id.
+func prepare(ctx context.Context, o options) ([]int64, error) {
+	db, err := postgres.Open(ctx, postgres.Config{URL: o.dbURL})
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	if _, err := db.Migrate(ctx); err != nil {
+		return nil, err
+	}
+	ids, err := liveIDs(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	if len(ids) < o.seed {
+		fmt.Printf("seeding %d generated users…\n", o.seed)
+		if _, err := db.MirrorUsers(ctx, generated(o.seed), postgres.MirrorOptions{AllowMassDelete: true}); err != nil {
+			return nil, fmt.Errorf("seed: %w", err)
+		}
+		return liveIDs(ctx, db)
+	}
+	return ids, nil
+}
+
+func liveIDs(ctx context.Context, db *postgres.DB) ([]int64, error) {
+	rows, err := db.Pool().Query(ctx, "SELECT id FROM users WHERE deleted_at IS NULL ORDER BY id")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// generated yields n users shaped like Snipe-IT's, with every text field
+// that a real directory tends to fill.
+func generated(n int) iter.Seq2[*model.User, error] {
+	return func(yield func(*model.User, error) bool) {
+		start := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+		for i := range n {
+			id := int64(i + 1)
+			dept, loc, mgr := int64(i%40+1), int64(i%12+1), int64(i/50+1)
+			sd := start.AddDate(0, 0, i%1500)
+			upd := start.Add(time.Duration(i) * time.Minute)
+			u := &model.User{
+				ID: id, Username: fmt.Sprintf("user%06d", id), FirstName: "Firstname", LastName: fmt.Sprintf("Lastname%d", id),
+				Name: fmt.Sprintf("Firstname Lastname%d", id), Email: fmt.Sprintf("user%06d@example.com", id),
+				EmployeeNum: fmt.Sprintf("E%06d", id), JobTitle: "Software Engineer", Phone: "+49 30 1234567",
+				Address: "Example Street 1", City: "Berlin", State: "BE", Country: "DE", Zip: "10115", Locale: "de-DE",
+				Notes: "Imported from LDAP", DepartmentID: &dept, DepartmentName: fmt.Sprintf("Department %d", dept),
+				LocationID: &loc, LocationName: fmt.Sprintf("Office %d", loc), ManagerID: &mgr, ManagerName: fmt.Sprintf("Manager %d", mgr),
+				CompanyID: ptr(int64(1)), CompanyName: "Example GmbH", CompanyIDs: []int64{1}, Groups: []string{"Staff", "VPN"},
+				Activated: true, LDAPImport: true, AssetsCount: int32(i % 4), LicensesCount: int32(i % 3),
+				StartDate: &sd, LastLogin: &upd, CreatedAt: &start, UpdatedAt: &upd,
+			}
+			if !yield(u, nil) {
+				return
+			}
+		}
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// writeScripts writes the wrk Lua scripts: random live ids, and the mix.
+func writeScripts(dir string, ids []int64) error {
+	var b strings.Builder
+	b.WriteString("ids = {")
+	for i, id := range ids {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.FormatInt(id, 10))
+	}
+	b.WriteString("}\n")
+	b.WriteString(`
+local counts = {}
+function setup(thread) end
+function init(args) math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16) % 100000) end
+function pick() return ids[math.random(1, #ids)] end
+`)
+	common := b.String()
+	get := common + `request = function() return wrk.format("GET", "/users/" .. pick()) end
+`
+	// The mix: mostly single users, then pages with filters, asset pages,
+	// a user's assets, sync status and runs.
+	mixed := common + `request = function()
+  local r = math.random(1, 100)
+  if r <= 60 then return wrk.format("GET", "/users/" .. pick())
+  elseif r <= 75 then return wrk.format("GET", "/users?limit=100&department_id=" .. math.random(1, 40))
+  elseif r <= 82 then return wrk.format("GET", "/users?limit=20&q=user0" .. math.random(10, 99))
+  elseif r <= 88 then return wrk.format("GET", "/users/" .. pick() .. "/assets")
+  elseif r <= 93 then return wrk.format("GET", "/assets?limit=50")
+  elseif r <= 97 then return wrk.format("GET", "/sync/status")
+  else return wrk.format("GET", "/sync/runs?limit=10") end
+end
+`
+	if err := os.WriteFile(filepath.Join(dir, "get.lua"), []byte(get), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "mixed.lua"), []byte(mixed), 0o644)
+}
+
+// server is a process under test.
+type server struct {
+	cmd  *exec.Cmd
+	base string
+	done chan struct{}
+}
+
+func startServer(ctx context.Context, bin string, args []string, env ...string) (*server, error) {
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "LOG_LEVEL=info"}, env...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	s := &server{cmd: cmd, done: make(chan struct{})}
+	addr := make(chan string, 1)
+	go func() {
+		defer close(s.done)
+		re := regexp.MustCompile(`"msg":"listening","addr":"([^"]+)"`)
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		listening := false
+		for sc.Scan() {
+			// Cheap checks only: this reader competes with the server for
+			// the same two cores while wrk runs.
+			if !listening {
+				if m := re.FindStringSubmatch(sc.Text()); m != nil {
+					listening = true
+					addr <- m[1]
+				}
+			} else if strings.Contains(sc.Text(), `"level":"ERROR"`) {
+				fmt.Fprintln(os.Stderr, "server:", sc.Text())
+			}
+		}
+		_ = cmd.Wait()
+	}()
+	select {
+	case a := <-addr:
+		s.base = "http://" + a
+		return s, nil
+	case <-s.done:
+		return nil, fmt.Errorf("%s exited before listening", bin)
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		return nil, fmt.Errorf("%s did not listen within 30s", bin)
+	}
+}
+
+func (s *server) stop() {
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(30 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.done
+	}
+}
+
+// procKiB reads a kB field (VmRSS, VmHWM) of /proc/<pid>/status.
+func (s *server) procKiB(field string) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			f, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
+			return f
+		}
+	}
+	return 0
+}
+
+func (s *server) peakRSS() float64 { return s.procKiB("VmHWM") / 1024 }
+func (s *server) rss() float64     { return s.procKiB("VmRSS") / 1024 }
+
+// streamAll reads a whole listing, counting its elements without keeping
+// them, and times it.
+func streamAll(ctx context.Context, url string) (n int, size int64, took time.Duration, err error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	start := time.Now()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, 0, 0, fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	cr := &countingReader{r: resp.Body}
+	dec := json.NewDecoder(bufio.NewReaderSize(cr, 64<<10))
+	if _, err := dec.Token(); err != nil {
+		return 0, 0, 0, err
+	}
+	for dec.More() {
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return n, cr.n, time.Since(start), fmt.Errorf("element %d: %w", n, err)
+		}
+		n++
+	}
+	if _, err := dec.Token(); err != nil {
+		return n, cr.n, time.Since(start), err
+	}
+	return n, cr.n, time.Since(start), nil
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// wrkResult is what one wrk run reports.
+type wrkResult struct {
+	rps    float64
+	p99    time.Duration
+	errors int
+}
+
+func (w wrkResult) summary() string {
+	return fmt.Sprintf("%.0f/s, p99 %.1f ms, %d err", w.rps, float64(w.p99)/float64(time.Millisecond), w.errors)
+}
+
+var (
+	reRPS     = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	reP99     = regexp.MustCompile(`\s99%\s+([0-9.]+)(us|ms|s)`)
+	reNon2xx  = regexp.MustCompile(`Non-2xx or 3xx responses:\s+(\d+)`)
+	reSockErr = regexp.MustCompile(`Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`)
+)
+
+// runWrk drives base with a script for d, after a short warm-up.
+func runWrk(ctx context.Context, o options, base, script string, d time.Duration) (wrkResult, error) {
+	wrk := func(d time.Duration) (string, error) {
+		ctx, cancel := context.WithTimeout(ctx, d+30*time.Second)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, "wrk", "-t", strconv.Itoa(o.threads), "-c", strconv.Itoa(o.connections),
+			"-d", fmt.Sprintf("%ds", int(d.Seconds())), "--latency", "--timeout", "5s",
+			"-s", filepath.Join(o.workDir, script), base).CombinedOutput()
+		if err != nil {
+			return "", fmt.Errorf("wrk: %w: %s", err, out)
+		}
+		return string(out), nil
+	}
+	if _, err := wrk(3 * time.Second); err != nil {
+		return wrkResult{}, err
+	}
+	out, err := wrk(d)
+	if err != nil {
+		return wrkResult{}, err
+	}
+	var r wrkResult
+	m := reRPS.FindStringSubmatch(out)
+	if m == nil {
+		return r, fmt.Errorf("no Requests/sec in wrk output:\n%s", out)
+	}
+	r.rps, _ = strconv.ParseFloat(m[1], 64)
+	if m := reP99.FindStringSubmatch(out); m != nil {
+		v, _ := strconv.ParseFloat(m[1], 64)
+		unit := map[string]time.Duration{"us": time.Microsecond, "ms": time.Millisecond, "s": time.Second}[m[2]]
+		r.p99 = time.Duration(v * float64(unit))
+	}
+	if m := reNon2xx.FindStringSubmatch(out); m != nil {
+		r.errors, _ = strconv.Atoi(m[1])
+	}
+	if m := reSockErr.FindStringSubmatch(out); m != nil {
+		for _, s := range m[1:] {
+			n, _ := strconv.Atoi(s)
+			r.errors += n
+		}
+	}
+	return r, nil
+}
+
+// mixedLoad runs the mixed wrk script for o.mixed while one client streams
+// every user every 10 s, sampling the server's RSS every 5 s.
+func mixedLoad(ctx context.Context, o options, api *server) (rss, streams string, res wrkResult, err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type streamStats struct{ ok, failed int }
+	streamDone := make(chan streamStats, 1)
+	go func() {
+		var st streamStats
+		tick := time.NewTicker(10 * time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				streamDone <- st
+				return
+			case <-tick.C:
+				if _, _, _, err := streamAll(ctx, api.base+"/users"); err != nil && ctx.Err() == nil {
+					st.failed++
+					slog.Warn("stream during mixed load", "err", err)
+				} else if err == nil {
+					st.ok++
+				}
+			}
+		}
+	}()
+	var samples []string
+	sampleDone := make(chan struct{})
+	go func() {
+		defer close(sampleDone)
+		tick := time.NewTicker(5 * time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				samples = append(samples, fmt.Sprintf("%.0f", api.rss()))
+			}
+		}
+	}()
+	res, err = runWrk(ctx, o, api.base, "mixed.lua", o.mixed)
+	cancel()
+	<-sampleDone
+	st := <-streamDone
+	return strings.Join(samples, " "), fmt.Sprintf("%d ok, %d failed", st.ok, st.failed), res, err
+}
