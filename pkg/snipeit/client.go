@@ -523,7 +523,7 @@ func decodeOne[W any](body []byte, convert func(*W) error) error {
 	if err := json.Unmarshal(body, &eb); err != nil {
 		return fmt.Errorf("%w: decode: %w", errNotData, err)
 	}
-	if eb.Status == "error" {
+	if isErrorStatus(eb.Status) {
 		msg := eb.text()
 		l := strings.ToLower(msg)
 		if strings.Contains(l, "not found") || strings.Contains(l, "does not exist") || strings.Contains(l, "not exist") {

@@ -20,7 +20,7 @@ type listEnvelope[W any] struct {
 	Total    *int64          `json:"total"`
 	Rows     *[]W            `json:"rows"`
 	PerPage  *int64          `json:"per_page"`
-	Status   string          `json:"status"`
+	Status   json.RawMessage `json:"status"`
 	Messages json.RawMessage `json:"messages"`
 	Message  json.RawMessage `json:"message"`
 }
@@ -33,12 +33,18 @@ type page[T any] struct {
 }
 
 // errorBody is Snipe-IT's error envelope (and the 401 {"error": …} body).
+// Status stays raw: in an asset row "status" is the status label object.
 type errorBody struct {
-	Status     string          `json:"status"`
+	Status     json.RawMessage `json:"status"`
 	Messages   json.RawMessage `json:"messages"`
 	Message    json.RawMessage `json:"message"`
 	Error      string          `json:"error"`
 	RetryAfter *float64        `json:"retryAfter"`
+}
+
+// isErrorStatus reports whether a "status" member is the string "error".
+func isErrorStatus(raw json.RawMessage) bool {
+	return string(bytes.TrimSpace(raw)) == `"error"`
 }
 
 // text returns the human message of an error body, whatever its shape
@@ -86,7 +92,7 @@ func decodePage[W, T any](body []byte, convert func(*W) (T, error)) (page[T], er
 		// Truncated or garbled: a retry usually gets the whole page.
 		return p, fmt.Errorf("%w: decode page: %w", errNotData, err)
 	}
-	if env.Status == "error" {
+	if isErrorStatus(env.Status) {
 		eb := errorBody{Messages: env.Messages, Message: env.Message}
 		return p, fmt.Errorf("%w: status error: %s", errNotData, eb.text())
 	}

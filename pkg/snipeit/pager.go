@@ -39,24 +39,38 @@ func (c *Client) Assets(ctx context.Context) iter.Seq2[*model.Asset, error] {
 	archived.endpoint = "hardware_archived"
 	archived.filter = url.Values{"status": {"Archived"}}
 	return func(yield func(*model.Asset, error) bool) {
-		walkAll(ctx, c, yield, base, archived)
+		// Where the site sets show_archived_in_list, the default listing
+		// already holds the archived assets and the second pass would only
+		// repeat them.
+		sawArchived := false
+		first := func(a *model.Asset, err error) bool {
+			if a != nil && a.Archived() {
+				sawArchived = true
+			}
+			return yield(a, err)
+		}
+		if !walkAll(ctx, c, first, base) || sawArchived {
+			return
+		}
+		walkAll(ctx, c, yield, archived)
 	}
 }
 
 // errStopped reports that the consumer stopped the iteration.
 var errStopped = errors.New("iteration stopped")
 
-func walkAll[W, T any](ctx context.Context, c *Client, yield func(*T, error) bool, ls ...listing[W, T]) {
-	for _, l := range ls {
-		err := walk(ctx, c, l, func(row *T) bool { return yield(row, nil) })
-		if errors.Is(err, errStopped) {
-			return
-		}
-		if err != nil {
-			yield(nil, fmt.Errorf("list %s: %w", l.endpoint, err))
-			return
-		}
+// walkAll walks l into yield and reports whether the sequence may go on
+// (no error, and the consumer did not stop).
+func walkAll[W, T any](ctx context.Context, c *Client, yield func(*T, error) bool, l listing[W, T]) bool {
+	err := walk(ctx, c, l, func(row *T) bool { return yield(row, nil) })
+	if errors.Is(err, errStopped) {
+		return false
 	}
+	if err != nil {
+		yield(nil, fmt.Errorf("list %s: %w", l.endpoint, err))
+		return false
+	}
+	return true
 }
 
 // listing describes one paged Snipe-IT list.
@@ -133,7 +147,12 @@ type walker[W, T any] struct {
 	total  int64 // the total the server last reported
 	seen   int64 // rows yielded
 	pages  int64 // pages fetched, to bound a walk that does not converge
+	stalls int   // re-anchors in a row without a new row
 }
+
+// maxStalls bounds re-anchoring that yields nothing: a server answering
+// the same offset inconsistently again and again is broken, not changing.
+const maxStalls = 5
 
 func walk[W, T any](ctx context.Context, c *Client, l listing[W, T], yield func(*T) bool) error {
 	ctx, cancel := context.WithCancel(ctx)
@@ -159,6 +178,10 @@ func walk[W, T any](ctx context.Context, c *Client, l listing[W, T], yield func(
 	o, err := w.accept(0, first)
 	for err == nil && o != finished {
 		if o == reanchor {
+			if w.stalls++; w.stalls > maxStalls {
+				return fmt.Errorf("%w: the list keeps shifting at offset %d without new rows (last id %d, total %d): the server answers inconsistently",
+					model.ErrUpstream, w.anchor, w.lastID, w.total)
+			}
 			o, err = w.reanchor(ctx)
 			continue
 		}
@@ -250,6 +273,7 @@ func (w *walker[W, T]) accept(offset int64, p page[T]) (outcome, error) {
 			}
 			w.lastID = id
 			w.seen++
+			w.stalls = 0
 		}
 	}
 	w.anchor = offset + int64(len(rows)) - 1
