@@ -54,7 +54,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		maxRes    = fs.Int("max-results", 500, "page size cap (MAX_RESULTS)")
 		version   = fs.String("version", string(snipeittest.Version86), "Snipe-IT version to emulate: 8.6, 8.5 or 5.0")
 		latency   = fs.Duration("latency", 0, "delay added to every response")
-		noCache   = fs.Bool("no-row-cache", false, "render rows on every request instead of caching them (less memory)")
+		cacheMB   = fs.Int64("row-cache-mb", 1024, "MiB of rendered rows to keep for reuse; 0 renders rows on every request")
 	)
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)
@@ -66,8 +66,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}
-	if *users < 0 || *assets < 0 || *maxRes <= 0 || *rateLimit < 0 || *latency < 0 {
-		return fmt.Errorf("%w: -users, -assets, -rate-limit and -latency must not be negative, -max-results must be positive", errUsage)
+	if *users < 0 || *assets < 0 || *maxRes <= 0 || *rateLimit < 0 || *latency < 0 || *cacheMB < 0 {
+		return fmt.Errorf("%w: -users, -assets, -rate-limit, -latency and -row-cache-mb must not be negative, -max-results must be positive", errUsage)
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
 
@@ -80,7 +80,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		MaxResults:         *maxRes,
 		RateLimitPerMinute: *rateLimit,
 		Latency:            *latency,
-		DisableRowCache:    *noCache,
+		RowCacheBytes:      rowCacheBytes(*cacheMB),
 		Logger:             log,
 	})
 	if err != nil {
@@ -118,4 +118,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	st := sim.Stats()
 	log.Info("stopped", "requests", st.Requests, "too_many_requests", st.TooManyRequests)
 	return nil
+}
+
+// rowCacheBytes turns -row-cache-mb into Config.RowCacheBytes, where 0
+// means the default and negative means none.
+func rowCacheBytes(mb int64) int64 {
+	if mb == 0 {
+		return -1
+	}
+	return mb << 20
 }

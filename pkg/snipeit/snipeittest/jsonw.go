@@ -30,25 +30,21 @@ func (w *jsonWriter) field(k string) {
 	w.comma = true
 }
 
-func (w *jsonWriter) beginObject(k string) {
+func (w *jsonWriter) beginObject(k string) { w.open(k, '{') }
+func (w *jsonWriter) endObject()           { w.close('}') }
+func (w *jsonWriter) beginArray(k string)  { w.open(k, '[') }
+func (w *jsonWriter) endArray()            { w.close(']') }
+
+// open starts an object or array: no comma before its first member.
+func (w *jsonWriter) open(k string, delim byte) {
 	w.field(k)
-	w.b = append(w.b, '{')
+	w.b = append(w.b, delim)
 	w.comma = false
 }
 
-func (w *jsonWriter) endObject() {
-	w.b = append(w.b, '}')
-	w.comma = true
-}
-
-func (w *jsonWriter) beginArray(k string) {
-	w.field(k)
-	w.b = append(w.b, '[')
-	w.comma = false
-}
-
-func (w *jsonWriter) endArray() {
-	w.b = append(w.b, ']')
+// close ends an object or array: a sibling after it needs a comma.
+func (w *jsonWriter) close(delim byte) {
+	w.b = append(w.b, delim)
 	w.comma = true
 }
 

@@ -151,7 +151,7 @@ func listPage[R any](s *Server, r *http.Request, t *table[R], plan listPlan[R], 
 		if shape == shapeNormal {
 			for _, row := range ordered.page(offset, limit) {
 				w.field("")
-				w.b = appendRow(w.b, row, !s.cfg.DisableRowCache, render)
+				w.b = appendRow(w.b, row, s.store.cache, render)
 			}
 		}
 		w.endArray()
@@ -176,21 +176,19 @@ func showRecord[R any](s *Server, t *table[R], id string, render func([]byte, *R
 		return envelope(http.StatusOK, notFound)
 	}
 	buf := s.getBuf()
-	*buf = appendRow((*buf)[:0], r, !s.cfg.DisableRowCache, render)
+	*buf = appendRow((*buf)[:0], r, s.store.cache, render)
 	return response{status: http.StatusOK, contentType: contentJSON, body: *buf, buf: buf}
 }
 
-// appendRow appends the row's JSON, rendering it on first use.
-func appendRow[R any](b []byte, r *row[R], keep bool, render func([]byte, *R) []byte) []byte {
-	if cached := r.cache.Load(); cached != nil {
-		return append(b, *cached...)
+// appendRow appends the row's JSON: its kept rendering, or a new one,
+// kept if the cache has room.
+func appendRow[R any](b []byte, r *row[R], cache *rowCache, render func([]byte, *R) []byte) []byte {
+	if kept := r.cache.Load(); kept != nil {
+		return append(b, *kept...)
 	}
 	start := len(b)
 	b = render(b, r.rec)
-	if keep {
-		c := slices.Clone(b[start:])
-		r.cache.Store(&c)
-	}
+	keepRow(cache, r, b[start:])
 	return b
 }
 

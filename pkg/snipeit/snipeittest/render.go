@@ -456,7 +456,7 @@ func (d digitSeparator) format(cents int64) string {
 		b.WriteByte('-')
 	}
 	for i, c := range []byte(units) {
-		if i > 0 && (len(units)-i)%3 == 0 {
+		if i > 0 && (len(units)-i)%3 == 0 && d.thousands != 0 {
 			b.WriteByte(d.thousands)
 		}
 		b.WriteByte(c)
@@ -469,6 +469,7 @@ func (d digitSeparator) format(cents int64) string {
 }
 
 // plainDecimal is the mirror's form of a cost: "1299.00", "" for none.
+// It is the format without a thousands separator.
 func plainDecimal(cents *int64) string {
 	if cents == nil {
 		return ""

@@ -111,9 +111,10 @@ type Config struct {
 	// LegacyOffsetReset makes an offset past the end start over at 0, as
 	// Snipe-IT did before 2020, instead of returning no rows.
 	LegacyOffsetReset bool
-	// DisableRowCache renders rows on every request instead of keeping
-	// each rendered row: less memory for huge data sets, more CPU.
-	DisableRowCache bool
+	// RowCacheBytes bounds the rendered rows kept for reuse (each row is
+	// rendered once, until it changes, while they fit): 0 means 1 GiB, a
+	// negative value keeps none. Rows take about 1.5 KB each.
+	RowCacheBytes int64
 	// Now is the clock for derived values (age, book_value), mutation
 	// timestamps and the rate-limit window; default time.Now.
 	Now func() time.Time
@@ -175,6 +176,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.RowCacheBytes == 0 {
+		cfg.RowCacheBytes = 1 << 30
+	}
 	money, err := parseDigitSeparator(cfg.DigitSeparator)
 	if err != nil {
 		return nil, err
@@ -182,7 +186,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg:     cfg,
 		render:  renderer{version: cfg.Version, tz: cfg.Timezone, sep: money, appURL: cfg.AppURL, now: cfg.Now},
-		store:   newStore(),
+		store:   newStore(cfg.RowCacheBytes),
 		limiter: limiter{perMinute: cfg.RateLimitPerMinute, windows: map[string]*window{}},
 		log:     cfg.Logger,
 		closed:  make(chan struct{}),

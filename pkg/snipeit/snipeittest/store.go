@@ -25,15 +25,47 @@ type view[R any] struct {
 	rows []*row[R]
 }
 
+// rowCache accounts for the rendered rows kept, within a byte budget: a
+// page is then a copy of kept bytes, and a huge data set cannot make the
+// simulator keep gigabytes of JSON.
+type rowCache struct {
+	limit int64 // 0 or less: keep nothing
+	used  atomic.Int64
+}
+
+// keepRow keeps b as r's rendering if the budget allows.
+func keepRow[R any](c *rowCache, r *row[R], b []byte) {
+	n := int64(len(b))
+	if c.limit <= 0 {
+		return
+	}
+	if c.used.Add(n) > c.limit {
+		c.used.Add(-n)
+		return
+	}
+	kept := slices.Clone(b)
+	if !r.cache.CompareAndSwap(nil, &kept) { // a concurrent request kept it first
+		c.used.Add(-n)
+	}
+}
+
+// dropRow forgets r's rendering.
+func dropRow[R any](c *rowCache, r *row[R]) {
+	if p := r.cache.Swap(nil); p != nil {
+		c.used.Add(-int64(len(*p)))
+	}
+}
+
 // table holds the records of one kind by id and in their views.
 type table[R any] struct {
 	idOf  func(*R) int64
+	cache *rowCache
 	byID  map[int64]*row[R]
 	views []*view[R]
 }
 
-func newTable[R any](idOf func(*R) int64, keeps ...func(*R) bool) *table[R] {
-	t := &table[R]{idOf: idOf, byID: map[int64]*row[R]{}}
+func newTable[R any](cache *rowCache, idOf func(*R) int64, keeps ...func(*R) bool) *table[R] {
+	t := &table[R]{idOf: idOf, cache: cache, byID: map[int64]*row[R]{}}
 	for _, keep := range keeps {
 		t.views = append(t.views, &view[R]{keep: keep})
 	}
@@ -97,6 +129,7 @@ func (t *table[R]) remove(id int64) {
 		return
 	}
 	delete(t.byID, id)
+	dropRow(t.cache, old)
 	for _, v := range t.views {
 		if i, found := slices.BinarySearchFunc(v.rows, old, t.compareRows); found {
 			v.rows = slices.Delete(v.rows, i, i+1)
@@ -107,7 +140,7 @@ func (t *table[R]) remove(id int64) {
 // invalidate drops the cached rendering of the record with id.
 func (t *table[R]) invalidate(id int64) {
 	if r := t.byID[id]; r != nil {
-		r.cache.Store(nil)
+		dropRow(t.cache, r)
 	}
 }
 
@@ -115,7 +148,7 @@ func (t *table[R]) invalidate(id int64) {
 func (t *table[R]) invalidateWhere(shows func(*R) bool) {
 	for _, r := range t.byID {
 		if shows(r.rec) {
-			r.cache.Store(nil)
+			dropRow(t.cache, r)
 		}
 	}
 }
@@ -139,6 +172,7 @@ const (
 // mutations hold mu.Lock.
 type store struct {
 	mu     sync.RWMutex
+	cache  *rowCache
 	users  *table[User]
 	assets *table[Asset]
 	// Counts Snipe-IT computes with withCount(), kept up to date on every
@@ -148,15 +182,19 @@ type store struct {
 	children map[int64]int // asset id → live assets checked out to the asset
 }
 
-func newStore() *store {
+// newStore returns an empty store that keeps up to cacheBytes of rendered
+// rows.
+func newStore(cacheBytes int64) *store {
 	liveUser := func(u *User) bool { return u.DeletedAt.IsZero() }
 	liveAsset := func(a *Asset) bool { return a.DeletedAt.IsZero() }
+	cache := &rowCache{limit: cacheBytes}
 	return &store{
-		users: newTable(func(u *User) int64 { return u.ID },
+		cache: cache,
+		users: newTable(cache, func(u *User) int64 { return u.ID },
 			liveUser,
 			func(u *User) bool { return !liveUser(u) },
 			func(*User) bool { return true }),
-		assets: newTable(func(a *Asset) int64 { return a.ID },
+		assets: newTable(cache, func(a *Asset) int64 { return a.ID },
 			func(a *Asset) bool { return liveAsset(a) && !a.archived() },
 			func(a *Asset) bool { return liveAsset(a) && a.archived() },
 			liveAsset,
@@ -167,39 +205,36 @@ func newStore() *store {
 	}
 }
 
-// load replaces everything with ds (nil: empty).
+// load replaces everything with ds (nil: empty), or nothing when ds is
+// invalid.
 func (s *store) load(ds *Dataset) error {
 	if ds == nil {
 		ds = &Dataset{}
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.users.load(ds.Users); err != nil {
+	next := newStore(s.cache.limit)
+	if err := next.users.load(ds.Users); err != nil {
 		return fmt.Errorf("load users: %w", err)
 	}
-	if err := s.assets.load(ds.Assets); err != nil {
+	if err := next.assets.load(ds.Assets); err != nil {
 		return fmt.Errorf("load assets: %w", err)
 	}
-	s.assetsOf, s.manages, s.children = map[int64]int{}, map[int64]int{}, map[int64]int{}
-	for _, r := range s.users.byID {
-		s.countUser(r.rec, 1)
+	for _, r := range next.users.byID {
+		next.countUser(r.rec, 1)
 	}
-	for _, r := range s.assets.byID {
-		s.countAsset(r.rec, 1)
+	for _, r := range next.assets.byID {
+		next.countAsset(r.rec, 1)
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cache, s.users, s.assets = next.cache, next.users, next.assets
+	s.assetsOf, s.manages, s.children = next.assetsOf, next.manages, next.children
 	return nil
 }
 
 // setUser stores next as the user with id (nil purges it) and invalidates
 // every rendering that shows the user. Callers hold mu.
 func (s *store) setUser(id int64, next *User) {
-	s.countUser(s.users.get(id), -1)
-	if next == nil {
-		s.users.remove(id)
-	} else {
-		s.users.put(next)
-	}
-	s.countUser(next, 1)
+	replace(s.users, id, next, s.countUser)
 	s.users.invalidateWhere(func(u *User) bool { return u.ManagerID == id })
 	s.assets.invalidateWhere(func(a *Asset) bool { return assignedTo(a, AssignedUser, id) })
 }
@@ -207,14 +242,20 @@ func (s *store) setUser(id int64, next *User) {
 // setAsset stores next as the asset with id (nil purges it) and invalidates
 // every rendering that shows the asset. Callers hold mu.
 func (s *store) setAsset(id int64, next *Asset) {
-	s.countAsset(s.assets.get(id), -1)
-	if next == nil {
-		s.assets.remove(id)
-	} else {
-		s.assets.put(next)
-	}
-	s.countAsset(next, 1)
+	replace(s.assets, id, next, s.countAsset)
 	s.assets.invalidateWhere(func(a *Asset) bool { return assignedTo(a, AssignedAsset, id) })
+}
+
+// replace swaps the record with id for next (nil: none), moving what the
+// record counts towards from the old version to the new one.
+func replace[R any](t *table[R], id int64, next *R, count func(*R, int)) {
+	count(t.get(id), -1)
+	if next == nil {
+		t.remove(id)
+	} else {
+		t.put(next)
+	}
+	count(next, 1)
 }
 
 func assignedTo(a *Asset, typ AssignedType, id int64) bool {
