@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -184,27 +183,6 @@ func flatten(t *testing.T, doc []byte) []string {
 		t.Fatalf("flatten: trailing data after the document")
 	}
 	return out
-}
-
-// keysAndTypes is flatten without the values: the shape of a document.
-func keysAndTypes(t *testing.T, doc []byte) []string {
-	t.Helper()
-	lines := flatten(t, doc)
-	for i, l := range lines {
-		path, v, _ := strings.Cut(l, "=")
-		kind := "number"
-		switch {
-		case strings.HasPrefix(v, `"`):
-			kind = "string"
-		case v == "null", v == "true" || v == "false", v == "{}", v == "[]":
-			kind = v
-			if v == "true" || v == "false" {
-				kind = "bool"
-			}
-		}
-		lines[i] = path + ":" + kind
-	}
-	return lines
 }
 
 // poll waits until cond holds, failing the test after a deadline.

@@ -1,21 +1,3 @@
-// Package snipeittest is an in-process Snipe-IT simulator for tests,
-// benchmarks and demos: an http.Handler that serves GET /api/v1/users and
-// /api/v1/hardware (lists and single records) the way Snipe-IT 8.6, 8.5 or
-// 5.0 does — field order, HTML-escaped strings, date objects, paging and
-// limit sanitising, unstable default sorts, archived and soft-deleted
-// records, authentication failures, rate limiting — plus fault injection
-// (error statuses, HTML pages, truncated bodies, resets, hangs, 429s) and
-// the expected mirror state as pkg/model values.
-//
-// Start one in a test with Start, seed it with Generate, and compare what a
-// client mirrored with Server.Users and Server.Assets:
-//
-//	sim := snipeittest.Start(t, snipeittest.Config{Data: snipeittest.Generate(snipeittest.GenerateConfig{Users: 500, Assets: 300, Seed: 1})})
-//	sim.Inject(snipeittest.Fault{Path: "/api/v1/users", Kind: snipeittest.FaultStatus, Status: 503, Times: 2})
-//	// … run the client against sim.URL() with sim.Token() …
-//	if diff := cmp.Diff(sim.Users(), mirrored); diff != "" { … }
-//
-// The facts it models are those of the project's shared/snipeit/API.md.
 package snipeittest
 
 import (
