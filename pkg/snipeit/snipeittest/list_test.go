@@ -226,46 +226,49 @@ func TestSelection(t *testing.T) {
 	live := func(a *Asset) bool { return a.DeletedAt.IsZero() }
 	statusType := func(a *Asset) string { return a.Status.Type }
 	tests := []struct {
-		name  string
-		cfg   Config
-		query string
-		want  []int64
+		name         string
+		showArchived bool
+		query        string
+		want         []int64
 	}{
-		{"users are live ones by default", Config{}, "/api/v1/users", idsWhere(func(u *User) bool { return u.DeletedAt.IsZero() }, nil)},
-		{"deleted=true lists only soft-deleted users", Config{}, "/api/v1/users?deleted=true", idsWhere(func(u *User) bool { return !u.DeletedAt.IsZero() }, nil)},
-		{"all=true lists live and deleted users", Config{}, "/api/v1/users?all=true", idsWhere(func(*User) bool { return true }, nil)},
-		{"deleted wins over all", Config{}, "/api/v1/users?all=true&deleted=true", idsWhere(func(u *User) bool { return !u.DeletedAt.IsZero() }, nil)},
-		{"search matches names case-insensitively", Config{}, "/api/v1/users?search=m%C3%9CLLER", idsWhere(func(u *User) bool {
+		{"users are live ones by default", false, "/api/v1/users", idsWhere(func(u *User) bool { return u.DeletedAt.IsZero() }, nil)},
+		{"deleted=true lists only soft-deleted users", false, "/api/v1/users?deleted=true", idsWhere(func(u *User) bool { return !u.DeletedAt.IsZero() }, nil)},
+		{"all=true lists live and deleted users", false, "/api/v1/users?all=true", idsWhere(func(*User) bool { return true }, nil)},
+		{"deleted wins over all", false, "/api/v1/users?all=true&deleted=true", idsWhere(func(u *User) bool { return !u.DeletedAt.IsZero() }, nil)},
+		{"search matches names case-insensitively", false, "/api/v1/users?search=m%C3%9CLLER", idsWhere(func(u *User) bool {
 			return u.DeletedAt.IsZero() && (strings.Contains(u.LastName, "Müller") || strings.Contains(u.FirstName, "Müller"))
 		}, nil)},
-		{"department_id filters users", Config{}, "/api/v1/users?department_id=3", idsWhere(func(u *User) bool {
+		{"department_id filters users", false, "/api/v1/users?department_id=3", idsWhere(func(u *User) bool {
 			return u.DeletedAt.IsZero() && u.Department != nil && u.Department.ID == 3
 		}, nil)},
-		{"company_id matches any of a user's companies", Config{}, "/api/v1/users?company_id=2", idsWhere(func(u *User) bool {
+		{"company_id matches any of a user's companies", false, "/api/v1/users?company_id=2", idsWhere(func(u *User) bool {
 			return u.DeletedAt.IsZero() && slices.ContainsFunc(u.Companies, func(c Tagged) bool { return c.ID == 2 })
 		}, nil)},
-		{"hardware hides archived assets by default", Config{}, "/api/v1/hardware", idsWhere(nil, func(a *Asset) bool { return live(a) && statusType(a) != StatusArchived })},
-		{"show_archived_in_list shows them", Config{ShowArchivedInList: true}, "/api/v1/hardware", idsWhere(nil, live)},
-		{"status=Archived lists only live archived assets", Config{}, "/api/v1/hardware?status=Archived", idsWhere(nil, func(a *Asset) bool { return live(a) && statusType(a) == StatusArchived })},
-		{"status=Deleted lists only soft-deleted assets", Config{}, "/api/v1/hardware?status=Deleted", idsWhere(nil, func(a *Asset) bool { return !live(a) })},
-		{"status_id includes archived assets", Config{}, "/api/v1/hardware?status_id=3", idsWhere(nil, func(a *Asset) bool { return live(a) && a.Status.ID == 3 })},
-		{"status=Pending", Config{}, "/api/v1/hardware?status=Pending", idsWhere(nil, func(a *Asset) bool { return live(a) && statusType(a) == StatusPending })},
-		{"status=RTD is deployable and not checked out", Config{}, "/api/v1/hardware?status=RTD", idsWhere(nil, func(a *Asset) bool {
+		{"hardware hides archived assets by default", false, "/api/v1/hardware", idsWhere(nil, func(a *Asset) bool { return live(a) && statusType(a) != StatusArchived })},
+		{"show_archived_in_list shows them", true, "/api/v1/hardware", idsWhere(nil, live)},
+		{"status=Archived lists only live archived assets", false, "/api/v1/hardware?status=Archived", idsWhere(nil, func(a *Asset) bool { return live(a) && statusType(a) == StatusArchived })},
+		{"status=Deleted lists only soft-deleted assets", false, "/api/v1/hardware?status=Deleted", idsWhere(nil, func(a *Asset) bool { return !live(a) })},
+		{"status_id includes archived assets", false, "/api/v1/hardware?status_id=3", idsWhere(nil, func(a *Asset) bool { return live(a) && a.Status.ID == 3 })},
+		{"status=Pending", false, "/api/v1/hardware?status=Pending", idsWhere(nil, func(a *Asset) bool { return live(a) && statusType(a) == StatusPending })},
+		{"status=RTD is deployable and not checked out", false, "/api/v1/hardware?status=RTD", idsWhere(nil, func(a *Asset) bool {
 			return live(a) && statusType(a) == StatusDeployable && a.AssignedTo == nil
 		})},
-		{"status=Deployed is checked out", Config{}, "/api/v1/hardware?status=Deployed", idsWhere(nil, func(a *Asset) bool { return live(a) && a.AssignedTo != nil })},
-		{"status=Undeployable", Config{}, "/api/v1/hardware?status=Undeployable", idsWhere(nil, func(a *Asset) bool { return live(a) && statusType(a) == StatusUndeployable })},
-		{"status=byod", Config{}, "/api/v1/hardware?status=byod", idsWhere(nil, func(a *Asset) bool { return live(a) && a.Byod })},
-		{"an unknown status is the default list", Config{}, "/api/v1/hardware?status=Bogus", idsWhere(nil, func(a *Asset) bool { return live(a) && statusType(a) != StatusArchived })},
+		{"status=Deployed is checked out", false, "/api/v1/hardware?status=Deployed", idsWhere(nil, func(a *Asset) bool { return live(a) && a.AssignedTo != nil })},
+		{"status=Undeployable", false, "/api/v1/hardware?status=Undeployable", idsWhere(nil, func(a *Asset) bool { return live(a) && statusType(a) == StatusUndeployable })},
+		{"status=byod", false, "/api/v1/hardware?status=byod", idsWhere(nil, func(a *Asset) bool { return live(a) && a.Byod })},
+		{"an unknown status is the default list", false, "/api/v1/hardware?status=Bogus", idsWhere(nil, func(a *Asset) bool { return live(a) && statusType(a) != StatusArchived })},
+	}
+	// One server per setting, so that rows are rendered once.
+	servers := map[bool]*Server{
+		false: mustNew(t, Config{Data: ds, MaxResults: 1000}),
+		true:  mustNew(t, Config{Data: ds, MaxResults: 1000, ShowArchivedInList: true}),
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			if len(tc.want) == 0 {
 				t.Fatal("the generated data has no rows for this case; the test proves nothing")
 			}
-			tc.cfg.Data = ds
-			tc.cfg.MaxResults = 1000
-			s := mustNew(t, tc.cfg)
+			s := servers[tc.showArchived]
 			sep := "?"
 			if strings.Contains(tc.query, "?") {
 				sep = "&"

@@ -146,6 +146,14 @@ func exampleData() *Dataset {
 	return ds
 }
 
+// smallExampleData is exampleData with only the assets tests refer to:
+// 912, 911 and the fillers 1 (checked out to user 42) and 2.
+func smallExampleData() *Dataset {
+	ds := exampleData()
+	ds.Assets = ds.Assets[:4]
+	return ds
+}
+
 // TestPagesMatchExamples serves the example pages' data and compares the
 // whole response, key order and types included, with the example.
 func TestPagesMatchExamples(t *testing.T) {
