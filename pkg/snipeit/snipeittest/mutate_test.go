@@ -244,7 +244,14 @@ func TestMutationsDuringRequests(t *testing.T) {
 		})
 	}
 	users, assets := s.Users(), s.Assets()
+	replacement := Generate(GenerateConfig{Users: 100, Assets: 100, Seed: 10})
 	for i := range 200 {
+		if i%50 == 49 {
+			if err := s.Replace(replacement); err != nil {
+				t.Fatal(err)
+			}
+			users, assets = s.Users(), s.Assets()
+		}
 		u, a := users[i%len(users)], assets[i%len(assets)]
 		errs := []error{
 			s.UpdateUser(u.ID, func(x *User) { x.FirstName += "!" }),

@@ -226,7 +226,11 @@ func (s *store) load(ds *Dataset) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.cache, s.users, s.assets = next.cache, next.users, next.assets
+	// The tables stay the same objects, which callers reach without the
+	// lock; only what they hold changes.
+	s.users.byID, s.users.views = next.users.byID, next.users.views
+	s.assets.byID, s.assets.views = next.assets.byID, next.assets.views
+	s.cache.used.Store(0) // the new rows have kept nothing yet
 	s.assetsOf, s.manages, s.children = next.assetsOf, next.manages, next.children
 	return nil
 }
