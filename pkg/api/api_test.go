@@ -460,6 +460,12 @@ func TestOpenAPIDocument(t *testing.T) {
 			t.Errorf("User schema has no %s", field)
 		}
 	}
+	for path, want := range map[string]string{"/users/{user_id}": "User", "/assets/{asset_id}": "Asset"} {
+		s := oapi.Paths[path].Get.Responses["200"].Content["application/json"].Schema
+		if s == nil || !strings.HasSuffix(s.Ref, "/"+want) {
+			t.Errorf("GET %s 200 schema = %+v, want a %s", path, s, want)
+		}
+	}
 	if h := oapi.Paths["/users"].Get.Responses["200"].Headers["Link"]; h == nil {
 		t.Errorf("GET /users does not document its Link header")
 	}

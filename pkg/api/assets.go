@@ -5,8 +5,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/danielgtaylor/huma/v2/conditional"
-
 	"github.com/usersync/usersync/pkg/model"
 )
 
@@ -103,8 +101,8 @@ func (in *listAssetsInput) filter() model.AssetFilter {
 }
 
 type getAssetInput struct {
-	conditional.Params
-	AssetID int64 `path:"asset_id" doc:"The Snipe-IT asset id."`
+	IfNoneMatch []string `header:"If-None-Match" doc:"ETags the client holds; 304 Not Modified when one is current."`
+	AssetID     int64    `path:"asset_id" doc:"The Snipe-IT asset id."`
 }
 
 func (s *service) registerAssets() {
@@ -122,10 +120,11 @@ func (s *service) registerAssets() {
 			"include_deleted. Paging and streaming work as for GET /users."))
 
 	get(s, scopeRead, "get-asset", tagAssets, "/assets/{asset_id}", "Get an asset",
-		func(ctx context.Context, in *getAssetInput) (*resourceOutput[Asset], error) {
+		func(ctx context.Context, in *getAssetInput) (*resourceOutput, error) {
 			a, err := s.deps.Assets.GetAsset(ctx, in.AssetID)
-			return resource(&in.Params, a, err, newAsset)
+			return resource(in.IfNoneMatch, a, err, newAsset)
 		},
+		withResourceDocs[Asset](s),
 		withErrors(http.StatusNotModified, http.StatusNotFound),
 		withDescription("One asset by Snipe-IT id, deleted ones included (with deleted_at set). "+
 			"Answers carry an ETag for If-None-Match."))

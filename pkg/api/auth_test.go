@@ -18,7 +18,7 @@ import (
 
 // writeTokens writes a token file with a modification time that differs
 // from the previous write's, as a Secret rotation would.
-func writeTokens(t *testing.T, path, content string, mod time.Time) {
+func writeTokens(t testing.TB, path, content string, mod time.Time) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
@@ -28,7 +28,7 @@ func writeTokens(t *testing.T, path, content string, mod time.Time) {
 	}
 }
 
-func loadTokens(t *testing.T, content string) (*api.Tokens, string) {
+func loadTokens(t testing.TB, content string) (*api.Tokens, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "tokens")
 	writeTokens(t, path, content, time.Now())

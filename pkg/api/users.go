@@ -5,8 +5,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/danielgtaylor/huma/v2/conditional"
-
 	"github.com/usersync/usersync/pkg/model"
 )
 
@@ -130,8 +128,8 @@ func (in *listUsersInput) filter() model.UserFilter {
 }
 
 type getUserInput struct {
-	conditional.Params
-	UserID int64 `path:"user_id" doc:"The Snipe-IT user id."`
+	IfNoneMatch []string `header:"If-None-Match" doc:"ETags the client holds; 304 Not Modified when one is current."`
+	UserID      int64    `path:"user_id" doc:"The Snipe-IT user id."`
 }
 
 type listUserAssetsInput struct {
@@ -160,10 +158,11 @@ func (s *service) registerUsers() {
 			"the last page. Paging is by id, so a sync running meanwhile never makes a user appear twice."))
 
 	get(s, scopeRead, "get-user", tagUsers, "/users/{user_id}", "Get a user",
-		func(ctx context.Context, in *getUserInput) (*resourceOutput[User], error) {
+		func(ctx context.Context, in *getUserInput) (*resourceOutput, error) {
 			u, err := s.deps.Users.GetUser(ctx, in.UserID)
-			return resource(&in.Params, u, err, newUser)
+			return resource(in.IfNoneMatch, u, err, newUser)
 		},
+		withResourceDocs[User](s),
 		withErrors(http.StatusNotModified, http.StatusNotFound),
 		withDescription("One user by Snipe-IT id. A user that vanished from Snipe-IT is still returned, "+
 			"with deleted_at set. Answers carry an ETag; send it in If-None-Match to get 304 when unchanged."))
