@@ -22,7 +22,7 @@ import (
 // expected state is exactly what the wire says, for every version.
 func TestExpectedStateMatchesWire(t *testing.T) {
 	t.Parallel()
-	ds := Generate(GenerateConfig{Users: 250, Assets: 300, Seed: 5, ArchivedFraction: 0.1})
+	ds := Generate(GenerateConfig{Users: 200, Assets: 250, Seed: 5, ArchivedFraction: 0.1})
 	newYork, err := time.LoadLocation("America/New_York")
 	if err != nil {
 		t.Skipf("no tzdata: %v", err)

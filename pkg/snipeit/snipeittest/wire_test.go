@@ -216,7 +216,7 @@ func TestRowShapeByVersion(t *testing.T) {
 			} {
 				var rows []json.RawMessage
 				for _, q := range []string{"", c.deleted, "status=Archived"} {
-					rows = append(rows, list(t, s, c.path+"?limit=500&"+q).Rows...)
+					rows = append(rows, list(t, s, c.path+"?limit=40&"+q).Rows...)
 				}
 				first := topKeys(t, rows[0])
 				if c.want != nil {
