@@ -89,6 +89,8 @@ type config struct {
 	pageSize        int
 	parallelism     int
 	requestTimeout  time.Duration
+	retries         int
+	retryBackoff    time.Duration
 	timezone        *time.Location
 	trigger         string
 	jobName         string
@@ -117,6 +119,7 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 		scope, tokenFile, tz, logLevel, rateLimit    string
 		full                                         bool
 		pageSize, parallelism, requestTimeout, trigg string
+		retries, retryBackoff                        string
 	)
 	fs.StringVar(&scope, "scope", "users", "what to sync: users, assets or all")
 	fs.BoolVar(&full, "full", false, "sync everything (same as --scope all)")
@@ -130,6 +133,8 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	fs.StringVar(&pageSize, "page-size", env("SNIPEIT_PAGE_SIZE", "500"), "rows per page asked of Snipe-IT; its MAX_RESULTS cap wins (SNIPEIT_PAGE_SIZE)")
 	fs.StringVar(&parallelism, "parallelism", env("SNIPEIT_PARALLELISM", "4"), "pages fetched at once (SNIPEIT_PARALLELISM)")
 	fs.StringVar(&requestTimeout, "request-timeout", env("SNIPEIT_TIMEOUT", "60s"), "timeout of one Snipe-IT request (SNIPEIT_TIMEOUT)")
+	fs.StringVar(&retries, "retries", env("SNIPEIT_RETRIES", "7"), "retries of a failed Snipe-IT request before the run fails (SNIPEIT_RETRIES)")
+	fs.StringVar(&retryBackoff, "retry-backoff", env("SNIPEIT_RETRY_BACKOFF", "1s"), "first wait before a retry; it doubles up to 30s, with jitter (SNIPEIT_RETRY_BACKOFF)")
 	fs.StringVar(&tz, "timezone", env("SNIPEIT_TIMEZONE", "UTC"), "Snipe-IT's APP_TIMEZONE, in which it writes datetimes (SNIPEIT_TIMEZONE)")
 	fs.StringVar(&trigg, "trigger", env("SYNC_TRIGGER", "cli"), "what started this run, recorded in sync_runs: schedule, manual, api, cli (SYNC_TRIGGER)")
 	fs.StringVar(&c.jobName, "job-name", env("JOB_NAME", ""), "the Kubernetes Job running this sync, recorded in sync_runs (JOB_NAME)")
@@ -208,6 +213,12 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	}
 	if c.requestTimeout, err = time.ParseDuration(requestTimeout); err != nil || c.requestTimeout <= 0 {
 		return nil, invalid("request timeout %q: want a duration such as 60s", requestTimeout)
+	}
+	if c.retries, err = strconv.Atoi(retries); err != nil || c.retries < 0 || c.retries > 100 {
+		return nil, invalid("retries %q: want 0 to 100", retries)
+	}
+	if c.retryBackoff, err = time.ParseDuration(retryBackoff); err != nil || c.retryBackoff <= 0 {
+		return nil, invalid("retry backoff %q: want a duration such as 1s", retryBackoff)
 	}
 	if c.timezone, err = time.LoadLocation(tz); err != nil {
 		return nil, invalid("timezone %q: %v", tz, err)
@@ -316,6 +327,9 @@ func runSync(ctx context.Context, c *config, db *postgres.DB, log *slog.Logger, 
 		Token:          c.token,
 		UserAgent:      "usersync/" + buildVersion() + " (+https://github.com/usersync/usersync)",
 		RequestTimeout: c.requestTimeout,
+		MaxAttempts:    c.retries + 1,
+		RetryInitial:   c.retryBackoff,
+		RetryMax:       max(30*time.Second, c.retryBackoff),
 		RatePerMinute:  rate,
 		PageSize:       c.pageSize,
 		Parallelism:    c.parallelism,

@@ -347,6 +347,36 @@ func TestClientLooksUpOneRecord(t *testing.T) {
 	}
 }
 
+// TestClientSeesDeletionsOnOldVersions: 5.0 rows have no deleted_at; a
+// soft-deleted record offers restore instead.
+func TestClientSeesDeletionsOnOldVersions(t *testing.T) {
+	sim := snipeittest.Start(t, snipeittest.Config{Version: snipeittest.Version50,
+		Data: snipeittest.Generate(snipeittest.GenerateConfig{Users: 50, Assets: 50, Seed: 5})})
+	c := newClient(t, sim, nil)
+	ctx := context.Background()
+	for _, u := range sim.DeletedUsers()[:2] {
+		got, err := c.User(ctx, u.ID)
+		if err != nil && !errors.Is(err, model.ErrNotFound) {
+			t.Fatal(err)
+		}
+		if err == nil && got.DeletedAt == nil {
+			t.Errorf("deleted user %d looks live", u.ID)
+		}
+	}
+	for _, a := range sim.DeletedAssets()[:2] {
+		got, err := c.Asset(ctx, a.ID)
+		if err != nil && !errors.Is(err, model.ErrNotFound) {
+			t.Fatal(err)
+		}
+		if err == nil && got.DeletedAt == nil {
+			t.Errorf("deleted asset %d looks live", a.ID)
+		}
+	}
+	if got, err := c.User(ctx, sim.Users()[0].ID); err != nil || got.DeletedAt != nil {
+		t.Errorf("live user: %v, %v; want it live", got, err)
+	}
+}
+
 func TestClientStopsWhenTheConsumerStops(t *testing.T) {
 	sim := snipeittest.Start(t, snipeittest.Config{Data: snipeittest.Generate(snipeittest.GenerateConfig{Users: 2000, Seed: 5}), MaxResults: 100})
 	c := newClient(t, sim, nil)

@@ -294,6 +294,27 @@ type wireUser struct {
 	Groups      *struct {
 		Rows []ref `json:"rows"`
 	} `json:"groups"`
+	Actions *actions `json:"available_actions"`
+}
+
+// actions is available_actions. Before Snipe-IT 6 a row had no deleted_at;
+// restore=true was the only sign that it was soft-deleted.
+type actions struct {
+	Restore flexBool `json:"restore"`
+}
+
+// deletedAt returns the deletion time: deleted_at, or for rows from
+// versions without it, updated_at when restore is offered (Laravel's soft
+// delete touches updated_at).
+func (a *actions) deletedAt(deletedAt, updatedAt *time.Time) *time.Time {
+	if deletedAt != nil || a == nil || !a.Restore {
+		return deletedAt
+	}
+	if updatedAt != nil {
+		return updatedAt
+	}
+	epoch := time.Unix(0, 0).UTC()
+	return &epoch
 }
 
 // toUser converts a wire row to a model.User with datetimes read in loc.
@@ -371,6 +392,7 @@ func (w *wireUser) toUser(loc *time.Location) (model.User, error) {
 	u.DeletedAt = tp.datetime(w.DeletedAt)
 	u.StartDate = tp.date(w.StartDate)
 	u.EndDate = tp.date(w.EndDate)
+	u.DeletedAt = w.Actions.deletedAt(u.DeletedAt, u.UpdatedAt)
 	if tp.err != nil {
 		return model.User{}, fmt.Errorf("%w: user %d: %w", errBadRow, w.ID, tp.err)
 	}
@@ -477,6 +499,7 @@ type wireAsset struct {
 	ExpectedCheckin when          `json:"expected_checkin"`
 	PurchaseCost    str           `json:"purchase_cost"`
 	CustomFields    customFields  `json:"custom_fields"`
+	Actions         *actions      `json:"available_actions"`
 }
 
 func (w *wireAsset) toAsset(loc *time.Location) (model.Asset, error) {
@@ -533,6 +556,7 @@ func (w *wireAsset) toAsset(loc *time.Location) (model.Asset, error) {
 	a.LastCheckout = tp.datetime(w.LastCheckout)
 	a.LastCheckin = tp.datetime(w.LastCheckin)
 	a.DeletedAt = tp.datetime(w.DeletedAt)
+	a.DeletedAt = w.Actions.deletedAt(a.DeletedAt, a.UpdatedAt)
 	if tp.err != nil {
 		return model.Asset{}, fmt.Errorf("%w: asset %d: %w", errBadRow, w.ID, tp.err)
 	}

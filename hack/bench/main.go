@@ -1,0 +1,424 @@
+// Command bench measures whole-process syncs on large simulated data, each
+// against a floor measured in the same run, and prints a table:
+//
+//   - full sync of 100,000 users + 50,000 assets into an empty database, and
+//     a re-sync with no upstream change, vs. snipeit-floor (the same pages,
+//     page size and parallelism, fetched and decoded, nothing written);
+//   - peak RSS at 100,000 and at 1,000,000 users;
+//   - row versions a no-change re-sync writes (pg_stat_user_tables);
+//   - a run against a simulator throttled at 120 requests/minute: 429s
+//     received, and wall time against the ideal pacing.
+//
+// Everything runs on loopback: the simulator (hack/snipeit-sim), a real
+// Pushgateway and the local PostgreSQL (TEST_DATABASE_URL).
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/common/expfmt"
+	pmodel "github.com/prometheus/common/model"
+)
+
+type options struct {
+	usersync, sim, floor string
+	serverURL            string
+	users, assets        int
+	bigUsers             int
+	rounds               int
+	rateUsers            int
+	rateAssets           int
+	out                  string
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var o options
+	flag.StringVar(&o.usersync, "usersync", "bin/usersync", "the usersync binary to measure")
+	flag.StringVar(&o.sim, "sim", "", "the snipeit-sim binary (default: built into bin/)")
+	flag.StringVar(&o.floor, "floor", "", "the snipeit-floor binary (default: built into bin/)")
+	flag.StringVar(&o.serverURL, "database", envOr("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"), "PostgreSQL server URL; a bench database is created on it")
+	flag.IntVar(&o.users, "users", 100_000, "users for the speed runs")
+	flag.IntVar(&o.assets, "assets", 50_000, "assets for the speed runs")
+	flag.IntVar(&o.bigUsers, "big-users", 1_000_000, "users for the memory run (0 skips it)")
+	flag.IntVar(&o.rounds, "rounds", 3, "rounds of each timed run; the median is reported")
+	flag.IntVar(&o.rateUsers, "rate-users", 20_000, "users for the rate-limited run (0 skips it)")
+	flag.IntVar(&o.rateAssets, "rate-assets", 5_000, "assets for the rate-limited run")
+	flag.StringVar(&o.out, "out", "out/bench-sync.md", "where to write the report too")
+	flag.Parse()
+	if err := run(ctx, o); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func run(ctx context.Context, o options) error {
+	var err error
+	if o.sim == "" {
+		if o.sim, err = build(ctx, "snipeit-sim", "./hack/snipeit-sim"); err != nil {
+			return err
+		}
+	}
+	if o.floor == "" {
+		if o.floor, err = build(ctx, "snipeit-floor", "./hack/snipeit-floor"); err != nil {
+			return err
+		}
+	}
+	pushURL, stopPush, err := startPushgateway(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopPush()
+
+	var report strings.Builder
+	p := func(format string, args ...any) {
+		s := fmt.Sprintf(format, args...)
+		fmt.Print(s)
+		report.WriteString(s)
+	}
+	p("## usersync whole-process benchmark (%s)\n\n", time.Now().UTC().Format(time.DateTime))
+
+	// Speed and memory at 100k users + 50k assets.
+	sim, err := startSim(ctx, o.sim, "-users", fmt.Sprint(o.users), "-assets", fmt.Sprint(o.assets))
+	if err != nil {
+		return err
+	}
+	var floor, initial, resync []measure
+	var written int64
+	for round := range o.rounds {
+		f, err := runFloor(ctx, o.floor, sim.url, "all")
+		if err != nil {
+			return err
+		}
+		floor = append(floor, f)
+		dbURL, drop, err := freshDatabase(ctx, o.serverURL, "usersync_bench")
+		if err != nil {
+			return err
+		}
+		i, err := runSync(ctx, o.usersync, sim.url, dbURL, "", "--full")
+		if err != nil {
+			drop()
+			return err
+		}
+		initial = append(initial, i)
+		before, err := rowWrites(ctx, dbURL)
+		if err != nil {
+			drop()
+			return err
+		}
+		r, err := runSync(ctx, o.usersync, sim.url, dbURL, "", "--full")
+		if err != nil {
+			drop()
+			return err
+		}
+		resync = append(resync, r)
+		after, err := rowWrites(ctx, dbURL)
+		drop()
+		if err != nil {
+			return err
+		}
+		written += after - before
+		fmt.Fprintf(os.Stderr, "round %d: floor %s, initial %s, re-sync %s\n", round+1, f.wall, i.wall, r.wall)
+	}
+	sim.stop()
+	fm, im, rm := median(floor), median(initial), median(resync)
+	p("Data: %d users + %d assets from hack/snipeit-sim (no latency, no rate limit), page size 500, 4 pages in flight, %d rounds, medians.\n\n", o.users, o.assets, o.rounds)
+	p("| run | wall | × floor | peak RSS |\n|---|---|---|---|\n")
+	p("| floor: fetch + decode only (snipeit-floor) | %s | 1.00 | %s |\n", fm.wall.Round(time.Millisecond), mib(fm.rss))
+	p("| usersync --full into an empty database | %s | %.2f | %s |\n", im.wall.Round(time.Millisecond), ratio(im, fm), mib(im.rss))
+	p("| usersync --full, no upstream change | %s | %.2f | %s |\n", rm.wall.Round(time.Millisecond), ratio(rm, fm), mib(rm.rss))
+	p("\nRow versions written by the no-change re-syncs (pg_stat_user_tables n_tup_ins+upd+del on users and assets, all rounds): %d\n\n", written)
+
+	if o.bigUsers > 0 {
+		sim, err := startSim(ctx, o.sim, "-users", fmt.Sprint(o.bigUsers), "-assets", "0")
+		if err != nil {
+			return err
+		}
+		f, err := runFloor(ctx, o.floor, sim.url, "users")
+		if err != nil {
+			return err
+		}
+		dbURL, drop, err := freshDatabase(ctx, o.serverURL, "usersync_bench_big")
+		if err != nil {
+			return err
+		}
+		s, err := runSync(ctx, o.usersync, sim.url, dbURL, "", "--scope", "users")
+		drop()
+		sim.stop()
+		if err != nil {
+			return err
+		}
+		p("| %d users | wall | peak RSS |\n|---|---|---|\n", o.bigUsers)
+		p("| floor | %s | %s |\n| usersync --scope users | %s | %s |\n\n", f.wall.Round(time.Millisecond), mib(f.rss), s.wall.Round(time.Millisecond), mib(s.rss))
+	}
+
+	if o.rateUsers > 0 {
+		sim, err := startSim(ctx, o.sim, "-users", fmt.Sprint(o.rateUsers), "-assets", fmt.Sprint(o.rateAssets), "-rate-limit", "120")
+		if err != nil {
+			return err
+		}
+		dbURL, drop, err := freshDatabase(ctx, o.serverURL, "usersync_bench_rate")
+		if err != nil {
+			return err
+		}
+		s, err := runSync(ctx, o.usersync, sim.url, dbURL, pushURL, "--full", "--rate-limit", "120")
+		drop()
+		sim.stop()
+		if err != nil {
+			return err
+		}
+		requests, throttled, err := requestCounts(pushURL)
+		if err != nil {
+			return err
+		}
+		ideal := time.Duration(float64(requests-1) / 2 * float64(time.Second))
+		p("Rate limit: simulator throttled at 120 requests/minute (Laravel fixed window), %d users + %d assets, usersync --rate-limit 120.\n\n", o.rateUsers, o.rateAssets)
+		p("| requests | 429s | wall | ideal pacing ((requests-1) × 0.5 s) | wall / ideal |\n|---|---|---|---|---|\n")
+		p("| %d | %d | %s | %s | %.3f |\n", requests, throttled, s.wall.Round(time.Millisecond), ideal, s.wall.Seconds()/ideal.Seconds())
+	}
+	if o.out != "" {
+		if err := os.MkdirAll(filepath.Dir(o.out), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(o.out, []byte(report.String()), 0o644)
+	}
+	return nil
+}
+
+// measure is one process run.
+type measure struct {
+	wall time.Duration
+	rss  int64 // peak resident set, bytes
+}
+
+func median(ms []measure) measure {
+	s := slices.Clone(ms)
+	slices.SortFunc(s, func(a, b measure) int { return int(a.wall - b.wall) })
+	m := s[len(s)/2]
+	m.rss = slices.MaxFunc(ms, func(a, b measure) int { return int(a.rss - b.rss) }).rss
+	return m
+}
+
+func ratio(a, b measure) float64 { return a.wall.Seconds() / b.wall.Seconds() }
+
+func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+
+func build(ctx context.Context, name, pkg string) (string, error) {
+	out := filepath.Join("bin", name)
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("build %s: %w", pkg, err)
+	}
+	return out, nil
+}
+
+// timed runs cmd and returns its wall time and peak RSS.
+func timed(cmd *exec.Cmd) (measure, error) {
+	start := time.Now()
+	err := cmd.Run()
+	wall := time.Since(start)
+	if err != nil {
+		return measure{}, fmt.Errorf("%s: %w", filepath.Base(cmd.Path), err)
+	}
+	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	if !ok {
+		return measure{}, errors.New("no rusage")
+	}
+	return measure{wall: wall, rss: ru.Maxrss * 1024}, nil
+}
+
+const token = "bench-token"
+
+func runFloor(ctx context.Context, bin, simURL, scope string) (measure, error) {
+	cmd := exec.CommandContext(ctx, bin, "-scope", scope)
+	cmd.Env = append(os.Environ(), "SNIPEIT_URL="+simURL, "SNIPEIT_TOKEN="+token)
+	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
+	return timed(cmd)
+}
+
+func runSync(ctx context.Context, bin, simURL, dbURL, pushURL string, args ...string) (measure, error) {
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(os.Environ(), "SNIPEIT_URL="+simURL, "SNIPEIT_TOKEN="+token, "DATABASE_URL="+dbURL,
+		"PUSHGATEWAY_URL="+pushURL, "SNIPEIT_RATE_LIMIT=0", "SYNC_PROGRESS=none", "LOG_LEVEL=warn")
+	for i, a := range args {
+		if a == "--rate-limit" && i+1 < len(args) {
+			cmd.Env = append(cmd.Env, "SNIPEIT_RATE_LIMIT="+args[i+1])
+		}
+	}
+	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
+	return timed(cmd)
+}
+
+// sim is a running simulator process.
+type sim struct {
+	url  string
+	stop func()
+}
+
+func startSim(ctx context.Context, bin string, args ...string) (*sim, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	cmd := exec.CommandContext(ctx, bin, append([]string{"-token", token, "-listen", "127.0.0.1:0"}, args...)...)
+	cmd.Stderr = io.Discard
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		cancel()
+		return nil, fmt.Errorf("start simulator: %w", err)
+	}
+	stop := func() {
+		cancel()
+		_ = cmd.Wait()
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		stop()
+		return nil, fmt.Errorf("simulator did not print its URL: %w", err)
+	}
+	url, ok := strings.CutPrefix(strings.TrimSpace(line), "SNIPEIT_URL=")
+	if !ok {
+		stop()
+		return nil, fmt.Errorf("simulator printed %q, want SNIPEIT_URL=…", line)
+	}
+	return &sim{url: url, stop: stop}, nil
+}
+
+// freshDatabase (re)creates database name on the server and returns its
+// URL and a function that drops it.
+func freshDatabase(ctx context.Context, server, name string) (string, func(), error) {
+	admin, err := pgx.Connect(ctx, server)
+	if err != nil {
+		return "", nil, fmt.Errorf("connect to %s: %w", server, err)
+	}
+	defer admin.Close(ctx)
+	for _, q := range []string{"DROP DATABASE IF EXISTS " + name + " WITH (FORCE)", "CREATE DATABASE " + name} {
+		if _, err := admin.Exec(ctx, q); err != nil {
+			return "", nil, fmt.Errorf("%s: %w", q, err)
+		}
+	}
+	cfg, err := pgx.ParseConfig(server)
+	if err != nil {
+		return "", nil, err
+	}
+	u := fmt.Sprintf("postgres://%s@%s/%s?sslmode=disable", cfg.User, net.JoinHostPort(cfg.Host, fmt.Sprint(cfg.Port)), name)
+	drop := func() {
+		c, err := pgx.Connect(context.Background(), server)
+		if err != nil {
+			return
+		}
+		defer c.Close(context.Background())
+		_, _ = c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+	}
+	return u, drop, nil
+}
+
+// rowWrites sums inserted, updated and deleted row versions of the mirror
+// tables. The writer processes have exited, so their statistics are
+// flushed; a fresh connection reads them.
+func rowWrites(ctx context.Context, dbURL string) (int64, error) {
+	c, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close(ctx)
+	var n int64
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		// Wait until no usersync backend is left, so every counter is in.
+		var busy int
+		if err := c.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()").Scan(&busy); err != nil {
+			return 0, err
+		}
+		if busy == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	err = c.QueryRow(ctx, `SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)
+		FROM pg_stat_user_tables WHERE relname IN ('users', 'assets')`).Scan(&n)
+	return n, err
+}
+
+func startPushgateway(ctx context.Context) (string, func(), error) {
+	bin, err := exec.LookPath("prometheus-pushgateway")
+	if err != nil {
+		return "", nil, errors.New("prometheus-pushgateway is not installed (make setup)")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	addr := l.Addr().String()
+	l.Close()
+	ctx, cancel := context.WithCancel(ctx)
+	cmd := exec.CommandContext(ctx, bin, "--web.listen-address="+addr)
+	if err := cmd.Start(); err != nil {
+		cancel()
+		return "", nil, err
+	}
+	stop := func() { cancel(); _ = cmd.Wait() }
+	url := "http://" + addr
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		resp, err := http.Get(url + "/-/ready")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return url, stop, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			stop()
+			return "", nil, fmt.Errorf("pushgateway not ready: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// requestCounts reads what usersync pushed: Snipe-IT requests and 429s,
+// over both scopes.
+func requestCounts(pushURL string) (requests, throttled int64, err error) {
+	resp, err := http.Get(pushURL + "/metrics")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(pmodel.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, m := range fams["usersync_snipeit_requests_total"].GetMetric() {
+		requests += int64(m.GetCounter().GetValue())
+	}
+	for _, m := range fams["usersync_snipeit_rate_limited_total"].GetMetric() {
+		throttled += int64(m.GetCounter().GetValue())
+	}
+	return requests, throttled, nil
+}

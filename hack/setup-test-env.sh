@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Prepares this machine for `make test` and `make bench`: installs the real
+# components the tests run against (Pushgateway, promtool, wrk) from Debian's
+# packages when missing, and makes sure the local PostgreSQL is up.
+# Idempotent; safe to run on every `make test`.
+set -euo pipefail
+
+sudo=""
+if [ "$(id -u)" != 0 ]; then
+  command -v sudo >/dev/null && sudo="sudo -n"
+fi
+
+need=()
+command -v prometheus-pushgateway >/dev/null || need+=(prometheus-pushgateway)
+command -v promtool >/dev/null || need+=(prometheus)
+command -v wrk >/dev/null || need+=(wrk)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "setup: installing ${need[*]}" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+# Debian's prometheus package may start its server; the tests need only promtool.
+
+# PostgreSQL: the machine's local server on 127.0.0.1:5432 (trust auth).
+if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+  if command -v pg_ctlcluster >/dev/null && [ -d /etc/postgresql ]; then
+    echo "setup: starting PostgreSQL" >&2
+    $sudo pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -1)" main start || true
+  fi
+  for _ in $(seq 1 30); do
+    pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null && break
+    sleep 1
+  done
+fi
+if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+  echo "setup: PostgreSQL is not answering on 127.0.0.1:5432 (set TEST_DATABASE_URL to another server)" >&2
+  [ -n "${TEST_DATABASE_URL:-}" ] || exit 1
+fi
