@@ -1,0 +1,36 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/usersync/usersync/pkg/postgres/pgtest"
+)
+
+// TestDemoRunsEndToEnd is `make demo` on small data: the README's first
+// command must keep working.
+func TestDemoRunsEndToEnd(t *testing.T) {
+	server := pgtest.ServerURL(t)
+	bin := t.TempDir()
+	for _, cmd := range []string{"usersync", "usersapi"} {
+		out, err := exec.Command("go", "build", "-o", filepath.Join(bin, cmd), "../../cmd/"+cmd).CombinedOutput()
+		if err != nil {
+			t.Fatalf("build %s: %v\n%s", cmd, err, out)
+		}
+	}
+	args := []string{"-bin", bin, "-server", server, "-database", "usersync_demo_test",
+		"-users", "300", "-assets", "200", "-listen", "127.0.0.1:0", "-exit"}
+	var out bytes.Buffer
+	if err := run(context.Background(), args, &out); err != nil {
+		t.Fatalf("demo: %v\n%s", err, out.String())
+	}
+	for _, want := range []string{"users: 288 fetched, 288 inserted", "assets: 192 fetched", "==> usersapi at http://127.0.0.1:", "/users?limit=3"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out.String())
+		}
+	}
+}

@@ -1,0 +1,307 @@
+// Command demo shows usersync end to end on this machine: it starts the
+// Snipe-IT simulator with a few thousand users and assets, creates a
+// throwaway database on the local PostgreSQL, runs `usersync --full`,
+// prints what landed, then serves it with usersapi and prints curl lines
+// that work. Ctrl-C stops it and drops the database.
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/usersync/usersync/pkg/snipeit/snipeittest"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	bin           string
+	server        string
+	database      string
+	users, assets int
+	listen        string
+	exit          bool
+}
+
+func run(ctx context.Context, args []string, out io.Writer) error {
+	var o options
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.StringVar(&o.bin, "bin", "bin", "directory holding the usersync and usersapi binaries")
+	fs.StringVar(&o.server, "server", envOr("DEMO_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"), "PostgreSQL server to create the demo database on")
+	fs.StringVar(&o.database, "database", "usersync_demo", "name of the throwaway database (dropped and created)")
+	fs.IntVar(&o.users, "users", 3000, "simulated Snipe-IT users")
+	fs.IntVar(&o.assets, "assets", 2000, "simulated Snipe-IT assets")
+	fs.StringVar(&o.listen, "listen", "127.0.0.1:8080", "where usersapi listens (127.0.0.1:0 picks a free port)")
+	fs.BoolVar(&o.exit, "exit", false, "stop after checking the API answers, instead of serving until Ctrl-C")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+
+	// 1. Snipe-IT: the project's simulator, on loopback.
+	sim, err := snipeittest.New(snipeittest.Config{Data: snipeittest.Generate(snipeittest.GenerateConfig{Users: o.users, Assets: o.assets, Seed: 42})})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	simServer := &http.Server{Handler: sim, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = simServer.Serve(ln) }()
+	defer simServer.Close()
+	simURL := "http://" + ln.Addr().String()
+	fmt.Fprintf(out, "==> Snipe-IT simulator at %s with %d users and %d assets (archived and deleted ones included)\n", simURL, o.users, o.assets)
+
+	// 2. A throwaway database.
+	dbURL, drop, err := freshDatabase(ctx, o.server, o.database)
+	if err != nil {
+		return err
+	}
+	defer drop()
+	fmt.Fprintf(out, "==> database %s\n", dbURL)
+
+	// 3. The sync, exactly as the CronJob runs it.
+	fmt.Fprintf(out, "==> %s/usersync --full\n", o.bin)
+	env := append(os.Environ(), "SNIPEIT_URL="+simURL, "SNIPEIT_TOKEN="+sim.Token(), "DATABASE_URL="+dbURL, "SNIPEIT_RATE_LIMIT=0", "LOG_LEVEL=warn")
+	sync := exec.CommandContext(ctx, filepath.Join(o.bin, "usersync"), "--full")
+	sync.Env, sync.Stdout, sync.Stderr = env, out, os.Stderr
+	if err := sync.Run(); err != nil {
+		return fmt.Errorf("usersync: %w", err)
+	}
+	if err := summarize(ctx, out, dbURL); err != nil {
+		return err
+	}
+
+	// 4. The API on the synced data.
+	dir, err := os.MkdirTemp("", "usersync-demo")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	readToken, syncToken := randomToken(), randomToken()
+	tokens := filepath.Join(dir, "tokens")
+	if err := os.WriteFile(tokens, []byte("# scope:token\nread:"+readToken+"\nsync:"+syncToken+"\n"), 0o600); err != nil {
+		return err
+	}
+	apiURL, stopAPI, err := startAPI(ctx, filepath.Join(o.bin, "usersapi"), o.listen, dbURL, tokens)
+	if err != nil {
+		return err
+	}
+	defer stopAPI()
+	if err := checkAPI(apiURL, readToken); err != nil {
+		return err
+	}
+	auth := "-H 'Authorization: Bearer " + readToken + "'"
+	fmt.Fprintf(out, "\n==> usersapi at %s (tokens in %s). Try:\n", apiURL, tokens)
+	for _, l := range []string{
+		"curl -s " + auth + " '" + apiURL + "/users?limit=3'",
+		"curl -si " + auth + " '" + apiURL + "/users?limit=2&department_id=3'   # see the Link header",
+		"curl -s " + auth + " '" + apiURL + "/users?q=o%27&limit=5'",
+		"curl -s " + auth + " '" + apiURL + "/users/1'",
+		"curl -s " + auth + " '" + apiURL + "/users/1/assets'",
+		"curl -s " + auth + " '" + apiURL + "/assets?status=archived&limit=2'",
+		"curl -s " + auth + " '" + apiURL + "/sync/status'",
+		"curl -s " + auth + " '" + apiURL + "/users' | wc -c   # every user, streamed",
+		"curl -si '" + apiURL + "/users'                        # 401 without a token",
+		"curl -s '" + apiURL + "/openapi.json' | head -c 300; echo   # docs at " + apiURL + "/docs",
+	} {
+		fmt.Fprintln(out, "  "+l)
+	}
+	if o.exit {
+		return nil
+	}
+	fmt.Fprintln(out, "\nServing until Ctrl-C; the demo database is dropped on exit.")
+	<-ctx.Done()
+	return nil
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func randomToken() string {
+	var b [24]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func freshDatabase(ctx context.Context, server, name string) (string, func(), error) {
+	cfg, err := pgx.ParseConfig(server)
+	if err != nil {
+		return "", nil, fmt.Errorf("parse database server URL: %w", err)
+	}
+	admin, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return "", nil, fmt.Errorf("connect to PostgreSQL at %s:%d (run `make setup`, or set DEMO_DATABASE_URL): %w", cfg.Host, cfg.Port, err)
+	}
+	defer admin.Close(ctx)
+	ident := pgx.Identifier{name}.Sanitize()
+	for _, q := range []string{"DROP DATABASE IF EXISTS " + ident + " WITH (FORCE)", "CREATE DATABASE " + ident} {
+		if _, err := admin.Exec(ctx, q); err != nil {
+			return "", nil, fmt.Errorf("%s: %w", q, err)
+		}
+	}
+	u := fmt.Sprintf("postgres://%s@%s/%s?sslmode=disable", cfg.User, net.JoinHostPort(cfg.Host, fmt.Sprint(cfg.Port)), name)
+	drop := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if c, err := pgx.ConnectConfig(ctx, cfg); err == nil {
+			_, _ = c.Exec(ctx, "DROP DATABASE IF EXISTS "+ident+" WITH (FORCE)")
+			c.Close(ctx)
+		}
+	}
+	return u, drop, nil
+}
+
+// summarize prints what landed in the mirror.
+func summarize(ctx context.Context, out io.Writer, dbURL string) error {
+	c, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return err
+	}
+	defer c.Close(ctx)
+	var users, deletedUsers, assets, archived, assigned, departments int
+	err = c.QueryRow(ctx, `SELECT
+		(SELECT count(*) FROM users WHERE deleted_at IS NULL),
+		(SELECT count(*) FROM users WHERE deleted_at IS NOT NULL),
+		(SELECT count(*) FROM assets WHERE deleted_at IS NULL),
+		(SELECT count(*) FROM assets WHERE deleted_at IS NULL AND status_type = 'archived'),
+		(SELECT count(*) FROM assets WHERE deleted_at IS NULL AND assigned_user_id IS NOT NULL),
+		(SELECT count(DISTINCT department_id) FROM users WHERE deleted_at IS NULL)`).
+		Scan(&users, &deletedUsers, &assets, &archived, &assigned, &departments)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\n==> What landed in PostgreSQL\n")
+	fmt.Fprintf(out, "users: %d live in %d departments; assets: %d live, %d of them archived, %d checked out to users\n",
+		users, departments, assets, archived, assigned)
+	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nid\tusername\tname\tdepartment\tassets")
+	rows, err := c.Query(ctx, `SELECT id, username, name, coalesce(department_name, ''), assets_count
+		FROM users WHERE deleted_at IS NULL ORDER BY assets_count DESC, id LIMIT 5`)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var id int64
+		var username, name, dept string
+		var n int
+		if err := rows.Scan(&id, &username, &name, &dept, &n); err != nil {
+			return err
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\n", id, username, name, dept, n)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	fmt.Fprintln(tw, "\nsync run\tscope\tstatus\tfetched\tinserted\tduration")
+	rows, err = c.Query(ctx, `SELECT id, scope, status, fetched, inserted, finished_at - started_at FROM sync_runs ORDER BY id`)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var id, fetched, inserted int64
+		var scope, status string
+		var d time.Duration
+		if err := rows.Scan(&id, &scope, &status, &fetched, &inserted, &d); err != nil {
+			return err
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%s\n", id, scope, status, fetched, inserted, d.Round(time.Millisecond))
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	fmt.Fprintln(tw, "\nTry: psql '"+dbURL+"' -c 'SELECT username, email, department_name FROM users WHERE deleted_at IS NULL LIMIT 5'")
+	return tw.Flush()
+}
+
+var listening = regexp.MustCompile(`"msg":"listening","addr":"([^"]+)"`)
+
+// startAPI runs usersapi and waits for its "listening" log line.
+func startAPI(ctx context.Context, bin, listen, dbURL, tokens string) (string, func(), error) {
+	ctx, cancel := context.WithCancel(ctx)
+	cmd := exec.CommandContext(ctx, bin)
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+dbURL, "LISTEN_ADDR="+listen, "API_TOKENS_FILE="+tokens,
+		"LOG_FORMAT=json", "SHUTDOWN_DELAY=0s")
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		cancel()
+		return "", nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		cancel()
+		return "", nil, fmt.Errorf("start usersapi: %w", err)
+	}
+	stop := func() { cancel(); _ = cmd.Wait() }
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		var sent bool
+		for sc.Scan() {
+			if m := listening.FindStringSubmatch(sc.Text()); m != nil && !sent {
+				addr <- m[1]
+				sent = true
+			}
+		}
+		if !sent {
+			close(addr)
+		}
+	}()
+	select {
+	case a, ok := <-addr:
+		if !ok {
+			stop()
+			return "", nil, errors.New("usersapi exited before listening (is the port taken? use -listen 127.0.0.1:0)")
+		}
+		return "http://" + a, stop, nil
+	case <-time.After(15 * time.Second):
+		stop()
+		return "", nil, errors.New("usersapi did not start listening within 15s")
+	}
+}
+
+// checkAPI makes sure the printed curl lines work before showing them.
+func checkAPI(apiURL, token string) error {
+	req, _ := http.NewRequest(http.MethodGet, apiURL+"/users?limit=1", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("usersapi: %w", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(strings.TrimSpace(string(body)), "[") {
+		return fmt.Errorf("usersapi answered %d: %s", resp.StatusCode, body)
+	}
+	return nil
+}
