@@ -3,7 +3,9 @@
 -- text is NULL when Snipe-IT sent null or "". A row is rewritten only when a
 -- mirrored column changed (changed_at records when), so a sync with no
 -- upstream change writes no row versions. deleted_at is set when the user
--- vanished upstream and cleared if it comes back.
+-- vanished upstream and cleared if it comes back. sync_hash is a digest of
+-- the mirrored columns: it lets a sync leave unchanged rows out of what it
+-- sends to PostgreSQL.
 CREATE TABLE users (
     id                      bigint PRIMARY KEY,
     username                text NOT NULL,
@@ -54,7 +56,8 @@ CREATE TABLE users (
     snipeit_created_at      timestamptz,
     snipeit_updated_at      timestamptz,
     deleted_at              timestamptz,
-    changed_at              timestamptz NOT NULL DEFAULT now()
+    changed_at              timestamptz NOT NULL DEFAULT now(),
+    sync_hash               bytea
 );
 CREATE INDEX users_department_id_idx ON users (department_id);
 CREATE INDEX users_location_id_idx ON users (location_id);
@@ -109,7 +112,8 @@ CREATE TABLE assets (
     snipeit_updated_at  timestamptz,
     custom_fields       jsonb NOT NULL DEFAULT '{}',
     deleted_at          timestamptz,
-    changed_at          timestamptz NOT NULL DEFAULT now()
+    changed_at          timestamptz NOT NULL DEFAULT now(),
+    sync_hash           bytea
 );
 CREATE INDEX assets_assigned_user_id_idx ON assets (assigned_user_id);
 CREATE INDEX assets_status_type_idx ON assets (status_type);

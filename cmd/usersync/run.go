@@ -268,7 +268,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	log := newLogger(c, stderr)
-	db, err := postgres.Open(ctx, postgres.Config{URL: c.databaseURL, Logger: log, MaxConns: 4})
+	db, err := postgres.Open(ctx, postgres.Config{URL: c.databaseURL, Logger: log, MaxConns: 6})
 	if err != nil {
 		log.Error("open database", "err", err)
 		return err
@@ -391,8 +391,9 @@ func printSummary(w io.Writer, r syncer.ScopeResult) {
 		fmt.Fprintf(w, "%s: FAILED, mirror unchanged: %v\n", r.Scope, r.Err)
 	default:
 		c := r.Counts
-		fmt.Fprintf(w, "%s: %d fetched, %d inserted, %d updated, %d deleted, %d unchanged in %s\n",
-			r.Scope, c.Fetched, c.Inserted, c.Updated, c.Deleted, c.Unchanged, r.Durations["total"].Round(time.Millisecond))
+		d := func(step string) time.Duration { return r.Durations[step].Round(time.Millisecond) }
+		fmt.Fprintf(w, "%s: %d fetched, %d inserted, %d updated, %d deleted, %d unchanged in %s (fetch %s, merge %s)\n",
+			r.Scope, c.Fetched, c.Inserted, c.Updated, c.Deleted, c.Unchanged, d("total"), d("fetch"), d("merge"))
 	}
 }
 

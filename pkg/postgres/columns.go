@@ -1,6 +1,11 @@
 package postgres
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -176,4 +181,80 @@ var assetColumns = []column[model.Asset]{
 			return a.CustomFields
 		},
 		scan: func(a *model.Asset) any { return &a.CustomFields }},
+}
+
+// digest returns a 16-byte digest of a row's mirrored values, as COPY
+// writes them. A sync compares it with the stored sync_hash to leave
+// unchanged rows out of what it sends. buf is scratch space, reused.
+func digest(values []any, buf []byte) ([]byte, []byte) {
+	buf = buf[:0]
+	for _, v := range values {
+		buf = appendValue(buf, v)
+	}
+	sum := sha256.Sum256(buf)
+	return sum[:16:16], buf
+}
+
+// appendValue encodes one column value unambiguously: a type tag, then a
+// fixed-width number or a length-prefixed string.
+func appendValue(b []byte, v any) []byte {
+	switch v := v.(type) {
+	case nil:
+		return append(b, 0)
+	case string:
+		b = binary.AppendUvarint(append(b, 1), uint64(len(v)))
+		return append(b, v...)
+	case int64:
+		return binary.LittleEndian.AppendUint64(append(b, 2), uint64(v))
+	case *int64:
+		if v == nil {
+			return append(b, 0)
+		}
+		return appendValue(b, *v)
+	case int32:
+		return binary.LittleEndian.AppendUint32(append(b, 3), uint32(v))
+	case *int32:
+		if v == nil {
+			return append(b, 0)
+		}
+		return appendValue(b, *v)
+	case bool:
+		if v {
+			return append(b, 4, 1)
+		}
+		return append(b, 4, 0)
+	case *time.Time:
+		if v == nil {
+			return append(b, 0)
+		}
+		return binary.LittleEndian.AppendUint64(append(b, 5), uint64(v.UnixNano()))
+	case []int64:
+		if v == nil {
+			return append(b, 0)
+		}
+		b = binary.AppendUvarint(append(b, 6), uint64(len(v)))
+		for _, n := range v {
+			b = binary.LittleEndian.AppendUint64(b, uint64(n))
+		}
+		return b
+	case []string:
+		if v == nil {
+			return append(b, 0)
+		}
+		b = binary.AppendUvarint(append(b, 7), uint64(len(v)))
+		for _, s := range v {
+			b = appendValue(b, s)
+		}
+		return b
+	case map[string]string:
+		keys := slices.Sorted(maps.Keys(v))
+		b = binary.AppendUvarint(append(b, 8), uint64(len(keys)))
+		for _, k := range keys {
+			b = appendValue(appendValue(b, k), v[k])
+		}
+		return b
+	default:
+		// A column type without a case: still deterministic.
+		return fmt.Appendf(append(b, 9), "%T:%v", v, v)
+	}
 }

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -69,14 +70,14 @@ func mirror[T any](ctx context.Context, db *DB, t table[T], rows iter.Seq2[*T, e
 	}()
 
 	start := time.Now()
-	copied, err := stageRows(ctx, tx, t, rows)
+	staged, err := stageRows(ctx, db, tx, t, rows)
 	if err != nil {
 		return counts, err
 	}
 	observe("stage", time.Since(start))
 
 	start = time.Now()
-	counts, err = mergeStaged(ctx, tx, t, copied, opts)
+	counts, err = mergeStaged(ctx, tx, t, staged, opts)
 	if err != nil {
 		return counts, err
 	}
@@ -93,23 +94,44 @@ func mirror[T any](ctx context.Context, db *DB, t table[T], rows iter.Seq2[*T, e
 
 func stageName[T any](t table[T]) string { return "stage_" + t.name }
 
+// staged is what stageRows put in the staging table.
+type staged struct {
+	rows int64
+	// ascending is true when ids came strictly ascending, so none repeats
+	// and the dedupe pass can be skipped.
+	ascending bool
+}
+
+// batchSize is how many rows are looked up in the mirror at once.
+const batchSize = 500
+
 // stageRows creates the staging table and streams rows into it with COPY
-// while they are still being fetched; memory stays at one row.
-func stageRows[T any](ctx context.Context, tx pgx.Tx, t table[T], rows iter.Seq2[*T, error]) (int64, error) {
+// while they are still being fetched. Rows go in batches: each batch's ids
+// are looked up in the mirror (on another connection, outside the
+// transaction: the sync lock means nothing else writes), and a row whose
+// digest equals the stored sync_hash is staged as its id alone, so an
+// unchanged mirror costs PostgreSQL almost nothing. Memory stays at one
+// batch.
+func stageRows[T any](ctx context.Context, db *DB, tx pgx.Tx, t table[T], rows iter.Seq2[*T, error]) (staged, error) {
 	// WITH NO DATA copies the column types but none of the constraints, so
 	// the staging table takes exactly what Snipe-IT sent; seq orders
-	// repeated ids (the last one wins).
-	create := fmt.Sprintf("CREATE TEMP TABLE %s ON COMMIT DROP AS SELECT NULL::bigint AS seq, %s FROM %s WITH NO DATA",
+	// repeated ids (the last one wins); unchanged rows carry only their id.
+	create := fmt.Sprintf(`CREATE TEMP TABLE %s ON COMMIT DROP AS
+		SELECT NULL::bigint AS seq, NULL::boolean AS unchanged, sync_hash, %s FROM %s WITH NO DATA`,
 		stageName(t), columnNames(t.columns, ""), t.name)
 	if _, err := tx.Exec(ctx, create); err != nil {
-		return 0, classify(fmt.Errorf("create %s staging table: %w", t.name, err))
+		return staged{}, classify(fmt.Errorf("create %s staging table: %w", t.name, err))
 	}
-	names := make([]string, 0, len(t.columns)+1)
-	names = append(names, "seq")
+	names := []string{"seq", "unchanged", "sync_hash"}
 	for _, c := range t.columns {
 		names = append(names, c.name)
 	}
-	src := &seqSource[T]{columns: t.columns, values: make([]any, len(names))}
+	src := &seqSource[T]{
+		ctx: ctx, db: db, table: t,
+		values:    make([]any, len(names)),
+		batch:     make([]T, 0, batchSize),
+		ascending: true,
+	}
 	next, stop := iter.Pull2(rows)
 	defer stop()
 	src.next = next
@@ -117,69 +139,159 @@ func stageRows[T any](ctx context.Context, tx pgx.Tx, t table[T], rows iter.Seq2
 	if src.err != nil {
 		// The row source failed (e.g. Snipe-IT kept answering errors):
 		// report that, not the COPY abort it caused.
-		return n, fmt.Errorf("stage %s: %w", t.name, src.err)
+		return staged{}, fmt.Errorf("stage %s: %w", t.name, src.err)
 	}
 	if err != nil {
-		return n, classify(fmt.Errorf("copy %s into staging: %w", t.name, err))
+		return staged{}, classify(fmt.Errorf("copy %s into staging: %w", t.name, err))
 	}
-	if _, err := tx.Exec(ctx, "ANALYZE "+stageName(t)); err != nil {
-		return n, classify(fmt.Errorf("analyze %s staging table: %w", t.name, err))
+	// Statistics on the join key keep the planner on hash joins; the other
+	// columns would cost ten times more to analyze and steer nothing.
+	if _, err := tx.Exec(ctx, "ANALYZE "+stageName(t)+" (id)"); err != nil {
+		return staged{}, classify(fmt.Errorf("analyze %s staging table: %w", t.name, err))
 	}
-	return n, nil
+	return staged{rows: n, ascending: src.ascending}, nil
 }
 
-// seqSource adapts a pulled iterator to pgx.CopyFromSource.
+// seqSource adapts a pulled iterator to pgx.CopyFromSource, a batch at a
+// time.
 type seqSource[T any] struct {
-	next    func() (*T, error, bool)
-	columns []column[T]
-	values  []any
-	row     *T
-	seq     int64
-	err     error
+	ctx   context.Context
+	db    *DB
+	table table[T]
+	next  func() (*T, error, bool)
+	done  bool
+
+	batch   []T                 // copies: the iterator's rows are only lent
+	stored  map[int64]storedRow // the batch's rows as the mirror has them
+	pos     int                 // next row of batch to hand out
+	hashes  [][]byte
+	scratch []byte
+
+	values    []any
+	seq       int64
+	lastID    int64
+	ascending bool
+	err       error
+}
+
+// storedRow is what the mirror holds of a row: its digest, and whether it
+// is soft-deleted (then it must be staged whole to be restored).
+type storedRow struct {
+	hash    []byte
+	deleted bool
 }
 
 func (s *seqSource[T]) Next() bool {
-	row, err, ok := s.next()
-	if !ok {
+	if s.pos < len(s.batch) {
+		s.pos++
+		s.seq++
+		return true
+	}
+	if s.done || !s.fill() {
 		return false
 	}
+	s.pos, s.seq = 1, s.seq+1
+	return true
+}
+
+// fill pulls the next batch and looks it up in the mirror.
+func (s *seqSource[T]) fill() bool {
+	s.batch = s.batch[:0]
+	ids := make([]int64, 0, batchSize)
+	for len(s.batch) < batchSize {
+		row, err, ok := s.next()
+		if !ok {
+			s.done = true
+			break
+		}
+		if err == nil && row == nil {
+			err = errors.New("row source yielded a nil row")
+		}
+		if err != nil {
+			s.err = err
+			return false
+		}
+		s.batch = append(s.batch, *row)
+		ids = append(ids, s.table.columns[0].value(row).(int64))
+	}
+	if len(s.batch) == 0 {
+		return false
+	}
+	stored, err := s.db.storedRows(s.ctx, s.table.name, ids)
 	if err != nil {
 		s.err = err
 		return false
 	}
-	if row == nil {
-		s.err = errors.New("row source yielded a nil row")
-		return false
-	}
-	s.row = row
-	s.seq++
+	s.stored = stored
 	return true
 }
 
 // Values reuses one slice: pgx encodes a row before asking for the next.
+// The row's values are computed once, for the digest and for COPY; an
+// unchanged row then goes as its id alone.
 func (s *seqSource[T]) Values() ([]any, error) {
-	s.values[0] = s.seq
-	for i, c := range s.columns {
-		s.values[i+1] = c.value(s.row)
+	row := &s.batch[s.pos-1]
+	cols := s.values[3:]
+	for i, c := range s.table.columns {
+		cols[i] = c.value(row)
 	}
+	id := cols[0].(int64)
+	if id <= s.lastID {
+		s.ascending = false
+	} else {
+		s.lastID = id
+	}
+	var hash []byte
+	hash, s.scratch = digest(cols, s.scratch)
+	s.values[0] = s.seq
+	if st, ok := s.stored[id]; ok && !st.deleted && bytes.Equal(st.hash, hash) {
+		s.values[1], s.values[2] = true, nil
+		clear(cols[1:])
+		return s.values, nil
+	}
+	s.values[1], s.values[2] = false, hash
 	return s.values, nil
 }
 
 func (s *seqSource[T]) Err() error { return s.err }
 
+// storedRows returns the digests the mirror holds for ids.
+func (db *DB) storedRows(ctx context.Context, table string, ids []int64) (map[int64]storedRow, error) {
+	rows, err := db.pool.Query(ctx, "SELECT id, sync_hash, deleted_at IS NOT NULL FROM "+table+" WHERE id = ANY($1)", ids)
+	if err != nil {
+		return nil, classify(fmt.Errorf("look up stored %s: %w", table, err))
+	}
+	defer rows.Close()
+	m := make(map[int64]storedRow, len(ids))
+	for rows.Next() {
+		var id int64
+		var st storedRow
+		if err := rows.Scan(&id, &st.hash, &st.deleted); err != nil {
+			return nil, fmt.Errorf("scan stored %s: %w", table, err)
+		}
+		m[id] = st
+	}
+	if err := rows.Err(); err != nil {
+		return nil, classify(fmt.Errorf("look up stored %s: %w", table, err))
+	}
+	return m, nil
+}
+
 // mergeStaged applies the staged rows to the table: dedupe, guard,
 // update changed, insert new, soft-delete vanished.
-func mergeStaged[T any](ctx context.Context, tx pgx.Tx, t table[T], copied int64, opts MirrorOptions) (model.RunCounts, error) {
-	var counts model.RunCounts
+func mergeStaged[T any](ctx context.Context, tx pgx.Tx, t table[T], st staged, opts MirrorOptions) (model.RunCounts, error) {
+	counts := model.RunCounts{Fetched: st.rows}
 	stage := stageName(t)
 
-	// A row repeated in the stream keeps its last version.
-	tag, err := tx.Exec(ctx, fmt.Sprintf(
-		"DELETE FROM %[1]s s USING %[1]s later WHERE later.id = s.id AND later.seq > s.seq", stage))
-	if err != nil {
-		return counts, classify(fmt.Errorf("dedupe staged %s: %w", t.name, err))
+	if !st.ascending {
+		// A row repeated in the stream keeps its last version.
+		tag, err := tx.Exec(ctx, fmt.Sprintf(
+			"DELETE FROM %[1]s s USING %[1]s later WHERE later.id = s.id AND later.seq > s.seq", stage))
+		if err != nil {
+			return counts, classify(fmt.Errorf("dedupe staged %s: %w", t.name, err))
+		}
+		counts.Fetched -= tag.RowsAffected()
 	}
-	counts.Fetched = copied - tag.RowsAffected()
 
 	vanished := fmt.Sprintf("FROM %s t WHERE t.deleted_at IS NULL AND NOT EXISTS (SELECT 1 FROM %s s WHERE s.id = t.id)", t.name, stage)
 	var live, missing int64
@@ -210,34 +322,26 @@ func mergeStaged[T any](ctx context.Context, tx pgx.Tx, t table[T], copied int64
 		}
 	}
 
-	cols := t.columns[1:] // id is the join key
-	var set, targetRow, stagedRow strings.Builder
-	for i, c := range cols {
-		if i > 0 {
-			set.WriteString(", ")
-			targetRow.WriteString(", ")
-			stagedRow.WriteString(", ")
-		}
-		fmt.Fprintf(&set, "%[1]s = s.%[1]s", c.name)
-		targetRow.WriteString("t." + c.name)
-		stagedRow.WriteString("s." + c.name)
+	var set strings.Builder
+	for _, c := range t.columns[1:] { // id is the join key
+		fmt.Fprintf(&set, "%[1]s = s.%[1]s, ", c.name)
 	}
 	// Only rows whose mirrored columns differ (or that come back from a
 	// soft delete) are written, so a run with no upstream change writes no
 	// row versions at all.
-	tag, err = tx.Exec(ctx, fmt.Sprintf(
-		`UPDATE %s t SET %s, deleted_at = NULL, changed_at = now() FROM %s s
-		 WHERE t.id = s.id AND ((%s) IS DISTINCT FROM (%s) OR t.deleted_at IS NOT NULL)`,
-		t.name, set.String(), stage, targetRow.String(), stagedRow.String()))
+	tag, err := tx.Exec(ctx, fmt.Sprintf(
+		`UPDATE %s t SET %s sync_hash = s.sync_hash, deleted_at = NULL, changed_at = now() FROM %s s
+		 WHERE t.id = s.id AND NOT s.unchanged AND (%s)`,
+		t.name, set.String(), stage, rowChanged(t)))
 	if err != nil {
 		return counts, classify(fmt.Errorf("update changed %s: %w", t.name, err))
 	}
 	counts.Updated = tag.RowsAffected()
 
-	names := columnNames(t.columns, "")
 	tag, err = tx.Exec(ctx, fmt.Sprintf(
-		`INSERT INTO %s (%s) SELECT %s FROM %s s WHERE NOT EXISTS (SELECT 1 FROM %s t WHERE t.id = s.id)`,
-		t.name, names, columnNames(t.columns, "s."), stage, t.name))
+		`INSERT INTO %s (sync_hash, %s) SELECT s.sync_hash, %s FROM %s s
+		 WHERE NOT s.unchanged AND NOT EXISTS (SELECT 1 FROM %s t WHERE t.id = s.id)`,
+		t.name, columnNames(t.columns, ""), columnNames(t.columns, "s."), stage, t.name))
 	if err != nil {
 		return counts, classify(fmt.Errorf("insert new %s: %w", t.name, err))
 	}
@@ -259,6 +363,17 @@ func keepIDs(ids []int64) []int64 {
 		return []int64{}
 	}
 	return ids
+}
+
+// rowChanged is the SQL condition under which staged row s changes mirror
+// row t: a mirrored column or the digest differs, or t is soft-deleted.
+func rowChanged[T any](t table[T]) string {
+	var target, staged strings.Builder
+	for _, c := range t.columns[1:] {
+		target.WriteString("t." + c.name + ", ")
+		staged.WriteString("s." + c.name + ", ")
+	}
+	return fmt.Sprintf("(%st.sync_hash) IS DISTINCT FROM (%ss.sync_hash) OR t.deleted_at IS NOT NULL", target.String(), staged.String())
 }
 
 // checkMassDelete is the guard: refuse a run that would delete more than
@@ -287,29 +402,23 @@ func checkMassDelete(name string, live, missing, fetched int64, opts MirrorOptio
 // reportChanges lists every change the merge is about to make, with the
 // names of changed columns for updates.
 func reportChanges[T any](ctx context.Context, tx pgx.Tx, t table[T], vanished string, keep []int64, emit func(Change)) error {
-	cols := t.columns[1:]
-	var diff, targetRow, stagedRow strings.Builder
-	for i, c := range cols {
+	var diff strings.Builder
+	for i, c := range t.columns[1:] {
 		if i > 0 {
 			diff.WriteString(", ")
-			targetRow.WriteString(", ")
-			stagedRow.WriteString(", ")
 		}
 		fmt.Fprintf(&diff, "CASE WHEN t.%[1]s IS DISTINCT FROM s.%[1]s THEN '%[1]s' END", c.name)
-		targetRow.WriteString("t." + c.name)
-		stagedRow.WriteString("s." + c.name)
 	}
 	q := fmt.Sprintf(`
 		SELECT s.id, s.%s::text,
 		       CASE WHEN t.id IS NULL THEN 'insert' WHEN t.deleted_at IS NOT NULL THEN 'restore' ELSE 'update' END,
 		       CASE WHEN t.id IS NULL THEN NULL ELSE array_remove(ARRAY[%s], NULL) END
 		FROM %s s LEFT JOIN %s t ON t.id = s.id
-		WHERE t.id IS NULL OR t.deleted_at IS NOT NULL OR (%s) IS DISTINCT FROM (%s)
+		WHERE NOT s.unchanged AND (t.id IS NULL OR %s)
 		UNION ALL
 		SELECT t.id, t.%s::text, 'delete', NULL %s AND NOT (t.id = ANY($1))
 		ORDER BY 1`,
-		t.label, diff.String(), stageName(t), t.name, targetRow.String(), stagedRow.String(),
-		t.label, vanished)
+		t.label, diff.String(), stageName(t), t.name, rowChanged(t), t.label, vanished)
 	rows, err := tx.Query(ctx, q, keepIDs(keep))
 	if err != nil {
 		return classify(fmt.Errorf("list %s changes: %w", t.name, err))

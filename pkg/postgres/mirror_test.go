@@ -17,7 +17,7 @@ import (
 )
 
 // openDB returns a migrated, empty mirror database for one test.
-func openDB(t *testing.T) *postgres.DB {
+func openDB(t testing.TB) *postgres.DB {
 	t.Helper()
 	ctx := context.Background()
 	db, err := postgres.Open(ctx, postgres.Config{URL: pgtest.NewDatabase(t)})

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"iter"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/usersync/usersync/pkg/model"
@@ -96,11 +97,11 @@ type ScopeResult struct {
 	Err       error
 }
 
-// Run syncs each scope in turn, each in its own transaction. It returns
-// one result per scope. The error is model.ErrLocked (wrapped) when another
-// sync holds the lock — every scope is then reported skipped — or the
-// first scope failure. A failed scope does not stop the next one unless
-// the context is done.
+// Run syncs the scopes, each in its own transaction, and returns one result
+// per scope in the order given. The error is model.ErrLocked (wrapped) when
+// another sync holds the lock — every scope is then reported skipped — or
+// the first scope's failure. A failed scope does not stop the next one
+// unless the context is done.
 func (s *Syncer) Run(ctx context.Context, scopes []model.Scope) ([]ScopeResult, error) {
 	log := s.cfg.Logger
 	release, err := s.cfg.Store.TryLockSync(ctx)
@@ -122,28 +123,50 @@ func (s *Syncer) Run(ctx context.Context, scopes []model.Scope) ([]ScopeResult, 
 		}
 	}
 
-	var results []ScopeResult
-	var firstErr error
-	for _, scope := range scopes {
-		if ctx.Err() != nil {
-			r := ScopeResult{Scope: scope, Status: model.RunFailed, Err: fmt.Errorf("not started: %w", context.Cause(ctx))}
-			results = append(results, r)
-			continue
-		}
-		r := s.runScope(ctx, scope)
-		results = append(results, r)
-		if r.Err != nil && firstErr == nil {
-			firstErr = r.Err
-		}
+	// Scopes run as a pipeline: the next scope starts fetching as soon as
+	// the previous one has received its last row, so one scope's merge in
+	// PostgreSQL overlaps the next one's paging; pages in flight stay at
+	// the client's parallelism.
+	results := make([]ScopeResult, len(scopes))
+	var wg sync.WaitGroup
+	ready := make(chan struct{})
+	close(ready)
+	for i, scope := range scopes {
+		fetched := make(chan struct{})
+		var once sync.Once
+		done := func() { once.Do(func() { close(fetched) }) }
+		wg.Add(1)
+		go func(prev <-chan struct{}) {
+			defer wg.Done()
+			defer done()
+			select {
+			case <-prev:
+			case <-ctx.Done():
+			}
+			if ctx.Err() != nil {
+				now := s.cfg.Now()
+				results[i] = ScopeResult{Scope: scope, Status: model.RunFailed, Started: now, Finished: now,
+					Err: fmt.Errorf("sync %s: not started: %w", scope, context.Cause(ctx))}
+				return
+			}
+			results[i] = s.runScope(ctx, scope, done)
+		}(ready)
+		ready = fetched
 	}
-	if firstErr == nil && ctx.Err() != nil {
-		firstErr = ctx.Err()
+	wg.Wait()
+	var firstErr error
+	for _, r := range results {
+		if r.Err != nil {
+			firstErr = r.Err
+			break
+		}
 	}
 	return results, firstErr
 }
 
-// runScope syncs one scope and records it.
-func (s *Syncer) runScope(ctx context.Context, scope model.Scope) ScopeResult {
+// runScope syncs one scope and records it; fetched is called once the
+// last row has arrived (or fetching failed).
+func (s *Syncer) runScope(ctx context.Context, scope model.Scope, fetched func()) ScopeResult {
 	log := s.cfg.Logger.With("scope", string(scope))
 	r := ScopeResult{Scope: scope, Started: s.cfg.Now(), Durations: map[string]time.Duration{}}
 	var runID int64
@@ -168,7 +191,11 @@ func (s *Syncer) runScope(ctx context.Context, scope model.Scope) ScopeResult {
 		opts.OnChange = func(c model.Change) { s.cfg.OnChange(scope, c) }
 	}
 	start := time.Now()
-	fetchDone := func() { r.Durations["fetch"] = time.Since(start) }
+	var fetchTime time.Duration
+	fetchDone := func() {
+		fetchTime = time.Since(start)
+		fetched()
+	}
 	var err error
 	switch scope {
 	case model.ScopeUsers:
@@ -181,6 +208,7 @@ func (s *Syncer) runScope(ctx context.Context, scope model.Scope) ScopeResult {
 		err = fmt.Errorf("%w: unknown scope %q", model.ErrInvalid, scope)
 	}
 	r.Durations["total"] = time.Since(start)
+	r.Durations["fetch"] = fetchTime
 	r.Finished = s.cfg.Now()
 	if err != nil {
 		if ctx.Err() != nil {
