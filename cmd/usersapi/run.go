@@ -26,6 +26,11 @@ const (
 	readTimeout       = 15 * time.Second
 	writeTimeout      = 30 * time.Second
 	idleTimeout       = 120 * time.Second
+	// dbMaxConns is the database pool size unless DATABASE_URL sets
+	// pool_max_conns.
+	dbMaxConns = 8
+	// logFlushInterval bounds how long a log line waits in the buffer.
+	logFlushInterval = 200 * time.Millisecond
 	// drainTimeout bounds how long shutdown waits for in-flight requests.
 	drainTimeout = 60 * time.Second
 	// defaultShutdownDelay is how long /readyz fails before the listener
@@ -125,7 +130,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, _, stde
 	if len(args) > 0 {
 		return badConfig("usersapi takes no arguments (got %q); configure it with environment variables", args)
 	}
-	log, err := newLogger(getenv, stderr)
+	logs := newFlushWriter(stderr, logFlushInterval)
+	defer logs.Close()
+	log, err := newLogger(getenv, logs)
 	if err != nil {
 		return err
 	}
@@ -134,7 +141,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, _, stde
 		return err
 	}
 
-	db, err := postgres.Open(ctx, postgres.Config{URL: cfg.databaseURL, Logger: log})
+	// Requests outnumber cores; a slow listing (a search scans the table)
+	// must not hold up the quick ones waiting for a connection.
+	db, err := postgres.Open(ctx, postgres.Config{URL: cfg.databaseURL, Logger: log, MaxConns: dbMaxConns})
 	if err != nil {
 		return configError{err}
 	}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -25,7 +26,8 @@ import (
 type Config struct {
 	// URL is a libpq connection string or postgres:// URL.
 	URL string
-	// MaxConns caps the pool; 0 keeps pgxpool's default.
+	// MaxConns caps the pool unless the URL sets pool_max_conns; 0 keeps
+	// pgxpool's default (the larger of 4 and the number of CPUs).
 	MaxConns int32
 	// Logger receives migration progress; nil discards it.
 	Logger *slog.Logger
@@ -46,7 +48,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		// The parse error can echo the URL, password included; keep it out.
 		return nil, fmt.Errorf("%w: parse database URL: %s", model.ErrInvalid, redactParseError(err))
 	}
-	if cfg.MaxConns > 0 {
+	if cfg.MaxConns > 0 && !strings.Contains(cfg.URL, "pool_max_conns") {
 		pcfg.MaxConns = cfg.MaxConns
 	}
 	if pcfg.ConnConfig.RuntimeParams["application_name"] == "" {
