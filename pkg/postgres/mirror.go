@@ -164,7 +164,6 @@ type seqSource[T any] struct {
 	batch   []T                 // copies: the iterator's rows are only lent
 	stored  map[int64]storedRow // the batch's rows as the mirror has them
 	pos     int                 // next row of batch to hand out
-	hashes  [][]byte
 	scratch []byte
 
 	values    []any
