@@ -1,11 +1,7 @@
 package postgres
 
 import (
-	"crypto/sha256"
-	"encoding/binary"
 	"fmt"
-	"maps"
-	"slices"
 	"strings"
 	"time"
 
@@ -15,12 +11,12 @@ import (
 )
 
 // column maps one mirrored field of T to its database column. The writer
-// uses value (COPY into staging) and the readers use scan, so the field
-// list lives in exactly one place.
+// uses encode (binary COPY into staging) and the readers use scan, so the
+// field list lives in exactly one place.
 type column[T any] struct {
-	name  string
-	value func(*T) any // what COPY writes
-	scan  func(*T) any // a scan target for a SELECT of name
+	name   string
+	encode func([]byte, *T) ([]byte, error) // appends the field in binary COPY format
+	scan   func(*T) any                     // a scan target for a SELECT of name
 }
 
 // columnNames returns the comma-separated column list, each prefixed with
@@ -55,35 +51,44 @@ func orNull(s string) any {
 	return s
 }
 
-func reqText[T any](name string, f func(*T) *string) column[T] {
+// col builds a column whose value pgx scans straight into the field and
+// whose encoding cannot fail.
+func col[T, V any](name string, f func(*T) *V, enc func([]byte, V) []byte) column[T] {
 	return column[T]{name: name,
-		value: func(t *T) any { return *f(t) },
-		scan:  func(t *T) any { return f(t) }}
+		encode: func(b []byte, t *T) ([]byte, error) { return enc(b, *f(t)), nil },
+		scan:   func(t *T) any { return f(t) }}
 }
 
+// optText is optional text: "" is written as NULL and read back as "".
 func optText[T any](name string, f func(*T) *string) column[T] {
-	return column[T]{name: name,
-		value: func(t *T) any { return orNull(*f(t)) },
-		scan:  func(t *T) any { return (*nullText)(f(t)) }}
+	c := col(name, f, appendOptText)
+	c.scan = func(t *T) any { return (*nullText)(f(t)) }
+	return c
 }
 
-// field covers every column whose Go type pgx reads and writes as is
-// (bool, int32, *int64, []int64, []string, and *time.Time for timestamptz
-// and for date, which pgx maps to UTC midnight).
-func field[T, V any](name string, f func(*T) *V) column[T] {
+// numeric is a decimal kept as a plain decimal string, "" for NULL.
+func numeric[T any](name string, f func(*T) *string) column[T] {
 	return column[T]{name: name,
-		value: func(t *T) any { return *f(t) },
-		scan:  func(t *T) any { return f(t) }}
+		encode: func(b []byte, t *T) ([]byte, error) {
+			s := *f(t)
+			if s != "" {
+				if err := checkDecimal(s); err != nil {
+					return b, fmt.Errorf("%s: %w", name, err)
+				}
+			}
+			return appendNumeric(b, s), nil
+		},
+		scan: func(t *T) any { return (*nullText)(f(t)) }}
 }
 
 // userColumns are the users table's mirrored columns, id first. deleted_at
 // and changed_at are the mirror's own and handled by the merge.
 var userColumns = []column[model.User]{
-	field("id", func(u *model.User) *int64 { return &u.ID }),
-	reqText("username", func(u *model.User) *string { return &u.Username }),
-	reqText("first_name", func(u *model.User) *string { return &u.FirstName }),
-	reqText("last_name", func(u *model.User) *string { return &u.LastName }),
-	reqText("name", func(u *model.User) *string { return &u.Name }),
+	col("id", func(u *model.User) *int64 { return &u.ID }, appendInt8),
+	col("username", func(u *model.User) *string { return &u.Username }, appendText),
+	col("first_name", func(u *model.User) *string { return &u.FirstName }, appendText),
+	col("last_name", func(u *model.User) *string { return &u.LastName }, appendText),
+	col("name", func(u *model.User) *string { return &u.Name }, appendText),
 	optText("display_name", func(u *model.User) *string { return &u.DisplayName }),
 	optText("email", func(u *model.User) *string { return &u.Email }),
 	optText("employee_num", func(u *model.User) *string { return &u.EmployeeNum }),
@@ -98,163 +103,80 @@ var userColumns = []column[model.User]{
 	optText("zip", func(u *model.User) *string { return &u.Zip }),
 	optText("locale", func(u *model.User) *string { return &u.Locale }),
 	optText("notes", func(u *model.User) *string { return &u.Notes }),
-	field("department_id", func(u *model.User) **int64 { return &u.DepartmentID }),
+	col("department_id", func(u *model.User) **int64 { return &u.DepartmentID }, appendOptInt8),
 	optText("department_name", func(u *model.User) *string { return &u.DepartmentName }),
-	field("location_id", func(u *model.User) **int64 { return &u.LocationID }),
+	col("location_id", func(u *model.User) **int64 { return &u.LocationID }, appendOptInt8),
 	optText("location_name", func(u *model.User) *string { return &u.LocationName }),
-	field("manager_id", func(u *model.User) **int64 { return &u.ManagerID }),
+	col("manager_id", func(u *model.User) **int64 { return &u.ManagerID }, appendOptInt8),
 	optText("manager_name", func(u *model.User) *string { return &u.ManagerName }),
-	field("company_id", func(u *model.User) **int64 { return &u.CompanyID }),
+	col("company_id", func(u *model.User) **int64 { return &u.CompanyID }, appendOptInt8),
 	optText("company_name", func(u *model.User) *string { return &u.CompanyName }),
-	field("company_ids", func(u *model.User) *[]int64 { return &u.CompanyIDs }),
-	field("groups", func(u *model.User) *[]string { return &u.Groups }),
+	col("company_ids", func(u *model.User) *[]int64 { return &u.CompanyIDs }, appendInt8Array),
+	col("groups", func(u *model.User) *[]string { return &u.Groups }, appendTextArray),
 	optText("role", func(u *model.User) *string { return &u.Role }),
-	field("activated", func(u *model.User) *bool { return &u.Activated }),
-	field("remote", func(u *model.User) *bool { return &u.Remote }),
-	field("vip", func(u *model.User) *bool { return &u.VIP }),
-	field("ldap_import", func(u *model.User) *bool { return &u.LDAPImport }),
-	field("two_factor_enrolled", func(u *model.User) *bool { return &u.TwoFactorEnrolled }),
-	field("two_factor_optin", func(u *model.User) *bool { return &u.TwoFactorOptin }),
-	field("autoassign_licenses", func(u *model.User) *bool { return &u.AutoassignLicenses }),
-	field("assets_count", func(u *model.User) *int32 { return &u.AssetsCount }),
-	field("licenses_count", func(u *model.User) *int32 { return &u.LicensesCount }),
-	field("accessories_count", func(u *model.User) *int32 { return &u.AccessoriesCount }),
-	field("consumables_count", func(u *model.User) *int32 { return &u.ConsumablesCount }),
-	field("manages_users_count", func(u *model.User) *int32 { return &u.ManagesUsersCount }),
-	field("manages_locations_count", func(u *model.User) *int32 { return &u.ManagesLocationsCount }),
-	field("start_date", func(u *model.User) **time.Time { return &u.StartDate }),
-	field("end_date", func(u *model.User) **time.Time { return &u.EndDate }),
-	field("last_login", func(u *model.User) **time.Time { return &u.LastLogin }),
-	field("snipeit_created_at", func(u *model.User) **time.Time { return &u.CreatedAt }),
-	field("snipeit_updated_at", func(u *model.User) **time.Time { return &u.UpdatedAt }),
+	col("activated", func(u *model.User) *bool { return &u.Activated }, appendBool),
+	col("remote", func(u *model.User) *bool { return &u.Remote }, appendBool),
+	col("vip", func(u *model.User) *bool { return &u.VIP }, appendBool),
+	col("ldap_import", func(u *model.User) *bool { return &u.LDAPImport }, appendBool),
+	col("two_factor_enrolled", func(u *model.User) *bool { return &u.TwoFactorEnrolled }, appendBool),
+	col("two_factor_optin", func(u *model.User) *bool { return &u.TwoFactorOptin }, appendBool),
+	col("autoassign_licenses", func(u *model.User) *bool { return &u.AutoassignLicenses }, appendBool),
+	col("assets_count", func(u *model.User) *int32 { return &u.AssetsCount }, appendInt4),
+	col("licenses_count", func(u *model.User) *int32 { return &u.LicensesCount }, appendInt4),
+	col("accessories_count", func(u *model.User) *int32 { return &u.AccessoriesCount }, appendInt4),
+	col("consumables_count", func(u *model.User) *int32 { return &u.ConsumablesCount }, appendInt4),
+	col("manages_users_count", func(u *model.User) *int32 { return &u.ManagesUsersCount }, appendInt4),
+	col("manages_locations_count", func(u *model.User) *int32 { return &u.ManagesLocationsCount }, appendInt4),
+	col("start_date", func(u *model.User) **time.Time { return &u.StartDate }, appendDate),
+	col("end_date", func(u *model.User) **time.Time { return &u.EndDate }, appendDate),
+	col("last_login", func(u *model.User) **time.Time { return &u.LastLogin }, appendTimestamptz),
+	col("snipeit_created_at", func(u *model.User) **time.Time { return &u.CreatedAt }, appendTimestamptz),
+	col("snipeit_updated_at", func(u *model.User) **time.Time { return &u.UpdatedAt }, appendTimestamptz),
 }
 
 // assetColumns are the assets table's mirrored columns, id first.
 var assetColumns = []column[model.Asset]{
-	field("id", func(a *model.Asset) *int64 { return &a.ID }),
-	reqText("asset_tag", func(a *model.Asset) *string { return &a.AssetTag }),
-	reqText("name", func(a *model.Asset) *string { return &a.Name }),
-	reqText("serial", func(a *model.Asset) *string { return &a.Serial }),
-	field("model_id", func(a *model.Asset) **int64 { return &a.ModelID }),
+	col("id", func(a *model.Asset) *int64 { return &a.ID }, appendInt8),
+	col("asset_tag", func(a *model.Asset) *string { return &a.AssetTag }, appendText),
+	col("name", func(a *model.Asset) *string { return &a.Name }, appendText),
+	col("serial", func(a *model.Asset) *string { return &a.Serial }, appendText),
+	col("model_id", func(a *model.Asset) **int64 { return &a.ModelID }, appendOptInt8),
 	optText("model_name", func(a *model.Asset) *string { return &a.ModelName }),
 	optText("model_number", func(a *model.Asset) *string { return &a.ModelNumber }),
-	field("category_id", func(a *model.Asset) **int64 { return &a.CategoryID }),
+	col("category_id", func(a *model.Asset) **int64 { return &a.CategoryID }, appendOptInt8),
 	optText("category_name", func(a *model.Asset) *string { return &a.CategoryName }),
-	field("manufacturer_id", func(a *model.Asset) **int64 { return &a.ManufacturerID }),
+	col("manufacturer_id", func(a *model.Asset) **int64 { return &a.ManufacturerID }, appendOptInt8),
 	optText("manufacturer_name", func(a *model.Asset) *string { return &a.ManufacturerName }),
-	field("supplier_id", func(a *model.Asset) **int64 { return &a.SupplierID }),
+	col("supplier_id", func(a *model.Asset) **int64 { return &a.SupplierID }, appendOptInt8),
 	optText("supplier_name", func(a *model.Asset) *string { return &a.SupplierName }),
-	field("company_id", func(a *model.Asset) **int64 { return &a.CompanyID }),
+	col("company_id", func(a *model.Asset) **int64 { return &a.CompanyID }, appendOptInt8),
 	optText("company_name", func(a *model.Asset) *string { return &a.CompanyName }),
-	field("location_id", func(a *model.Asset) **int64 { return &a.LocationID }),
+	col("location_id", func(a *model.Asset) **int64 { return &a.LocationID }, appendOptInt8),
 	optText("location_name", func(a *model.Asset) *string { return &a.LocationName }),
-	field("rtd_location_id", func(a *model.Asset) **int64 { return &a.RTDLocationID }),
+	col("rtd_location_id", func(a *model.Asset) **int64 { return &a.RTDLocationID }, appendOptInt8),
 	optText("rtd_location_name", func(a *model.Asset) *string { return &a.RTDLocationName }),
-	field("status_id", func(a *model.Asset) **int64 { return &a.StatusID }),
+	col("status_id", func(a *model.Asset) **int64 { return &a.StatusID }, appendOptInt8),
 	optText("status_name", func(a *model.Asset) *string { return &a.StatusName }),
 	optText("status_type", func(a *model.Asset) *string { return &a.StatusType }),
 	optText("status_meta", func(a *model.Asset) *string { return &a.StatusMeta }),
 	optText("assigned_type", func(a *model.Asset) *string { return &a.AssignedType }),
-	field("assigned_to_id", func(a *model.Asset) **int64 { return &a.AssignedToID }),
-	field("assigned_user_id", func(a *model.Asset) **int64 { return &a.AssignedUserID }),
-	field("byod", func(a *model.Asset) *bool { return &a.Byod }),
-	field("requestable", func(a *model.Asset) *bool { return &a.Requestable }),
+	col("assigned_to_id", func(a *model.Asset) **int64 { return &a.AssignedToID }, appendOptInt8),
+	col("assigned_user_id", func(a *model.Asset) **int64 { return &a.AssignedUserID }, appendOptInt8),
+	col("byod", func(a *model.Asset) *bool { return &a.Byod }, appendBool),
+	col("requestable", func(a *model.Asset) *bool { return &a.Requestable }, appendBool),
 	optText("order_number", func(a *model.Asset) *string { return &a.OrderNumber }),
 	optText("notes", func(a *model.Asset) *string { return &a.Notes }),
-	optText("purchase_cost", func(a *model.Asset) *string { return &a.PurchaseCost }),
-	field("warranty_months", func(a *model.Asset) **int32 { return &a.WarrantyMonths }),
-	field("purchase_date", func(a *model.Asset) **time.Time { return &a.PurchaseDate }),
-	field("warranty_expires", func(a *model.Asset) **time.Time { return &a.WarrantyExpires }),
-	field("eol_date", func(a *model.Asset) **time.Time { return &a.EOLDate }),
-	field("next_audit_date", func(a *model.Asset) **time.Time { return &a.NextAuditDate }),
-	field("expected_checkin", func(a *model.Asset) **time.Time { return &a.ExpectedCheckin }),
-	field("last_audit_date", func(a *model.Asset) **time.Time { return &a.LastAuditDate }),
-	field("last_checkout", func(a *model.Asset) **time.Time { return &a.LastCheckout }),
-	field("last_checkin", func(a *model.Asset) **time.Time { return &a.LastCheckin }),
-	field("snipeit_created_at", func(a *model.Asset) **time.Time { return &a.CreatedAt }),
-	field("snipeit_updated_at", func(a *model.Asset) **time.Time { return &a.UpdatedAt }),
-	{name: "custom_fields",
-		value: func(a *model.Asset) any {
-			if a.CustomFields == nil {
-				return map[string]string{}
-			}
-			return a.CustomFields
-		},
-		scan: func(a *model.Asset) any { return &a.CustomFields }},
-}
-
-// digest returns a 16-byte digest of a row's mirrored values, as COPY
-// writes them. A sync compares it with the stored sync_hash to leave
-// unchanged rows out of what it sends. buf is scratch space, reused.
-func digest(values []any, buf []byte) ([]byte, []byte) {
-	buf = buf[:0]
-	for _, v := range values {
-		buf = appendValue(buf, v)
-	}
-	sum := sha256.Sum256(buf)
-	return sum[:16:16], buf
-}
-
-// appendValue encodes one column value unambiguously: a type tag, then a
-// fixed-width number or a length-prefixed string.
-func appendValue(b []byte, v any) []byte {
-	switch v := v.(type) {
-	case nil:
-		return append(b, 0)
-	case string:
-		b = binary.AppendUvarint(append(b, 1), uint64(len(v)))
-		return append(b, v...)
-	case int64:
-		return binary.LittleEndian.AppendUint64(append(b, 2), uint64(v))
-	case *int64:
-		if v == nil {
-			return append(b, 0)
-		}
-		return appendValue(b, *v)
-	case int32:
-		return binary.LittleEndian.AppendUint32(append(b, 3), uint32(v))
-	case *int32:
-		if v == nil {
-			return append(b, 0)
-		}
-		return appendValue(b, *v)
-	case bool:
-		if v {
-			return append(b, 4, 1)
-		}
-		return append(b, 4, 0)
-	case *time.Time:
-		if v == nil {
-			return append(b, 0)
-		}
-		return binary.LittleEndian.AppendUint64(append(b, 5), uint64(v.UnixNano()))
-	case []int64:
-		if v == nil {
-			return append(b, 0)
-		}
-		b = binary.AppendUvarint(append(b, 6), uint64(len(v)))
-		for _, n := range v {
-			b = binary.LittleEndian.AppendUint64(b, uint64(n))
-		}
-		return b
-	case []string:
-		if v == nil {
-			return append(b, 0)
-		}
-		b = binary.AppendUvarint(append(b, 7), uint64(len(v)))
-		for _, s := range v {
-			b = appendValue(b, s)
-		}
-		return b
-	case map[string]string:
-		keys := slices.Sorted(maps.Keys(v))
-		b = binary.AppendUvarint(append(b, 8), uint64(len(keys)))
-		for _, k := range keys {
-			b = appendValue(appendValue(b, k), v[k])
-		}
-		return b
-	default:
-		// A column type without a case: still deterministic.
-		return fmt.Appendf(append(b, 9), "%T:%v", v, v)
-	}
+	numeric("purchase_cost", func(a *model.Asset) *string { return &a.PurchaseCost }),
+	col("warranty_months", func(a *model.Asset) **int32 { return &a.WarrantyMonths }, appendOptInt4),
+	col("purchase_date", func(a *model.Asset) **time.Time { return &a.PurchaseDate }, appendDate),
+	col("warranty_expires", func(a *model.Asset) **time.Time { return &a.WarrantyExpires }, appendDate),
+	col("eol_date", func(a *model.Asset) **time.Time { return &a.EOLDate }, appendDate),
+	col("next_audit_date", func(a *model.Asset) **time.Time { return &a.NextAuditDate }, appendDate),
+	col("expected_checkin", func(a *model.Asset) **time.Time { return &a.ExpectedCheckin }, appendDate),
+	col("last_audit_date", func(a *model.Asset) **time.Time { return &a.LastAuditDate }, appendTimestamptz),
+	col("last_checkout", func(a *model.Asset) **time.Time { return &a.LastCheckout }, appendTimestamptz),
+	col("last_checkin", func(a *model.Asset) **time.Time { return &a.LastCheckin }, appendTimestamptz),
+	col("snipeit_created_at", func(a *model.Asset) **time.Time { return &a.CreatedAt }, appendTimestamptz),
+	col("snipeit_updated_at", func(a *model.Asset) **time.Time { return &a.UpdatedAt }, appendTimestamptz),
+	col("custom_fields", func(a *model.Asset) *map[string]string { return &a.CustomFields }, appendJSONB),
 }

@@ -3,8 +3,10 @@ package postgres
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"iter"
 	"strings"
 	"time"
@@ -24,14 +26,17 @@ type Change = model.Change
 // table describes one mirrored table to the generic writer.
 type table[T any] struct {
 	name    string
-	columns []column[T]
+	columns []column[T] // id first
+	id      func(*T) int64
 	// label is the column that names a row in reports.
 	label string
 }
 
 var (
-	usersTable  = table[model.User]{name: "users", columns: userColumns, label: "username"}
-	assetsTable = table[model.Asset]{name: "assets", columns: assetColumns, label: "asset_tag"}
+	usersTable = table[model.User]{name: "users", columns: userColumns, label: "username",
+		id: func(u *model.User) int64 { return u.ID }}
+	assetsTable = table[model.Asset]{name: "assets", columns: assetColumns, label: "asset_tag",
+		id: func(a *model.Asset) int64 { return a.ID }}
 )
 
 // MirrorUsers makes the users table equal to the users yielded, in one
@@ -105,37 +110,32 @@ type staged struct {
 // batchSize is how many rows are looked up in the mirror at once.
 const batchSize = 500
 
-// stageRows creates the staging table and streams rows into it with COPY
-// while they are still being fetched. Rows go in batches: each batch's ids
-// are looked up in the mirror (on another connection, outside the
-// transaction: the sync lock means nothing else writes), and a row whose
-// digest equals the stored sync_hash is staged as its id alone, so an
+// chunkSize is about how much COPY data is produced per read.
+const chunkSize = 64 << 10
+
+// stageRows creates the staging table and streams rows into it with a
+// binary COPY while they are still being fetched. Rows go in batches: each
+// batch's ids are looked up in the mirror (on another connection, outside
+// the transaction: the sync lock means nothing else writes), and a row
+// whose digest equals the stored sync_hash is staged as its id alone, so an
 // unchanged mirror costs PostgreSQL almost nothing. Memory stays at one
 // batch.
 func stageRows[T any](ctx context.Context, db *DB, tx pgx.Tx, t table[T], rows iter.Seq2[*T, error]) (staged, error) {
 	// WITH NO DATA copies the column types but none of the constraints, so
 	// the staging table takes exactly what Snipe-IT sent; seq orders
 	// repeated ids (the last one wins); unchanged rows carry only their id.
+	stage := stageName(t)
 	create := fmt.Sprintf(`CREATE TEMP TABLE %s ON COMMIT DROP AS
 		SELECT NULL::bigint AS seq, NULL::boolean AS unchanged, sync_hash, %s FROM %s WITH NO DATA`,
-		stageName(t), columnNames(t.columns, ""), t.name)
+		stage, columnNames(t.columns, ""), t.name)
 	if _, err := tx.Exec(ctx, create); err != nil {
 		return staged{}, classify(fmt.Errorf("create %s staging table: %w", t.name, err))
 	}
-	names := []string{"seq", "unchanged", "sync_hash"}
-	for _, c := range t.columns {
-		names = append(names, c.name)
-	}
-	src := &seqSource[T]{
-		ctx: ctx, db: db, table: t,
-		values:    make([]any, len(names)),
-		batch:     make([]T, 0, batchSize),
-		ascending: true,
-	}
 	next, stop := iter.Pull2(rows)
 	defer stop()
-	src.next = next
-	n, err := tx.CopyFrom(ctx, pgx.Identifier{stageName(t)}, names, src)
+	src := &copySource[T]{ctx: ctx, db: db, table: t, next: next, batch: make([]T, 0, batchSize), ascending: true}
+	copySQL := fmt.Sprintf("COPY %s (seq, unchanged, sync_hash, %s) FROM STDIN (FORMAT binary)", stage, columnNames(t.columns, ""))
+	tag, err := tx.Conn().PgConn().CopyFrom(ctx, src, copySQL)
 	if src.err != nil {
 		// The row source failed (e.g. Snipe-IT kept answering errors):
 		// report that, not the COPY abort it caused.
@@ -146,27 +146,31 @@ func stageRows[T any](ctx context.Context, db *DB, tx pgx.Tx, t table[T], rows i
 	}
 	// Statistics on the join key keep the planner on hash joins; the other
 	// columns would cost ten times more to analyze and steer nothing.
-	if _, err := tx.Exec(ctx, "ANALYZE "+stageName(t)+" (id)"); err != nil {
+	if _, err := tx.Exec(ctx, "ANALYZE "+stage+" (id)"); err != nil {
 		return staged{}, classify(fmt.Errorf("analyze %s staging table: %w", t.name, err))
 	}
-	return staged{rows: n, ascending: src.ascending}, nil
+	return staged{rows: tag.RowsAffected(), ascending: src.ascending}, nil
 }
 
-// seqSource adapts a pulled iterator to pgx.CopyFromSource, a batch at a
-// time.
-type seqSource[T any] struct {
+// copySource produces the binary COPY stream of the staging table from a
+// pulled row iterator, a batch at a time (io.Reader for pgconn.CopyFrom).
+type copySource[T any] struct {
 	ctx   context.Context
 	db    *DB
 	table table[T]
 	next  func() (*T, error, bool)
-	done  bool
 
-	batch   []T                 // copies: the iterator's rows are only lent
-	stored  map[int64]storedRow // the batch's rows as the mirror has them
-	pos     int                 // next row of batch to hand out
-	scratch []byte
+	batch  []T                 // copies: the iterator's rows are only lent
+	stored map[int64]storedRow // the batch's rows as the mirror has them
+	pos    int                 // next row of batch to encode
+	done   bool                // the iterator is exhausted
 
-	values    []any
+	out      []byte // encoded, not yet read
+	off      int
+	row      []byte // one row's mirrored columns, encoded
+	started  bool
+	finished bool
+
 	seq       int64
 	lastID    int64
 	ascending bool
@@ -180,22 +184,57 @@ type storedRow struct {
 	deleted bool
 }
 
-func (s *seqSource[T]) Next() bool {
-	if s.pos < len(s.batch) {
-		s.pos++
-		s.seq++
-		return true
+// Read implements io.Reader.
+func (s *copySource[T]) Read(p []byte) (int, error) {
+	for s.off >= len(s.out) {
+		if s.finished {
+			return 0, io.EOF
+		}
+		s.out, s.off = s.out[:0], 0
+		if err := s.produce(); err != nil {
+			s.err = err
+			return 0, err
+		}
 	}
-	if s.done || !s.fill() {
-		return false
-	}
-	s.pos, s.seq = 1, s.seq+1
-	return true
+	n := copy(p, s.out[s.off:])
+	s.off += n
+	return n, nil
 }
 
-// fill pulls the next batch and looks it up in the mirror.
-func (s *seqSource[T]) fill() bool {
-	s.batch = s.batch[:0]
+// produce encodes about chunkSize of rows (the header first, the trailer
+// last).
+func (s *copySource[T]) produce() error {
+	if !s.started {
+		s.out = append(s.out, copyHeader...)
+		s.started = true
+	}
+	for len(s.out) < chunkSize {
+		if s.pos == len(s.batch) {
+			more, err := s.fill()
+			if err != nil {
+				return err
+			}
+			if !more {
+				s.out = append(s.out, copyTrailer...)
+				s.finished = true
+				return nil
+			}
+		}
+		if err := s.appendRow(&s.batch[s.pos]); err != nil {
+			return err
+		}
+		s.pos++
+	}
+	return nil
+}
+
+// fill pulls the next batch and looks it up in the mirror. It reports
+// false when there are no more rows.
+func (s *copySource[T]) fill() (bool, error) {
+	s.batch, s.pos = s.batch[:0], 0
+	if s.done {
+		return false, nil
+	}
 	ids := make([]int64, 0, batchSize)
 	for len(s.batch) < batchSize {
 		row, err, ok := s.next()
@@ -207,52 +246,59 @@ func (s *seqSource[T]) fill() bool {
 			err = errors.New("row source yielded a nil row")
 		}
 		if err != nil {
-			s.err = err
-			return false
+			return false, err
 		}
 		s.batch = append(s.batch, *row)
-		ids = append(ids, s.table.columns[0].value(row).(int64))
+		ids = append(ids, s.table.id(row))
 	}
 	if len(s.batch) == 0 {
-		return false
+		return false, nil
 	}
 	stored, err := s.db.storedRows(s.ctx, s.table.name, ids)
 	if err != nil {
-		s.err = err
-		return false
+		return false, err
 	}
 	s.stored = stored
-	return true
+	return true, nil
 }
 
-// Values reuses one slice: pgx encodes a row before asking for the next.
-// The row's values are computed once, for the digest and for COPY; an
-// unchanged row then goes as its id alone.
-func (s *seqSource[T]) Values() ([]any, error) {
-	row := &s.batch[s.pos-1]
-	cols := s.values[3:]
-	for i, c := range s.table.columns {
-		cols[i] = c.value(row)
-	}
-	id := cols[0].(int64)
+// appendRow encodes one staging row. Its digest covers the encoded
+// mirrored columns, so equal bytes mean an unchanged row, which then goes
+// as (seq, unchanged, NULL, id, NULL…).
+func (s *copySource[T]) appendRow(row *T) error {
+	s.seq++
+	id := s.table.id(row)
 	if id <= s.lastID {
 		s.ascending = false
 	} else {
 		s.lastID = id
 	}
-	var hash []byte
-	hash, s.scratch = digest(cols, s.scratch)
-	s.values[0] = s.seq
-	if st, ok := s.stored[id]; ok && !st.deleted && bytes.Equal(st.hash, hash) {
-		s.values[1], s.values[2] = true, nil
-		clear(cols[1:])
-		return s.values, nil
+	s.row = s.row[:0]
+	for _, c := range s.table.columns {
+		var err error
+		if s.row, err = c.encode(s.row, row); err != nil {
+			return fmt.Errorf("%s %d: %w", s.table.name, id, err)
+		}
 	}
-	s.values[1], s.values[2] = false, hash
-	return s.values, nil
+	sum := sha256.Sum256(s.row)
+	hash := sum[:16]
+	b := appendFieldCount(s.out, 3+len(s.table.columns))
+	b = appendInt8(b, s.seq)
+	if st, ok := s.stored[id]; ok && !st.deleted && bytes.Equal(st.hash, hash) {
+		b = appendBool(b, true)
+		b = appendNull(b)
+		b = appendInt8(b, id)
+		for range len(s.table.columns) - 1 {
+			b = appendNull(b)
+		}
+	} else {
+		b = appendBool(b, false)
+		b = appendText(b, string(hash))
+		b = append(b, s.row...)
+	}
+	s.out = b
+	return nil
 }
-
-func (s *seqSource[T]) Err() error { return s.err }
 
 // storedRows returns the digests the mirror holds for ids.
 func (db *DB) storedRows(ctx context.Context, table string, ids []int64) (map[int64]storedRow, error) {
