@@ -20,7 +20,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -32,8 +31,11 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
 	"github.com/prometheus/common/expfmt"
 	pmodel "github.com/prometheus/common/model"
+	"github.com/usersync/usersync/pkg/metrics/pushtest"
+	"github.com/usersync/usersync/pkg/postgres/pgtest"
 )
 
 type options struct {
@@ -59,7 +61,7 @@ func main() {
 	flag.IntVar(&o.assets, "assets", 50_000, "assets for the speed runs")
 	flag.IntVar(&o.bigUsers, "big-users", 1_000_000, "users for the memory run (0 skips it)")
 	flag.IntVar(&o.rounds, "rounds", 3, "rounds of each timed run; the median is reported")
-	flag.IntVar(&o.rateUsers, "rate-users", 20_000, "users for the rate-limited run (0 skips it)")
+	flag.IntVar(&o.rateUsers, "rate-users", 60_000, "users for the rate-limited run (0 skips it); enough pages to cross a 60 s window")
 	flag.IntVar(&o.rateAssets, "rate-assets", 5_000, "assets for the rate-limited run")
 	flag.StringVar(&o.out, "out", "out/bench-sync.md", "where to write the report too")
 	flag.Parse()
@@ -88,7 +90,7 @@ func run(ctx context.Context, o options) error {
 			return err
 		}
 	}
-	pushURL, stopPush, err := startPushgateway(ctx)
+	pushURL, stopPush, err := pushtest.Run(ctx)
 	if err != nil {
 		return err
 	}
@@ -120,7 +122,7 @@ func run(ctx context.Context, o options) error {
 			return err
 		}
 		floor = append(floor, f)
-		dbURL, drop, err := freshDatabase(ctx, o.serverURL, "usersync_bench")
+		dbURL, drop, err := pgtest.Recreate(ctx, o.serverURL, "usersync_bench")
 		if err != nil {
 			return err
 		}
@@ -167,7 +169,7 @@ func run(ctx context.Context, o options) error {
 		if err != nil {
 			return err
 		}
-		dbURL, drop, err := freshDatabase(ctx, o.serverURL, "usersync_bench_big")
+		dbURL, drop, err := pgtest.Recreate(ctx, o.serverURL, "usersync_bench_big")
 		if err != nil {
 			return err
 		}
@@ -186,7 +188,7 @@ func run(ctx context.Context, o options) error {
 		if err != nil {
 			return err
 		}
-		dbURL, drop, err := freshDatabase(ctx, o.serverURL, "usersync_bench_rate")
+		dbURL, drop, err := pgtest.Recreate(ctx, o.serverURL, "usersync_bench_rate")
 		if err != nil {
 			return err
 		}
@@ -315,35 +317,6 @@ func startSim(ctx context.Context, bin string, args ...string) (*sim, error) {
 	return &sim{url: url, stop: stop}, nil
 }
 
-// freshDatabase (re)creates database name on the server and returns its
-// URL and a function that drops it.
-func freshDatabase(ctx context.Context, server, name string) (string, func(), error) {
-	admin, err := pgx.Connect(ctx, server)
-	if err != nil {
-		return "", nil, fmt.Errorf("connect to %s: %w", server, err)
-	}
-	defer admin.Close(ctx)
-	for _, q := range []string{"DROP DATABASE IF EXISTS " + name + " WITH (FORCE)", "CREATE DATABASE " + name} {
-		if _, err := admin.Exec(ctx, q); err != nil {
-			return "", nil, fmt.Errorf("%s: %w", q, err)
-		}
-	}
-	cfg, err := pgx.ParseConfig(server)
-	if err != nil {
-		return "", nil, err
-	}
-	u := fmt.Sprintf("postgres://%s@%s/%s?sslmode=disable", cfg.User, net.JoinHostPort(cfg.Host, fmt.Sprint(cfg.Port)), name)
-	drop := func() {
-		c, err := pgx.Connect(context.Background(), server)
-		if err != nil {
-			return
-		}
-		defer c.Close(context.Background())
-		_, _ = c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-	}
-	return u, drop, nil
-}
-
 // rowWrites sums inserted, updated and deleted row versions of the mirror
 // tables. The writer processes have exited, so their statistics are
 // flushed; a fresh connection reads them.
@@ -369,41 +342,6 @@ func rowWrites(ctx context.Context, dbURL string) (int64, error) {
 	err = c.QueryRow(ctx, `SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)
 		FROM pg_stat_user_tables WHERE relname IN ('users', 'assets')`).Scan(&n)
 	return n, err
-}
-
-func startPushgateway(ctx context.Context) (string, func(), error) {
-	bin, err := exec.LookPath("prometheus-pushgateway")
-	if err != nil {
-		return "", nil, errors.New("prometheus-pushgateway is not installed (make setup)")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, err
-	}
-	addr := l.Addr().String()
-	l.Close()
-	ctx, cancel := context.WithCancel(ctx)
-	cmd := exec.CommandContext(ctx, bin, "--web.listen-address="+addr)
-	if err := cmd.Start(); err != nil {
-		cancel()
-		return "", nil, err
-	}
-	stop := func() { cancel(); _ = cmd.Wait() }
-	url := "http://" + addr
-	for deadline := time.Now().Add(15 * time.Second); ; {
-		resp, err := http.Get(url + "/-/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return url, stop, nil
-			}
-		}
-		if time.Now().After(deadline) {
-			stop()
-			return "", nil, fmt.Errorf("pushgateway not ready: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // requestCounts reads what usersync pushed: Snipe-IT requests and 429s,

@@ -28,6 +28,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/usersync/usersync/pkg/postgres/pgtest"
 	"github.com/usersync/usersync/pkg/snipeit/snipeittest"
 )
 
@@ -79,9 +80,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fmt.Fprintf(out, "==> Snipe-IT simulator at %s with %d users and %d assets (archived and deleted ones included)\n", simURL, o.users, o.assets)
 
 	// 2. A throwaway database.
-	dbURL, drop, err := freshDatabase(ctx, o.server, o.database)
+	dbURL, drop, err := pgtest.Recreate(ctx, o.server, o.database)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w (run `make setup`, or set DEMO_DATABASE_URL)", err)
 	}
 	defer drop()
 	fmt.Fprintf(out, "==> database %s\n", dbURL)
@@ -152,34 +153,6 @@ func randomToken() string {
 	var b [24]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
-}
-
-func freshDatabase(ctx context.Context, server, name string) (string, func(), error) {
-	cfg, err := pgx.ParseConfig(server)
-	if err != nil {
-		return "", nil, fmt.Errorf("parse database server URL: %w", err)
-	}
-	admin, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		return "", nil, fmt.Errorf("connect to PostgreSQL at %s:%d (run `make setup`, or set DEMO_DATABASE_URL): %w", cfg.Host, cfg.Port, err)
-	}
-	defer admin.Close(ctx)
-	ident := pgx.Identifier{name}.Sanitize()
-	for _, q := range []string{"DROP DATABASE IF EXISTS " + ident + " WITH (FORCE)", "CREATE DATABASE " + ident} {
-		if _, err := admin.Exec(ctx, q); err != nil {
-			return "", nil, fmt.Errorf("%s: %w", q, err)
-		}
-	}
-	u := fmt.Sprintf("postgres://%s@%s/%s?sslmode=disable", cfg.User, net.JoinHostPort(cfg.Host, fmt.Sprint(cfg.Port)), name)
-	drop := func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if c, err := pgx.ConnectConfig(ctx, cfg); err == nil {
-			_, _ = c.Exec(ctx, "DROP DATABASE IF EXISTS "+ident+" WITH (FORCE)")
-			c.Close(ctx)
-		}
-	}
-	return u, drop, nil
 }
 
 // summarize prints what landed in the mirror.

@@ -8,9 +8,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"strings"
+	"syscall"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -150,23 +152,30 @@ func classify(err error) error {
 	if err == nil || errors.Is(err, model.ErrUnavailable) {
 		return err
 	}
-	var netErr net.Error
-	var pgErr *pgconn.PgError
-	switch {
-	case errors.As(err, &pgErr):
-		// Class 08 (connection exception), 57P (operator intervention:
-		// shutdown, crash), 53 (insufficient resources: too many clients).
-		c := pgErr.Code
-		if len(c) >= 2 && (c[:2] == "08" || c[:2] == "53" || (len(c) >= 3 && c[:3] == "57P")) {
-			return fmt.Errorf("%w: %w", model.ErrUnavailable, err)
-		}
-		return err
-	case pgconn.Timeout(err), errors.As(err, &netErr):
-		return fmt.Errorf("%w: %w", model.ErrUnavailable, err)
-	}
-	var connectErr *pgconn.ConnectError
-	if errors.As(err, &connectErr) {
+	if connectionLost(err) {
 		return fmt.Errorf("%w: %w", model.ErrUnavailable, err)
 	}
 	return err
+}
+
+// connectionLost reports whether err means the database could not be
+// reached or the connection broke, as opposed to a query that failed.
+func connectionLost(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		// Class 08 (connection exception), 57P (operator intervention:
+		// shutdown, crash), 53 (insufficient resources: too many clients).
+		c := pgErr.Code
+		return strings.HasPrefix(c, "08") || strings.HasPrefix(c, "53") || strings.HasPrefix(c, "57P")
+	}
+	var netErr net.Error
+	var connectErr *pgconn.ConnectError
+	return pgconn.Timeout(err) ||
+		errors.As(err, &netErr) ||
+		errors.As(err, &connectErr) ||
+		// A connection the server or the network closed mid-conversation.
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNREFUSED) ||
+		pgconn.SafeToRetry(err)
 }

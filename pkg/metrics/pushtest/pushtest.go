@@ -5,6 +5,7 @@ package pushtest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -21,55 +22,73 @@ import (
 	dto "github.com/prometheus/client_model/go"
 )
 
-// Binary is the Pushgateway executable looked up on PATH (Debian's name
-// first, then upstream's).
-func Binary(tb testing.TB) string {
-	tb.Helper()
+// Binary is the Pushgateway executable on PATH (Debian's name first, then
+// upstream's), or "".
+func Binary() string {
 	for _, name := range []string{"prometheus-pushgateway", "pushgateway"} {
 		if p, err := exec.LookPath(name); err == nil {
 			return p
 		}
 	}
-	if os.Getenv("CI") != "" {
-		tb.Fatal("prometheus-pushgateway is not installed (make test installs it)")
-	}
-	tb.Skip("prometheus-pushgateway is not installed; apt-get install prometheus-pushgateway")
 	return ""
 }
 
-// Start runs a Pushgateway until the test ends and returns its URL.
+// Start runs a Pushgateway until the test ends and returns its URL. It
+// skips when the binary is missing, and fails instead under CI.
 func Start(tb testing.TB) string {
 	tb.Helper()
-	bin := Binary(tb)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	url, stop, err := Run(context.Background())
+	if errors.Is(err, errNoBinary) {
+		if os.Getenv("CI") != "" {
+			tb.Fatal("prometheus-pushgateway is not installed (make test installs it)")
+		}
+		tb.Skip("prometheus-pushgateway is not installed; apt-get install prometheus-pushgateway")
+	}
 	if err != nil {
 		tb.Fatal(err)
 	}
+	tb.Cleanup(stop)
+	return url
+}
+
+var errNoBinary = errors.New("prometheus-pushgateway is not installed (make setup installs it)")
+
+// Run starts a Pushgateway on a free loopback port, waits until it is
+// ready, and returns its URL and the function that stops it.
+func Run(ctx context.Context) (string, func(), error) {
+	bin := Binary()
+	if bin == "" {
+		return "", nil, errNoBinary
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
 	addr := l.Addr().String()
 	l.Close()
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(ctx)
 	cmd := exec.CommandContext(ctx, bin, "--web.listen-address="+addr)
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 	if err := cmd.Start(); err != nil {
 		cancel()
-		tb.Fatalf("start pushgateway: %v", err)
+		return "", nil, fmt.Errorf("start pushgateway: %w", err)
 	}
-	tb.Cleanup(func() {
+	stop := func() {
 		cancel()
 		_ = cmd.Wait()
-	})
+	}
 	url := "http://" + addr
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	for deadline := time.Now().Add(15 * time.Second); ; {
 		resp, err := http.Get(url + "/-/ready")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return url
+				return url, stop, nil
 			}
 		}
 		if time.Now().After(deadline) {
-			tb.Fatalf("pushgateway at %s not ready: %v", url, err)
+			stop()
+			return "", nil, fmt.Errorf("pushgateway at %s not ready: %v", url, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -10,8 +10,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -53,61 +55,60 @@ func NewDatabase(tb testing.TB) string {
 	if _, err := rand.Read(b[:]); err != nil {
 		tb.Fatal(err)
 	}
-	name := "usersync_test_" + hex.EncodeToString(b[:])
-
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	admin, err := pgx.Connect(ctx, server)
+	u, drop, err := Recreate(ctx, server, "usersync_test_"+hex.EncodeToString(b[:]))
 	if err != nil {
 		if os.Getenv("CI") != "" {
-			tb.Fatalf("connect to test database server: %v", err)
+			tb.Fatalf("test database: %v", err)
 		}
-		tb.Skipf("connect to test database server (set TEST_DATABASE_URL): %v", err)
+		tb.Skipf("test database (set TEST_DATABASE_URL): %v", err)
 	}
-	defer admin.Close(ctx)
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		tb.Fatalf("create test database: %v", err)
-	}
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		c, err := pgx.Connect(ctx, server)
-		if err != nil {
-			tb.Logf("drop test database %s: %v", name, err)
-			return
-		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			tb.Logf("drop test database %s: %v", name, err)
-		}
-	})
-	return WithDatabase(tb, server, name)
+	tb.Cleanup(drop)
+	return u
 }
 
-// WithDatabase returns server with its database name replaced by name.
-func WithDatabase(tb testing.TB, server, name string) string {
-	tb.Helper()
+// Recreate drops database name on server if it exists, creates it empty,
+// and returns its URL (server's, with the database replaced) and a
+// function that drops it. Benchmarks and the demo use it too.
+func Recreate(ctx context.Context, server, name string) (string, func(), error) {
 	cfg, err := pgx.ParseConfig(server)
 	if err != nil {
-		tb.Fatalf("parse TEST_DATABASE_URL: %v", err)
+		return "", nil, fmt.Errorf("parse database server URL: %w", err)
 	}
-	u := &url.URL{
-		Scheme: "postgres",
-		Host:   fmt.Sprintf("%s:%d", cfg.Host, cfg.Port),
-		Path:   "/" + name,
+	ident := pgx.Identifier{name}.Sanitize()
+	admin, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return "", nil, fmt.Errorf("connect to PostgreSQL at %s:%d: %w", cfg.Host, cfg.Port, err)
 	}
+	defer admin.Close(ctx)
+	for _, q := range []string{"DROP DATABASE IF EXISTS " + ident + " WITH (FORCE)", "CREATE DATABASE " + ident} {
+		if _, err := admin.Exec(ctx, q); err != nil {
+			return "", nil, fmt.Errorf("%s: %w", q, err)
+		}
+	}
+	drop := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c, err := pgx.ConnectConfig(ctx, cfg)
+		if err != nil {
+			return // the server is gone; so is the database's use
+		}
+		defer c.Close(ctx)
+		_, _ = c.Exec(ctx, "DROP DATABASE IF EXISTS "+ident+" WITH (FORCE)")
+	}
+	u := &url.URL{Scheme: "postgres", Host: net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))), Path: "/" + name}
 	if cfg.Password != "" {
 		u.User = url.UserPassword(cfg.User, cfg.Password)
 	} else {
 		u.User = url.User(cfg.User)
 	}
-	q := url.Values{}
-	q.Set("sslmode", "disable")
+	q := url.Values{"sslmode": {"disable"}}
 	if cfg.TLSConfig != nil {
 		q.Set("sslmode", "require")
 	}
 	u.RawQuery = q.Encode()
-	return u.String()
+	return u.String(), drop, nil
 }
 
 // startContainer runs postgres:15 with dockertest and waits until it
