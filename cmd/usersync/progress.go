@@ -60,21 +60,27 @@ func (p *progressState) update(endpoint string, received, total int64) (newListi
 }
 
 // barProgress draws a progress bar per listing on a terminal: rows,
-// rows/s and the time left.
+// rows/s and the time left. Log lines go through it (Write), so a line
+// never lands in the middle of the bar: the bar is cleared first and
+// redrawn with the next page.
 type barProgress struct {
-	snipeit.Observer
+	snipeit.NoopObserver
+	mu    sync.Mutex
 	w     io.Writer
 	state progressState
 	bar   *progressbar.ProgressBar
 }
 
 func newBarProgress(w io.Writer) *barProgress {
-	return &barProgress{Observer: snipeit.NoopObserver{}, w: w}
+	return &barProgress{w: w}
 }
 
 func (b *barProgress) Page(endpoint string, received, total int64) {
-	if b.state.update(endpoint, received, total) {
-		b.Close()
+	newListing := b.state.update(endpoint, received, total)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if newListing {
+		b.finish()
 		b.bar = progressbar.NewOptions64(total,
 			progressbar.OptionSetWriter(b.w),
 			progressbar.OptionSetDescription(endpoint),
@@ -88,10 +94,23 @@ func (b *barProgress) Page(endpoint string, received, total int64) {
 	}
 	b.bar.ChangeMax64(max(total, received))
 	_ = b.bar.Set64(received)
+	if received >= total {
+		b.finish()
+	}
 }
 
-// Close finishes the current bar.
-func (b *barProgress) Close() {
+// Write writes a log line above the bar.
+func (b *barProgress) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.bar != nil {
+		_ = b.bar.Clear()
+	}
+	return b.w.Write(p)
+}
+
+// finish ends the current bar on its own line; b.mu must be held.
+func (b *barProgress) finish() {
 	if b.bar != nil {
 		_ = b.bar.Finish()
 		_, _ = io.WriteString(b.w, "\n")
@@ -99,10 +118,17 @@ func (b *barProgress) Close() {
 	}
 }
 
+// Close finishes the current bar.
+func (b *barProgress) Close() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.finish()
+}
+
 // logProgress logs a progress line every interval while a listing pages:
 // what a Job's log shows instead of a bar.
 type logProgress struct {
-	snipeit.Observer
+	snipeit.NoopObserver
 	log   *slog.Logger
 	state progressState
 	stop  chan struct{}
@@ -110,7 +136,7 @@ type logProgress struct {
 }
 
 func newLogProgress(log *slog.Logger, interval time.Duration) *logProgress {
-	l := &logProgress{Observer: snipeit.NoopObserver{}, log: log, stop: make(chan struct{}), done: make(chan struct{})}
+	l := &logProgress{log: log, stop: make(chan struct{}), done: make(chan struct{})}
 	go l.loop(interval)
 	return l
 }

@@ -267,7 +267,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		return err
 	}
-	log := newLogger(c, stderr)
+	// On a terminal, log lines go through the progress bar so that they
+	// are printed above it, not through it.
+	logOut := stderr
+	var bar *barProgress
+	if cmd == "sync" && c.progress == "bar" {
+		bar = newBarProgress(stderr)
+		defer bar.Close()
+		logOut = bar
+	}
+	log := newLogger(c, logOut)
 	db, err := postgres.Open(ctx, postgres.Config{URL: c.databaseURL, Logger: log, MaxConns: 6})
 	if err != nil {
 		log.Error("open database", "err", err)
@@ -284,10 +293,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		log.Info("database schema is current", "applied", n)
 		return nil
 	}
-	return runSync(ctx, c, db, log, stdout, stderr)
+	return runSync(ctx, c, db, log, bar, stdout, stderr)
 }
 
-func runSync(ctx context.Context, c *config, db *postgres.DB, log *slog.Logger, stdout, stderr io.Writer) error {
+func runSync(ctx context.Context, c *config, db *postgres.DB, log *slog.Logger, bar *barProgress, stdout, stderr io.Writer) error {
 	// A sync is the mirror's only writer, so it brings the schema up to
 	// date first; a dry run writes nothing and only checks.
 	if c.dryRun {
@@ -308,12 +317,10 @@ func runSync(ctx context.Context, c *config, db *postgres.DB, log *slog.Logger, 
 
 	m := metrics.NewSync(buildVersion())
 	obs := observers{m}
-	switch c.progress {
-	case "bar":
-		bar := newBarProgress(stderr)
-		defer bar.Close()
+	switch {
+	case bar != nil:
 		obs = append(obs, bar)
-	case "log":
+	case c.progress == "log":
 		lp := newLogProgress(log, 5*time.Second)
 		defer lp.Close()
 		obs = append(obs, lp)
