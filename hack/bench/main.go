@@ -60,7 +60,7 @@ func main() {
 	flag.IntVar(&o.users, "users", 100_000, "users for the speed runs")
 	flag.IntVar(&o.assets, "assets", 50_000, "assets for the speed runs")
 	flag.IntVar(&o.bigUsers, "big-users", 1_000_000, "users for the memory run (0 skips it)")
-	flag.IntVar(&o.rounds, "rounds", 3, "rounds of each timed run; the median is reported")
+	flag.IntVar(&o.rounds, "rounds", 5, "rounds of each timed run; the median is reported")
 	flag.IntVar(&o.rateUsers, "rate-users", 60_000, "users for the rate-limited run (0 skips it); enough pages to cross a 60 s window")
 	flag.IntVar(&o.rateAssets, "rate-assets", 5_000, "assets for the rate-limited run")
 	flag.StringVar(&o.out, "out", "out/bench-sync.md", "where to write the report too")
