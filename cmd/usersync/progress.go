@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -43,6 +44,7 @@ func (os observers) Page(endpoint string, received, total int64) {
 type progressState struct {
 	mu       sync.Mutex
 	endpoint string
+	pages    int
 	received int64
 	total    int64
 	started  time.Time
@@ -53,8 +55,9 @@ func (p *progressState) update(endpoint string, received, total int64) (newListi
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if endpoint != p.endpoint {
-		p.endpoint, p.started, newListing = endpoint, time.Now(), true
+		p.endpoint, p.started, p.pages, newListing = endpoint, time.Now(), 0, true
 	}
+	p.pages++
 	p.received, p.total = received, total
 	return newListing
 }
@@ -92,6 +95,9 @@ func (b *barProgress) Page(endpoint string, received, total int64) {
 			progressbar.OptionSetWidth(30),
 		)
 	}
+	b.state.mu.Lock()
+	b.bar.Describe(fmt.Sprintf("%s, page %d", endpoint, b.state.pages))
+	b.state.mu.Unlock()
 	b.bar.ChangeMax64(max(total, received))
 	_ = b.bar.Set64(received)
 	if received >= total {
@@ -155,14 +161,14 @@ func (l *logProgress) loop(interval time.Duration) {
 			return
 		case <-t.C:
 			l.state.mu.Lock()
-			endpoint, received, total, started := l.state.endpoint, l.state.received, l.state.total, l.state.started
+			endpoint, pages, received, total, started := l.state.endpoint, l.state.pages, l.state.received, l.state.total, l.state.started
 			l.state.mu.Unlock()
 			if endpoint == "" {
 				continue
 			}
 			elapsed := time.Since(started)
 			rate := float64(received) / elapsed.Seconds()
-			attrs := []any{"endpoint", endpoint, "received", received, "total", total, "rows_per_second", int64(rate)}
+			attrs := []any{"endpoint", endpoint, "pages", pages, "received", received, "total", total, "rows_per_second", int64(rate)}
 			if rate > 0 && total > received {
 				attrs = append(attrs, "eta", time.Duration(float64(total-received)/rate*float64(time.Second)).Round(time.Second).String())
 			}

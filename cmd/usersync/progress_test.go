@@ -45,7 +45,7 @@ func TestLogProgressReportsRowsRateAndETA(t *testing.T) {
 	if err := json.Unmarshal([]byte(line), &rec); err != nil {
 		t.Fatalf("progress line is not JSON: %q", line)
 	}
-	for _, key := range []string{"endpoint", "received", "total", "rows_per_second", "eta"} {
+	for _, key := range []string{"endpoint", "pages", "received", "total", "rows_per_second", "eta"} {
 		if _, ok := rec[key]; !ok {
 			t.Errorf("progress line lacks %q: %s", key, line)
 		}
