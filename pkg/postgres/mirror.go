@@ -16,13 +16,6 @@ import (
 	"github.com/usersync/usersync/pkg/model"
 )
 
-// MirrorOptions is model.MirrorOptions; the alias keeps callers that
-// name it through this package compiling.
-type MirrorOptions = model.MirrorOptions
-
-// Change is model.Change, likewise.
-type Change = model.Change
-
 // table describes one mirrored table to the generic writer.
 type table[T any] struct {
 	name    string
@@ -46,18 +39,18 @@ var (
 // mass-delete guard, in which case nothing is written and the error wraps
 // model.ErrMassDelete. An error from the sequence aborts the run the same
 // way. The caller must hold the sync lock (TryLockSync).
-func (db *DB) MirrorUsers(ctx context.Context, users iter.Seq2[*model.User, error], opts MirrorOptions) (model.RunCounts, error) {
+func (db *DB) MirrorUsers(ctx context.Context, users iter.Seq2[*model.User, error], opts model.MirrorOptions) (model.RunCounts, error) {
 	return mirror(ctx, db, usersTable, users, opts)
 }
 
 // MirrorAssets does for assets what MirrorUsers does for users. An asset
 // may be yielded more than once (it can move between Snipe-IT's default
 // and archived listings while a sync pages); the last one wins.
-func (db *DB) MirrorAssets(ctx context.Context, assets iter.Seq2[*model.Asset, error], opts MirrorOptions) (model.RunCounts, error) {
+func (db *DB) MirrorAssets(ctx context.Context, assets iter.Seq2[*model.Asset, error], opts model.MirrorOptions) (model.RunCounts, error) {
 	return mirror(ctx, db, assetsTable, assets, opts)
 }
 
-func mirror[T any](ctx context.Context, db *DB, t table[T], rows iter.Seq2[*T, error], opts MirrorOptions) (counts model.RunCounts, err error) {
+func mirror[T any](ctx context.Context, db *DB, t table[T], rows iter.Seq2[*T, error], opts model.MirrorOptions) (counts model.RunCounts, err error) {
 	observe := opts.Observe
 	if observe == nil {
 		observe = func(string, time.Duration) {}
@@ -324,7 +317,7 @@ func (db *DB) storedRows(ctx context.Context, table string, ids []int64) (map[in
 
 // mergeStaged applies the staged rows to the table: dedupe, guard,
 // update changed, insert new, soft-delete vanished.
-func mergeStaged[T any](ctx context.Context, tx pgx.Tx, t table[T], st staged, opts MirrorOptions) (model.RunCounts, error) {
+func mergeStaged[T any](ctx context.Context, tx pgx.Tx, t table[T], st staged, opts model.MirrorOptions) (model.RunCounts, error) {
 	counts := model.RunCounts{Fetched: st.rows}
 	stage := stageName(t)
 
@@ -425,7 +418,7 @@ func rowChanged[T any](t table[T]) string {
 // the allowed share of live rows, or that saw nothing upstream while the
 // mirror holds rows (an empty answer is far likelier a broken token or
 // filter than an empty Snipe-IT).
-func checkMassDelete(name string, live, missing, fetched int64, opts MirrorOptions) error {
+func checkMassDelete(name string, live, missing, fetched int64, opts model.MirrorOptions) error {
 	if opts.AllowMassDelete || missing == 0 {
 		return nil
 	}
@@ -446,7 +439,7 @@ func checkMassDelete(name string, live, missing, fetched int64, opts MirrorOptio
 
 // reportChanges lists every change the merge is about to make, with the
 // names of changed columns for updates.
-func reportChanges[T any](ctx context.Context, tx pgx.Tx, t table[T], vanished string, keep []int64, emit func(Change)) error {
+func reportChanges[T any](ctx context.Context, tx pgx.Tx, t table[T], vanished string, keep []int64, emit func(model.Change)) error {
 	var diff strings.Builder
 	for i, c := range t.columns[1:] {
 		if i > 0 {
@@ -470,7 +463,7 @@ func reportChanges[T any](ctx context.Context, tx pgx.Tx, t table[T], vanished s
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var c Change
+		var c model.Change
 		var kind string
 		if err := rows.Scan(&c.ID, &c.Label, &kind, &c.Columns); err != nil {
 			return fmt.Errorf("scan %s change: %w", t.name, err)
