@@ -223,10 +223,8 @@ func (c *Client) get(ctx context.Context, endpoint, path string, query url.Value
 		case ctx.Err() != nil:
 			return struct{}{}, backoff.Permanent(ctx.Err())
 		case errors.As(err, &r):
-			var ra *backoff.RetryAfterError
-			if errors.As(err, &ra) {
-				return struct{}{}, err
-			}
+			// A 429's RetryAfterError stays in r.err's chain, where
+			// backoff.Retry finds it.
 			return struct{}{}, r.err
 		default:
 			return struct{}{}, backoff.Permanent(err)
@@ -245,12 +243,25 @@ func (c *Client) get(ctx context.Context, endpoint, path string, query url.Value
 		if ctx.Err() != nil {
 			return fmt.Errorf("GET %s: %w", endpoint, ctx.Err())
 		}
-		if !errors.Is(err, model.ErrUpstream) && !errors.Is(err, model.ErrUnauthorized) && !errors.Is(err, model.ErrForbidden) && !errors.Is(err, model.ErrInvalid) {
+		if !carriesSentinel(err) {
+			// Retries ran out on transport errors, 5xx or bodies that were
+			// not data.
 			err = fmt.Errorf("%w: %w", model.ErrUpstream, err)
 		}
 		return fmt.Errorf("GET %s %s: %w", endpoint, query.Encode(), err)
 	}
 	return nil
+}
+
+// carriesSentinel reports whether err already says what kind of failure it
+// is (not found, auth, permission, bad input, upstream).
+func carriesSentinel(err error) bool {
+	for _, s := range []error{model.ErrUpstream, model.ErrNotFound, model.ErrUnauthorized, model.ErrForbidden, model.ErrInvalid} {
+		if errors.Is(err, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // reason is a short label for why a try failed, for metrics.
