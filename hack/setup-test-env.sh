@@ -36,3 +36,7 @@ if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
   echo "setup: PostgreSQL is not answering on 127.0.0.1:5432 (set TEST_DATABASE_URL to another server)" >&2
   [ -n "${TEST_DATABASE_URL:-}" ] || exit 1
 fi
+
+# The real Kubernetes control plane (kube-apiserver, etcd) and helm, built
+# from the Go module proxy once per version and cached outside the clone.
+"$(dirname "$0")/kube-assets.sh" >/dev/null
