@@ -466,13 +466,25 @@ func TestMetricsArePushedAndAFailedPushKeepsExitZero(t *testing.T) {
 		if v, ok := pushtest.Value(fams, "usersync_last_success_timestamp_seconds", labels); !ok || time.Since(time.Unix(int64(v), 0)) > time.Minute {
 			t.Errorf("%s = %v (found %v), want about now", pushtest.Describe("usersync_last_success_timestamp_seconds", labels), v, ok)
 		}
-		if v, ok := pushtest.Value(fams, "usersync_snipeit_requests_total", map[string]string{"scope": scope, "code": "200"}); !ok || v < 2 {
-			t.Errorf("%s requests_total{code=200} = %v (found %v), want at least 2", scope, v, ok)
+		if v, ok := pushtest.Value(fams, "usersync_last_run_snipeit_requests", map[string]string{"scope": scope, "code": "200"}); !ok || v < 2 {
+			t.Errorf("%s last_run_snipeit_requests{code=200} = %v (found %v), want at least 2", scope, v, ok)
 		}
 	}
 	users := float64(len(f.sim.Users()))
 	if v, _ := pushtest.Value(fams, "usersync_last_run_records", map[string]string{"scope": "users", "action": "fetched"}); v != users {
 		t.Errorf("records{users,fetched} = %v, want %v", v, users)
+	}
+
+	// The mirror's rows, counted in the database after the run.
+	gone := f.sim.Users()[0].ID
+	must(t, f.sim.DeleteUser(gone))
+	f.mustRun()
+	fams = pushtest.Scrape(t, f.env["PUSHGATEWAY_URL"])
+	for state, want := range map[string]float64{"live": users - 1, "deleted": 1} {
+		labels := map[string]string{"scope": "users", "state": state}
+		if v, ok := pushtest.Value(fams, "usersync_mirror_rows", labels); !ok || v != want {
+			t.Errorf("%s = %v (found %v), want %v", pushtest.Describe("usersync_mirror_rows", labels), v, ok, want)
+		}
 	}
 
 	f.env["PUSHGATEWAY_URL"] = "http://127.0.0.1:1"

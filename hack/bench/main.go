@@ -357,11 +357,11 @@ func requestCounts(pushURL string) (requests, throttled int64, err error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	for _, m := range fams["usersync_snipeit_requests_total"].GetMetric() {
-		requests += int64(m.GetCounter().GetValue())
+	for _, m := range fams["usersync_last_run_snipeit_requests"].GetMetric() {
+		requests += int64(m.GetGauge().GetValue())
 	}
-	for _, m := range fams["usersync_snipeit_rate_limited_total"].GetMetric() {
-		throttled += int64(m.GetCounter().GetValue())
+	for _, m := range fams["usersync_last_run_snipeit_rate_limited"].GetMetric() {
+		throttled += int64(m.GetGauge().GetValue())
 	}
 	return requests, throttled, nil
 }

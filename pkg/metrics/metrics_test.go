@@ -4,12 +4,18 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"maps"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/usersync/usersync/pkg/metrics"
@@ -33,7 +39,9 @@ func filled() *metrics.Sync {
 	m.Request("hardware_archived", 0, time.Second)
 	m.Retry("users", "rate_limited")
 	m.RateLimitWait("users", 1500*time.Millisecond)
-	m.Record(succeeded(model.ScopeUsers, time.Now()))
+	ok := succeeded(model.ScopeUsers, time.Now())
+	ok.Rows = &syncer.MirrorRows{Live: 9, Deleted: 1}
+	m.Record(ok)
 	m.Record(syncer.ScopeResult{Scope: model.ScopeAssets, Status: model.RunFailed, Finished: time.Now(), Err: errors.New("boom")})
 	return m
 }
@@ -122,5 +130,156 @@ func TestPushToADeadGatewayFailsWithAnError(t *testing.T) {
 	err := m.Push(context.Background(), "http://127.0.0.1:1", model.ScopeUsers, nil)
 	if err == nil || !strings.Contains(err.Error(), "push users metrics") {
 		t.Fatalf("err = %v, want a push error", err)
+	}
+}
+
+// TestPushedFamiliesFollowTheBatchJobConvention checks the settled names:
+// every per-run figure is a gauge or histogram named for the last run, no
+// counter, nothing ending in _total.
+func TestPushedFamiliesFollowTheBatchJobConvention(t *testing.T) {
+	m := filled()
+	want := map[model.Scope][]string{
+		model.ScopeUsers: {
+			"usersync_build_info",
+			"usersync_last_completion_timestamp_seconds",
+			"usersync_last_run_duration_seconds",
+			"usersync_last_run_rate_limit_wait_seconds",
+			"usersync_last_run_records",
+			"usersync_last_run_skipped",
+			"usersync_last_run_snipeit_rate_limited",
+			"usersync_last_run_snipeit_request_duration_seconds",
+			"usersync_last_run_snipeit_requests",
+			"usersync_last_run_snipeit_retries",
+			"usersync_last_run_success",
+			"usersync_last_success_timestamp_seconds",
+			"usersync_mirror_rows",
+		},
+	}
+	// The failed assets run has no success timestamp.
+	want[model.ScopeAssets] = slices.DeleteFunc(slices.Clone(want[model.ScopeUsers]), func(n string) bool {
+		return n == "usersync_last_success_timestamp_seconds" || n == "usersync_mirror_rows"
+	})
+	for _, scope := range model.Scopes {
+		fams, err := m.Gatherer(scope).Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, f := range fams {
+			names = append(names, f.GetName())
+			if f.GetType() == dto.MetricType_COUNTER || strings.HasSuffix(f.GetName(), "_total") {
+				t.Errorf("%s: %s is a %s: per-run figures are gauges named usersync_last_run_…", scope, f.GetName(), f.GetType())
+			}
+		}
+		if diff := cmp.Diff(want[scope], names); diff != "" {
+			t.Errorf("%s: pushed families (-want +got):\n%s", scope, diff)
+		}
+	}
+}
+
+// TestEachPushDescribesTheLastRunOnly pushes two runs to a real
+// Pushgateway: the second run's figures replace the first's, label sets
+// that the second run did not see included; a skipped run then leaves them.
+func TestEachPushDescribesTheLastRunOnly(t *testing.T) {
+	url := pushtest.Start(t)
+	ctx := context.Background()
+	at := time.Unix(1_767_225_600, 0)
+
+	first := metrics.NewSync("test")
+	first.Request("users", 200, time.Millisecond)
+	first.Request("users", 500, time.Millisecond)
+	first.Retry("users", "http_500")
+	first.Retry("users", "timeout")
+	first.Request("users", 429, time.Millisecond)
+	first.RateLimitWait("users", 3*time.Second)
+	first.Record(succeeded(model.ScopeUsers, at))
+	if err := first.Push(ctx, url, model.ScopeUsers, nil); err != nil {
+		t.Fatal(err)
+	}
+	second := metrics.NewSync("test")
+	second.Request("users", 200, time.Millisecond)
+	second.Record(succeeded(model.ScopeUsers, at.Add(time.Hour)))
+	if err := second.Push(ctx, url, model.ScopeUsers, nil); err != nil {
+		t.Fatal(err)
+	}
+	check := func(when string) {
+		t.Helper()
+		fams := pushtest.Scrape(t, url)
+		for _, tt := range []struct {
+			name   string
+			labels map[string]string
+			want   float64
+			found  bool
+		}{
+			{"usersync_last_run_snipeit_requests", map[string]string{"endpoint": "users", "code": "200"}, 1, true},
+			{"usersync_last_run_snipeit_requests", map[string]string{"endpoint": "users", "code": "500"}, 0, false},
+			{"usersync_last_run_snipeit_retries", map[string]string{"endpoint": "users", "reason": "http_500"}, 0, false},
+			{"usersync_last_run_snipeit_retries", map[string]string{"endpoint": "users", "reason": "timeout"}, 0, true},
+			{"usersync_last_run_snipeit_rate_limited", nil, 0, true},
+			{"usersync_last_run_rate_limit_wait_seconds", nil, 0, true},
+		} {
+			labels := map[string]string{"job": "usersync", "scope": "users"}
+			maps.Copy(labels, tt.labels)
+			got, found := pushtest.Value(fams, tt.name, labels)
+			if found != tt.found || got != tt.want {
+				t.Errorf("%s: %s = %v (found %v), want %v (found %v)", when, pushtest.Describe(tt.name, labels), got, found, tt.want, tt.found)
+			}
+		}
+	}
+	check("after the second run")
+
+	skipped := metrics.NewSync("test")
+	skipped.Record(syncer.ScopeResult{Scope: model.ScopeUsers, Status: model.RunSkipped, Finished: at.Add(2 * time.Hour)})
+	if err := skipped.Push(ctx, url, model.ScopeUsers, nil); err != nil {
+		t.Fatal(err)
+	}
+	check("after a skipped run")
+}
+
+// TestMirrorRowsArePushed checks usersync_mirror_rows{state}.
+func TestMirrorRowsArePushed(t *testing.T) {
+	url := pushtest.Start(t)
+	m := metrics.NewSync("test")
+	r := succeeded(model.ScopeUsers, time.Now())
+	r.Rows = &syncer.MirrorRows{Live: 9, Deleted: 3}
+	m.Record(r)
+	if err := m.Push(context.Background(), url, model.ScopeUsers, nil); err != nil {
+		t.Fatal(err)
+	}
+	fams := pushtest.Scrape(t, url)
+	for state, want := range map[string]float64{"live": 9, "deleted": 3} {
+		labels := map[string]string{"job": "usersync", "scope": "users", "state": state}
+		if got, found := pushtest.Value(fams, "usersync_mirror_rows", labels); !found || got != want {
+			t.Errorf("%s = %v (found %v), want %v", pushtest.Describe("usersync_mirror_rows", labels), got, found, want)
+		}
+	}
+}
+
+// TestPushNeverShowsTheGatewayPassword pushes with basic auth in the URL,
+// as PUSHGATEWAY_URL carries it, to a gateway that refuses the push and to
+// one that is not there: the error names the gateway without the password.
+func TestPushNeverShowsTheGatewayPassword(t *testing.T) {
+	var gotUser, gotPassword string
+	refusing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gotUser, gotPassword, _ = r.BasicAuth()
+		http.Error(w, "push refused", http.StatusBadRequest)
+	}))
+	defer refusing.Close()
+	const secret = "s3cr3t-pushgateway-password"
+	for _, gateway := range []string{
+		strings.Replace(refusing.URL, "http://", "http://pusher:"+secret+"@", 1),
+		"http://pusher:" + secret + "@127.0.0.1:1",
+		"http://pusher:" + secret + "@bad host:9091",
+	} {
+		err := filled().Push(context.Background(), gateway, model.ScopeUsers, nil)
+		if err == nil {
+			t.Fatalf("push to %s: no error", gateway)
+		}
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("the push error shows the password: %v", err)
+		}
+	}
+	if gotUser != "pusher" || gotPassword != secret {
+		t.Errorf("basic auth sent = %q:%q, want the URL's credentials", gotUser, gotPassword)
 	}
 }

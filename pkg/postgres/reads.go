@@ -216,8 +216,7 @@ func (db *DB) ScopeStatuses(ctx context.Context) ([]model.ScopeStatus, error) {
 		}
 		queueRun("SELECT "+runSelect+" FROM sync_runs WHERE scope = $1 ORDER BY id DESC LIMIT 1", &st.LastRun)
 		queueRun("SELECT "+runSelect+" FROM sync_runs WHERE scope = $1 AND status = 'succeeded' ORDER BY id DESC LIMIT 1", &st.LastSuccess)
-		batch.Queue("SELECT count(*) FILTER (WHERE deleted_at IS NULL), count(*) FILTER (WHERE deleted_at IS NOT NULL) FROM " +
-			scopeTables[scope]).QueryRow(func(row pgx.Row) error {
+		batch.Queue(rowCountsSQL(scope)).QueryRow(func(row pgx.Row) error {
 			return row.Scan(&st.LiveRows, &st.DeletedRows)
 		})
 	}

@@ -83,3 +83,20 @@ func (db *DB) AbandonRuns(ctx context.Context) (int64, error) {
 	}
 	return tag.RowsAffected(), nil
 }
+
+// rowCountsSQL counts scope's live and soft-deleted mirror rows.
+func rowCountsSQL(scope model.Scope) string {
+	return "SELECT count(*) FILTER (WHERE deleted_at IS NULL), count(*) FILTER (WHERE deleted_at IS NOT NULL) FROM " + scopeTables[scope]
+}
+
+// CountRows returns how many live and soft-deleted rows scope's mirror
+// table holds.
+func (db *DB) CountRows(ctx context.Context, scope model.Scope) (live, deleted int64, err error) {
+	if _, ok := scopeTables[scope]; !ok {
+		return 0, 0, fmt.Errorf("%w: unknown scope %q", model.ErrInvalid, scope)
+	}
+	if err := db.pool.QueryRow(ctx, rowCountsSQL(scope)).Scan(&live, &deleted); err != nil {
+		return 0, 0, classify(fmt.Errorf("count %s rows: %w", scope, err))
+	}
+	return live, deleted, nil
+}

@@ -34,6 +34,9 @@ type Store interface {
 	FinishRun(ctx context.Context, id int64, status model.RunStatus, c model.RunCounts, errText string) error
 	MirrorUsers(ctx context.Context, users iter.Seq2[*model.User, error], opts model.MirrorOptions) (model.RunCounts, error)
 	MirrorAssets(ctx context.Context, assets iter.Seq2[*model.Asset, error], opts model.MirrorOptions) (model.RunCounts, error)
+	// CountRows returns how many live and soft-deleted rows scope's mirror
+	// holds.
+	CountRows(ctx context.Context, scope model.Scope) (live, deleted int64, err error)
 }
 
 // Config configures a Syncer. Source, Store and Logger are required.
@@ -95,6 +98,14 @@ type ScopeResult struct {
 	Started   time.Time
 	Finished  time.Time
 	Err       error
+	// Rows is what the mirror holds after the run; nil in a dry run, for a
+	// skipped run, or when the rows could not be counted.
+	Rows *MirrorRows
+}
+
+// MirrorRows are a mirror table's rows by state.
+type MirrorRows struct {
+	Live, Deleted int64
 }
 
 // Run syncs the scopes, each in its own transaction, and returns one result
@@ -222,14 +233,15 @@ func (s *Syncer) runScope(ctx context.Context, scope model.Scope, fetched func()
 			"deleted", r.Counts.Deleted, "unchanged", r.Counts.Unchanged, "duration", r.Durations["total"])
 	}
 	if !s.cfg.DryRun {
-		s.finish(ctx, log, runID, r)
+		r.Rows = s.finish(ctx, log, runID, r)
 	}
 	return r
 }
 
 // finish records the outcome even when ctx is cancelled (SIGTERM): the
-// failed run must show in sync_runs.
-func (s *Syncer) finish(ctx context.Context, log *slog.Logger, runID int64, r ScopeResult) {
+// failed run must show in sync_runs. It returns the mirror's rows after
+// the run, or nil when they cannot be counted.
+func (s *Syncer) finish(ctx context.Context, log *slog.Logger, runID int64, r ScopeResult) *MirrorRows {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	var errText string
@@ -239,6 +251,12 @@ func (s *Syncer) finish(ctx context.Context, log *slog.Logger, runID int64, r Sc
 	if err := s.cfg.Store.FinishRun(ctx, runID, r.Status, r.Counts, errText); err != nil {
 		log.Error("could not record the run's outcome", "run_id", runID, "err", err)
 	}
+	live, deleted, err := s.cfg.Store.CountRows(ctx, r.Scope)
+	if err != nil {
+		log.Warn("could not count the mirror's rows", "err", err)
+		return nil
+	}
+	return &MirrorRows{Live: live, Deleted: deleted}
 }
 
 // skip records a skipped run per scope (another sync holds the lock).

@@ -131,6 +131,8 @@ func (s *fakeStore) MirrorAssets(_ context.Context, seq iter.Seq2[*model.Asset, 
 	return model.RunCounts{Fetched: n, Unchanged: n}, err
 }
 
+func (s *fakeStore) CountRows(context.Context, model.Scope) (int64, int64, error) { return 0, 0, nil }
+
 func newSyncer(t *testing.T, src syncer.Source, st syncer.Store) *syncer.Syncer {
 	t.Helper()
 	s, err := syncer.New(syncer.Config{Source: src, Store: st, Logger: slog.New(slog.DiscardHandler)})
