@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Builds the real Kubernetes control plane the integration tests run against
-# — kube-apiserver and etcd — and helm, from the Go module proxy, once per
-# version, into a cache outside the clone (CI clones afresh every run):
+# — kube-apiserver and etcd — and helm 3 and 4, from the Go module proxy,
+# once per version, into a cache outside the clone (CI clones afresh every
+# run):
 #
 #   ${USERSYNC_CACHE:-$HOME/.cache/usersync}/k8s-<version>/{kube-apiserver,etcd}
 #   ${USERSYNC_CACHE:-$HOME/.cache/usersync}/helm-<version>/helm
 #
 # and links them into bin/kube (git-ignored), which the tests read through
-# KUBE_ASSETS (the same layout as controller-runtime's KUBEBUILDER_ASSETS).
+# KUBE_ASSETS (the same layout as controller-runtime's KUBEBUILDER_ASSETS),
+# and bin/helm (Helm 3) and bin/helm4 (Helm 4): the chart is tested with both.
 # A first build takes about 4-5 minutes on a 2-core machine; later runs find
 # the binaries and return at once. Prints the assets directory on stdout.
 set -euo pipefail
@@ -15,11 +17,13 @@ set -euo pipefail
 K8S_VERSION=${K8S_VERSION:-1.34.4}
 ETCD_VERSION=${ETCD_VERSION:-3.6.13}
 HELM_VERSION=${HELM_VERSION:-3.19.0}
+HELM4_VERSION=${HELM4_VERSION:-4.3.1}
 cache=${USERSYNC_CACHE:-$HOME/.cache/usersync}
 root=$(cd "$(dirname "$0")/.." && pwd)
 k8sdir=$cache/k8s-$K8S_VERSION
 helmdir=$cache/helm-$HELM_VERSION
-mkdir -p "$k8sdir" "$helmdir" "$root/bin/kube"
+helm4dir=$cache/helm-$HELM4_VERSION
+mkdir -p "$k8sdir" "$helmdir" "$helm4dir" "$root/bin/kube"
 
 log() { echo "kube-assets: $*" >&2; }
 
@@ -93,7 +97,15 @@ if [ ! -x "$helmdir/helm" ]; then
   log "helm built in $(($(date +%s) - start)) s"
 fi
 
+if [ ! -x "$helm4dir/helm" ]; then
+  log "building helm v$HELM4_VERSION (once)"
+  start=$(date +%s)
+  GOBIN=$helm4dir CGO_ENABLED=0 go install -trimpath -ldflags "-s -w -X helm.sh/helm/v4/internal/version.version=v$HELM4_VERSION" "helm.sh/helm/v4/cmd/helm@v$HELM4_VERSION" >&2
+  log "helm built in $(($(date +%s) - start)) s"
+fi
+
 ln -sfn "$k8sdir/kube-apiserver" "$root/bin/kube/kube-apiserver"
 ln -sfn "$k8sdir/etcd" "$root/bin/kube/etcd"
 ln -sfn "$helmdir/helm" "$root/bin/helm"
+ln -sfn "$helm4dir/helm" "$root/bin/helm4"
 echo "$root/bin/kube"

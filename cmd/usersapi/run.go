@@ -125,8 +125,12 @@ func newLogger(getenv func(string) string, w io.Writer) (*slog.Logger, error) {
 
 // run serves the API until ctx is cancelled (SIGTERM), then fails
 // readiness for the shutdown delay, stops accepting connections and waits
-// for in-flight requests to finish.
-func run(ctx context.Context, args []string, getenv func(string) string, _, stderr io.Writer) error {
+// for in-flight requests to finish. `usersapi check` instead checks a
+// running API (runCheck).
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "check" {
+		return runCheck(ctx, args[1:], getenv, stdout)
+	}
 	if len(args) > 0 {
 		return badConfig("usersapi takes no arguments (got %q); configure it with environment variables", args)
 	}
