@@ -12,6 +12,7 @@ BIN := $(CURDIR)/bin
 export TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
 FUZZTIME ?= 10s
 STATICCHECK_VERSION ?= v0.8.2
+ACTIONLINT_VERSION ?= v1.7.12
 
 .PHONY: all build test unit fuzz bench bench-go bench-sync bench-api lint demo setup clean
 
@@ -34,14 +35,18 @@ unit:
 fuzz:
 	FUZZTIME=$(FUZZTIME) hack/fuzz.sh
 
-## lint: gofmt, go vet, staticcheck
-lint: $(BIN)/staticcheck
+## lint: gofmt, go vet, staticcheck, actionlint (the GitHub workflows)
+lint: $(BIN)/staticcheck $(BIN)/actionlint
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(BIN)/staticcheck ./...
+	$(BIN)/actionlint
 
 $(BIN)/staticcheck:
 	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+$(BIN)/actionlint:
+	GOBIN=$(BIN) $(GO) install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
 
 ## bench: Go benchmarks plus whole-process runs on large simulated data
 bench: setup bench-go bench-sync bench-api

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepares this machine for `make test` and `make bench`: installs the real
-# components the tests run against (Pushgateway, promtool, wrk) from Debian's
+# components the tests run against (Pushgateway, promtool, wrk, shellcheck) from Debian's
 # packages when missing, and makes sure the local PostgreSQL is up.
 # Idempotent; safe to run on every `make test`.
 set -euo pipefail
@@ -14,6 +14,8 @@ need=()
 command -v prometheus-pushgateway >/dev/null || need+=(prometheus-pushgateway)
 command -v promtool >/dev/null || need+=(prometheus)
 command -v wrk >/dev/null || need+=(wrk)
+# actionlint (make lint) checks the workflows' shell steps with it.
+command -v shellcheck >/dev/null || need+=(shellcheck)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2
   $sudo apt-get update -qq
