@@ -29,8 +29,10 @@ setup:
 ## test: everything CI runs — vet, race-enabled tests against real components, fuzzing
 test: setup lint unit fuzz
 
+# Test artifacts (the browser test's screenshots of /docs) land in out/.
 unit:
-	$(GO) test -race -count=1 -timeout 20m ./...
+	mkdir -p out
+	$(GO) test -race -count=1 -timeout 20m -artifacts -outputdir=$(CURDIR)/out ./...
 
 fuzz:
 	FUZZTIME=$(FUZZTIME) hack/fuzz.sh

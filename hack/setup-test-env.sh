@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prepares this machine for `make test` and `make bench`: installs the real
-# components the tests run against (Pushgateway, promtool, wrk, shellcheck) from Debian's
-# packages when missing, and makes sure the local PostgreSQL is up.
+# components the tests run against (Pushgateway, promtool, wrk, shellcheck,
+# and headless Chromium for the /docs page) from Debian's packages when
+# missing, and makes sure the local PostgreSQL is up.
 # Idempotent; safe to run on every `make test`.
 set -euo pipefail
 
@@ -16,6 +17,8 @@ command -v promtool >/dev/null || need+=(prometheus)
 command -v wrk >/dev/null || need+=(wrk)
 # actionlint (make lint) checks the workflows' shell steps with it.
 command -v shellcheck >/dev/null || need+=(shellcheck)
+# A font, so that the screenshots the browser test keeps are legible.
+command -v chromium >/dev/null || need+=(chromium fonts-dejavu-core)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2
   $sudo apt-get update -qq

@@ -99,6 +99,11 @@ func NewHandler(cfg Config) (*Handler, error) {
 		writeStatus(w, http.StatusOK, "ready")
 	})
 	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	docs, err := newDocs()
+	if err != nil {
+		return nil, err
+	}
+	docs.mount(r)
 
 	api := humachi.New(r, huma.Config{
 		OpenAPI: &huma.OpenAPI{Info: &huma.Info{
@@ -107,8 +112,9 @@ func NewHandler(cfg Config) (*Handler, error) {
 			Description: "Snipe-IT users and assets as mirrored into PostgreSQL by usersync, and the state of the syncs. " +
 				"Errors are RFC 9457 problem details.",
 		}},
-		OpenAPIPath:   "/openapi",
-		DocsPath:      "/docs",
+		OpenAPIPath: "/openapi",
+		// /docs is ours (docs.go): huma's page loads its viewer from a CDN.
+		DocsPath:      "",
 		Formats:       map[string]huma.Format{"application/json": huma.DefaultJSONFormat, "json": huma.DefaultJSONFormat},
 		DefaultFormat: "application/json",
 	})
