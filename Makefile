@@ -10,6 +10,9 @@ BIN := $(CURDIR)/bin
 # The local PostgreSQL (trust auth) unless told otherwise; tests create and
 # drop their own databases on it.
 export TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
+# kube-apiserver and etcd for the Kubernetes integration tests, linked here
+# by hack/kube-assets.sh (make setup); pkg/kube/kubetest reads KUBE_ASSETS.
+export KUBE_ASSETS ?= $(BIN)/kube
 FUZZTIME ?= 10s
 STATICCHECK_VERSION ?= v0.8.2
 ACTIONLINT_VERSION ?= v1.7.12
