@@ -146,8 +146,12 @@ type walker[W, T any] struct {
 	anchor int64 // offset of that row in the listing as last seen
 	total  int64 // the total the server last reported
 	seen   int64 // rows yielded
-	pages  int64 // pages fetched, to bound a walk that does not converge
-	stalls int   // re-anchors in a row without a new row
+	pages  int64 // pages accepted, to bound a walk that does not converge
+	// firstTotal is the total of the first page. The page bound derives
+	// from it, not from the latest total: a list that grows faster than it
+	// is read would otherwise raise its own bound forever.
+	firstTotal int64
+	stalls     int // re-anchors in a row without a new row
 }
 
 // maxStalls bounds re-anchoring that yields nothing: a server answering
@@ -172,9 +176,7 @@ func walk[W, T any](ctx context.Context, c *Client, l listing[W, T], yield func(
 	case n > 1 && n < w.limit && n < first.total:
 		w.limit = n
 	}
-	if n == 1 && first.total > 1 {
-		return fmt.Errorf("%w: the server returns one row per page; overlapped paging needs at least two", model.ErrUpstream)
-	}
+	w.firstTotal = first.total
 	o, err := w.accept(0, first)
 	for err == nil && o != finished {
 		if o == reanchor {
@@ -208,10 +210,12 @@ func (w *walker[W, T]) pipeline(ctx context.Context) (outcome, error) {
 		}
 		pctx, cancel := context.WithCancel(ctx)
 		p := &pending[T]{offset: next, done: make(chan pageResult[T], 1), cancel: cancel}
-		go func(offset int64) {
-			pg, err := fetchPage(pctx, w.c, w.l, offset, w.limit)
+		// offset and limit go by value: accept re-plans (writes w.limit)
+		// while fetches launched under the old plan are still running.
+		go func(offset, limit int64) {
+			pg, err := fetchPage(pctx, w.c, w.l, offset, limit)
 			p.done <- pageResult[T]{offset: offset, page: pg, err: err}
-		}(next)
+		}(next, w.limit)
 		queue = append(queue, p)
 		next += w.limit - 1
 	}
@@ -245,10 +249,17 @@ func (w *walker[W, T]) pipeline(ctx context.Context) (outcome, error) {
 // accept checks a page against the anchor and yields its new rows.
 func (w *walker[W, T]) accept(offset int64, p page[T]) (outcome, error) {
 	w.pages++
-	if limitPages := 2*(p.total/(w.limit-1)) + 64; w.pages > limitPages {
-		return finished, fmt.Errorf("%w: paging did not converge after %d pages (the list changes faster than it can be read)", model.ErrUpstream, w.pages)
+	if limitPages := 2*(w.firstTotal/(w.limit-1)) + 64; w.pages > limitPages {
+		return finished, fmt.Errorf("%w: paging did not converge after %d pages (%d rows read, total %d at the start, %d now): the list changes faster than it can be read",
+			model.ErrUpstream, w.pages, w.seen, w.firstTotal, p.total)
 	}
 	rows := p.rows
+	if len(rows) == 1 && offset+1 < p.total {
+		// A page of one row overlaps the previous one entirely: the walk
+		// could only repeat it.
+		return finished, fmt.Errorf("%w: the server returns one row per page (offset %d of %d); overlapped paging needs at least two: raise Snipe-IT's MAX_RESULTS",
+			model.ErrUpstream, offset, p.total)
+	}
 	for i := 1; i < len(rows); i++ {
 		if w.l.id(&rows[i]) <= w.l.id(&rows[i-1]) {
 			return finished, fmt.Errorf("%w: rows are not in ascending id order at offset %d: the server ignored sort=id&order=asc",

@@ -66,6 +66,25 @@ const (
 	// FaultEmpty answers a list request with total 0 and no rows, as if
 	// Snipe-IT had lost its data (other routes are served normally).
 	FaultEmpty FaultKind = "empty"
+	// FaultShortPage answers a list request with only the first Fault.Rows
+	// rows of its page (default half of them) and the real total, as a
+	// Snipe-IT whose MAX_RESULTS was lowered while a client pages; Rows 1
+	// gives one-row pages.
+	FaultShortPage FaultKind = "short-page"
+	// FaultUnsorted answers a list request with its page in descending id
+	// order, as a Snipe-IT (or a proxy rewriting queries) that ignores
+	// sort=id&order=asc.
+	FaultUnsorted FaultKind = "unsorted"
+	// FaultBlankPage answers a list request with the real total and
+	// rows: [], which Snipe-IT sends for an offset past the end: to a client
+	// it looks as if rows before the offset had vanished.
+	FaultBlankPage FaultKind = "blank-page"
+	// FaultChurn changes the data, then serves the request normally: the
+	// live record (user or asset, by the path) with the lowest id is
+	// soft-deleted, Fault.Rows new ones (default 1) are added after the
+	// highest id, and the live record with the highest id is updated — a
+	// busy Snipe-IT while a sync pages through it.
+	FaultChurn FaultKind = "churn"
 )
 
 // known reports whether k is one of the fault kinds above.
@@ -73,7 +92,7 @@ func (k FaultKind) known() bool {
 	switch k {
 	case FaultStatus, FaultProxyError, FaultErrorEnvelope, FaultLoginPage, FaultRedirectLogin, FaultTruncated,
 		FaultCutBody, FaultReset, FaultHang, FaultDelay, FaultRateLimit, FaultRateLimitLegacy, FaultUnauthorized,
-		FaultForbidden, FaultNoRows, FaultEmpty:
+		FaultForbidden, FaultNoRows, FaultEmpty, FaultShortPage, FaultUnsorted, FaultBlankPage, FaultChurn:
 		return true
 	}
 	return false
@@ -90,6 +109,9 @@ type Fault struct {
 	// Query, when set, restricts the fault to requests whose query has
 	// these values, e.g. {"offset": "500"} or {"status": "Archived"}.
 	Query map[string]string
+	// MinOffset, when positive, restricts the fault to requests whose
+	// offset is at least MinOffset (every page but the first, say).
+	MinOffset int
 	// After lets the first After matching requests through.
 	After int
 	// Times is how many matching requests fail (0 means 1); Persistent
@@ -106,6 +128,9 @@ type Fault struct {
 	RetryAfter int
 	// Delay is how long FaultDelay waits.
 	Delay time.Duration
+	// Rows is how many rows FaultShortPage keeps, or how many records
+	// FaultChurn adds.
+	Rows int
 }
 
 // Injection is an injected fault; it reports how often it fired.
@@ -172,7 +197,8 @@ func (fs *faults) match(r *http.Request, routeKey string) *Fault {
 	q := r.URL.Query()
 	for _, in := range fs.list {
 		f := &in.fault
-		if in.gone || (f.Path != "" && f.Path != r.URL.Path && f.Path != routeKey) || !queryHas(q, f.Query) {
+		if in.gone || (f.Path != "" && f.Path != r.URL.Path && f.Path != routeKey) || !queryHas(q, f.Query) ||
+			(f.MinOffset > 0 && phpIntval(q.Get("offset")) < f.MinOffset) {
 			continue
 		}
 		in.seen++
@@ -225,6 +251,15 @@ func (s *Server) serveFault(w http.ResponseWriter, r *http.Request, rt route, f 
 		s.write(w, s.serveRoute(r, rt, shapeNoRows))
 	case FaultEmpty:
 		s.write(w, s.serveRoute(r, rt, shapeEmpty))
+	case FaultShortPage:
+		s.write(w, s.serveRoute(r, rt, listShape{maxRows: f.Rows, halve: f.Rows <= 0}))
+	case FaultUnsorted:
+		s.write(w, s.serveRoute(r, rt, shapeUnsort))
+	case FaultBlankPage:
+		s.write(w, s.serveRoute(r, rt, shapeBlank))
+	case FaultChurn:
+		s.churn(rt, max(f.Rows, 1))
+		s.write(w, s.respond(r, rt))
 	case FaultDelay:
 		if s.sleep(r.Context(), f.Delay) {
 			s.write(w, s.respond(r, rt))

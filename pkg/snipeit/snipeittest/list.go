@@ -10,14 +10,23 @@ import (
 	"strings"
 )
 
-// listShape says how a list response is built: as Snipe-IT would, or bent
-// by a fault.
-type listShape int
+// listShape says how a list response is built: as Snipe-IT would (the
+// zero value), or bent by a fault.
+type listShape struct {
+	noRows   bool // the envelope without its rows key
+	empty    bool // total 0 and no rows, whatever the data
+	blank    bool // the real total, but rows: []
+	unsorted bool // the page's rows in descending id order
+	maxRows  int  // > 0: at most this many of the page's rows
+	halve    bool // only the first half of the page's rows
+}
 
-const (
-	shapeNormal listShape = iota
-	shapeNoRows           // the envelope without its rows key
-	shapeEmpty            // total 0 and no rows, whatever the data
+var (
+	shapeNormal = listShape{}
+	shapeNoRows = listShape{noRows: true}
+	shapeEmpty  = listShape{empty: true}
+	shapeBlank  = listShape{blank: true}
+	shapeUnsort = listShape{unsorted: true}
 )
 
 // listPlan is how one list request selects and orders records: a view,
@@ -138,7 +147,7 @@ func listPage[R any](s *Server, r *http.Request, t *table[R], plan listPlan[R], 
 	defer s.store.mu.RUnlock()
 	ordered := plan.order(t, rand.Uint64())
 	total := ordered.len()
-	if shape == shapeEmpty {
+	if shape.empty {
 		total = 0
 	}
 	offset, limit := s.paging(q, total)
@@ -146,10 +155,21 @@ func listPage[R any](s *Server, r *http.Request, t *table[R], plan listPlan[R], 
 	w := jsonWriter{b: (*buf)[:0]}
 	w.beginObject("")
 	w.num("total", int64(total))
-	if shape != shapeNoRows {
+	if !shape.noRows {
 		w.beginArray("rows")
-		if shape == shapeNormal {
-			for _, row := range ordered.page(offset, limit) {
+		if !shape.empty && !shape.blank {
+			rows := ordered.page(offset, limit)
+			if shape.halve && len(rows) > 1 {
+				rows = rows[:len(rows)/2]
+			}
+			if shape.maxRows > 0 && len(rows) > shape.maxRows {
+				rows = rows[:shape.maxRows]
+			}
+			if shape.unsorted {
+				rows = slices.Clone(rows)
+				slices.Reverse(rows)
+			}
+			for _, row := range rows {
 				w.field("")
 				w.b = appendRow(w.b, row, s.store.cache, render)
 			}
