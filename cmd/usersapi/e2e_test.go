@@ -28,8 +28,9 @@ import (
 	"github.com/usersync/usersync/pkg/postgres/pgtest"
 )
 
-// binary is the usersapi built once for every test of this package.
-var binary string
+// binary is the usersapi built once for every test of this package, in
+// binDir.
+var binary, binDir string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "usersapi-e2e")
@@ -37,6 +38,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	binDir = dir
 	binary = filepath.Join(dir, "usersapi")
 	build := exec.Command("go", "build", "-race", "-o", binary, ".")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
@@ -368,6 +370,59 @@ func TestEndToEnd(t *testing.T) {
 		}
 		if diff := cmp.Diff(paged, streamed); diff != "" {
 			t.Errorf("streamed users differ from paged ones (-paged +streamed):\n%s", diff)
+		}
+	})
+
+	t.Run("a user's assets are paged like /assets", func(t *testing.T) {
+		var tags []string
+		next := "/api/users/1/assets?limit=1"
+		for i := 0; next != ""; i++ {
+			if i > 5 {
+				t.Fatal("Link never ends")
+			}
+			resp, body := get(t, p.base+next, readToken)
+			var page []struct {
+				AssetTag string `json:"asset_tag"`
+			}
+			if err := json.Unmarshal(body, &page); err != nil || resp.StatusCode != 200 || len(page) != 1 {
+				t.Fatalf("GET %s: %d %s", next, resp.StatusCode, body)
+			}
+			tags = append(tags, page[0].AssetTag)
+			next = linkNext(t, resp.Header)
+			if next != "" && !strings.HasPrefix(next, "/api/users/1/assets?") {
+				t.Errorf("Link %q leaves the listing", next)
+			}
+		}
+		if diff := cmp.Diff([]string{"A-1", "A-3"}, tags); diff != "" {
+			t.Errorf("paged assets of user 1 (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("oversize and malformed requests are 4xx problems", func(t *testing.T) {
+		tests := []struct {
+			name   string
+			path   string
+			header []string
+			status int
+		}{
+			{"long query", "/api/users?q=" + strings.Repeat("x", 5000), nil, http.StatusRequestURITooLong},
+			{"large header", "/api/users/1", []string{"X-Padding", strings.Repeat("p", 20<<10)}, http.StatusRequestHeaderFieldsTooLarge},
+			{"limit", "/api/users/1/assets?limit=100000", nil, http.StatusUnprocessableEntity},
+			{"format", "/api/users?format=xlsx", nil, http.StatusUnprocessableEntity},
+			{"Accept huma cannot parse", "/api/sync/status", []string{"Accept", ";;,,"}, http.StatusOK},
+			{"Accept on an error", "/api/users/2", []string{"Accept", "a;,"}, http.StatusNotFound},
+		}
+		for _, tt := range tests {
+			resp, body := get(t, p.base+tt.path, readToken, tt.header...)
+			ct := resp.Header.Get("Content-Type")
+			if resp.StatusCode != tt.status || (tt.status >= 400 && ct != "application/problem+json") {
+				t.Errorf("%s: %d %s %.200s; want %d (a problem if an error)", tt.name, resp.StatusCode, ct, body, tt.status)
+			}
+		}
+		// Beyond what the server reads at all, net/http refuses by itself.
+		resp, _ := get(t, p.base+"/api/users/1", readToken, "X-Padding", strings.Repeat("p", 100<<10))
+		if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+			t.Errorf("a 100 KiB header: %d, want 431", resp.StatusCode)
 		}
 	})
 

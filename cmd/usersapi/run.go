@@ -20,7 +20,7 @@ import (
 var version = "dev"
 
 // Server timeouts. A stream of every user takes longer than writeTimeout;
-// it pushes its own deadline out as it makes progress (api.Deps).
+// it sets its own deadlines (api.Limits).
 const (
 	readHeaderTimeout = 5 * time.Second
 	readTimeout       = 15 * time.Second
@@ -31,12 +31,25 @@ const (
 	dbMaxConns = 8
 	// logFlushInterval bounds how long a log line waits in the buffer.
 	logFlushInterval = 200 * time.Millisecond
-	// drainTimeout bounds how long shutdown waits for in-flight requests.
-	drainTimeout = 60 * time.Second
+	// cutGrace is the part of the shutdown budget kept for the requests
+	// cut when the drain ends: to notice, record their export and return.
+	cutGrace = 2 * time.Second
+)
+
+// Defaults of the tunable bounds.
+const (
 	// defaultShutdownDelay is how long /readyz fails before the listener
 	// closes, so that endpoints controllers and load balancers stop sending
 	// new requests first.
 	defaultShutdownDelay = 5 * time.Second
+	// defaultShutdownTimeout is the whole budget from SIGTERM to exit:
+	// below Kubernetes' default grace period of 30 s, so the kubelet never
+	// needs its SIGKILL.
+	defaultShutdownTimeout = 25 * time.Second
+	defaultStreamTimeout   = 5 * time.Minute
+	defaultStallTimeout    = 10 * time.Second
+	defaultRequestTimeout  = 10 * time.Second
+	defaultAcquireTimeout  = time.Second
 )
 
 // configError marks a bad flag or environment variable: exit status 2.
@@ -63,12 +76,17 @@ func exitCode(err error) int {
 
 // config is usersapi's environment.
 type config struct {
-	databaseURL   string
-	listenAddr    string
-	basePath      string
-	tokensFile    string
-	publicReads   bool
-	shutdownDelay time.Duration
+	databaseURL     string
+	listenAddr      string
+	basePath        string
+	tokensFile      string
+	publicReads     bool
+	shutdownDelay   time.Duration
+	shutdownTimeout time.Duration
+	acquireTimeout  time.Duration
+	// maxStreams is 0 until the pool size is known (half of it by default).
+	maxStreams int
+	limits     api.Limits
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -92,16 +110,61 @@ func loadConfig(getenv func(string) string) (config, error) {
 			return c, badConfig("PUBLIC_READS=%q: want true or false", v)
 		}
 	}
-	c.shutdownDelay = defaultShutdownDelay
-	if v := getenv("SHUTDOWN_DELAY"); v != "" {
-		if c.shutdownDelay, err = time.ParseDuration(v); err != nil || c.shutdownDelay < 0 {
-			return c, badConfig("SHUTDOWN_DELAY=%q: want a duration such as 5s", v)
+	durations := []struct {
+		name string
+		dst  *time.Duration
+		def  time.Duration
+		zero bool // 0 is allowed
+	}{
+		{"SHUTDOWN_DELAY", &c.shutdownDelay, defaultShutdownDelay, true},
+		{"SHUTDOWN_TIMEOUT", &c.shutdownTimeout, defaultShutdownTimeout, false},
+		{"STREAM_TIMEOUT", &c.limits.StreamTimeout, defaultStreamTimeout, false},
+		{"STREAM_STALL_TIMEOUT", &c.limits.StreamStallTimeout, defaultStallTimeout, false},
+		{"REQUEST_TIMEOUT", &c.limits.RequestTimeout, defaultRequestTimeout, false},
+		{"DATABASE_ACQUIRE_TIMEOUT", &c.acquireTimeout, defaultAcquireTimeout, false},
+	}
+	for _, d := range durations {
+		*d.dst = d.def
+		v := getenv(d.name)
+		if v == "" {
+			continue
+		}
+		if *d.dst, err = time.ParseDuration(v); err != nil || *d.dst < 0 || (*d.dst == 0 && !d.zero) {
+			return c, badConfig("%s=%q: want a positive duration such as %s", d.name, v, d.def)
+		}
+	}
+	if c.shutdownDelay+cutGrace >= c.shutdownTimeout {
+		return c, badConfig("SHUTDOWN_DELAY=%s leaves no time to drain within SHUTDOWN_TIMEOUT=%s (%s of it are kept for cutting what is left)",
+			c.shutdownDelay, c.shutdownTimeout, cutGrace)
+	}
+	if v := getenv("MAX_STREAMS"); v != "" {
+		if c.maxStreams, err = strconv.Atoi(v); err != nil || c.maxStreams < 1 {
+			return c, badConfig("MAX_STREAMS=%q: want a positive number below the pool size", v)
 		}
 	}
 	if c.tokensFile == "" && !c.publicReads {
 		return c, badConfig("no way in: set API_TOKENS_FILE, or PUBLIC_READS=true to open reads")
 	}
 	return c, nil
+}
+
+// streamCap checks MAX_STREAMS against the pool size, or derives it: half
+// the pool, so that as many connections stay free for single reads and
+// pages as whole listings can take.
+func (c *config) streamCap(pool int32) error {
+	if pool < 2 {
+		return badConfig("a database pool of %d connection leaves none for single reads while a listing streams; "+
+			"set pool_max_conns to 2 or more", pool)
+	}
+	if c.maxStreams == 0 {
+		c.maxStreams = int(pool) / 2
+	}
+	if c.maxStreams >= int(pool) {
+		return badConfig("MAX_STREAMS=%d must be below the database pool size (%d): each stream holds a connection "+
+			"for as long as its client reads", c.maxStreams, pool)
+	}
+	c.limits.MaxStreams = c.maxStreams
+	return nil
 }
 
 // newLogger builds the process logger from LOG_LEVEL and LOG_FORMAT.
@@ -123,10 +186,11 @@ func newLogger(getenv func(string) string, w io.Writer) (*slog.Logger, error) {
 	}
 }
 
-// run serves the API until ctx is cancelled (SIGTERM), then fails
-// readiness for the shutdown delay, stops accepting connections and waits
-// for in-flight requests to finish. `usersapi check` instead checks a
-// running API (runCheck).
+// run serves the API until ctx is cancelled (SIGTERM), then shuts down
+// within SHUTDOWN_TIMEOUT: it fails readiness for SHUTDOWN_DELAY, stops
+// accepting connections and waits for in-flight requests; what still runs
+// when the budget is nearly spent is cut, and it exits 0 either way.
+// `usersapi check` instead checks a running API (runCheck).
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "check" {
 		return runCheck(ctx, args[1:], getenv, stdout)
@@ -147,11 +211,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	// Requests outnumber cores; a slow listing (a search scans the table)
 	// must not hold up the quick ones waiting for a connection.
-	db, err := postgres.Open(ctx, postgres.Config{URL: cfg.databaseURL, Logger: log, MaxConns: dbMaxConns})
+	db, err := postgres.Open(ctx, postgres.Config{URL: cfg.databaseURL, Logger: log, MaxConns: dbMaxConns,
+		AcquireTimeout: cfg.acquireTimeout})
 	if err != nil {
 		return configError{err}
 	}
 	defer db.Close()
+	if err := cfg.streamCap(db.MaxConns()); err != nil {
+		return err
+	}
 	// The pool connects lazily and reconnects by itself: a database that is
 	// down now only makes /readyz fail until it is back.
 	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -169,8 +237,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	handler, err := api.NewHandler(api.Config{
-		Deps: api.Deps{Users: db, Assets: db, Runs: db, Tokens: tokens, PublicReads: cfg.publicReads,
-			Logger: log, StreamWriteTimeout: writeTimeout},
+		Deps: api.Deps{Users: db, Assets: db, Runs: db, Exports: db, Tokens: tokens, PublicReads: cfg.publicReads,
+			Logger: log, Limits: cfg.limits},
 		BasePath: cfg.basePath,
 		DB:       db,
 		Logger:   log,
@@ -184,12 +252,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.listenAddr, err)
 	}
+	// Every request's context descends from base, so that cancelling it
+	// cuts what still runs when the shutdown budget ends.
+	base, cancelBase := context.WithCancelCause(context.Background())
+	defer cancelBase(nil)
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
 		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    api.ServerMaxHeaderBytes,
+		BaseContext:       func(net.Listener) context.Context { return base },
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	tokenCount := 0
@@ -197,7 +271,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		tokenCount = tokens.Len()
 	}
 	log.Info("listening", "addr", ln.Addr().String(), "base_path", cfg.basePath, "public_reads", cfg.publicReads,
-		"tokens", tokenCount, "version", version)
+		"tokens", tokenCount, "max_streams", cfg.limits.MaxStreams, "pool", db.MaxConns(), "version", version)
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -206,19 +280,36 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-
-	log.Info("shutting down", "delay", cfg.shutdownDelay)
-	handler.Drain()
-	if cfg.shutdownDelay > 0 {
-		time.Sleep(cfg.shutdownDelay)
-	}
-	drainCtx, cancelDrain := context.WithTimeout(context.Background(), drainTimeout)
-	defer cancelDrain()
-	start := time.Now()
-	if err := srv.Shutdown(drainCtx); err != nil {
-		_ = srv.Close()
-		return fmt.Errorf("drain in-flight requests: %w", err)
-	}
-	log.Info("stopped", "duration", time.Since(start))
+	shutdown(srv, handler, cancelBase, cfg, log)
 	return nil
+}
+
+// shutdown takes the server down within cfg.shutdownTimeout: readiness
+// fails for the delay, then the listener closes and in-flight requests
+// drain; cutGrace before the budget ends, the requests still running are
+// cancelled (streams are cut, recorded as such), and at its end the
+// connections left are closed.
+func shutdown(srv *http.Server, handler *api.Handler, cancelBase context.CancelCauseFunc, cfg config, log *slog.Logger) {
+	began := time.Now()
+	budget := began.Add(cfg.shutdownTimeout)
+	log.Info("shutting down", "delay", cfg.shutdownDelay, "budget", cfg.shutdownTimeout)
+	handler.Drain()
+	time.Sleep(cfg.shutdownDelay)
+
+	drainCtx, cancelDrain := context.WithDeadline(context.Background(), budget.Add(-cutGrace))
+	defer cancelDrain()
+	if err := srv.Shutdown(drainCtx); err == nil {
+		log.Info("stopped", "duration", time.Since(began))
+		return
+	}
+	log.Warn("requests still running at the end of the drain budget; cutting them", "budget", cfg.shutdownTimeout)
+	cancelBase(api.ErrShuttingDown)
+	finalCtx, cancelFinal := context.WithDeadline(context.Background(), budget)
+	defer cancelFinal()
+	if err := srv.Shutdown(finalCtx); err != nil {
+		// A write blocked on a client that reads nothing, outside a stream.
+		_ = srv.Close()
+		log.Warn("closed the connections still busy", "err", err)
+	}
+	log.Info("stopped", "duration", time.Since(began))
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/usersync/usersync/pkg/model"
 )
@@ -36,9 +37,13 @@ type AssetReader interface {
 	GetAsset(ctx context.Context, id int64) (*model.Asset, error)
 	ListAssets(ctx context.Context, f model.AssetFilter, p model.Page) ([]model.Asset, string, error)
 	StreamAssets(ctx context.Context, f model.AssetFilter, fn func(*model.Asset) error) error
-	// ListUserAssets returns the assets checked out to a user, or an error
-	// wrapping model.ErrNotFound when the user is unknown.
-	ListUserAssets(ctx context.Context, userID int64, f model.AssetFilter) ([]model.Asset, error)
+	// ListUserAssets returns one page of the assets checked out to a user,
+	// or an error wrapping model.ErrNotFound when the user is unknown.
+	ListUserAssets(ctx context.Context, userID int64, f model.AssetFilter, p model.Page) ([]model.Asset, string, error)
+	// StreamUserAssets calls fn for every asset checked out to a user, or
+	// returns an error wrapping model.ErrNotFound (before any call) when
+	// the user is unknown.
+	StreamUserAssets(ctx context.Context, userID int64, f model.AssetFilter, fn func(*model.Asset) error) error
 }
 
 // RunReader reads the recorded sync runs. *postgres.DB satisfies it.
@@ -47,11 +52,21 @@ type RunReader interface {
 	ScopeStatuses(ctx context.Context) ([]model.ScopeStatus, error)
 }
 
+// ExportStore keeps the export history. *postgres.DB satisfies it.
+type ExportStore interface {
+	RecordExport(ctx context.Context, e model.Export) error
+	// ListExports returns one page of the history, newest first.
+	ListExports(ctx context.Context, p model.Page) ([]model.Export, string, error)
+}
+
 // Deps are what the operations need. Users, Assets and Runs are required.
 type Deps struct {
 	Users  UserReader
 	Assets AssetReader
 	Runs   RunReader
+	// Exports records exports and lists them; nil records nothing and
+	// lists an empty history.
+	Exports ExportStore
 	// Tokens holds the accepted bearer tokens; nil accepts none.
 	Tokens *Tokens
 	// PublicReads lets requests without a token use the read operations.
@@ -61,11 +76,11 @@ type Deps struct {
 	Logger *slog.Logger
 	// Now is the clock for ages in /sync/status; nil means time.Now.
 	Now func() time.Time
-	// StreamWriteTimeout is how far a streaming response pushes its write
-	// deadline out each time it makes progress, so that a server-wide
-	// WriteTimeout bounds a stalled client but not a long healthy stream.
-	// 0 leaves the deadline alone.
-	StreamWriteTimeout time.Duration
+	// Limits bound streams and requests; the zero value bounds nothing.
+	Limits Limits
+	// Registry receives the operations' metrics (streams, exports); nil
+	// keeps them unexported. NewHandler passes its own.
+	Registry prometheus.Registerer
 }
 
 // Tags group the operations in the OpenAPI document.
@@ -73,14 +88,21 @@ const (
 	tagUsers  = "users"
 	tagAssets = "assets"
 	tagSync   = "sync"
+	tagExport = "exports"
 )
 
 // service carries the dependencies into the handlers.
 type service struct {
-	api  huma.API
-	deps Deps
-	log  *slog.Logger
-	now  func() time.Time
+	api     huma.API
+	deps    Deps
+	limits  Limits
+	log     *slog.Logger
+	now     func() time.Time
+	metrics *serviceMetrics
+	slots   *streamSlots
+	// CSV columns of the exportable element types, derived once.
+	usersCSV  *csvTable[User]
+	assetsCSV *csvTable[Asset]
 }
 
 // Register declares every operation of the API on api, with auth. Mount it
@@ -91,7 +113,9 @@ type service struct {
 // registerX call here, protected with scopeSync, fed by a SyncLauncher in
 // Deps.
 func Register(api huma.API, deps Deps) {
-	s := &service{api: api, deps: deps, log: deps.Logger, now: deps.Now}
+	s := &service{api: api, deps: deps, limits: deps.Limits, log: deps.Logger, now: deps.Now,
+		metrics: newServiceMetrics(deps.Registry), usersCSV: newCSVTable[User](), assetsCSV: newCSVTable[Asset]()}
+	s.slots = newStreamSlots(deps.Limits.MaxStreams, s.metrics)
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -105,11 +129,14 @@ func Register(api huma.API, deps Deps) {
 	s.registerUsers()
 	s.registerAssets()
 	s.registerSync()
+	s.registerExports()
 }
 
 // get declares a GET operation that needs scope, routing every error its
 // handler returns through httpError: no handler error reaches huma
-// untranslated, so none can leak its text into a 500.
+// untranslated, so none can leak its text into a 500. The handler runs
+// within Limits.RequestTimeout; a listing streamed whole runs after it
+// returns, under the stream limits instead (see list).
 func get[I, O any](s *service, scope, id, tag, path, summary string, handler func(context.Context, *I) (*O, error), opts ...func(*huma.Operation)) {
 	op := huma.Operation{
 		OperationID: id,
@@ -124,8 +151,13 @@ func get[I, O any](s *service, scope, id, tag, path, summary string, handler fun
 		o(&op)
 	}
 	huma.Register(s.api, op, func(ctx context.Context, in *I) (*O, error) {
-		out, err := handler(ctx, in)
+		hctx, cancel := s.withRequestTimeout(ctx)
+		defer cancel()
+		out, err := handler(hctx, in)
 		if err != nil {
+			if ctx.Err() == nil && context.Cause(hctx) == errTooSlow {
+				err = errTooSlow
+			}
 			return nil, s.httpError(ctx, err)
 		}
 		return out, nil

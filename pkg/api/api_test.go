@@ -62,7 +62,7 @@ func testUsers() []model.User {
 func newTestAPI(t *testing.T, store *fakeStore, edit ...func(*api.Deps)) (humatest.TestAPI, *syncBuffer) {
 	t.Helper()
 	logs := &syncBuffer{}
-	d := api.Deps{Users: store, Assets: store, Runs: store, PublicReads: true,
+	d := api.Deps{Users: store, Assets: store, Runs: store, Exports: store, PublicReads: true,
 		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	for _, e := range edit {
 		e(&d)
@@ -445,7 +445,7 @@ func TestOpenAPIDocument(t *testing.T) {
 		}
 	}
 	slices.Sort(opIDs)
-	want := []string{"get-asset", "get-sync-status", "get-user", "list-assets", "list-sync-runs", "list-user-assets", "list-users"}
+	want := []string{"get-asset", "get-sync-status", "get-user", "list-assets", "list-exports", "list-sync-runs", "list-user-assets", "list-users"}
 	if diff := cmp.Diff(want, opIDs); diff != "" {
 		t.Errorf("operations (-want +got):\n%s", diff)
 	}

@@ -85,9 +85,9 @@ func newAsset(a *model.Asset) Asset {
 	}
 }
 
-// listAssetsInput is GET /assets: paging and filters.
+// listAssetsInput is GET /assets: paging, format and filters.
 type listAssetsInput struct {
-	Paging
+	Listing
 	Q              string          `query:"q" maxLength:"200" doc:"Case-insensitive substring of the asset tag, name or serial."`
 	AssignedUserID optional[int64] `query:"assigned_user_id" doc:"Only assets checked out to this user."`
 	Status         string          `query:"status" maxLength:"100" doc:"A status type (deployable, pending, undeployable, archived), deployed, or a status label's name (any case)."`
@@ -100,6 +100,17 @@ func (in *listAssetsInput) filter() model.AssetFilter {
 		LocationID: in.LocationID.ptr(), IncludeDeleted: in.IncludeDeleted}
 }
 
+// given is the filters as the request gave them, for the export history.
+func (in *listAssetsInput) given() filterSet {
+	f := filterSet{}
+	f.text("q", in.Q)
+	f.id("assigned_user_id", in.AssignedUserID)
+	f.text("status", in.Status)
+	f.id("location_id", in.LocationID)
+	f.flag("include_deleted", in.IncludeDeleted)
+	return f
+}
+
 type getAssetInput struct {
 	IfNoneMatch []string `header:"If-None-Match" doc:"ETags the client holds; 304 Not Modified when one is current."`
 	AssetID     int64    `path:"asset_id" doc:"The Snipe-IT asset id."`
@@ -109,15 +120,21 @@ func (s *service) registerAssets() {
 	get(s, scopeRead, "list-assets", tagAssets, "/assets", "List assets",
 		func(ctx context.Context, in *listAssetsInput) (*listOutput, error) {
 			f := in.filter()
-			return list(s, &in.Paging,
-				func(p model.Page) ([]model.Asset, string, error) { return s.deps.Assets.ListAssets(ctx, f, p) },
-				func(fn func(*model.Asset) error) error { return s.deps.Assets.StreamAssets(ctx, f, fn) },
-				newAsset)
+			return list(s, ctx, &in.Listing, listing[model.Asset, Asset]{
+				resource: "assets", filters: in.given(), convert: newAsset, csv: s.assetsCSV,
+				page: func(ctx context.Context, p model.Page) ([]model.Asset, string, error) {
+					return s.deps.Assets.ListAssets(ctx, f, p)
+				},
+				stream: func(ctx context.Context, fn func(*model.Asset) error) error {
+					return s.deps.Assets.StreamAssets(ctx, f, fn)
+				},
+			})
 		},
 		withListDocs[Asset](s, "assets"),
 		withErrors(http.StatusUnprocessableEntity),
 		withDescription("A JSON array of assets in id order, archived ones included, live ones only unless "+
-			"include_deleted. Paging and streaming work as for GET /users."))
+			"include_deleted; CSV with format=csv or Accept: text/csv (custom_fields as JSON text in one column). "+
+			"Paging, streaming and the export history work as for GET /users."))
 
 	get(s, scopeRead, "get-asset", tagAssets, "/assets/{asset_id}", "Get an asset",
 		func(ctx context.Context, in *getAssetInput) (*resourceOutput, error) {

@@ -28,7 +28,9 @@ const (
 const securityScheme = "bearer"
 
 // Tokens is the set of bearer tokens read from API_TOKENS_FILE: one
-// `<scope>:<token>` a line, scope read or sync, `#` comments. It rereads
+// `[<name>=]<scope>:<token>` a line, scope read or sync, `#` comments. The
+// optional name says whose token it is in the export history (the token
+// itself is never recorded or logged). It rereads
 // the file when it changes (checked at most once per CheckEvery), so a
 // rotated Kubernetes Secret takes effect without a restart; a file that
 // fails to parse is logged and the previous tokens stay in force.
@@ -51,6 +53,7 @@ type Tokens struct {
 type tokenEntry struct {
 	digest [sha256.Size]byte
 	scope  string
+	name   string
 }
 
 // fileStamp tells whether the file changed since it was read. Kubernetes
@@ -109,6 +112,12 @@ func readTokenFile(path string) ([]tokenEntry, fileStamp, error) {
 
 // parseTokens parses the token file format. Errors name the line, never
 // its content.
+//
+// A line is `<scope>:<token>` or, with a name, `<name>=<scope>:<token>`:
+// the name goes before the scope because a token may hold any character
+// after the first colon, while no line valid before names existed has an
+// = before it (its scope is read or sync), so every old file reads as it
+// did.
 func parseTokens(data []byte) ([]tokenEntry, error) {
 	var entries []tokenEntry
 	sc := bufio.NewScanner(bytes.NewReader(data))
@@ -117,20 +126,46 @@ func parseTokens(data []byte) ([]tokenEntry, error) {
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		scope, token, ok := strings.Cut(line, ":")
-		scope, token = strings.TrimSpace(scope), strings.TrimSpace(token)
+		head, token, ok := strings.Cut(line, ":")
+		token = strings.TrimSpace(token)
 		if !ok || token == "" {
-			return nil, fmt.Errorf("line %d: want <scope>:<token>", n)
+			return nil, fmt.Errorf("line %d: want <scope>:<token> or <name>=<scope>:<token>", n)
+		}
+		name, scope, named := strings.Cut(head, "=")
+		if !named {
+			name, scope = "", head
+		}
+		name, scope = strings.TrimSpace(name), strings.TrimSpace(scope)
+		if named && !validTokenName(name) {
+			return nil, fmt.Errorf("line %d: a token name is 1-%d letters, digits, '.', '_', '-' or '@'", n, maxTokenName)
 		}
 		if scope != scopeRead && scope != scopeSync {
 			return nil, fmt.Errorf("line %d: scope must be %q or %q", n, scopeRead, scopeSync)
 		}
-		entries = append(entries, tokenEntry{digest: sha256.Sum256([]byte(token)), scope: scope})
+		entries = append(entries, tokenEntry{digest: sha256.Sum256([]byte(token)), scope: scope, name: name})
 	}
 	if err := sc.Err(); err != nil {
 		return nil, err
 	}
 	return entries, nil
+}
+
+// maxTokenName bounds a token's name.
+const maxTokenName = 64
+
+// validTokenName accepts names that are safe in logs, CSV and URLs as they
+// are: ASCII letters, digits and . _ - @.
+func validTokenName(name string) bool {
+	if name == "" || len(name) > maxTokenName {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("._-@", c) >= 0) {
+			return false
+		}
+	}
+	return true
 }
 
 // Len reports how many tokens are loaded.
@@ -154,6 +189,32 @@ func (t *Tokens) scopeOf(token string) string {
 		}
 	}
 	return scope
+}
+
+// nameOf returns the name of token in the file, or "" when it has none or
+// is unknown. Like scopeOf it compares every entry.
+func (t *Tokens) nameOf(token string) string {
+	t.reloadIfChanged()
+	d := sha256.Sum256([]byte(token))
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	name := ""
+	for _, e := range t.entries {
+		if subtle.ConstantTimeCompare(d[:], e.digest[:]) == 1 && name == "" {
+			name = e.name
+		}
+	}
+	return name
+}
+
+// tokenName is the name of the token an Authorization header carries, for
+// the export history: "" without a token, a name or a token file.
+func (s *service) tokenName(authorization string) string {
+	token, present, err := bearerToken(authorization)
+	if err != nil || !present || s.deps.Tokens == nil {
+		return ""
+	}
+	return s.deps.Tokens.nameOf(token)
 }
 
 // reloadIfChanged rereads the file when its stamp changed; only one

@@ -160,3 +160,78 @@ func TestLoadTokensRejectsMalformedFiles(t *testing.T) {
 		})
 	}
 }
+
+func TestTokenNames(t *testing.T) {
+	t.Run("old files read as before", func(t *testing.T) {
+		// A token may hold = and : after the first colon.
+		tokens, _ := loadTokens(t, "read:a=b:c\nsync: s-token\n")
+		tapi, _ := newTestAPI(t, &fakeStore{users: testUsers()}, func(d *api.Deps) { d.PublicReads, d.Tokens = false, tokens })
+		for _, token := range []string{"a=b:c", "s-token"} {
+			if got := tapi.Get("/users/1", "Authorization: Bearer "+token).Code; got != http.StatusOK {
+				t.Errorf("token %q: %d, want 200", token, got)
+			}
+		}
+	})
+	t.Run("named tokens authenticate with their scope", func(t *testing.T) {
+		tokens, _ := loadTokens(t, "# named\nfinance.reports=read:r-token\n ops@example.test = sync : s-token\nread=read:x\n")
+		tapi, _ := newTestAPI(t, &fakeStore{users: testUsers()}, func(d *api.Deps) { d.PublicReads, d.Tokens = false, tokens })
+		withSyncOperation(tapi)
+		for _, tt := range []struct {
+			method, token string
+			status        int
+		}{
+			{http.MethodGet, "r-token", http.StatusOK},
+			{http.MethodPost, "r-token", http.StatusForbidden},
+			{http.MethodPost, "s-token", http.StatusNoContent},
+			{http.MethodGet, "x", http.StatusOK},
+		} {
+			path := map[string]string{http.MethodGet: "/users/1", http.MethodPost: "/sync/test"}[tt.method]
+			if got := tapi.Do(tt.method, path, "Authorization: Bearer "+tt.token).Code; got != tt.status {
+				t.Errorf("%s with %s: %d, want %d", tt.method, tt.token, got, tt.status)
+			}
+		}
+	})
+	for name, content := range map[string]string{
+		"empty name":      "=read:secret-value\n",
+		"name with space": "my token=read:secret-value\n",
+		"name too long":   strings.Repeat("n", 65) + "=read:secret-value\n",
+		"name, no scope":  "finance=:secret-value\n",
+		"name, bad scope": "finance=admin:secret-value\n",
+	} {
+		t.Run(name+" is refused", func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "tokens")
+			writeTokens(t, path, content, time.Now())
+			_, err := api.LoadTokens(api.TokensConfig{Path: path})
+			if !errors.Is(err, model.ErrInvalid) || strings.Contains(err.Error(), "secret-value") {
+				t.Errorf("error = %v, want ErrInvalid without the token", err)
+			}
+		})
+	}
+}
+
+// FuzzTokenFile feeds the token file parser arbitrary files: it never
+// panics, and an error never quotes what follows a line's first colon.
+func FuzzTokenFile(f *testing.F) {
+	for _, s := range []string{"read:abc\n", "a=read:b\n", "=read:x", "read=sync:y\n# c\n", "read:\n", ":\n", "x=y=read:z",
+		"read:a:b=c\r\n", "\xff=read:z", strings.Repeat("a", 70) + "=read:t"} {
+		f.Add(s)
+	}
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, content string) {
+		path := filepath.Join(dir, "tokens")
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := api.LoadTokens(api.TokensConfig{Path: path})
+		if err == nil {
+			return
+		}
+		for line := range strings.SplitSeq(content, "\n") {
+			_, secret, ok := strings.Cut(line, ":")
+			secret = strings.TrimSpace(secret)
+			if ok && len(secret) >= 6 && strings.Contains(err.Error(), secret) {
+				t.Fatalf("error %q quotes a token %q", err, secret)
+			}
+		}
+	})
+}

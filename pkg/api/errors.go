@@ -10,6 +10,18 @@ import (
 	"github.com/usersync/usersync/pkg/model"
 )
 
+// ErrShuttingDown is the cause with which usersapi cancels the requests
+// still running when its shutdown budget ends (http.Server.BaseContext):
+// a stream cut by it is recorded as cut, and a request that has not
+// answered yet gets 503.
+var ErrShuttingDown = errors.New("the server is shutting down")
+
+// errTooSlow ends a request that ran past Limits.RequestTimeout.
+var errTooSlow = errors.New("the request took longer than the server allows; try again later, or narrow it")
+
+// retryShortly is the Retry-After of refusals at capacity.
+var retryShortly = http.Header{"Retry-After": {"1"}}
+
 // statusTable is the one mapping of domain errors to HTTP statuses. The
 // first sentinel the error wraps wins. hideDetail keeps the error's text out
 // of the response where it may carry internals (a database address).
@@ -28,6 +40,12 @@ var statusTable = []struct {
 	// the store refuses is the same kind of mistake and gets the same status.
 	{err: model.ErrInvalid, status: http.StatusUnprocessableEntity},
 	{err: model.ErrConflict, status: http.StatusConflict},
+	// At capacity (every stream slot or database connection taken), too
+	// slow, or going away: the server's condition, not the request's, so
+	// 503 with a hint to come back.
+	{err: model.ErrBusy, status: http.StatusServiceUnavailable, headers: retryShortly},
+	{err: errTooSlow, status: http.StatusServiceUnavailable, headers: retryShortly},
+	{err: ErrShuttingDown, status: http.StatusServiceUnavailable, headers: retryShortly},
 	{err: model.ErrUnavailable, status: http.StatusServiceUnavailable,
 		hideDetail: "the database is unavailable; try again later",
 		headers:    http.Header{"Retry-After": {"5"}}},
@@ -47,11 +65,16 @@ func (s *service) httpError(ctx context.Context, err error) error {
 		return err
 	}
 	if ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
-		// The client went away; nobody reads this answer. 499 (nginx's
-		// "client closed request") keeps it apart from server failures in
-		// the metrics and the access log.
-		s.log.DebugContext(ctx, "client went away", "err", err, "request_id", RequestID(ctx))
-		return huma.NewError(statusClientClosed, "client closed request")
+		if cause := context.Cause(ctx); cause != ctx.Err() {
+			// The server ended the request on purpose (shutdown): say why.
+			err = cause
+		} else {
+			// The client went away; nobody reads this answer. 499 (nginx's
+			// "client closed request") keeps it apart from server failures
+			// in the metrics and the access log.
+			s.log.DebugContext(ctx, "client went away", "err", err, "request_id", RequestID(ctx))
+			return huma.NewError(statusClientClosed, "client closed request")
+		}
 	}
 	for _, m := range statusTable {
 		if !errors.Is(err, m.err) {

@@ -24,6 +24,13 @@ type fakeStore struct {
 	streamErrAfter int
 	streamErr      error
 	lastUserFilter model.UserFilter
+	// hold, when set, stops an asset stream before row holdAfter until it
+	// is closed.
+	hold      chan struct{}
+	holdAfter int
+	// exports is the export history; exportErr fails RecordExport.
+	exports   []model.Export
+	exportErr error
 }
 
 func (f *fakeStore) fail() error {
@@ -140,11 +147,20 @@ func (f *fakeStore) ListAssets(_ context.Context, flt model.AssetFilter, p model
 	return fakePage(f.selectAssets(flt), p, func(a *model.Asset) int64 { return a.ID })
 }
 
-func (f *fakeStore) StreamAssets(_ context.Context, flt model.AssetFilter, fn func(*model.Asset) error) error {
+func (f *fakeStore) StreamAssets(ctx context.Context, flt model.AssetFilter, fn func(*model.Asset) error) error {
 	if err := f.fail(); err != nil {
 		return err
 	}
-	for _, a := range f.selectAssets(flt) {
+	for i, a := range f.selectAssets(flt) {
+		if f.hold != nil && i == f.holdAfter {
+			// Stand still mid-stream until the test lets go, as a large
+			// listing does while the client reads the first rows.
+			select {
+			case <-f.hold:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
 		if err := fn(&a); err != nil {
 			return err
 		}
@@ -152,12 +168,20 @@ func (f *fakeStore) StreamAssets(_ context.Context, flt model.AssetFilter, fn fu
 	return nil
 }
 
-func (f *fakeStore) ListUserAssets(ctx context.Context, userID int64, flt model.AssetFilter) ([]model.Asset, error) {
+func (f *fakeStore) ListUserAssets(ctx context.Context, userID int64, flt model.AssetFilter, p model.Page) ([]model.Asset, string, error) {
 	if _, err := f.GetUser(ctx, userID); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	flt.AssignedUserID = &userID
-	return f.selectAssets(flt), nil
+	return fakePage(f.selectAssets(flt), p, func(a *model.Asset) int64 { return a.ID })
+}
+
+func (f *fakeStore) StreamUserAssets(ctx context.Context, userID int64, flt model.AssetFilter, fn func(*model.Asset) error) error {
+	if _, err := f.GetUser(ctx, userID); err != nil {
+		return err
+	}
+	flt.AssignedUserID = &userID
+	return f.StreamAssets(ctx, flt, fn)
 }
 
 func (f *fakeStore) ListRuns(_ context.Context, flt model.RunFilter, p model.Page) ([]model.SyncRun, string, error) {
@@ -182,3 +206,29 @@ func (f *fakeStore) ScopeStatuses(context.Context) ([]model.ScopeStatus, error) 
 }
 
 func (f *fakeStore) Ping(context.Context) error { return f.fail() }
+
+func (f *fakeStore) RecordExport(_ context.Context, e model.Export) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.exportErr != nil {
+		return f.exportErr
+	}
+	e.ID = int64(len(f.exports) + 1)
+	f.exports = append(f.exports, e)
+	return nil
+}
+
+func (f *fakeStore) recorded() []model.Export {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.exports)
+}
+
+func (f *fakeStore) ListExports(_ context.Context, p model.Page) ([]model.Export, string, error) {
+	if err := f.fail(); err != nil {
+		return nil, "", err
+	}
+	newest := f.recorded()
+	slices.Reverse(newest)
+	return fakePage(newest, p, func(e *model.Export) int64 { return -e.ID })
+}

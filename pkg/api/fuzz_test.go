@@ -7,9 +7,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"testing"
-
-	"github.com/danielgtaylor/huma/v2/humatest"
+	"time"
 
 	"github.com/usersync/usersync/pkg/api"
 	"github.com/usersync/usersync/pkg/model"
@@ -39,8 +39,20 @@ func fuzzHandler(f *testing.F) http.Handler {
 	if _, err := db.MirrorAssets(ctx, sliceSeq(assets), model.MirrorOptions{}); err != nil {
 		f.Fatal(err)
 	}
-	h, tapi := humatest.New(f)
-	api.Register(tapi, api.Deps{Users: db, Assets: db, Runs: db, PublicReads: true})
+	if err := db.RecordExport(ctx, model.Export{Resource: "users", Format: "csv", Outcome: model.ExportCompleted,
+		Filters: map[string]string{"q": "a"}}); err != nil {
+		f.Fatal(err)
+	}
+	// The whole router, so that the size bounds in front of the
+	// operations are fuzzed too.
+	h, err := api.NewHandler(api.Config{
+		Deps: api.Deps{Users: db, Assets: db, Runs: db, Exports: db, PublicReads: true,
+			Limits: api.Limits{MaxStreams: 4, RequestTimeout: 10 * time.Second, StreamTimeout: time.Minute}},
+		DB: db,
+	})
+	if err != nil {
+		f.Fatal(err)
+	}
 	return h
 }
 
@@ -54,14 +66,22 @@ func sliceSeq[T any](rows []T) iter.Seq2[*T, error] {
 	}
 }
 
-// noServerError serves GET path?rawQuery and fails on any 5xx.
-func noServerError(t *testing.T, h http.Handler, path, rawQuery string) {
-	req := (&http.Request{Method: http.MethodGet, URL: &url.URL{Path: path, RawQuery: rawQuery},
+// noServerError serves GET path?rawQuery (with header, name then value)
+// and fails on any 5xx, or an error that is not a problem response.
+func noServerError(t *testing.T, h http.Handler, path, rawQuery string, header ...string) {
+	u := &url.URL{Path: path, RawQuery: rawQuery}
+	req := (&http.Request{Method: http.MethodGet, URL: u, RequestURI: u.RequestURI(),
 		Header: http.Header{}, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Host: "example.test"}).WithContext(context.Background())
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	if rec.Code >= 500 {
-		t.Fatalf("GET %s?%q = %d: %s", path, rawQuery, rec.Code, rec.Body)
+		t.Fatalf("GET %s?%q %q = %d: %s", path, rawQuery, header, rec.Code, rec.Body)
+	}
+	if ct := rec.Header().Get("Content-Type"); rec.Code >= 400 && ct != "application/problem+json" {
+		t.Fatalf("GET %s?%q %q = %d as %q: %s; want a problem", path, rawQuery, header, rec.Code, ct, rec.Body)
 	}
 }
 
@@ -71,6 +91,8 @@ var querySeeds = []string{
 	"department_id=9223372036854775807", "department_id=-9223372036854775808", "department_id=1e3",
 	"location_id=%00", "include_deleted=1", "include_deleted=yes", "limit=2&limit=3", "q=a&q=b",
 	"assigned_user_id=1&status=archived", "status=%00", "scope=users&status=failed", "scope=%ff",
+	"format=csv", "format=csv&limit=1", "format=CSV", "format=%00", "format=json&q=%3Dcmd",
+	"q=" + strings.Repeat("%41", 3000),
 }
 
 func fuzzQuery(f *testing.F, path string) {
@@ -83,9 +105,27 @@ func fuzzQuery(f *testing.F, path string) {
 	})
 }
 
-func FuzzListUsersQuery(f *testing.F)  { fuzzQuery(f, "/users") }
-func FuzzListAssetsQuery(f *testing.F) { fuzzQuery(f, "/assets") }
-func FuzzListRunsQuery(f *testing.F)   { fuzzQuery(f, "/sync/runs") }
+func FuzzListUsersQuery(f *testing.F)   { fuzzQuery(f, "/users") }
+func FuzzListAssetsQuery(f *testing.F)  { fuzzQuery(f, "/assets") }
+func FuzzListRunsQuery(f *testing.F)    { fuzzQuery(f, "/sync/runs") }
+func FuzzListExportsQuery(f *testing.F) { fuzzQuery(f, "/exports") }
+func FuzzUserAssetsQuery(f *testing.F)  { fuzzQuery(f, "/users/1/assets") }
+
+// FuzzListingHeaders fuzzes the headers a listing reads (Accept decides
+// the format; Authorization names the token in the export history).
+func FuzzListingHeaders(f *testing.F) {
+	h := fuzzHandler(f)
+	for _, s := range []string{"text/csv", "application/json;q=0.1, text/csv", "text/csv;q=x", ";;,,", "text/csv;q=", "*/*",
+		"\x00", strings.Repeat("text/csv,", 3000)} {
+		f.Add(s, "Bearer x")
+	}
+	f.Fuzz(func(t *testing.T, accept, authorization string) {
+		for _, p := range []string{"/users", "/assets?limit=1", "/users/1/assets"} {
+			path, query, _ := strings.Cut(p, "?")
+			noServerError(t, h, path, query, "Accept", accept, "Authorization", authorization)
+		}
+	})
+}
 
 // FuzzResourcePath fuzzes the id segment of the single-resource paths.
 func FuzzResourcePath(f *testing.F) {
@@ -94,8 +134,9 @@ func FuzzResourcePath(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, id string) {
-		for _, p := range []string{"/users/%s", "/users/%s/assets", "/assets/%s"} {
-			noServerError(t, h, fmt.Sprintf(p, id), "")
+		for _, p := range []string{"/users/%s", "/users/%s/assets", "/assets/%s", "/users/%s/assets?format=csv"} {
+			p, query, _ := strings.Cut(p, "?")
+			noServerError(t, h, fmt.Sprintf(p, id), query)
 		}
 	})
 }

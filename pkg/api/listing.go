@@ -1,17 +1,16 @@
 package api
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"reflect"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -58,54 +57,6 @@ func (p *Paging) nextLink(cursor string) string {
 	return "<" + next.String() + `>; rel="next"`
 }
 
-// listOutput is the response of a listing: a JSON array written by Body,
-// either one page or a stream of the whole listing.
-type listOutput struct {
-	Link string `header:"Link" doc:"<URL>; rel=\"next\" when a page is returned and another one follows."`
-	Body func(huma.Context)
-}
-
-// elements produces the elements of a JSON array, calling emit for each.
-type elements func(emit func(any) error) error
-
-// pageOutput answers with one page already read.
-func (s *service) pageOutput(p Paging, next string, produce elements) *listOutput {
-	out := s.streamOutput(produce)
-	if next != "" {
-		out.Link = p.nextLink(next)
-	}
-	return out
-}
-
-// streamOutput answers with elements written as they are produced.
-func (s *service) streamOutput(produce elements) *listOutput {
-	return &listOutput{Body: func(hctx huma.Context) { s.writeArray(hctx, produce) }}
-}
-
-// list answers a listing: one page when the request pages, else a stream
-// of every element. page and stream read model rows M; convert makes the
-// JSON element J.
-func list[M, J any](s *service, p *Paging, page func(model.Page) ([]M, string, error),
-	stream func(func(*M) error) error, convert func(*M) J) (*listOutput, error) {
-	if !p.paged() {
-		return s.streamOutput(func(emit func(any) error) error {
-			return stream(func(m *M) error { return emit(convert(m)) })
-		}), nil
-	}
-	rows, next, err := page(p.page())
-	if err != nil {
-		return nil, err
-	}
-	return s.pageOutput(*p, next, func(emit func(any) error) error {
-		for i := range rows {
-			if err := emit(convert(&rows[i])); err != nil {
-				return err
-			}
-		}
-		return nil
-	}), nil
-}
-
 // resourceOutput is a single resource: its JSON, encoded once for both the
 // ETag and the body (huma would encode it a second time), and the ETag.
 type resourceOutput struct {
@@ -146,130 +97,24 @@ func withResourceDocs[T any](s *service) func(*huma.Operation) {
 	}
 }
 
-// withListDocs documents a listing's 200 response as a JSON array of T:
-// huma cannot see through the streaming body function.
+// withListDocs documents a listing's 200 response as a JSON array of T,
+// or CSV with T's fields as columns: huma cannot see through the streaming
+// body function.
 func withListDocs[T any](s *service, what string) func(*huma.Operation) {
 	return func(op *huma.Operation) {
 		schema := s.api.OpenAPI().Components.Schemas.Schema(reflect.TypeFor[[]T](), true, "")
+		columns := strings.Join(newCSVTable[T]().header, ",")
 		op.Responses = map[string]*huma.Response{"200": {
 			Description: "The " + what + ", in id order.",
-			Content:     map[string]*huma.MediaType{"application/json": {Schema: schema}},
+			Content: map[string]*huma.MediaType{
+				"application/json": {Schema: schema},
+				"text/csv": {Schema: &huma.Schema{Type: "string",
+					Description: "RFC 4180 CSV, UTF-8, CRLF line ends, a header row, then one row per element: " + columns +
+						". Null is an empty cell; lists and objects are JSON text; text starting with = + - @, a tab or CR " +
+						"(other than a plain number) starts with an apostrophe so spreadsheets do not run it."}},
+			},
 		}}
 	}
-}
-
-// errClientGone marks a failed write to the client: nothing more can be
-// said to it, so it is not a server error.
-type errClientGone struct{ err error }
-
-func (e errClientGone) Error() string { return "write response: " + e.err.Error() }
-func (e errClientGone) Unwrap() error { return e.err }
-
-// writeArray writes the elements as a JSON array. The status line waits for
-// the first element, so a query that fails at once is still answered with
-// a proper problem response. A failure after that cannot change the status:
-// the connection is cut (http.ErrAbortHandler) so the client sees a
-// truncated response, never a short array that looks complete.
-func (s *service) writeArray(hctx huma.Context, produce elements) {
-	w := &arrayWriter{hctx: hctx, timeout: s.deps.StreamWriteTimeout}
-	err := produce(w.emit)
-	if err == nil {
-		err = w.close()
-	}
-	ctx := hctx.Context()
-	var gone errClientGone
-	switch {
-	case err == nil:
-	case errors.As(err, &gone) || ctx.Err() != nil:
-		s.log.DebugContext(ctx, "client went away during a listing", "err", err, "request_id", RequestID(ctx))
-	case !w.started:
-		s.writeError(hctx, err)
-	default:
-		s.log.ErrorContext(ctx, "listing failed after it started; cutting the response", "err", err,
-			"request_id", RequestID(ctx), "elements", w.n)
-		panic(http.ErrAbortHandler)
-	}
-}
-
-// arrayWriter writes a JSON array element by element through a buffer.
-type arrayWriter struct {
-	hctx    huma.Context
-	timeout time.Duration
-	rc      *http.ResponseController
-	bw      *bufio.Writer
-	enc     *json.Encoder
-	started bool
-	n       int
-}
-
-// extendEvery is how many elements may go by between two pushes of the
-// write deadline.
-const extendEvery = 1000
-
-func (a *arrayWriter) start() error {
-	a.started = true
-	a.hctx.SetHeader("Content-Type", "application/json")
-	a.hctx.SetStatus(http.StatusOK)
-	body := a.hctx.BodyWriter()
-	if rw, ok := body.(http.ResponseWriter); ok && a.timeout > 0 {
-		a.rc = http.NewResponseController(rw)
-		a.extendDeadline()
-	}
-	a.bw = bufio.NewWriterSize(body, 32<<10)
-	a.enc = json.NewEncoder(a.bw)
-	a.enc.SetEscapeHTML(false)
-	return a.write("[")
-}
-
-func (a *arrayWriter) extendDeadline() {
-	if a.rc != nil {
-		// Not every writer supports deadlines (httptest); then there is none to push.
-		_ = a.rc.SetWriteDeadline(time.Now().Add(a.timeout))
-	}
-}
-
-func (a *arrayWriter) write(s string) error {
-	if _, err := a.bw.WriteString(s); err != nil {
-		return errClientGone{err}
-	}
-	return nil
-}
-
-func (a *arrayWriter) emit(v any) error {
-	if !a.started {
-		if err := a.start(); err != nil {
-			return err
-		}
-	} else if err := a.write(","); err != nil {
-		return err
-	}
-	if err := a.enc.Encode(v); err != nil {
-		var je *json.UnsupportedValueError
-		if errors.As(err, &je) {
-			return fmt.Errorf("encode element %d: %w", a.n, err)
-		}
-		return errClientGone{err}
-	}
-	a.n++
-	if a.n%extendEvery == 0 {
-		a.extendDeadline()
-	}
-	return nil
-}
-
-func (a *arrayWriter) close() error {
-	if !a.started {
-		if err := a.start(); err != nil {
-			return err
-		}
-	}
-	if err := a.write("]\n"); err != nil {
-		return err
-	}
-	if err := a.bw.Flush(); err != nil {
-		return errClientGone{err}
-	}
-	return nil
 }
 
 // optional is a query parameter that may be absent: huma leaves pointer

@@ -54,3 +54,39 @@ func (m *metrics) observe(method, route string, status int, d time.Duration) {
 	m.requests.WithLabelValues(method, route, code).Inc()
 	m.duration.WithLabelValues(method, route, code).Observe(d.Seconds())
 }
+
+// serviceMetrics are the metrics of the operations themselves: the stream
+// limit and the exports.
+type serviceMetrics struct {
+	streamsInFlight prometheus.Gauge
+	streamsRejected prometheus.Counter
+	exports         *prometheus.CounterVec
+	historyFailures prometheus.Counter
+}
+
+// newServiceMetrics registers the operations' metrics on reg; with a nil
+// reg they are kept but not exported.
+func newServiceMetrics(reg prometheus.Registerer) *serviceMetrics {
+	m := &serviceMetrics{
+		streamsInFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "usersapi_streams_in_flight",
+			Help: "Full listings and exports being streamed now.",
+		}),
+		streamsRejected: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "usersapi_streams_rejected_total",
+			Help: "Full listings and exports refused with 503 because MAX_STREAMS were being streamed already.",
+		}),
+		exports: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "usersapi_exports_total",
+			Help: "Exports (CSV listings and full JSON streams) by resource, format and outcome (completed or cut).",
+		}, []string{"resource", "format", "outcome"}),
+		historyFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "usersapi_export_history_failures_total",
+			Help: "Exports whose export_history row could not be written (the export itself was served).",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.streamsInFlight, m.streamsRejected, m.exports, m.historyFailures)
+	}
+	return m
+}

@@ -71,10 +71,13 @@ func NewHandler(cfg Config) (*Handler, error) {
 	if deps.Logger == nil {
 		deps.Logger = log
 	}
+	if deps.Registry == nil {
+		deps.Registry = reg
+	}
 	h := &Handler{}
 
 	r := chi.NewRouter()
-	r.Use(withRequestID, observe(log, newMetrics(reg)))
+	r.Use(withRequestID, observe(log, newMetrics(reg)), limitRequests, dropMalformedAccept)
 	r.NotFound(func(w http.ResponseWriter, _ *http.Request) {
 		writeProblem(w, http.StatusNotFound, "no such path")
 	})

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/usersync/usersync/pkg/model"
@@ -113,10 +114,10 @@ func optDate(t *time.Time) *string {
 	return &s
 }
 
-// listUsersInput is GET /users: paging and filters. (Huma reads only
-// exported embedded structs, hence the flat filter fields.)
+// listUsersInput is GET /users: paging, format and filters. (Huma reads
+// only exported embedded structs, hence the flat filter fields.)
 type listUsersInput struct {
-	Paging
+	Listing
 	Q              string          `query:"q" maxLength:"200" doc:"Case-insensitive substring of the name, username or email."`
 	DepartmentID   optional[int64] `query:"department_id" doc:"Only users of this department."`
 	LocationID     optional[int64] `query:"location_id" doc:"Only users at this location."`
@@ -127,35 +128,49 @@ func (in *listUsersInput) filter() model.UserFilter {
 	return model.UserFilter{Query: in.Q, DepartmentID: in.DepartmentID.ptr(), LocationID: in.LocationID.ptr(), IncludeDeleted: in.IncludeDeleted}
 }
 
+// given is the filters as the request gave them, for the export history.
+func (in *listUsersInput) given() filterSet {
+	f := filterSet{}
+	f.text("q", in.Q)
+	f.id("department_id", in.DepartmentID)
+	f.id("location_id", in.LocationID)
+	f.flag("include_deleted", in.IncludeDeleted)
+	return f
+}
+
 type getUserInput struct {
 	IfNoneMatch []string `header:"If-None-Match" doc:"ETags the client holds; 304 Not Modified when one is current."`
 	UserID      int64    `path:"user_id" doc:"The Snipe-IT user id."`
 }
 
 type listUserAssetsInput struct {
+	Listing
 	UserID         int64 `path:"user_id" doc:"The Snipe-IT user id."`
 	IncludeDeleted bool  `query:"include_deleted" doc:"Also list assets that vanished from Snipe-IT."`
-}
-
-type assetsOutput struct {
-	Body []Asset
 }
 
 func (s *service) registerUsers() {
 	get(s, scopeRead, "list-users", tagUsers, "/users", "List users",
 		func(ctx context.Context, in *listUsersInput) (*listOutput, error) {
 			f := in.filter()
-			return list(s, &in.Paging,
-				func(p model.Page) ([]model.User, string, error) { return s.deps.Users.ListUsers(ctx, f, p) },
-				func(fn func(*model.User) error) error { return s.deps.Users.StreamUsers(ctx, f, fn) },
-				newUser)
+			return list(s, ctx, &in.Listing, listing[model.User, User]{
+				resource: "users", filters: in.given(), convert: newUser, csv: s.usersCSV,
+				page: func(ctx context.Context, p model.Page) ([]model.User, string, error) {
+					return s.deps.Users.ListUsers(ctx, f, p)
+				},
+				stream: func(ctx context.Context, fn func(*model.User) error) error {
+					return s.deps.Users.StreamUsers(ctx, f, fn)
+				},
+			})
 		},
 		withListDocs[User](s, "users"),
 		withErrors(http.StatusUnprocessableEntity),
-		withDescription("A JSON array of users in id order, live ones only unless include_deleted. "+
+		withDescription("A JSON array of users in id order, live ones only unless include_deleted; CSV with "+
+			"format=csv or Accept: text/csv (the same columns as the JSON fields). "+
 			"Without limit and cursor every matching user is streamed. With limit (and cursor) one page "+
 			"is returned, and a Link header with rel=\"next\" gives the next page's URL; its absence marks "+
-			"the last page. Paging is by id, so a sync running meanwhile never makes a user appear twice."))
+			"the last page. Paging is by id, so a sync running meanwhile never makes a user appear twice. "+
+			"A CSV answer or a whole listing is recorded in the export history (GET /exports)."))
 
 	get(s, scopeRead, "get-user", tagUsers, "/users/{user_id}", "Get a user",
 		func(ctx context.Context, in *getUserInput) (*resourceOutput, error) {
@@ -168,16 +183,23 @@ func (s *service) registerUsers() {
 			"with deleted_at set. Answers carry an ETag; send it in If-None-Match to get 304 when unchanged."))
 
 	get(s, scopeRead, "list-user-assets", tagUsers, "/users/{user_id}/assets", "List the assets checked out to a user",
-		func(ctx context.Context, in *listUserAssetsInput) (*assetsOutput, error) {
-			as, err := s.deps.Assets.ListUserAssets(ctx, in.UserID, model.AssetFilter{IncludeDeleted: in.IncludeDeleted})
-			if err != nil {
-				return nil, err
-			}
-			out := &assetsOutput{Body: make([]Asset, len(as))}
-			for i := range as {
-				out.Body[i] = newAsset(&as[i])
-			}
-			return out, nil
+		func(ctx context.Context, in *listUserAssetsInput) (*listOutput, error) {
+			f := model.AssetFilter{IncludeDeleted: in.IncludeDeleted}
+			given := filterSet{"user_id": strconv.FormatInt(in.UserID, 10)}
+			given.flag("include_deleted", in.IncludeDeleted)
+			return list(s, ctx, &in.Listing, listing[model.Asset, Asset]{
+				resource: "user_assets", filters: given, convert: newAsset, csv: s.assetsCSV,
+				page: func(ctx context.Context, p model.Page) ([]model.Asset, string, error) {
+					return s.deps.Assets.ListUserAssets(ctx, in.UserID, f, p)
+				},
+				stream: func(ctx context.Context, fn func(*model.Asset) error) error {
+					return s.deps.Assets.StreamUserAssets(ctx, in.UserID, f, fn)
+				},
+			})
 		},
-		withErrors(http.StatusNotFound))
+		withListDocs[Asset](s, "assets checked out to the user"),
+		withErrors(http.StatusNotFound, http.StatusUnprocessableEntity),
+		withDescription("The assets checked out to the user, in id order, paged, streamed and exported as "+
+			"GET /assets: without limit all of them are streamed; with limit (and cursor) one page and a Link "+
+			"header to the next. 404 when the mirror has no such user."))
 }

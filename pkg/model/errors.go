@@ -13,6 +13,9 @@ var (
 	// ErrUnavailable: a dependency (the database, Snipe-IT) cannot be reached
 	// right now; trying again later may succeed.
 	ErrUnavailable = errors.New("temporarily unavailable")
+	// ErrBusy: the service is at capacity right now (every database
+	// connection or stream slot is taken); trying again shortly may succeed.
+	ErrBusy = errors.New("busy")
 	// ErrConflict: the request conflicts with the current state, e.g. a sync
 	// is already running.
 	ErrConflict = errors.New("conflict")

@@ -287,3 +287,39 @@ type Change struct {
 	// Columns lists the changed columns of an update.
 	Columns []string
 }
+
+// ExportOutcome says whether an export reached its client whole.
+type ExportOutcome string
+
+// The outcomes of an export.
+const (
+	// ExportCompleted: every row was sent and the response ended normally.
+	ExportCompleted ExportOutcome = "completed"
+	// ExportCut: the response ended early — the client went away or read
+	// too slowly, the stream hit its time bound, the server shut down, or
+	// the database failed midway.
+	ExportCut ExportOutcome = "cut"
+)
+
+// Export is one recorded export: a CSV listing or a full JSON stream of a
+// listing, as the original service's ExportHistory kept them.
+type Export struct {
+	ID         int64
+	StartedAt  time.Time
+	FinishedAt time.Time
+	// TokenName is the name the token carries in the token file; "" when
+	// it has none or no token was sent (public reads). Never the token.
+	TokenName string
+	// Resource is the listing: users, assets or user_assets.
+	Resource string
+	// Filters are the listing's filters as the request gave them, by
+	// query parameter name (user_id for user_assets).
+	Filters map[string]string
+	// Format is json or csv.
+	Format string
+	Rows   int64
+	Bytes  int64
+	// Outcome is completed or cut.
+	Outcome   ExportOutcome
+	RequestID string
+}

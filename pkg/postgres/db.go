@@ -13,6 +13,7 @@ import (
 	"net"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -33,12 +34,21 @@ type Config struct {
 	MaxConns int32
 	// Logger receives migration progress; nil discards it.
 	Logger *slog.Logger
+	// AcquireTimeout bounds how long a read waits for a free pooled
+	// connection before it fails with model.ErrBusy; 0 waits as long as
+	// the caller's context allows.
+	AcquireTimeout time.Duration
 }
 
 // DB is a connection pool to the mirror database.
 type DB struct {
-	pool   *pgxpool.Pool
-	logger *slog.Logger
+	pool *pgxpool.Pool
+	// probe is a pool of one connection that only Ping uses, so that a
+	// readiness check never queues behind reads that hold every pooled
+	// connection (long streams to slow clients).
+	probe          *pgxpool.Pool
+	acquireTimeout time.Duration
+	logger         *slog.Logger
 }
 
 // Open parses cfg.URL and creates a pool. It does not wait for the server:
@@ -56,15 +66,23 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	if pcfg.ConnConfig.RuntimeParams["application_name"] == "" {
 		pcfg.ConnConfig.RuntimeParams["application_name"] = "usersync"
 	}
+	probeCfg := pcfg.Copy()
+	probeCfg.MaxConns, probeCfg.MinConns = 1, 0
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		return nil, fmt.Errorf("create database pool: %w", err)
+	}
+	// Connects only when first pinged.
+	probe, err := pgxpool.NewWithConfig(ctx, probeCfg)
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("create database probe pool: %w", err)
 	}
 	logger := cfg.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &DB{pool: pool, logger: logger}, nil
+	return &DB{pool: pool, probe: probe, acquireTimeout: cfg.AcquireTimeout, logger: logger}, nil
 }
 
 // redactParseError keeps only the reason of a pgx parse error, never the
@@ -78,18 +96,46 @@ func redactParseError(err error) string {
 }
 
 // Close closes every connection.
-func (db *DB) Close() { db.pool.Close() }
+func (db *DB) Close() {
+	db.pool.Close()
+	db.probe.Close()
+}
+
+// MaxConns is the size of the pool reads share.
+func (db *DB) MaxConns() int32 { return db.pool.Config().MaxConns }
 
 // Pool exposes the pgx pool to callers in this module that need a raw
 // connection (tests, benchmarks).
 func (db *DB) Pool() *pgxpool.Pool { return db.pool }
 
-// Ping checks that the database answers.
+// Ping checks that the database answers, on a connection of its own: it
+// does not wait for the pool that reads share.
 func (db *DB) Ping(ctx context.Context) error {
-	if err := db.pool.Ping(ctx); err != nil {
+	if err := db.probe.Ping(ctx); err != nil {
 		return classify(fmt.Errorf("ping database: %w", err))
 	}
 	return nil
+}
+
+// acquire takes a pooled connection for a read, waiting at most the
+// configured AcquireTimeout: when every connection stays taken that long,
+// the read fails with model.ErrBusy (503 and Retry-After to a client)
+// instead of queueing until its client gives up.
+func (db *DB) acquire(ctx context.Context) (*pgxpool.Conn, error) {
+	if db.acquireTimeout <= 0 {
+		c, err := db.pool.Acquire(ctx)
+		return c, classify(err)
+	}
+	actx, cancel := context.WithTimeout(ctx, db.acquireTimeout)
+	defer cancel()
+	c, err := db.pool.Acquire(actx)
+	if err != nil {
+		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			return nil, fmt.Errorf("%w: no database connection became free within %s", model.ErrBusy, db.acquireTimeout)
+		}
+		return nil, classify(err)
+	}
+	return c, nil
 }
 
 // migrationLockID is the advisory lock goose holds while migrating, so two

@@ -49,8 +49,13 @@ func scanTargets[T any](cols []column[T], t *T) []any {
 // holds its id learns what happened to it instead of a bare 404. The error
 // wraps model.ErrNotFound when the mirror never had the user.
 func (db *DB) GetUser(ctx context.Context, id int64) (*model.User, error) {
+	c, err := db.acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("get user %d: %w", id, err)
+	}
+	defer c.Release()
 	var u model.User
-	err := db.pool.QueryRow(ctx, "SELECT "+userSelect+" FROM users WHERE id = $1", id).Scan(userTargets(&u)...)
+	err = c.QueryRow(ctx, "SELECT "+userSelect+" FROM users WHERE id = $1", id).Scan(userTargets(&u)...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("user %d: %w", id, model.ErrNotFound)
 	}
@@ -62,8 +67,13 @@ func (db *DB) GetUser(ctx context.Context, id int64) (*model.User, error) {
 
 // GetAsset returns the asset with id, soft-deleted or not (see GetUser).
 func (db *DB) GetAsset(ctx context.Context, id int64) (*model.Asset, error) {
+	c, err := db.acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("get asset %d: %w", id, err)
+	}
+	defer c.Release()
 	var a model.Asset
-	err := db.pool.QueryRow(ctx, "SELECT "+assetSelect+" FROM assets WHERE id = $1", id).Scan(assetTargets(&a)...)
+	err = c.QueryRow(ctx, "SELECT "+assetSelect+" FROM assets WHERE id = $1", id).Scan(assetTargets(&a)...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("asset %d: %w", id, model.ErrNotFound)
 	}
@@ -121,34 +131,67 @@ func (db *DB) StreamAssets(ctx context.Context, f model.AssetFilter, fn func(*mo
 	return streamRows(ctx, db, "SELECT "+assetSelect+" FROM assets"+w.sql()+" ORDER BY id", w.args, "stream assets", assetTargets, fn)
 }
 
-// ListUserAssets returns every asset checked out to user userID that f
-// selects (f.AssignedUserID is ignored), in id order. The error wraps
-// model.ErrNotFound when the mirror has no such user, deleted or not, so
-// an unknown user is told apart from one without assets.
-func (db *DB) ListUserAssets(ctx context.Context, userID int64, f model.AssetFilter) ([]model.Asset, error) {
+// ListUserAssets returns one page of the assets checked out to user
+// userID that f selects (f.AssignedUserID is ignored), in id order, and the
+// next page's cursor. The error wraps model.ErrNotFound when the mirror has
+// no such user, deleted or not, so an unknown user is told apart from one
+// without assets.
+func (db *DB) ListUserAssets(ctx context.Context, userID int64, f model.AssetFilter, p model.Page) ([]model.Asset, string, error) {
 	f.AssignedUserID = &userID
 	w, err := assetWhere(f)
 	if err != nil {
-		return nil, fmt.Errorf("list assets of user %d: %w", userID, err)
+		return nil, "", fmt.Errorf("list assets of user %d: %w", userID, err)
 	}
-	q := "SELECT " + assetSelect + " FROM assets" + w.sql() + " ORDER BY id"
-	assets, err := collect(ctx, db, q, w.args, assetTargets)
+	assets, next, err := listPage(ctx, db, "assets", assetSelect, w, p, cursorAssets, assetTargets, func(a *model.Asset) int64 { return a.ID })
 	if err != nil {
-		return nil, classify(fmt.Errorf("list assets of user %d: %w", userID, err))
+		return nil, "", fmt.Errorf("list assets of user %d: %w", userID, err)
 	}
-	if len(assets) > 0 {
-		return assets, nil
+	if len(assets) == 0 {
+		if err := db.userExists(ctx, userID); err != nil {
+			return nil, "", err
+		}
 	}
-	// Only an empty answer needs the second question: is there such a user?
+	return assets, next, nil
+}
+
+// StreamUserAssets calls fn for every asset checked out to user userID
+// that f selects, in id order, as StreamAssets does. When there is none, it
+// returns an error wrapping model.ErrNotFound if the user is unknown.
+func (db *DB) StreamUserAssets(ctx context.Context, userID int64, f model.AssetFilter, fn func(*model.Asset) error) error {
+	f.AssignedUserID = &userID
+	w, err := assetWhere(f)
+	if err != nil {
+		return fmt.Errorf("stream assets of user %d: %w", userID, err)
+	}
+	n := 0
+	err = streamRows(ctx, db, "SELECT "+assetSelect+" FROM assets"+w.sql()+" ORDER BY id", w.args,
+		fmt.Sprintf("stream assets of user %d", userID), assetTargets, func(a *model.Asset) error {
+			n++
+			return fn(a)
+		})
+	if err != nil || n > 0 {
+		return err
+	}
+	return db.userExists(ctx, userID)
+}
+
+// userExists answers the second question an empty list of a user's assets
+// raises: is there such a user at all? Only then is it asked.
+func (db *DB) userExists(ctx context.Context, userID int64) error {
+	c, err := db.acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("look up user %d: %w", userID, err)
+	}
+	defer c.Release()
 	var present bool
-	err = db.pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)", userID).Scan(&present)
+	err = c.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)", userID).Scan(&present)
 	if err != nil {
-		return nil, classify(fmt.Errorf("list assets of user %d: %w", userID, err))
+		return classify(fmt.Errorf("look up user %d: %w", userID, err))
 	}
 	if !present {
-		return nil, fmt.Errorf("user %d: %w", userID, model.ErrNotFound)
+		return fmt.Errorf("user %d: %w", userID, model.ErrNotFound)
 	}
-	return assets, nil
+	return nil
 }
 
 // runSelect and runTargets map sync_runs rows to model.SyncRun. The writer
@@ -220,7 +263,12 @@ func (db *DB) ScopeStatuses(ctx context.Context) ([]model.ScopeStatus, error) {
 			return row.Scan(&st.LiveRows, &st.DeletedRows)
 		})
 	}
-	if err := db.pool.SendBatch(ctx, batch).Close(); err != nil {
+	c, err := db.acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read sync status: %w", err)
+	}
+	defer c.Release()
+	if err := c.SendBatch(ctx, batch).Close(); err != nil {
 		return nil, classify(fmt.Errorf("read sync status: %w", err))
 	}
 	return statuses, nil
@@ -357,7 +405,12 @@ func trimPage[T any](rows []T, limit int, kind cursorKind, id func(*T) int64) ([
 }
 
 func collect[T any](ctx context.Context, db *DB, q string, args []any, targets func(*T) []any) ([]T, error) {
-	rows, err := db.pool.Query(ctx, q, args...)
+	c, err := db.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Release()
+	rows, err := c.Query(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -375,7 +428,12 @@ func collect[T any](ctx context.Context, db *DB, q string, args []any, targets f
 
 // streamRows runs q and calls fn for each row as it arrives, reusing one T.
 func streamRows[T any](ctx context.Context, db *DB, q string, args []any, what string, targets func(*T) []any, fn func(*T) error) error {
-	rows, err := db.pool.Query(ctx, q, args...)
+	c, err := db.acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	defer c.Release()
+	rows, err := c.Query(ctx, q, args...)
 	if err != nil {
 		return classify(fmt.Errorf("%s: %w", what, err))
 	}
@@ -409,6 +467,7 @@ const (
 	cursorUsers cursorKind = iota + 1
 	cursorAssets
 	cursorRuns
+	cursorExports
 )
 
 // cursorVersion is the first byte of every cursor; a change of the format

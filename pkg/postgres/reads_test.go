@@ -299,20 +299,39 @@ func TestAssetReads(t *testing.T) {
 		})
 	}
 
-	t.Run("assets of a user", func(t *testing.T) {
-		mine, err := db.ListUserAssets(ctx, 10, model.AssetFilter{})
-		if err != nil {
-			t.Fatal(err)
+	t.Run("assets of a user, paged and streamed", func(t *testing.T) {
+		var paged []int64
+		cursor := ""
+		for range 10 {
+			page, next, err := db.ListUserAssets(ctx, 10, model.AssetFilter{}, model.Page{Limit: 1, Cursor: cursor})
+			if err != nil {
+				t.Fatal(err)
+			}
+			paged = append(paged, assetIDs(page)...)
+			if cursor = next; cursor == "" {
+				break
+			}
 		}
-		if diff := cmp.Diff([]int64{1, 3}, assetIDs(mine)); diff != "" {
-			t.Errorf("ListUserAssets(10) (-want +got):\n%s", diff)
+		if diff := cmp.Diff([]int64{1, 3}, paged); diff != "" {
+			t.Errorf("ListUserAssets(10) pages (-want +got):\n%s", diff)
 		}
-		none, err := db.ListUserAssets(ctx, 13, model.AssetFilter{})
-		if err != nil || len(none) != 0 {
-			t.Errorf("ListUserAssets(user without assets) = %v, %v; want none, nil", none, err)
+		var streamed []int64
+		err := db.StreamUserAssets(ctx, 10, model.AssetFilter{}, func(a *model.Asset) error { streamed = append(streamed, a.ID); return nil })
+		if err != nil || !cmp.Equal([]int64{1, 3}, streamed) {
+			t.Errorf("StreamUserAssets(10) = %v, %v; want [1 3]", streamed, err)
 		}
-		if _, err := db.ListUserAssets(ctx, 77, model.AssetFilter{}); !errors.Is(err, model.ErrNotFound) {
+		none, next, err := db.ListUserAssets(ctx, 13, model.AssetFilter{}, model.Page{Limit: 5})
+		if err != nil || len(none) != 0 || next != "" {
+			t.Errorf("ListUserAssets(user without assets) = %v, %q, %v; want none, nil", none, next, err)
+		}
+		if err := db.StreamUserAssets(ctx, 13, model.AssetFilter{}, func(*model.Asset) error { return nil }); err != nil {
+			t.Errorf("StreamUserAssets(user without assets) = %v, want nil", err)
+		}
+		if _, _, err := db.ListUserAssets(ctx, 77, model.AssetFilter{}, model.Page{Limit: 5}); !errors.Is(err, model.ErrNotFound) {
 			t.Errorf("ListUserAssets(unknown user) error = %v, want ErrNotFound", err)
+		}
+		if err := db.StreamUserAssets(ctx, 77, model.AssetFilter{}, func(*model.Asset) error { return nil }); !errors.Is(err, model.ErrNotFound) {
+			t.Errorf("StreamUserAssets(unknown user) error = %v, want ErrNotFound", err)
 		}
 	})
 }
@@ -405,10 +424,18 @@ func TestReadsReportUnavailableDatabase(t *testing.T) {
 	}
 	defer db.Close()
 	reads := map[string]func() error{
-		"GetUser":       func() error { _, err := db.GetUser(ctx, 1); return err },
-		"ListUsers":     func() error { _, _, err := db.ListUsers(ctx, model.UserFilter{}, model.Page{Limit: 1}); return err },
-		"StreamUsers":   func() error { return db.StreamUsers(ctx, model.UserFilter{}, func(*model.User) error { return nil }) },
-		"ListAssets":    func() error { _, _, err := db.ListAssets(ctx, model.AssetFilter{}, model.Page{Limit: 1}); return err },
+		"GetUser":     func() error { _, err := db.GetUser(ctx, 1); return err },
+		"ListUsers":   func() error { _, _, err := db.ListUsers(ctx, model.UserFilter{}, model.Page{Limit: 1}); return err },
+		"StreamUsers": func() error { return db.StreamUsers(ctx, model.UserFilter{}, func(*model.User) error { return nil }) },
+		"ListAssets":  func() error { _, _, err := db.ListAssets(ctx, model.AssetFilter{}, model.Page{Limit: 1}); return err },
+		"StreamUserAssets": func() error {
+			return db.StreamUserAssets(ctx, 1, model.AssetFilter{}, func(*model.Asset) error { return nil })
+		},
+		"ListExports": func() error { _, _, err := db.ListExports(ctx, model.Page{Limit: 1}); return err },
+		"RecordExport": func() error {
+			return db.RecordExport(ctx, model.Export{Resource: "users", Format: "csv", Outcome: model.ExportCompleted})
+		},
+		"Ping":          func() error { return db.Ping(ctx) },
 		"ListRuns":      func() error { _, _, err := db.ListRuns(ctx, model.RunFilter{}, model.Page{Limit: 1}); return err },
 		"ScopeStatuses": func() error { _, err := db.ScopeStatuses(ctx); return err },
 	}

@@ -1,0 +1,212 @@
+package main_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/csv"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/usersync/usersync/pkg/postgres/pgtest"
+	"github.com/usersync/usersync/pkg/snipeit/snipeittest"
+)
+
+var (
+	usersyncOnce sync.Once
+	usersyncBin  string
+	usersyncErr  error
+)
+
+// usersyncBinary builds cmd/usersync once, for the tests that fill the
+// mirror with a real sync.
+func usersyncBinary(t *testing.T) string {
+	t.Helper()
+	usersyncOnce.Do(func() {
+		usersyncBin = filepath.Join(binDir, "usersync")
+		out, err := exec.Command("go", "build", "-o", usersyncBin, "../usersync").CombinedOutput()
+		if err != nil {
+			usersyncErr = fmt.Errorf("build usersync: %v: %s", err, out)
+		}
+	})
+	if usersyncErr != nil {
+		t.Fatal(usersyncErr)
+	}
+	return usersyncBin
+}
+
+// hostileCells are values a spreadsheet would run as formulas, as they
+// come from Snipe-IT, and the cell each must become.
+var hostileCells = map[string]struct{ in, want string }{
+	"first_name": {`=HYPERLINK("http://evil.example","x")`, `'=HYPERLINK("http://evil.example","x")`},
+	"last_name":  {"+1+cmd", "'+1+cmd"},
+	"jobtitle":   {"@SUM(A1:A9)", "'@SUM(A1:A9)"},
+	"phone":      {"-2+3", "'-2+3"},
+	"mobile":     {"\t=1+1", "'\t=1+1"},
+	"city":       {"-12.50", "-12.50"}, // a plain number stays a number
+	"address":    {"Street 1, \"Top\"\nFloor 2", "Street 1, \"Top\"\nFloor 2"},
+	"state":      {"Zoë ✓", "Zoë ✓"},
+}
+
+// TestCSVExportOfASyncedMirror feeds formula-like values through the
+// Snipe-IT simulator and a real usersync sync, then exports them with
+// usersapi: the cells are neutralised, the CSV parses as RFC 4180, and the
+// export is in the history under the token's name.
+func TestCSVExportOfASyncedMirror(t *testing.T) {
+	ds := snipeittest.Generate(snipeittest.GenerateConfig{Users: 30, Assets: 20, Seed: 7})
+	u := &ds.Users[len(ds.Users)-1]
+	u.FirstName, u.LastName, u.JobTitle = hostileCells["first_name"].in, hostileCells["last_name"].in, hostileCells["jobtitle"].in
+	u.Phone, u.Mobile, u.City = hostileCells["phone"].in, hostileCells["mobile"].in, hostileCells["city"].in
+	u.Address, u.State = hostileCells["address"].in, hostileCells["state"].in
+	u.Username = "=cmd|' /C calc'!A0"
+	a := &ds.Assets[0]
+	a.Name, a.AssetTag, a.Serial = "=1+1", "-A1", "@serial"
+	a.AssignedTo = &snipeittest.Assignment{Type: snipeittest.AssignedUser, ID: u.ID}
+	sim := snipeittest.Start(t, snipeittest.Config{Data: ds})
+
+	dbURL := pgtest.NewDatabase(t) // usersync migrates it
+	sync := exec.Command(usersyncBinary(t), "--full")
+	sync.Env = []string{"SNIPEIT_URL=" + sim.URL(), "SNIPEIT_TOKEN=" + sim.Token(), "DATABASE_URL=" + dbURL,
+		"SNIPEIT_RATE_LIMIT=0", "SYNC_PROGRESS=none", "PATH=" + os.Getenv("PATH")}
+	if out, err := sync.CombinedOutput(); err != nil {
+		t.Fatalf("usersync --full: %v\n%s", err, out)
+	}
+
+	tokens := filepath.Join(t.TempDir(), "tokens")
+	if err := os.WriteFile(tokens, []byte("finance=read:"+readToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startAPI(t, "DATABASE_URL="+dbURL, "API_TOKENS_FILE="+tokens)
+
+	resp, body := get(t, p.base+"/users?format=csv&q=calc", readToken)
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/csv") {
+		t.Fatalf("CSV export: %d %s %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
+	rows, err := csv.NewReader(strings.NewReader(string(body))).ReadAll()
+	if err != nil || len(rows) != 2 {
+		t.Fatalf("CSV: %d rows, %v:\n%s", len(rows), err, body)
+	}
+	cells := map[string]string{}
+	for i, h := range rows[0] {
+		cells[h] = rows[1][i]
+	}
+	for col, tt := range hostileCells {
+		if cells[col] != tt.want {
+			t.Errorf("%s: Snipe-IT's %q became cell %q, want %q", col, tt.in, cells[col], tt.want)
+		}
+	}
+	if cells["username"] != "'=cmd|' /C calc'!A0" {
+		t.Errorf("username cell %q", cells["username"])
+	}
+
+	resp, body = get(t, p.base+fmt.Sprintf("/users/%d/assets", u.ID), readToken, "Accept", "text/csv")
+	rows, err = csv.NewReader(strings.NewReader(string(body))).ReadAll()
+	if resp.StatusCode != http.StatusOK || err != nil || len(rows) < 2 {
+		t.Fatalf("the user's assets as CSV: %d, %v:\n%s", resp.StatusCode, err, body)
+	}
+	asset := map[string]string{}
+	for i, h := range rows[0] {
+		asset[h] = rows[1][i]
+	}
+	if asset["name"] != "'=1+1" || asset["asset_tag"] != "'-A1" || asset["serial"] != "'@serial" {
+		t.Errorf("asset cells name %q, asset_tag %q, serial %q", asset["name"], asset["asset_tag"], asset["serial"])
+	}
+
+	resp, body = get(t, p.base+"/exports", readToken)
+	var history []struct {
+		TokenName *string           `json:"token_name"`
+		Resource  string            `json:"resource"`
+		Format    string            `json:"format"`
+		Filters   map[string]string `json:"filters"`
+		Rows      int64             `json:"rows"`
+		Outcome   string            `json:"outcome"`
+	}
+	if err := json.Unmarshal(body, &history); err != nil || resp.StatusCode != http.StatusOK || len(history) != 2 {
+		t.Fatalf("GET /exports: %d %s", resp.StatusCode, body)
+	}
+	newest, oldest := history[0], history[1]
+	if newest.Resource != "user_assets" || oldest.Resource != "users" || oldest.Filters["q"] != "calc" || oldest.Rows != 1 ||
+		oldest.TokenName == nil || *oldest.TokenName != "finance" || oldest.Outcome != "completed" || oldest.Format != "csv" {
+		t.Errorf("export history: %s", body)
+	}
+	if strings.Contains(string(body), readToken) || strings.Contains(p.logs.String(), readToken) {
+		t.Errorf("the token is in the history or the log")
+	}
+}
+
+// roleURL creates a login role with grants on the database at dbURL and
+// returns dbURL as that role.
+func roleURL(t *testing.T, dbURL string, grants ...string) string {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	role := "usersapi_test_" + hex.EncodeToString(b[:])
+	ident := pgx.Identifier{role}.Sanitize()
+	if _, err := conn.Exec(ctx, "CREATE ROLE "+ident+" LOGIN"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c, err := pgx.Connect(ctx, dbURL)
+		if err != nil {
+			return
+		}
+		defer c.Close(ctx)
+		_, _ = c.Exec(ctx, "DROP OWNED BY "+ident)
+		_, _ = c.Exec(ctx, "DROP ROLE "+ident)
+	})
+	for _, g := range grants {
+		if _, err := conn.Exec(ctx, strings.ReplaceAll(g, "ROLE", ident)); err != nil {
+			t.Fatalf("%s: %v", g, err)
+		}
+	}
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.User(role)
+	return u.String()
+}
+
+// TestExportHistoryWithLeastPrivilege runs usersapi as the role the README
+// asks for — SELECT on the mirror, INSERT on export_history — and as one
+// without the INSERT: the first records exports, the second still serves
+// them and counts the history rows it could not write.
+func TestExportHistoryWithLeastPrivilege(t *testing.T) {
+	dbURL := seedDatabase(t, genUsers(50), nil)
+	const selectAll = "GRANT SELECT ON ALL TABLES IN SCHEMA public TO ROLE"
+
+	least := startAPI(t, "DATABASE_URL="+roleURL(t, dbURL, selectAll, "GRANT INSERT ON export_history TO ROLE"), "PUBLIC_READS=true")
+	if resp, _ := get(t, least.base+"/users?format=csv", ""); resp.StatusCode != http.StatusOK {
+		t.Fatalf("export as the least-privilege role: %d", resp.StatusCode)
+	}
+	waitFor(t, "the export in the history", func() bool {
+		_, body := get(t, least.base+"/exports", "")
+		return strings.Contains(string(body), `"rows":50`)
+	})
+
+	readOnly := startAPI(t, "DATABASE_URL="+roleURL(t, dbURL, selectAll), "PUBLIC_READS=true")
+	resp, body := get(t, readOnly.base+"/users?format=csv", "")
+	if rows, err := csv.NewReader(strings.NewReader(string(body))).ReadAll(); resp.StatusCode != http.StatusOK || err != nil || len(rows) != 51 {
+		t.Fatalf("export as a read-only role: %d, %d rows, %v", resp.StatusCode, len(rows), err)
+	}
+	if got := metricValue(t, readOnly.base, "usersapi_export_history_failures_total"); got != "1" {
+		t.Errorf("usersapi_export_history_failures_total = %q, want 1", got)
+	}
+	waitFor(t, "the failed history write in the log", func() bool { return readOnly.logs.index("not recorded in export_history") >= 0 })
+}
