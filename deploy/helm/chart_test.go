@@ -143,6 +143,8 @@ func TestRequiredValues(t *testing.T) {
 		{[]string{"--set", "snipeit.url=https://s"}, "a Snipe-IT token is required"},
 		{[]string{"--set", "snipeit.url=https://s", "--set", "snipeit.token=x", "--set", "postgresql.enabled=false"}, "a database is required"},
 		{[]string{"--set", "snipeit.url=https://s", "--set", "snipeit.token=x", "--set", "api.ingress.enabled=true"}, "api.ingress.hosts"},
+		{[]string{"--set", "snipeit.url=https://s", "--set", "snipeit.token=x", "--set", "api.shutdownTimeoutSeconds=40"}, "must be longer than api.shutdownTimeoutSeconds"},
+		{[]string{"--set", "snipeit.url=https://s", "--set", "snipeit.token=x", "--set", "api.shutdownDelaySeconds=24"}, "leaves no time to drain"},
 	} {
 		_, err := h.template(t, nil, c.args...)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -261,6 +263,12 @@ func TestRenderShapes(t *testing.T) {
 		}
 		if env["DATABASE_URL"] != "secretKeyRef:r-usersync-database/url" {
 			t.Errorf("DATABASE_URL = %q, want a secret reference", env["DATABASE_URL"])
+		}
+		api := podSpec(ms.find("Deployment", "r-usersync-api"))
+		apiEnv := envOf(get(api, "containers", 0))
+		if apiEnv["SHUTDOWN_DELAY"] != "5s" || apiEnv["SHUTDOWN_TIMEOUT"] != "25s" || get(api, "terminationGracePeriodSeconds") != 30 {
+			t.Errorf("shutdown: delay %q, timeout %q, grace %v; want 5s, 25s and a longer grace period",
+				apiEnv["SHUTDOWN_DELAY"], apiEnv["SHUTDOWN_TIMEOUT"], get(api, "terminationGracePeriodSeconds"))
 		}
 	})
 
