@@ -215,3 +215,36 @@ func TestStopPauseAndRestart(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func TestSetJobStatus(t *testing.T) {
+	cp := kube.Get(t)
+	ns := cp.CreateNamespace(t, "jobstatus")
+	jobs := cp.Clientset().BatchV1().Jobs(ns)
+	for _, phase := range []kubetest.JobPhase{kubetest.JobSucceeded, kubetest.JobFailed} {
+		job := &batchv1.Job{
+			ObjectMeta: metav1.ObjectMeta{Name: string(phase)},
+			Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+				RestartPolicy: corev1.RestartPolicyNever,
+				Containers:    []corev1.Container{{Name: "c", Image: "busybox"}},
+			}}},
+		}
+		if _, err := jobs.Create(ctx(t), job, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := cp.SetJobStatus(ctx(t), ns, job.Name, kubetest.JobRunning); err != nil {
+			t.Fatal(err)
+		}
+		if err := cp.SetJobStatus(ctx(t), ns, job.Name, phase); err != nil {
+			t.Fatal(err)
+		}
+		got, err := jobs.Get(ctx(t), job.Name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[kubetest.JobPhase]batchv1.JobConditionType{kubetest.JobSucceeded: batchv1.JobComplete, kubetest.JobFailed: batchv1.JobFailed}[phase]
+		last := got.Status.Conditions[len(got.Status.Conditions)-1]
+		if last.Type != want || last.Status != corev1.ConditionTrue {
+			t.Errorf("%s: last condition %s=%s, want %s=True", phase, last.Type, last.Status, want)
+		}
+	}
+}

@@ -1,0 +1,400 @@
+package kube
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	batchv1 "k8s.io/api/batch/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/rest"
+	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/usersync/usersync/pkg/model"
+)
+
+// fakeCluster is a fake clientset holding the chart's CronJob and its
+// Lease in namespace "sync".
+func fakeCluster(t *testing.T, objs ...runtime.Object) (*fake.Clientset, *Launcher) {
+	t.Helper()
+	cj := chartCronJob(t)
+	lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: "usersync", Namespace: "sync"}}
+	client := fake.NewClientset(append([]runtime.Object{cj, lease}, objs...)...)
+	l, err := NewLauncher(Config{Client: client, Namespace: "sync", CronJob: "usersync"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return client, l
+}
+
+// ownedJob is a Job of the chart's CronJob in the given state.
+func ownedJob(name string, created time.Time, state model.JobState, annotations map[string]string) *batchv1.Job {
+	j := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{
+		Name: name, Namespace: "sync", CreationTimestamp: metav1.NewTime(created), Annotations: annotations,
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: "batch/v1", Kind: "CronJob", Name: "usersync",
+			UID: "cronjob-uid", Controller: ptr(true), BlockOwnerDeletion: ptr(true)}},
+	}}
+	switch state {
+	case model.JobSucceeded:
+		j.Status.Conditions = []batchv1.JobCondition{{Type: batchv1.JobComplete, Status: corev1.ConditionTrue}}
+	case model.JobFailed:
+		j.Status.Conditions = []batchv1.JobCondition{{Type: batchv1.JobFailed, Status: corev1.ConditionTrue}}
+	case model.JobRunning:
+		j.Status.Active, j.Status.Ready = 1, ptr(int32(1))
+	}
+	return j
+}
+
+func TestLaunchCreatesAJobAndRefusesWhileItRuns(t *testing.T) {
+	client, l := fakeCluster(t)
+	ctx := context.Background()
+	job, created, err := l.LaunchSync(ctx, model.ScopeUsers, "")
+	if err != nil || !created {
+		t.Fatalf("LaunchSync = %v, %v", created, err)
+	}
+	if job.Scope != "users" || job.Trigger != "api" || job.State != "pending" || !strings.HasPrefix(job.Name, "usersync-api-") {
+		t.Errorf("launched %+v", job)
+	}
+	stored, err := client.BatchV1().Jobs("sync").Get(ctx, job.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("the Job is not stored: %v", err)
+	}
+	if got := stored.Spec.Template.Spec.Containers[0].Args; !strings.HasPrefix(strings.Join(got, " "), "--scope users") {
+		t.Errorf("stored args %q", got)
+	}
+	lease, _ := client.CoordinationV1().Leases("sync").Get(ctx, "usersync", metav1.GetOptions{})
+	if h := lease.Spec.HolderIdentity; h == nil || *h != job.Name {
+		t.Errorf("Lease holder = %v, want %s", h, job.Name)
+	}
+
+	_, _, err = l.LaunchSync(ctx, model.ScopeAssets, "")
+	if !errors.Is(err, model.ErrConflict) || !strings.Contains(err.Error(), job.Name) {
+		t.Errorf("second launch: %v, want ErrConflict naming %s", err, job.Name)
+	}
+}
+
+func TestLaunchBlockedOnlyByUnfinishedJobsOfThisCronJob(t *testing.T) {
+	t0 := time.Now().Add(-time.Hour)
+	foreign := ownedJob("other-cron-job", t0, model.JobRunning, nil)
+	foreign.OwnerReferences[0].UID = "another-cronjob"
+	orphan := ownedJob("orphan", t0, model.JobRunning, nil)
+	orphan.OwnerReferences = nil
+	tests := map[string]struct {
+		jobs     []runtime.Object
+		conflict string // the Job named in the conflict, "" for none
+	}{
+		"none":                         {},
+		"a succeeded and a failed one": {jobs: []runtime.Object{ownedJob("s", t0, model.JobSucceeded, nil), ownedJob("f", t0, model.JobFailed, nil)}},
+		"other Jobs running":           {jobs: []runtime.Object{foreign, orphan}},
+		"a scheduled one pending":      {jobs: []runtime.Object{ownedJob("scheduled", t0, model.JobPending, nil)}, conflict: "scheduled"},
+		"a kubectl one running": {
+			jobs:     []runtime.Object{ownedJob("manual", t0, model.JobRunning, map[string]string{AnnotationInstantiate: "manual"})},
+			conflict: "manual",
+		},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			_, l := fakeCluster(t, tt.jobs...)
+			_, created, err := l.LaunchSync(context.Background(), model.ScopeAll, "")
+			if tt.conflict == "" {
+				if err != nil || !created {
+					t.Errorf("LaunchSync = %v, %v; want a new Job", created, err)
+				}
+				return
+			}
+			if !errors.Is(err, model.ErrConflict) || !strings.Contains(err.Error(), "sync Job "+tt.conflict+" ") {
+				t.Errorf("LaunchSync: %v; want ErrConflict naming %s", err, tt.conflict)
+			}
+		})
+	}
+}
+
+func TestLaunchWithIdempotencyKey(t *testing.T) {
+	client, l := fakeCluster(t)
+	ctx := context.Background()
+	first, created, err := l.LaunchSync(ctx, model.ScopeAssets, "key-1")
+	if err != nil || !created {
+		t.Fatalf("first: %v, %v", created, err)
+	}
+	again, created, err := l.LaunchSync(ctx, model.ScopeAssets, "key-1")
+	if err != nil || created || again.Name != first.Name {
+		t.Errorf("repeat with the same key = %s, created %v, %v; want %s again", again.Name, created, err, first.Name)
+	}
+	if _, _, err := l.LaunchSync(ctx, model.ScopeUsers, "key-1"); !errors.Is(err, model.ErrInvalid) {
+		t.Errorf("the same key for another scope: %v, want ErrInvalid", err)
+	}
+	if _, _, err := l.LaunchSync(ctx, model.ScopeAssets, "key-2"); !errors.Is(err, model.ErrConflict) {
+		t.Errorf("another key while the first Job runs: %v, want ErrConflict", err)
+	}
+	stored, _ := client.BatchV1().Jobs("sync").Get(ctx, first.Name, metav1.GetOptions{})
+	if got := stored.Annotations[AnnotationIdempotencyKey]; got != keyDigest("key-1") || strings.Contains(got, "key-1") {
+		t.Errorf("idempotency annotation %q, want the key's digest", got)
+	}
+	// Finished, the Job still answers for its key.
+	stored.Status.Conditions = []batchv1.JobCondition{{Type: batchv1.JobComplete, Status: corev1.ConditionTrue}}
+	if _, err := client.BatchV1().Jobs("sync").UpdateStatus(ctx, stored, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	again, created, err = l.LaunchSync(ctx, model.ScopeAssets, "key-1")
+	if err != nil || created || again.Name != first.Name || again.State != model.JobSucceeded {
+		t.Errorf("repeat after the Job finished = %+v, created %v, %v", again, created, err)
+	}
+}
+
+func TestLaunchRespectsALeaseHeldByAConcurrentLaunch(t *testing.T) {
+	now := time.Now()
+	tests := map[string]struct {
+		acquired time.Time
+		conflict bool
+	}{
+		"fresh: another launch is creating its Job": {acquired: now.Add(-time.Second), conflict: true},
+		"stale: that launch died":                   {acquired: now.Add(-launchGrace - time.Second)},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			lease := &coordinationv1.Lease{
+				ObjectMeta: metav1.ObjectMeta{Name: "usersync", Namespace: "sync"},
+				Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr("usersync-api-other"),
+					AcquireTime: &metav1.MicroTime{Time: tt.acquired}, LeaseDurationSeconds: ptr(int32(30))},
+			}
+			client, l := fakeCluster(t)
+			if _, err := client.CoordinationV1().Leases("sync").Update(context.Background(), lease, metav1.UpdateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			_, _, err := l.LaunchSync(context.Background(), model.ScopeUsers, "")
+			if tt.conflict != errors.Is(err, model.ErrConflict) {
+				t.Errorf("LaunchSync: %v, want conflict %v", err, tt.conflict)
+			}
+			if tt.conflict && err != nil && !strings.Contains(err.Error(), "usersync-api-other") {
+				t.Errorf("the conflict does not name the Job being started: %v", err)
+			}
+		})
+	}
+}
+
+func TestLaunchReleasesTheLeaseWhenTheCreateFails(t *testing.T) {
+	client, l := fakeCluster(t)
+	client.PrependReactor("create", "jobs", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(schema.GroupResource{Group: "batch", Resource: "jobs"}, "", errors.New("RBAC"))
+	})
+	_, _, err := l.LaunchSync(context.Background(), model.ScopeUsers, "")
+	if !errors.Is(err, model.ErrDenied) {
+		t.Fatalf("LaunchSync: %v, want ErrDenied", err)
+	}
+	lease, _ := client.CoordinationV1().Leases("sync").Get(context.Background(), "usersync", metav1.GetOptions{})
+	if lease.Spec.HolderIdentity != nil {
+		t.Errorf("the Lease still names %s: the next launch would wait out the grace for a Job that never came", *lease.Spec.HolderIdentity)
+	}
+}
+
+func TestLaunchErrors(t *testing.T) {
+	forbidden := func(verb, resource string) func(*fake.Clientset) {
+		return func(c *fake.Clientset) {
+			c.PrependReactor(verb, resource, func(k8stesting.Action) (bool, runtime.Object, error) {
+				return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: resource}, "x", errors.New("no"))
+			})
+		}
+	}
+	tests := map[string]struct {
+		edit func(*fake.Clientset)
+		want error
+		text string
+	}{
+		"no CronJob": {
+			edit: func(c *fake.Clientset) {
+				_ = c.Tracker().Delete(batchv1.SchemeGroupVersion.WithResource("cronjobs"), "sync", "usersync")
+			},
+			want: model.ErrNotConfigured, text: "CronJob sync/usersync does not exist",
+		},
+		"no Lease": {
+			edit: func(c *fake.Clientset) {
+				_ = c.Tracker().Delete(coordinationv1.SchemeGroupVersion.WithResource("leases"), "sync", "usersync")
+			},
+			want: model.ErrNotConfigured, text: "Lease sync/usersync does not exist",
+		},
+		"RBAC forbids reading the CronJob": {edit: forbidden("get", "cronjobs"), want: model.ErrDenied, text: "may not get cronjobs usersync"},
+		"RBAC forbids listing Jobs":        {edit: forbidden("list", "jobs"), want: model.ErrDenied, text: "may not list jobs"},
+		"RBAC forbids the Lease":           {edit: forbidden("update", "leases"), want: model.ErrDenied, text: "may not update leases"},
+		"the API server is overloaded": {
+			edit: func(c *fake.Clientset) {
+				c.PrependReactor("list", "jobs", func(k8stesting.Action) (bool, runtime.Object, error) {
+					return true, nil, apierrors.NewTooManyRequests("slow down", 1)
+				})
+			},
+			want: model.ErrKubernetesUnavailable,
+		},
+		"the template lost its sync container": {
+			edit: func(c *fake.Clientset) {
+				cj, _ := c.BatchV1().CronJobs("sync").Get(context.Background(), "usersync", metav1.GetOptions{})
+				cj.Spec.JobTemplate.Spec.Template.Spec.Containers[0].Name = "main"
+				_, _ = c.BatchV1().CronJobs("sync").Update(context.Background(), cj, metav1.UpdateOptions{})
+			},
+			want: model.ErrNotConfigured, text: `no container named "usersync"`,
+		},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			client, l := fakeCluster(t)
+			tt.edit(client)
+			_, _, err := l.LaunchSync(context.Background(), model.ScopeUsers, "")
+			if !errors.Is(err, tt.want) || !strings.Contains(err.Error(), tt.text) {
+				t.Errorf("LaunchSync: %v; want %v containing %q", err, tt.want, tt.text)
+			}
+		})
+	}
+}
+
+func TestListAndGetSyncJobs(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+	foreign := ownedJob("foreign", t0, model.JobRunning, nil)
+	foreign.OwnerReferences[0].UID = "another"
+	_, l := fakeCluster(t,
+		ownedJob("old", t0, model.JobSucceeded, nil),
+		ownedJob("newest", t0.Add(2*time.Hour), model.JobRunning, map[string]string{AnnotationInstantiate: "manual"}),
+		ownedJob("middle", t0.Add(time.Hour), model.JobFailed, nil),
+		foreign)
+	ctx := context.Background()
+	jobs, err := l.ListSyncJobs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, j := range jobs {
+		names = append(names, j.Name+":"+string(j.State)+":"+j.Trigger)
+	}
+	if got, want := strings.Join(names, " "), "newest:running:manual middle:failed:schedule old:succeeded:schedule"; got != want {
+		t.Errorf("ListSyncJobs = %s, want %s", got, want)
+	}
+	if j, err := l.GetSyncJob(ctx, "middle"); err != nil || j.State != model.JobFailed {
+		t.Errorf("GetSyncJob(middle) = %+v, %v", j, err)
+	}
+	for _, name := range []string{"foreign", "absent"} {
+		if _, err := l.GetSyncJob(ctx, name); !errors.Is(err, model.ErrNotFound) {
+			t.Errorf("GetSyncJob(%s): %v, want ErrNotFound", name, err)
+		}
+	}
+}
+
+// TestTimeoutBoundsAHangingAPIServer uses a real client against a server
+// that accepts connections and never answers: the fake clientset ignores
+// contexts.
+func TestTimeoutBoundsAHangingAPIServer(t *testing.T) {
+	hang := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-hang:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(hang)
+	reg := prometheus.NewRegistry()
+	client, err := NewClient(&rest.Config{Host: srv.URL}, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := NewLauncher(Config{Client: client, Namespace: "sync", CronJob: "usersync", Timeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, _, err = l.LaunchSync(context.Background(), model.ScopeUsers, "")
+	if !errors.Is(err, model.ErrKubernetesUnavailable) {
+		t.Errorf("LaunchSync: %v, want ErrKubernetesUnavailable", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("LaunchSync took %v with a 300ms timeout", d)
+	}
+	if n := testutil.CollectAndCount(reg, "usersapi_kubernetes_request_duration_seconds"); n != 1 {
+		t.Errorf("%d series observed, want 1 (GET, code 0)", n)
+	}
+}
+
+func TestClientMetricsByVerbAndCode(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = w.Write([]byte(`{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"NotFound","code":404}`))
+	}))
+	defer srv.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "http://" + ln.Addr().String()
+	ln.Close()
+
+	for _, tt := range []struct {
+		host string
+		want string
+	}{{srv.URL, "GET 404"}, {closed, "GET 0"}} {
+		reg := prometheus.NewRegistry()
+		client, err := NewClient(&rest.Config{Host: tt.host}, reg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := client.BatchV1().CronJobs("sync").Get(context.Background(), "usersync", metav1.GetOptions{}); err == nil {
+			t.Fatal("the request succeeded")
+		}
+		mfs, err := reg.Gather()
+		if err != nil || len(mfs) != 1 {
+			t.Fatalf("gathered %v, %v", mfs, err)
+		}
+		var got []string
+		for _, m := range mfs[0].Metric {
+			l := map[string]string{}
+			for _, lp := range m.Label {
+				l[lp.GetName()] = lp.GetValue()
+			}
+			got = append(got, fmt.Sprintf("%s %s", l["verb"], l["code"]))
+		}
+		if strings.Join(got, ",") != tt.want {
+			t.Errorf("%s: observed %q, want %s", tt.host, got, tt.want)
+		}
+	}
+}
+
+func TestLoadClientConfig(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "kubeconfig")
+	kubeconfig := `apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:6443"}}]
+users: [{name: u, user: {token: secret}}]
+contexts: [{name: x, context: {cluster: c, user: u, namespace: sync}}]
+current-context: x
+`
+	if err := os.WriteFile(path, []byte(kubeconfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cc, err := LoadClientConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cc.REST.Host != "https://127.0.0.1:6443" || cc.REST.BearerToken != "secret" || cc.Namespace != "sync" {
+		t.Errorf("loaded host %q, namespace %q", cc.REST.Host, cc.Namespace)
+	}
+	if _, err := LoadClientConfig(filepath.Join(dir, "absent")); !errors.Is(err, model.ErrInvalid) {
+		t.Errorf("a missing kubeconfig: %v, want ErrInvalid", err)
+	}
+	t.Setenv("KUBERNETES_SERVICE_HOST", "")
+	if _, err := LoadClientConfig(""); !errors.Is(err, model.ErrInvalid) || !strings.Contains(err.Error(), "KUBECONFIG") {
+		t.Errorf("outside a cluster without KUBECONFIG: %v, want ErrInvalid", err)
+	}
+}
