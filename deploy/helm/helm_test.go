@@ -24,6 +24,8 @@ const kubeVersion = "1.34.4"
 type helmBinary struct {
 	name string // "helm3" or "helm4", for subtest names
 	path string
+	// kubeconfig is the cluster it talks to; empty: none.
+	kubeconfig string
 }
 
 // helms returns Helm 3 and Helm 4, as hack/kube-assets.sh links them into
@@ -49,7 +51,7 @@ func helms(t *testing.T) []helmBinary {
 			}
 			t.Skipf("%s is missing: run hack/kube-assets.sh", p)
 		}
-		out = append(out, helmBinary{h.name, p})
+		out = append(out, helmBinary{name: h.name, path: p})
 	}
 	return out
 }
@@ -62,14 +64,25 @@ func (h helmBinary) run(t *testing.T, args ...string) (string, error) {
 	cmd := exec.Command(h.path, args...)
 	// Keep Helm away from the user's repositories, plugins and kubeconfig.
 	home := t.TempDir()
+	kubeconfig := h.kubeconfig
+	if kubeconfig == "" {
+		kubeconfig = home + "/kubeconfig"
+	}
 	cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+home+"/cache", "HELM_CONFIG_HOME="+home+"/config",
-		"HELM_DATA_HOME="+home+"/data", "KUBECONFIG="+home+"/kubeconfig")
+		"HELM_DATA_HOME="+home+"/data", "KUBECONFIG="+kubeconfig)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
 	err := cmd.Run()
 	t.Logf("%s %s (%s)", h.name, strings.Join(args, " "), time.Since(start).Round(time.Millisecond))
 	if err != nil {
 		return stdout.String(), fmt.Errorf("%s %s: %w\n%s", h.name, strings.Join(args, " "), err, stderr.String())
+	}
+	// Helm prints the API server's warnings (a PodSecurity violation, a
+	// deprecated API) on stderr and carries on: here they fail the test.
+	for _, l := range strings.Split(stderr.String(), "\n") {
+		if strings.Contains(strings.ToLower(l), "warning") || strings.Contains(l, "PodSecurity") {
+			return stdout.String(), fmt.Errorf("%s %s: the API server warned: %s", h.name, strings.Join(args, " "), l)
+		}
 	}
 	return stdout.String(), nil
 }

@@ -94,10 +94,11 @@ type Run struct {
 type Kubelet struct {
 	cfg Config
 
-	mu   sync.Mutex
-	runs map[string][]Run // by Job or Pod name
-	seen map[string]bool  // by uid
-	wg   sync.WaitGroup
+	mu      sync.Mutex
+	runs    map[string][]Run // by Job or Pod name
+	seen    map[string]bool  // by uid
+	rewrite map[string]string
+	wg      sync.WaitGroup
 }
 
 // Start watches cfg.Namespace and runs each Job and Pod created in it,
@@ -107,7 +108,10 @@ func Start(tb testing.TB, cfg Config) *Kubelet {
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
 	}
-	k := &Kubelet{cfg: cfg, runs: map[string][]Run{}, seen: map[string]bool{}}
+	k := &Kubelet{cfg: cfg, runs: map[string][]Run{}, seen: map[string]bool{}, rewrite: map[string]string{}}
+	for from, to := range cfg.Rewrite {
+		k.rewrite[from] = to
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	jobs, err := cfg.Client.BatchV1().Jobs(cfg.Namespace).Watch(ctx, metav1.ListOptions{})
 	if err != nil {
@@ -164,6 +168,14 @@ func (k *Kubelet) first(uid string) bool {
 	return true
 }
 
+// SetRewrite adds a rewrite (see Config.Rewrite) for the runs that start
+// from now on, e.g. a Service's address once the test serves it.
+func (k *Kubelet) SetRewrite(from, to string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.rewrite[from] = to
+}
+
 // Runs returns the runs of the Job or Pod so far.
 func (k *Kubelet) Runs(name string) []Run {
 	k.mu.Lock()
@@ -201,7 +213,7 @@ func (k *Kubelet) runJob(ctx context.Context, job *batchv1.Job) {
 		meta := podMetaForJob(job)
 		r := k.run(runCtx, meta, &job.Spec.Template.Spec)
 		k.record(job.Name, r)
-		k.cfg.Logf("kubelettest: job %s pod %s: %s %v: err=%v\n%s", job.Name, r.Pod, strings.Join(r.Args, " "), r.Env, r.Err, r.Output)
+		k.cfg.Logf("kubelettest: job %s pod %s: %s (env %s): err=%v\n%s", job.Name, r.Pod, strings.Join(r.Args, " "), envNames(r.Env), r.Err, r.Output)
 		if ctx.Err() != nil {
 			return
 		}
@@ -394,6 +406,12 @@ func (k *Kubelet) Command(ctx context.Context, podName, namespace, uid string, l
 	if err != nil {
 		return nil, nil, fmt.Errorf("CreateContainerConfigError: %w", err)
 	}
+	k.mu.Lock()
+	rewrites := make(map[string]string, len(k.rewrite))
+	for from, to := range k.rewrite {
+		rewrites[from] = to
+	}
+	k.mu.Unlock()
 	rewrite := func(s string) string {
 		// Longest mount path first, so nested mounts map right.
 		paths := make([]string, 0, len(mounts))
@@ -407,7 +425,7 @@ func (k *Kubelet) Command(ctx context.Context, podName, namespace, uid string, l
 				break
 			}
 		}
-		for from, to := range k.cfg.Rewrite {
+		for from, to := range rewrites {
 			s = strings.ReplaceAll(s, from, to)
 		}
 		return s
@@ -685,6 +703,16 @@ func (k *Kubelet) writeVolumes(ctx context.Context, namespace, dir string, spec 
 		out[strings.TrimRight(m.MountPath, "/")] = local
 	}
 	return out, nil
+}
+
+// envNames lists the variables' names only: their values may be secrets.
+func envNames(env []string) string {
+	names := make([]string, 0, len(env))
+	for _, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		names = append(names, name)
+	}
+	return strings.Join(names, " ")
 }
 
 func deref(b *bool) bool { return b != nil && *b }
