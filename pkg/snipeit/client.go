@@ -14,7 +14,6 @@ package snipeit
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -63,6 +62,10 @@ type Config struct {
 	RetryInitial, RetryMax time.Duration
 	// MaxRetryAfter caps a wait the server asks for (default 5m).
 	MaxRetryAfter time.Duration
+	// MaxBodyBytes bounds a response body (default 64 MiB; a page of 500
+	// rows is about 1 MB). A larger one fails the request at once, with an
+	// error that asks for a smaller page size.
+	MaxBodyBytes int64
 	// Location is the server's APP_TIMEZONE, in which Snipe-IT writes
 	// datetimes without an offset (default UTC).
 	Location *time.Location
@@ -143,6 +146,7 @@ func New(cfg Config) (*Client, error) {
 	setDefault(&cfg.RetryInitial, time.Second)
 	setDefault(&cfg.RetryMax, 30*time.Second)
 	setDefault(&cfg.MaxRetryAfter, 5*time.Minute)
+	setDefault(&cfg.MaxBodyBytes, 64<<20)
 	if cfg.PageSize < 2 {
 		return nil, fmt.Errorf("%w: page size %d: want at least 2", model.ErrInvalid, cfg.PageSize)
 	}
@@ -166,7 +170,7 @@ func New(cfg Config) (*Client, error) {
 	return c, nil
 }
 
-func setDefault[T int | float64 | time.Duration](v *T, def T) {
+func setDefault[T int | int64 | float64 | time.Duration](v *T, def T) {
 	if *v == 0 {
 		*v = def
 	}
@@ -209,13 +213,7 @@ func (c *Client) get(ctx context.Context, endpoint, path string, query url.Value
 	b.MaxInterval = c.cfg.RetryMax
 	b.RandomizationFactor = 0.5
 	op := func() (struct{}, error) {
-		body, err := c.do(ctx, endpoint, path, query)
-		if err == nil {
-			err = decode(body)
-			if errors.Is(err, errNotData) {
-				err = &retryable{err}
-			}
-		}
+		err := c.do(ctx, endpoint, path, query, decode)
 		var r *retryable
 		switch {
 		case err == nil:
@@ -296,17 +294,15 @@ func (e *statusError) Error() string {
 	return fmt.Sprintf("HTTP %d: %s", e.code, e.msg)
 }
 
-// maxBody bounds a response body; a page of 500 rows is about 1.5 MB.
-const maxBody = 64 << 20
-
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // do sends one request after waiting for the rate limit and classifies the
-// answer. The returned body is only valid until the next call that uses
-// the pool, so callers decode it at once.
-func (c *Client) do(ctx context.Context, endpoint, path string, query url.Values) ([]byte, error) {
+// answer; a 2xx body goes to decode while it is still in a pooled buffer
+// (decode must copy what it keeps). A decode error that says the body is
+// not data is retryable.
+func (c *Client) do(ctx context.Context, endpoint, path string, query url.Values, decode func([]byte) error) error {
 	if err := c.wait(ctx, endpoint); err != nil {
-		return nil, err
+		return err
 	}
 	u := *c.api
 	u.Path += path
@@ -315,7 +311,7 @@ func (c *Client) do(ctx context.Context, endpoint, path string, query url.Values
 	defer cancel()
 	req, err := http.NewRequestWithContext(rctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return nil, fmt.Errorf("%w: build request: %w", model.ErrInvalid, err)
+		return fmt.Errorf("%w: build request: %w", model.ErrInvalid, err)
 	}
 	req.Header.Set("Authorization", "Bearer "+c.cfg.Token)
 	req.Header.Set("Accept", "application/json")
@@ -325,43 +321,80 @@ func (c *Client) do(ctx context.Context, endpoint, path string, query url.Values
 	resp, err := c.http.Do(req)
 	if err != nil {
 		c.obs.Request(endpoint, 0, time.Since(start))
-		return nil, &retryable{fmt.Errorf("request: %w", redactURL(err))}
+		return &retryable{fmt.Errorf("request: %w", redactURL(err))}
 	}
 	defer resp.Body.Close()
 	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Reset()
 	defer bufPool.Put(buf)
-	_, err = buf.ReadFrom(io.LimitReader(resp.Body, maxBody))
+	limit := c.cfg.MaxBodyBytes
+	if resp.ContentLength > 0 && resp.ContentLength <= limit {
+		buf.Grow(int(resp.ContentLength))
+	}
+	// One byte past the limit tells a body that is too large from one
+	// that fits exactly; the rest is never read.
+	if resp.ContentLength <= limit {
+		_, err = buf.ReadFrom(io.LimitReader(resp.Body, limit+1))
+	}
 	c.obs.Request(endpoint, resp.StatusCode, time.Since(start))
 	c.noteRateHeaders(resp)
+	if resp.ContentLength > limit || int64(buf.Len()) > limit {
+		return c.tooLarge(endpoint, query)
+	}
 	if err != nil {
-		return nil, &retryable{fmt.Errorf("read body (HTTP %d): %w", resp.StatusCode, redactURL(err))}
+		return &retryable{fmt.Errorf("read body (HTTP %d): %w", resp.StatusCode, redactURL(err))}
 	}
 	body := buf.Bytes()
 
 	switch code := resp.StatusCode; {
 	case code >= 200 && code < 300:
-		// Copy out of the pooled buffer: decoding happens after do returns.
-		return bytes.Clone(body), nil
+		if err := decode(body); err != nil {
+			if errors.Is(err, errNotData) {
+				return &retryable{err}
+			}
+			return err
+		}
+		return nil
 	case code == http.StatusTooManyRequests:
 		wait := c.retryAfter(resp, body)
 		c.pause(wait)
 		c.log.Warn("snipe-it rate limit hit; pausing", "endpoint", endpoint, "duration", wait)
-		return nil, &retryable{fmt.Errorf("%w: %w", &backoff.RetryAfterError{Duration: wait}, &statusError{code, errorText(body)})}
+		return &retryable{fmt.Errorf("%w: %w", &backoff.RetryAfterError{Duration: wait}, &statusError{code, errorText(body)})}
 	case code >= 500 || code == http.StatusRequestTimeout:
-		return nil, &retryable{&statusError{code, errorText(body)}}
+		return &retryable{&statusError{code, errorText(body)}}
 	case code >= 300 && code < 400:
-		return nil, fmt.Errorf("%w: Snipe-IT redirected to %q: the token was rejected, or a proxy dropped the Accept: application/json header",
+		return fmt.Errorf("%w: Snipe-IT redirected to %q: the token was rejected, or a proxy dropped the Accept: application/json header",
 			model.ErrUnauthorized, resp.Header.Get("Location"))
 	case code == http.StatusUnauthorized:
-		return nil, fmt.Errorf("%w: Snipe-IT rejected the API token: %w", model.ErrUnauthorized, &statusError{code, errorText(body)})
+		return fmt.Errorf("%w: Snipe-IT rejected the API token: %w", model.ErrUnauthorized, &statusError{code, errorText(body)})
 	case code == http.StatusForbidden:
-		return nil, fmt.Errorf("%w: the token may not read %s (or the User-Agent is blocked): %w", model.ErrForbidden, endpoint, &statusError{code, errorText(body)})
+		return fmt.Errorf("%w: the token may not read %s (or the User-Agent is blocked): %w", model.ErrForbidden, endpoint, &statusError{code, errorText(body)})
 	case code == http.StatusNotFound:
-		return nil, fmt.Errorf("%w: %s is not a Snipe-IT API endpoint (check the Snipe-IT URL): %w", model.ErrUpstream, u.Path, &statusError{code, errorText(body)})
+		return fmt.Errorf("%w: %s is not a Snipe-IT API endpoint (check the Snipe-IT URL): %w", model.ErrUpstream, u.Path, &statusError{code, errorText(body)})
 	default:
-		return nil, fmt.Errorf("%w: %w", model.ErrUpstream, &statusError{code, errorText(body)})
+		return fmt.Errorf("%w: %w", model.ErrUpstream, &statusError{code, errorText(body)})
 	}
+}
+
+// tooLarge is the error for a body over Config.MaxBodyBytes. It is not
+// retried: the same page is as large the next time.
+func (c *Client) tooLarge(endpoint string, query url.Values) error {
+	err := fmt.Errorf("%w: the %s response is larger than %s", model.ErrUpstream, endpoint, byteSize(c.cfg.MaxBodyBytes))
+	if limit := query.Get("limit"); limit != "" {
+		err = fmt.Errorf("%w: lower the page size (%s rows per page now)", err, limit)
+	}
+	return err
+}
+
+// byteSize writes n bytes in the largest whole binary unit.
+func byteSize(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
 }
 
 // redactURL drops the URL from *url.Error: it holds no secret, but the
@@ -376,8 +409,7 @@ func redactURL(err error) error {
 
 // errorText extracts a short message from an error body.
 func errorText(body []byte) string {
-	var eb errorBody
-	if json.Unmarshal(body, &eb) == nil {
+	if eb, ok := parseErrorBody(body); ok {
 		if t := eb.text(); t != "" {
 			return t
 		}
@@ -398,9 +430,10 @@ func (c *Client) retryAfter(resp *http.Response, body []byte) time.Duration {
 	} else if t, err := http.ParseTime(resp.Header.Get("Retry-After")); err == nil {
 		wait = time.Until(t)
 	} else {
-		var eb errorBody
-		if json.Unmarshal(body, &eb) == nil && eb.RetryAfter != nil && *eb.RetryAfter >= 0 {
-			wait = time.Duration(*eb.RetryAfter * float64(time.Second))
+		if eb, ok := parseErrorBody(body); ok {
+			if s, ok := eb.retryAfter(); ok {
+				wait = time.Duration(s * float64(time.Second))
+			}
 		}
 	}
 	// A zero wait would retry into the same window; Laravel rounds down.
@@ -500,12 +533,15 @@ func (c *Client) wait(ctx context.Context, endpoint string) error {
 // A user Snipe-IT does not know yields model.ErrNotFound.
 func (c *Client) User(ctx context.Context, id int64) (*model.User, error) {
 	var u model.User
-	err := c.get(ctx, "users/{id}", "/users/"+strconv.FormatInt(id, 10), url.Values{}, func(body []byte) error {
-		return decodeOne(body, func(w *wireUser) (err error) { u, err = w.toUser(c.cfg.Location); return err })
+	var problems []fieldProblem
+	err := c.get(ctx, "users/{id}", "/users/"+strconv.FormatInt(id, 10), url.Values{}, func(body []byte) (err error) {
+		u, problems, err = decodeOne(body, c.cfg.Location, readUser)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("get user %d: %w", id, err)
 	}
+	c.reportProblems("users/{id}", problems)
 	return &u, nil
 }
 
@@ -513,38 +549,14 @@ func (c *Client) User(ctx context.Context, id int64) (*model.User, error) {
 // does not know yields model.ErrNotFound.
 func (c *Client) Asset(ctx context.Context, id int64) (*model.Asset, error) {
 	var a model.Asset
-	err := c.get(ctx, "hardware/{id}", "/hardware/"+strconv.FormatInt(id, 10), url.Values{}, func(body []byte) error {
-		return decodeOne(body, func(w *wireAsset) (err error) { a, err = w.toAsset(c.cfg.Location); return err })
+	var problems []fieldProblem
+	err := c.get(ctx, "hardware/{id}", "/hardware/"+strconv.FormatInt(id, 10), url.Values{}, func(body []byte) (err error) {
+		a, problems, err = decodeOne(body, c.cfg.Location, readAsset)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("get asset %d: %w", id, err)
 	}
+	c.reportProblems("hardware/{id}", problems)
 	return &a, nil
-}
-
-// decodeOne decodes a single-record body. Snipe-IT answers an unknown id
-// with HTTP 200 and an error envelope ("User not found", "Asset does not
-// exist."): that is model.ErrNotFound, any other error envelope is retried.
-func decodeOne[W any](body []byte, convert func(*W) error) error {
-	trimmed := bytes.TrimLeft(body, " \t\r\n")
-	if len(trimmed) == 0 || trimmed[0] != '{' {
-		return fmt.Errorf("%w: body starts with %q, not a JSON object", errNotData, snippet(trimmed))
-	}
-	var eb errorBody
-	if err := json.Unmarshal(body, &eb); err != nil {
-		return fmt.Errorf("%w: decode: %w", errNotData, err)
-	}
-	if isErrorStatus(eb.Status) {
-		msg := eb.text()
-		l := strings.ToLower(msg)
-		if strings.Contains(l, "not found") || strings.Contains(l, "does not exist") || strings.Contains(l, "not exist") {
-			return fmt.Errorf("%w: %s", model.ErrNotFound, msg)
-		}
-		return fmt.Errorf("%w: status error: %s", errNotData, msg)
-	}
-	var w W
-	if err := json.Unmarshal(body, &w); err != nil {
-		return fmt.Errorf("%w: decode: %w", errBadRow, err)
-	}
-	return convert(&w)
 }

@@ -2,55 +2,786 @@ package snipeit
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"html"
+	"io"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/usersync/usersync/pkg/model"
 )
 
-// listEnvelope is DatatablesTransformer's list body: {total, rows} up to
-// Snipe-IT 8.5, plus page metadata from 8.6. Status and Messages catch the
-// {"status":"error",…} bodies Snipe-IT sends with HTTP 200.
-type listEnvelope[W any] struct {
-	Total    *int64          `json:"total"`
-	Rows     *[]W            `json:"rows"`
-	PerPage  *int64          `json:"per_page"`
-	Status   json.RawMessage `json:"status"`
-	Messages json.RawMessage `json:"messages"`
-	Message  json.RawMessage `json:"message"`
-}
+// How a body is classed (one policy for every field type):
+//
+//   - A body that is not a Snipe-IT page at all — not JSON, truncated, an
+//     error envelope sent with HTTP 200, no total or no rows — is errNotData
+//     and retried: proxies and overloaded PHP servers produce such bodies
+//     and the next try usually gets the page.
+//   - A well-formed page of the wrong shape (rows not an array of objects,
+//     a total that is not a number) or with a row that has no usable id is
+//     errBadRow: the same comes again on the next try, so the run fails at
+//     once and names the row.
+//   - A field whose value cannot be read is not a reason to lose the row:
+//     it is stored as NULL, or as its type's empty value (false, 0, "")
+//     where the column is NOT NULL, and reported as a fieldProblem naming
+//     the record id and the field. Zero dates (MySQL's 0000-00-00, which
+//     Carbon renders as -0001-11-30) and Snipe-IT's "(Invalid date value.)"
+//     strings are such values.
+//   - Leniency that needs no report: numbers and booleans sent as strings
+//     ("3", "1", "true"), numbers where strings are documented (their text
+//     is kept), null for the empty value.
+//
+// The decoder reads tokens with jsontext and dispatches on member names, so
+// each value is scanned once (encoding/json re-scans every value it hands
+// to a custom UnmarshalJSON) and a problem knows its field.
+
+// errNotData marks a body that is not the data it claims to be. It is
+// retried: proxies and overloaded PHP servers produce such bodies and the
+// next attempt usually succeeds.
+var errNotData = errors.New("response is not Snipe-IT data")
+
+// errBadRow marks a well-formed page that cannot be mirrored (a row
+// without an id, rows that are not objects). Fetching it again gives the
+// same page, so it is not retried: the run fails and names the row.
+var errBadRow = fmt.Errorf("%w: malformed row", model.ErrUpstream)
 
 // page is one decoded list page.
 type page[T any] struct {
 	total   int64
 	perPage int64 // 0 when the server did not say
 	rows    []T
+	// problems are the values of rows that could not be read, in row
+	// order.
+	problems []fieldProblem
+}
+
+// fieldProblem is a value that could not be read and was stored as NULL
+// or as its type's empty value.
+type fieldProblem struct {
+	id     int64  // the record's id
+	field  string // e.g. "activated"
+	sub    string // the member of a nested object, e.g. "id" of department
+	value  string // what came, shortened
+	stored string // what is stored instead: NULL, false, 0 or ""
+	reason string // why it cannot be read, when not obvious
+}
+
+// name is the dotted field name, e.g. "department.id".
+func (p fieldProblem) name() string {
+	if p.sub == "" {
+		return p.field
+	}
+	return p.field + "." + p.sub
+}
+
+// Values stored in place of what cannot be read.
+const (
+	storedNull  = "NULL"
+	storedFalse = "false"
+	storedZero  = "0"
+	storedEmpty = `""`
+)
+
+// readerOptions: duplicate names are allowed (the last wins, as in PHP and
+// encoding/json) and cost nothing to track; invalid UTF-8 is a broken body,
+// since PHP's json_encode cannot produce it.
+var readerOptions = jsontext.AllowDuplicateNames(true)
+
+// reader reads one body: the JSON tokens with Snipe-IT's leniency, and the
+// problems found. After the first syntax error every read returns nothing
+// and err holds it.
+type reader struct {
+	dec      *jsontext.Decoder
+	loc      *time.Location // the server's APP_TIMEZONE
+	err      error          // the first syntax error: the body is not JSON
+	id       int64          // the id of the row just read, set by the row's reader
+	problems []fieldProblem
+	scratch  []byte // unquoted strings with escapes
+	dateBuf  []byte // a date object's datetime
+	dayBuf   []byte // a date object's date
+}
+
+func newReader(body []byte, loc *time.Location) *reader {
+	// A bytes.Buffer is read in place, without a copy.
+	return &reader{dec: jsontext.NewDecoder(bytes.NewBuffer(body), readerOptions), loc: loc}
+}
+
+func (r *reader) fail(err error) {
+	if r.err == nil {
+		r.err = err
+	}
+}
+
+// peek returns the kind of the next token ('{', '}', '[', ']', '"', '0',
+// 'n', 't', 'f'), or 0 after an error.
+func (r *reader) peek() jsontext.Kind {
+	if r.err != nil {
+		return 0
+	}
+	k := r.dec.PeekKind()
+	if k == 0 {
+		// PeekKind keeps its error for the next read: read, so that err
+		// holds it and every loop ends.
+		_, err := r.dec.ReadToken()
+		if err == nil {
+			err = errors.New("invalid token")
+		}
+		r.fail(err)
+	}
+	return k
+}
+
+// value reads the next value raw; it is valid until the next read.
+func (r *reader) value() jsontext.Value {
+	if r.err != nil {
+		return nil
+	}
+	v, err := r.dec.ReadValue()
+	if err != nil {
+		r.fail(err)
+		return nil
+	}
+	return v
+}
+
+func (r *reader) skip() {
+	if r.err == nil {
+		if err := r.dec.SkipValue(); err != nil {
+			r.fail(err)
+		}
+	}
+}
+
+// delim reads a '{', '}', '[' or ']'.
+func (r *reader) delim() {
+	if r.err == nil {
+		if _, err := r.dec.ReadToken(); err != nil {
+			r.fail(err)
+		}
+	}
+}
+
+// problem records a value of field (sub: of its nested member) that
+// cannot be read; stored is what is kept instead.
+func (r *reader) problem(field, sub string, v jsontext.Value, stored string) {
+	r.problems = append(r.problems, fieldProblem{field: field, sub: sub, value: snippet(v), stored: stored})
+}
+
+// members reads an object, calling member with each name (valid until the
+// next read); member must read or skip the value. It reports whether an
+// object came: null gives false, and anything else is a problem of field
+// (its empty value stored).
+func (r *reader) members(field, sub, stored string, member func(name []byte)) bool {
+	switch r.peek() {
+	case '{':
+	case 'n', 0:
+		r.skip()
+		return false
+	default:
+		r.problem(field, sub, r.value(), stored)
+		return false
+	}
+	r.delim()
+	for k := r.peek(); k != '}' && k != 0; k = r.peek() {
+		name := r.name()
+		if r.err != nil {
+			break
+		}
+		member(name)
+	}
+	r.delim()
+	return r.err == nil
+}
+
+// elements reads an array, calling element for each value, which it must
+// read or skip. null gives false; anything else is a problem of field.
+func (r *reader) elements(field, stored string, element func()) bool {
+	switch r.peek() {
+	case '[':
+	case 'n', 0:
+		r.skip()
+		return false
+	default:
+		r.problem(field, "", r.value(), stored)
+		return false
+	}
+	r.delim()
+	for k := r.peek(); k != ']' && k != 0; k = r.peek() {
+		element()
+	}
+	r.delim()
+	return r.err == nil
+}
+
+// name reads an object member's name, unquoted.
+func (r *reader) name() []byte {
+	v := r.value()
+	if len(v) < 2 {
+		return nil
+	}
+	b := v[1 : len(v)-1]
+	if bytes.IndexByte(b, '\\') < 0 {
+		return b
+	}
+	var err error
+	if r.scratch, err = jsontext.AppendUnquote(r.scratch[:0], v); err != nil {
+		r.fail(err)
+		return nil
+	}
+	return r.scratch
+}
+
+// str reads a Snipe-IT string: HTML-escaped by Laravel's e(), possibly
+// null (""). Numbers show up where strings are documented (a phone number
+// stored as an integer) and keep their text.
+func (r *reader) str(field, sub string) string {
+	v := r.value()
+	if len(v) == 0 {
+		return ""
+	}
+	switch v[0] {
+	case '"':
+		s, ok := r.unquote(v)
+		if !ok {
+			r.problems = append(r.problems, fieldProblem{field: field, sub: sub, value: snippet(v),
+				stored: storedEmpty, reason: "contains NUL, which PostgreSQL text cannot hold"})
+			return ""
+		}
+		return s
+	case 'n':
+		return ""
+	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+		return string(v)
+	}
+	r.problem(field, sub, v, storedEmpty)
+	return ""
+}
+
+// unquote returns a JSON string's value, HTML entities decoded; false when
+// it holds a NUL.
+func (r *reader) unquote(v jsontext.Value) (string, bool) {
+	b, ok := r.unquoteRaw(v)
+	if !ok {
+		return "", false
+	}
+	if bytes.IndexByte(b, '&') >= 0 {
+		return html.UnescapeString(string(b)), true
+	}
+	return string(b), true
+}
+
+// unquoteRaw returns a JSON string's bytes as they are (valid until the
+// next read); false when they hold a NUL, which PostgreSQL text cannot.
+// Only escaped strings can: JSON forbids raw control characters.
+func (r *reader) unquoteRaw(v jsontext.Value) ([]byte, bool) {
+	b := v[1 : len(v)-1]
+	if bytes.IndexByte(b, '\\') < 0 {
+		return b, true
+	}
+	var err error
+	if r.scratch, err = jsontext.AppendUnquote(r.scratch[:0], v); err != nil {
+		r.fail(err)
+		return nil, true
+	}
+	return r.scratch, bytes.IndexByte(r.scratch, 0) < 0
+}
+
+// boolean reads true/false, 1/0, "1"/"0"/"true"/"false", "" or null
+// (false): older Snipe-IT versions leak raw column values. Anything else
+// is a problem, stored as false (every boolean column is NOT NULL).
+func (r *reader) boolean(field, sub string) bool {
+	v := r.value()
+	switch string(v) {
+	case "true", "1", `"1"`, `"true"`:
+		return true
+	case "false", "0", `"0"`, `"false"`, `""`, "null", "":
+		return false
+	}
+	r.problem(field, sub, v, storedFalse)
+	return false
+}
+
+// integer reads a whole number that fits in bits, also sent as a string
+// ("3"). ok is false for null and "" (no value) and for what cannot be read
+// (a problem, with stored recorded).
+func (r *reader) integer(field, sub string, bits int, stored string) (n int64, ok bool) {
+	v := r.value()
+	if len(v) == 0 || v[0] == 'n' {
+		return 0, false
+	}
+	digits := []byte(v)
+	if v[0] == '"' {
+		digits = v[1 : len(v)-1]
+		if len(bytes.TrimSpace(digits)) == 0 {
+			return 0, false
+		}
+	}
+	n, ok = parseInt(digits, bits)
+	if !ok {
+		r.problem(field, sub, v, stored)
+	}
+	return n, ok
+}
+
+// parseInt parses an optionally signed decimal integer that fits in bits,
+// surrounding spaces allowed.
+func parseInt(b []byte, bits int) (int64, bool) {
+	b = bytes.TrimSpace(b)
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	if len(b) == 0 || len(b) > 19 {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	limit := uint64(1) << (bits - 1)
+	if n > limit || (n == limit && !neg) {
+		return 0, false
+	}
+	if neg {
+		return -int64(n), true
+	}
+	return int64(n), true
+}
+
+// int32Field reads a count (NOT NULL: 0 when it cannot be read).
+func (r *reader) int32Field(field string) int32 {
+	n, _ := r.integer(field, "", 32, storedZero)
+	return int32(n)
+}
+
+// ref reads a nested {id, name} object (department, location, company…):
+// its id, nil when null, absent, 0 or unreadable, and its name.
+func (r *reader) ref(field string) (*int64, string) {
+	var id int64
+	var ok bool
+	var name string
+	r.members(field, "", storedNull, func(n []byte) {
+		switch string(n) {
+		case "id":
+			id, ok = r.integer(field, "id", 64, storedNull)
+		case "name":
+			name = r.str(field, "name")
+		default:
+			r.skip()
+		}
+	})
+	if !ok || id == 0 {
+		return nil, ""
+	}
+	return &id, name
+}
+
+// refIDs reads an array of {id, name} objects (companies) into their ids;
+// nil when null.
+func (r *reader) refIDs(field string) []int64 {
+	var ids []int64
+	if !r.elements(field, storedNull, func() {
+		if id, _ := r.ref(field); id != nil {
+			ids = append(ids, *id)
+		}
+	}) {
+		return nil
+	}
+	if ids == nil {
+		ids = []int64{}
+	}
+	return ids
+}
+
+// groups reads a user's groups: {"total":n,"rows":[{id,name}…]}, or the
+// raw relation array of Snipe-IT 4.0; nil when null.
+func (r *reader) groups(field string) []string {
+	names := []string{}
+	name := func() {
+		r.members(field, "rows", storedNull, func(n []byte) {
+			if string(n) == "name" {
+				names = append(names, r.str(field, "name"))
+			} else {
+				r.skip()
+			}
+		})
+	}
+	switch r.peek() {
+	case '[':
+		r.elements(field, storedNull, name)
+		return names
+	case '{':
+		r.members(field, "", storedNull, func(n []byte) {
+			if string(n) == "rows" {
+				r.elements(field, storedNull, name)
+			} else {
+				r.skip()
+			}
+		})
+		return names
+	case 'n':
+		r.skip()
+		return nil
+	}
+	r.problem(field, "", r.value(), storedNull)
+	return nil
+}
+
+// restore reads available_actions' restore flag. Before Snipe-IT 6 a row
+// had no deleted_at: restore=true was the only sign of a soft delete.
+func (r *reader) restore(field string) (restore bool) {
+	r.members(field, "", storedNull, func(n []byte) {
+		if string(n) == "restore" {
+			restore = r.boolean(field, "restore")
+		} else {
+			r.skip()
+		}
+	})
+	return restore
+}
+
+// deletedAt returns a row's deletion time: deleted_at, or for rows from
+// versions without it, updated_at when restore is offered (Laravel's soft
+// delete touches updated_at).
+func deletedAt(deleted, updated *time.Time, restore bool) *time.Time {
+	if deleted != nil || !restore {
+		return deleted
+	}
+	if updated != nil {
+		return updated
+	}
+	epoch := time.Unix(0, 0).UTC()
+	return &epoch
+}
+
+// when reads one of Snipe-IT's date objects ({"datetime":"Y-m-d H:i:s",…}
+// or {"date":"Y-m-d",…}); withTime picks the datetime reading (in the
+// server's timezone, returned in UTC) over the date one (UTC midnight of
+// the calendar day). null is no date. A zero date, Snipe-IT's
+// "<raw> (Invalid date value.)" string and anything unparsable are
+// problems, stored as NULL.
+func (r *reader) when(field string, withTime bool) *time.Time {
+	switch r.peek() {
+	case '{':
+	case 'n', 0:
+		r.skip()
+		return nil
+	default:
+		r.problem(field, "", r.value(), storedNull)
+		return nil
+	}
+	r.dateBuf, r.dayBuf = r.dateBuf[:0], r.dayBuf[:0]
+	bad := false
+	r.members(field, "", storedNull, func(n []byte) {
+		var dst *[]byte
+		switch string(n) {
+		case "datetime":
+			dst = &r.dateBuf
+		case "date":
+			dst = &r.dayBuf
+		default:
+			r.skip()
+			return
+		}
+		v := r.value()
+		switch {
+		case len(v) >= 2 && v[0] == '"':
+			var err error
+			if *dst, err = jsontext.AppendUnquote((*dst)[:0], v); err != nil {
+				r.fail(err)
+			}
+		case string(v) == "null":
+		default:
+			r.problem(field, string(n), v, storedNull)
+			bad = true
+		}
+	})
+	raw := r.dateBuf
+	if len(raw) == 0 {
+		raw = r.dayBuf
+	}
+	if bad || len(raw) == 0 {
+		return nil
+	}
+	var t time.Time
+	var err error
+	if withTime {
+		t, err = parseDatetime(raw, r.loc)
+	} else {
+		t, err = parseDate(raw)
+	}
+	if err != nil {
+		r.problems = append(r.problems, fieldProblem{field: field, value: snippet(raw), stored: storedNull, reason: err.Error()})
+		return nil
+	}
+	return &t
+}
+
+// errZeroDate is MySQL's 0000-00-00, rendered by Carbon as -0001-11-30.
+var errZeroDate = errors.New("a zero date")
+
+// parseDatetime reads "Y-m-d H:i:s" (fractional seconds allowed, as
+// time.Parse allows them) or a bare "Y-m-d" in loc, returned in UTC.
+func parseDatetime(b []byte, loc *time.Location) (time.Time, error) {
+	y, m, d, err := parseYMD(b)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if len(b) == len(time.DateOnly) {
+		return time.Date(y, m, d, 0, 0, 0, 0, loc).UTC(), nil
+	}
+	rest := b[len(time.DateOnly):]
+	if len(rest) < 9 || rest[0] != ' ' || rest[3] != ':' || rest[6] != ':' {
+		return time.Time{}, errors.New("not a Y-m-d H:i:s datetime")
+	}
+	h, ok1 := twoDigits(rest[1:3])
+	mi, ok2 := twoDigits(rest[4:6])
+	s, ok3 := twoDigits(rest[7:9])
+	if !ok1 || !ok2 || !ok3 || h > 23 || mi > 59 || s > 59 {
+		return time.Time{}, errors.New("not a Y-m-d H:i:s datetime")
+	}
+	ns := 0
+	if frac := rest[9:]; len(frac) > 0 {
+		if frac[0] != '.' && frac[0] != ',' || len(frac) < 2 || len(frac) > 10 {
+			return time.Time{}, errors.New("not a Y-m-d H:i:s datetime")
+		}
+		scale := 1_000_000_000
+		for _, c := range frac[1:] {
+			if c < '0' || c > '9' {
+				return time.Time{}, errors.New("not a Y-m-d H:i:s datetime")
+			}
+			scale /= 10
+			ns += int(c-'0') * scale
+		}
+	}
+	return time.Date(y, m, d, h, mi, s, ns, loc).UTC(), nil
+}
+
+// parseDate reads the "Y-m-d" at the start of b (a date object's date, or
+// the date part of a datetime) as UTC midnight.
+func parseDate(b []byte) (time.Time, error) {
+	y, m, d, err := parseYMD(b)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC), nil
+}
+
+// parseYMD reads the "YYYY-MM-DD" at the start of b, checking the day
+// exists.
+func parseYMD(b []byte) (int, time.Month, int, error) {
+	if bytes.HasPrefix(b, []byte("0000-00-00")) || bytes.HasPrefix(b, []byte("-0001-11-30")) {
+		return 0, 0, 0, errZeroDate
+	}
+	if len(b) < len(time.DateOnly) || b[4] != '-' || b[7] != '-' {
+		return 0, 0, 0, errors.New("not a Y-m-d date")
+	}
+	hi, ok1 := twoDigits(b[0:2])
+	lo, ok2 := twoDigits(b[2:4])
+	m, ok3 := twoDigits(b[5:7])
+	d, ok4 := twoDigits(b[8:10])
+	y := hi*100 + lo
+	if !ok1 || !ok2 || !ok3 || !ok4 || m < 1 || m > 12 || d < 1 || d > daysIn(time.Month(m), y) {
+		return 0, 0, 0, errors.New("not a Y-m-d date")
+	}
+	return y, time.Month(m), d, nil
+}
+
+func twoDigits(b []byte) (int, bool) {
+	if b[0] < '0' || b[0] > '9' || b[1] < '0' || b[1] > '9' {
+		return 0, false
+	}
+	return int(b[0]-'0')*10 + int(b[1]-'0'), true
+}
+
+func daysIn(m time.Month, year int) int {
+	return time.Date(year, m+1, 0, 0, 0, 0, 0, time.UTC).Day()
+}
+
+// decodePage decodes a list body, reading each row with row. A 200 with
+// an error envelope, without rows or total, or that is not JSON at all is
+// errNotData, never an empty page.
+func decodePage[T any](body []byte, loc *time.Location, row func(*reader) (T, error)) (page[T], error) {
+	var p page[T]
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return p, fmt.Errorf("%w: body starts with %q, not a JSON object", errNotData, snippet(trimmed))
+	}
+	r := newReader(body, loc)
+	var (
+		hasTotal, hasRows bool
+		status, messages  []byte
+		message           []byte
+		shapeErr, rowErr  error
+	)
+	r.members("", "", "", func(name []byte) {
+		switch string(name) {
+		case "total":
+			v := r.value()
+			n, ok := parseInt(bytes.Trim(v, `"`), 64)
+			switch {
+			case string(v) == "null":
+			case ok && n >= 0:
+				p.total, hasTotal = n, true
+			default:
+				shapeErr = fmt.Errorf("%w: total is %s, not a count", errBadRow, snippet(v))
+			}
+		case "per_page":
+			if v := r.value(); len(v) > 0 {
+				p.perPage, _ = parseInt(bytes.Trim(v, `"`), 64)
+			}
+		case "rows":
+			switch r.peek() {
+			case '[':
+				hasRows = true
+				p.rows = readRows(r, p.rows, row, &shapeErr, &rowErr)
+			case 'n':
+				r.skip()
+			default:
+				shapeErr = fmt.Errorf("%w: rows is %s, not an array", errBadRow, snippet(r.value()))
+			}
+		case "status":
+			status = bytes.Clone(r.value())
+		case "messages":
+			messages = bytes.Clone(r.value())
+		case "message":
+			message = bytes.Clone(r.value())
+		default:
+			r.skip()
+		}
+	})
+	if r.err == nil {
+		if _, err := r.dec.ReadToken(); !errors.Is(err, io.EOF) {
+			r.fail(fmt.Errorf("data after the page: %w", err))
+		}
+	}
+	switch {
+	case r.err != nil:
+		// Truncated or garbled: a retry usually gets the whole page.
+		return page[T]{}, fmt.Errorf("%w: decode page: %w", errNotData, r.err)
+	case isErrorStatus(status):
+		eb := errorBody{Messages: messages, Message: message}
+		return page[T]{}, fmt.Errorf("%w: status error: %s", errNotData, eb.text())
+	case shapeErr != nil:
+		return page[T]{}, shapeErr
+	case !hasTotal || !hasRows:
+		return page[T]{}, fmt.Errorf("%w: page has no total or rows", errNotData)
+	case rowErr != nil:
+		return page[T]{}, rowErr
+	}
+	p.problems = r.problems
+	return p, nil
+}
+
+// readRows reads the rows array. After the first bad row the rest is only
+// checked for syntax: the page fails, but a truncated body must still be
+// told apart (it is retried, a bad row is not).
+func readRows[T any](r *reader, rows []T, row func(*reader) (T, error), shapeErr, rowErr *error) []T {
+	i := 0
+	r.elements("rows", "", func() {
+		defer func() { i++ }()
+		if *shapeErr != nil || *rowErr != nil {
+			r.skip()
+			return
+		}
+		if k := r.peek(); k != '{' {
+			if k != 0 {
+				*shapeErr = fmt.Errorf("%w: row %d is %s, not an object", errBadRow, i, snippet(r.value()))
+			}
+			return
+		}
+		first := len(r.problems)
+		v, err := row(r)
+		if err != nil {
+			*rowErr = err
+			return
+		}
+		rows = append(rows, v)
+		// The row's id is known only once it is read.
+		for j := first; j < len(r.problems); j++ {
+			r.problems[j].id = r.id
+		}
+	})
+	return rows
+}
+
+// decodeOne decodes a single-record body. Snipe-IT answers an unknown id
+// with HTTP 200 and an error envelope ("User not found", "Asset does not
+// exist."): that is model.ErrNotFound, any other error envelope is retried.
+func decodeOne[T any](body []byte, loc *time.Location, row func(*reader) (T, error)) (T, []fieldProblem, error) {
+	var zero T
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return zero, nil, fmt.Errorf("%w: body starts with %q, not a JSON object", errNotData, snippet(trimmed))
+	}
+	eb, ok := parseErrorBody(body)
+	if !ok {
+		return zero, nil, fmt.Errorf("%w: body is not JSON", errNotData)
+	}
+	if isErrorStatus(eb.Status) {
+		msg := eb.text()
+		l := strings.ToLower(msg)
+		if strings.Contains(l, "not found") || strings.Contains(l, "not exist") {
+			return zero, nil, fmt.Errorf("%w: %s", model.ErrNotFound, msg)
+		}
+		return zero, nil, fmt.Errorf("%w: status error: %s", errNotData, msg)
+	}
+	r := newReader(body, loc)
+	v, err := row(r)
+	if r.err == nil {
+		if _, terr := r.dec.ReadToken(); !errors.Is(terr, io.EOF) {
+			r.fail(fmt.Errorf("data after the record: %w", terr))
+		}
+	}
+	if r.err != nil {
+		return zero, nil, fmt.Errorf("%w: decode: %w", errNotData, r.err)
+	}
+	if err != nil {
+		return zero, nil, err
+	}
+	for i := range r.problems {
+		r.problems[i].id = r.id
+	}
+	return v, r.problems, nil
 }
 
 // errorBody is Snipe-IT's error envelope (and the 401 {"error": …} body).
-// Status stays raw: in an asset row "status" is the status label object.
+// Every member stays raw, so no shape of a member can hide the others: in
+// an asset row "status" is the status label object.
 type errorBody struct {
-	Status     json.RawMessage `json:"status"`
-	Messages   json.RawMessage `json:"messages"`
-	Message    json.RawMessage `json:"message"`
-	Error      string          `json:"error"`
-	RetryAfter *float64        `json:"retryAfter"`
+	Status     jsontext.Value `json:"status"`
+	Messages   jsontext.Value `json:"messages"`
+	Message    jsontext.Value `json:"message"`
+	Error      jsontext.Value `json:"error"`
+	RetryAfter jsontext.Value `json:"retryAfter"`
+}
+
+// parseErrorBody reads the members of an error envelope from body; false
+// when body is not a JSON object.
+func parseErrorBody(body []byte) (errorBody, bool) {
+	var eb errorBody
+	err := json.Unmarshal(body, &eb, jsontext.AllowDuplicateNames(true))
+	return eb, err == nil
 }
 
 // isErrorStatus reports whether a "status" member is the string "error".
-func isErrorStatus(raw json.RawMessage) bool {
+func isErrorStatus(raw []byte) bool {
 	return string(bytes.TrimSpace(raw)) == `"error"`
 }
 
 // text returns the human message of an error body, whatever its shape
 // (a string, or an object of field → [messages]).
 func (e *errorBody) text() string {
-	for _, raw := range []json.RawMessage{e.Messages, e.Message} {
+	for _, raw := range []jsontext.Value{e.Messages, e.Message, e.Error} {
 		if len(raw) == 0 || string(raw) == "null" {
 			continue
 		}
@@ -60,507 +791,25 @@ func (e *errorBody) text() string {
 		}
 		return string(raw)
 	}
-	return e.Error
+	return ""
 }
 
-// errNotData marks a body that is not the data it claims to be. It is
-// retried: proxies and overloaded PHP servers produce such bodies and the
-// next attempt usually succeeds.
-var errNotData = errors.New("response is not Snipe-IT data")
-
-// errBadRow marks a well-formed page with a row that cannot be mirrored
-// (no id, an unparsable date or cost). Fetching it again gives the same
-// row, so it is not retried: the run fails and names the row.
-var errBadRow = fmt.Errorf("%w: malformed row", model.ErrUpstream)
-
-// decodePage decodes a list body and converts its rows. A 200 with an error
-// envelope, without rows or total, or that is not JSON at all is an error,
-// never an empty page.
-func decodePage[W, T any](body []byte, convert func(*W) (T, error)) (page[T], error) {
-	var p page[T]
-	trimmed := bytes.TrimLeft(body, " \t\r\n")
-	if len(trimmed) == 0 || trimmed[0] != '{' {
-		return p, fmt.Errorf("%w: body starts with %q, not a JSON object", errNotData, snippet(trimmed))
-	}
-	var env listEnvelope[W]
-	if err := json.Unmarshal(body, &env); err != nil {
-		var typeErr *json.UnmarshalTypeError
-		if errors.As(err, &typeErr) {
-			// Well-formed JSON of the wrong shape: the same again next time.
-			return p, fmt.Errorf("%w: decode page: %w", errBadRow, err)
-		}
-		// Truncated or garbled: a retry usually gets the whole page.
-		return p, fmt.Errorf("%w: decode page: %w", errNotData, err)
-	}
-	if isErrorStatus(env.Status) {
-		eb := errorBody{Messages: env.Messages, Message: env.Message}
-		return p, fmt.Errorf("%w: status error: %s", errNotData, eb.text())
-	}
-	if env.Total == nil || env.Rows == nil {
-		return p, fmt.Errorf("%w: page has no total or rows", errNotData)
-	}
-	p.total = *env.Total
-	if env.PerPage != nil {
-		p.perPage = *env.PerPage
-	}
-	p.rows = make([]T, 0, len(*env.Rows))
-	for i := range *env.Rows {
-		row, err := convert(&(*env.Rows)[i])
-		if err != nil {
-			return p, err
-		}
-		p.rows = append(p.rows, row)
-	}
-	return p, nil
+// retryAfter is the body's retryAfter in seconds (a number, or a numeric
+// string); false when absent or unreadable.
+func (e *errorBody) retryAfter() (float64, bool) {
+	f, err := strconv.ParseFloat(string(bytes.Trim(e.RetryAfter, `"`)), 64)
+	return f, err == nil && f >= 0
 }
 
+// snippet shortens a value for a message, on a rune boundary.
 func snippet(b []byte) string {
 	if len(b) > 40 {
 		b = b[:40]
+		for len(b) > 0 && !utf8.Valid(b) {
+			b = b[:len(b)-1]
+		}
 	}
 	return string(b)
-}
-
-// str is a Snipe-IT string: HTML-escaped by Laravel's e(), possibly null.
-// Decoding unescapes it; null becomes "".
-type str string
-
-func (s *str) UnmarshalJSON(b []byte) error {
-	if string(b) == "null" {
-		*s = ""
-		return nil
-	}
-	var v string
-	if err := json.Unmarshal(b, &v); err != nil {
-		// Numbers show up where strings are documented (e.g. a phone
-		// number stored as an integer); keep their text.
-		if len(b) > 0 && (b[0] == '-' || (b[0] >= '0' && b[0] <= '9')) {
-			*s = str(b)
-			return nil
-		}
-		return err
-	}
-	*s = str(html.UnescapeString(v))
-	return nil
-}
-
-// flexBool accepts true/false, 1/0, "1"/"0"/"true"/"false" and null
-// (false): older Snipe-IT versions leak raw column values.
-type flexBool bool
-
-func (f *flexBool) UnmarshalJSON(b []byte) error {
-	switch string(b) {
-	case "true", "1", `"1"`, `"true"`:
-		*f = true
-	case "false", "0", `"0"`, `"false"`, `""`, "null":
-		*f = false
-	default:
-		return fmt.Errorf("not a boolean: %s", snippet(b))
-	}
-	return nil
-}
-
-// ref is a nested {id, name} object (department, location, company, …).
-type ref struct {
-	ID   int64 `json:"id"`
-	Name str   `json:"name"`
-}
-
-func (r *ref) idName() (*int64, string) {
-	if r == nil || r.ID == 0 {
-		return nil, ""
-	}
-	id := r.ID
-	return &id, string(r.Name)
-}
-
-// when holds the date or datetime string of Snipe-IT's date objects
-// ({"date":"Y-m-d","formatted":…} / {"datetime":"Y-m-d H:i:s",…}). null and
-// the "<raw> (Invalid date value.)" strings decode to no time.
-type when struct {
-	raw     string
-	invalid bool
-}
-
-func (w *when) UnmarshalJSON(b []byte) error {
-	switch {
-	case string(b) == "null":
-		return nil
-	case len(b) > 0 && b[0] == '"':
-		// Snipe-IT's unparsable-date marker: bad data in that one field,
-		// not a broken page. It is stored as NULL.
-		w.invalid = true
-		return nil
-	}
-	var o struct {
-		Datetime string `json:"datetime"`
-		Date     string `json:"date"`
-	}
-	if err := json.Unmarshal(b, &o); err != nil {
-		return fmt.Errorf("date object: %w", err)
-	}
-	w.raw = o.Datetime
-	if w.raw == "" {
-		w.raw = o.Date
-	}
-	return nil
-}
-
-// datetime parses a "Y-m-d H:i:s" in the server's timezone into UTC.
-func (w *when) datetime(loc *time.Location) (*time.Time, error) {
-	if w.raw == "" {
-		return nil, nil
-	}
-	t, err := time.ParseInLocation(time.DateTime, w.raw, loc)
-	if err != nil {
-		// A datetime object whose value is only a date still says when.
-		if d, derr := time.ParseInLocation(time.DateOnly, w.raw, loc); derr == nil {
-			t, err = d, nil
-		}
-	}
-	if err != nil {
-		return nil, fmt.Errorf("datetime %q: %w", w.raw, err)
-	}
-	t = t.UTC()
-	return &t, nil
-}
-
-// date parses a "Y-m-d" (or the date part of a datetime) as UTC midnight.
-func (w *when) date() (*time.Time, error) {
-	if w.raw == "" {
-		return nil, nil
-	}
-	s := w.raw
-	if len(s) > len(time.DateOnly) {
-		s = s[:len(time.DateOnly)]
-	}
-	t, err := time.Parse(time.DateOnly, s)
-	if err != nil {
-		return nil, fmt.Errorf("date %q: %w", w.raw, err)
-	}
-	return &t, nil
-}
-
-// wireUser is a row of GET /api/v1/users (UsersTransformer), every
-// Snipe-IT version from 4.0 on. Unknown fields are ignored.
-type wireUser struct {
-	ID          int64    `json:"id"`
-	Type        string   `json:"type"`
-	Name        str      `json:"name"`
-	FirstName   str      `json:"first_name"`
-	LastName    str      `json:"last_name"`
-	FirstNameV4 str      `json:"firstname"`
-	LastNameV4  str      `json:"lastname"`
-	DisplayName str      `json:"display_name"`
-	Username    *str     `json:"username"`
-	Remote      flexBool `json:"remote"`
-	Locale      str      `json:"locale"`
-	EmployeeNum str      `json:"employee_num"`
-	Manager     *ref     `json:"manager"`
-	JobTitle    str      `json:"jobtitle"`
-	VIP         flexBool `json:"vip"`
-	Phone       str      `json:"phone"`
-	Mobile      str      `json:"mobile"`
-	Website     str      `json:"website"`
-	Address     str      `json:"address"`
-	City        str      `json:"city"`
-	State       str      `json:"state"`
-	Country     str      `json:"country"`
-	Zip         str      `json:"zip"`
-	Email       str      `json:"email"`
-	Department  *ref     `json:"department"`
-	Location    *ref     `json:"location"`
-	Notes       str      `json:"notes"`
-	Role        str      `json:"role"`
-	Activated   flexBool `json:"activated"`
-	Autoassign  flexBool `json:"autoassign_licenses"`
-	LDAPImport  flexBool `json:"ldap_import"`
-	TwoFAEnr    flexBool `json:"two_factor_enrolled"`
-	TwoFAOptin  flexBool `json:"two_factor_optin"`
-	Assets      int32    `json:"assets_count"`
-	Licenses    int32    `json:"licenses_count"`
-	Accessories int32    `json:"accessories_count"`
-	Consumables int32    `json:"consumables_count"`
-	ManagesU    int32    `json:"manages_users_count"`
-	ManagesL    int32    `json:"manages_locations_count"`
-	Company     *ref     `json:"company"`
-	Companies   *[]ref   `json:"companies"`
-	CreatedAt   when     `json:"created_at"`
-	UpdatedAt   when     `json:"updated_at"`
-	StartDate   when     `json:"start_date"`
-	EndDate     when     `json:"end_date"`
-	LastLogin   when     `json:"last_login"`
-	DeletedAt   when     `json:"deleted_at"`
-	Groups      *struct {
-		Rows []ref `json:"rows"`
-	} `json:"groups"`
-	Actions *actions `json:"available_actions"`
-}
-
-// actions is available_actions. Before Snipe-IT 6 a row had no deleted_at;
-// restore=true was the only sign that it was soft-deleted.
-type actions struct {
-	Restore flexBool `json:"restore"`
-}
-
-// deletedAt returns the deletion time: deleted_at, or for rows from
-// versions without it, updated_at when restore is offered (Laravel's soft
-// delete touches updated_at).
-func (a *actions) deletedAt(deletedAt, updatedAt *time.Time) *time.Time {
-	if deletedAt != nil || a == nil || !a.Restore {
-		return deletedAt
-	}
-	if updatedAt != nil {
-		return updatedAt
-	}
-	epoch := time.Unix(0, 0).UTC()
-	return &epoch
-}
-
-// toUser converts a wire row to a model.User with datetimes read in loc.
-func (w *wireUser) toUser(loc *time.Location) (model.User, error) {
-	if w.ID <= 0 {
-		return model.User{}, fmt.Errorf("%w: user row without an id", errBadRow)
-	}
-	if w.Username == nil {
-		// The newest Snipe-IT reduces rows the token may not view to
-		// {id, type, name}; mirroring those would blank real users.
-		return model.User{}, fmt.Errorf("%w: user %d came without a username: the token may not view it (use a superuser token)",
-			model.ErrForbidden, w.ID)
-	}
-	u := model.User{
-		ID:                    w.ID,
-		Username:              string(*w.Username),
-		FirstName:             string(w.FirstName),
-		LastName:              string(w.LastName),
-		Name:                  string(w.Name),
-		DisplayName:           string(w.DisplayName),
-		Email:                 string(w.Email),
-		EmployeeNum:           string(w.EmployeeNum),
-		JobTitle:              string(w.JobTitle),
-		Phone:                 string(w.Phone),
-		Mobile:                string(w.Mobile),
-		Website:               string(w.Website),
-		Address:               string(w.Address),
-		City:                  string(w.City),
-		State:                 string(w.State),
-		Country:               string(w.Country),
-		Zip:                   string(w.Zip),
-		Locale:                string(w.Locale),
-		Notes:                 string(w.Notes),
-		Role:                  string(w.Role),
-		Activated:             bool(w.Activated),
-		Remote:                bool(w.Remote),
-		VIP:                   bool(w.VIP),
-		LDAPImport:            bool(w.LDAPImport),
-		TwoFactorEnrolled:     bool(w.TwoFAEnr),
-		TwoFactorOptin:        bool(w.TwoFAOptin),
-		AutoassignLicenses:    bool(w.Autoassign),
-		AssetsCount:           w.Assets,
-		LicensesCount:         w.Licenses,
-		AccessoriesCount:      w.Accessories,
-		ConsumablesCount:      w.Consumables,
-		ManagesUsersCount:     w.ManagesU,
-		ManagesLocationsCount: w.ManagesL,
-	}
-	if u.FirstName == "" && u.LastName == "" {
-		u.FirstName, u.LastName = string(w.FirstNameV4), string(w.LastNameV4)
-	}
-	if u.Name == "" {
-		u.Name = strings.TrimSpace(u.FirstName + " " + u.LastName)
-	}
-	u.DepartmentID, u.DepartmentName = w.Department.idName()
-	u.LocationID, u.LocationName = w.Location.idName()
-	u.ManagerID, u.ManagerName = w.Manager.idName()
-	u.CompanyID, u.CompanyName = w.Company.idName()
-	if w.Companies != nil {
-		u.CompanyIDs = make([]int64, 0, len(*w.Companies))
-		for _, c := range *w.Companies {
-			u.CompanyIDs = append(u.CompanyIDs, c.ID)
-		}
-	}
-	if w.Groups != nil {
-		u.Groups = make([]string, 0, len(w.Groups.Rows))
-		for _, g := range w.Groups.Rows {
-			u.Groups = append(u.Groups, string(g.Name))
-		}
-	}
-	tp := timeParser{loc: loc}
-	u.CreatedAt = tp.datetime(w.CreatedAt)
-	u.UpdatedAt = tp.datetime(w.UpdatedAt)
-	u.LastLogin = tp.datetime(w.LastLogin)
-	u.DeletedAt = tp.datetime(w.DeletedAt)
-	u.StartDate = tp.date(w.StartDate)
-	u.EndDate = tp.date(w.EndDate)
-	u.DeletedAt = w.Actions.deletedAt(u.DeletedAt, u.UpdatedAt)
-	if tp.err != nil {
-		return model.User{}, fmt.Errorf("%w: user %d: %w", errBadRow, w.ID, tp.err)
-	}
-	return u, nil
-}
-
-// timeParser parses a row's date fields and collects every error.
-type timeParser struct {
-	loc *time.Location
-	err error
-}
-
-func (p *timeParser) datetime(w when) *time.Time {
-	t, err := w.datetime(p.loc)
-	p.err = errors.Join(p.err, err)
-	return t
-}
-
-func (p *timeParser) date(w when) *time.Time {
-	t, err := w.date()
-	p.err = errors.Join(p.err, err)
-	return t
-}
-
-// wireStatus is an asset's status_label object.
-type wireStatus struct {
-	ID         int64 `json:"id"`
-	Name       str   `json:"name"`
-	StatusType str   `json:"status_type"`
-	StatusMeta str   `json:"status_meta"`
-}
-
-// wireAssignee is an asset's assigned_to object: a user, a location or
-// another asset.
-type wireAssignee struct {
-	ID   int64 `json:"id"`
-	Type str   `json:"type"`
-}
-
-// customFields decodes custom_fields: an object keyed by display name
-// (v6+), or [] when empty (v4/v5). It keeps field (the db column) → value.
-type customFields map[string]string
-
-func (c *customFields) UnmarshalJSON(b []byte) error {
-	*c = customFields{}
-	if string(b) == "null" || string(bytes.TrimSpace(b)) == "[]" {
-		return nil
-	}
-	var m map[string]struct {
-		Field string          `json:"field"`
-		Value json.RawMessage `json:"value"`
-	}
-	if err := json.Unmarshal(b, &m); err != nil {
-		return fmt.Errorf("custom_fields: %w", err)
-	}
-	for name, f := range m {
-		key := f.Field
-		if key == "" {
-			key = name
-		}
-		var v str
-		if len(f.Value) > 0 {
-			if err := v.UnmarshalJSON(f.Value); err != nil {
-				// Booleans or objects: keep the JSON text.
-				v = str(f.Value)
-			}
-		}
-		(*c)[key] = string(v)
-	}
-	return nil
-}
-
-// wireAsset is a row of GET /api/v1/hardware (AssetsTransformer).
-type wireAsset struct {
-	ID              int64         `json:"id"`
-	Name            str           `json:"name"`
-	AssetTag        str           `json:"asset_tag"`
-	Serial          str           `json:"serial"`
-	Model           *ref          `json:"model"`
-	Byod            flexBool      `json:"byod"`
-	Requestable     flexBool      `json:"requestable"`
-	ModelNumber     str           `json:"model_number"`
-	EOLDate         when          `json:"asset_eol_date"`
-	StatusLabel     *wireStatus   `json:"status_label"`
-	Category        *ref          `json:"category"`
-	Manufacturer    *ref          `json:"manufacturer"`
-	Supplier        *ref          `json:"supplier"`
-	Notes           str           `json:"notes"`
-	OrderNumber     str           `json:"order_number"`
-	Company         *ref          `json:"company"`
-	Location        *ref          `json:"location"`
-	RTDLocation     *ref          `json:"rtd_location"`
-	AssignedTo      *wireAssignee `json:"assigned_to"`
-	WarrantyMonths  str           `json:"warranty_months"`
-	WarrantyExpires when          `json:"warranty_expires"`
-	CreatedAt       when          `json:"created_at"`
-	UpdatedAt       when          `json:"updated_at"`
-	LastAuditDate   when          `json:"last_audit_date"`
-	NextAuditDate   when          `json:"next_audit_date"`
-	DeletedAt       when          `json:"deleted_at"`
-	PurchaseDate    when          `json:"purchase_date"`
-	LastCheckout    when          `json:"last_checkout"`
-	LastCheckin     when          `json:"last_checkin"`
-	ExpectedCheckin when          `json:"expected_checkin"`
-	PurchaseCost    str           `json:"purchase_cost"`
-	CustomFields    customFields  `json:"custom_fields"`
-	Actions         *actions      `json:"available_actions"`
-}
-
-func (w *wireAsset) toAsset(loc *time.Location) (model.Asset, error) {
-	if w.ID <= 0 {
-		return model.Asset{}, fmt.Errorf("%w: asset row without an id", errBadRow)
-	}
-	a := model.Asset{
-		ID:           w.ID,
-		AssetTag:     string(w.AssetTag),
-		Name:         string(w.Name),
-		Serial:       string(w.Serial),
-		ModelNumber:  string(w.ModelNumber),
-		Byod:         bool(w.Byod),
-		Requestable:  bool(w.Requestable),
-		OrderNumber:  string(w.OrderNumber),
-		Notes:        string(w.Notes),
-		CustomFields: map[string]string(w.CustomFields),
-	}
-	if a.CustomFields == nil {
-		a.CustomFields = map[string]string{}
-	}
-	a.ModelID, a.ModelName = w.Model.idName()
-	a.CategoryID, a.CategoryName = w.Category.idName()
-	a.ManufacturerID, a.ManufacturerName = w.Manufacturer.idName()
-	a.SupplierID, a.SupplierName = w.Supplier.idName()
-	a.CompanyID, a.CompanyName = w.Company.idName()
-	a.LocationID, a.LocationName = w.Location.idName()
-	a.RTDLocationID, a.RTDLocationName = w.RTDLocation.idName()
-	if s := w.StatusLabel; s != nil && s.ID != 0 {
-		id := s.ID
-		a.StatusID, a.StatusName, a.StatusType, a.StatusMeta = &id, string(s.Name), string(s.StatusType), string(s.StatusMeta)
-	}
-	if as := w.AssignedTo; as != nil && as.ID != 0 {
-		id := as.ID
-		a.AssignedType, a.AssignedToID = string(as.Type), &id
-		if a.AssignedType == "user" {
-			a.AssignedUserID = &id
-		}
-	}
-	var err error
-	if a.PurchaseCost, err = parseCost(string(w.PurchaseCost)); err != nil {
-		return model.Asset{}, fmt.Errorf("%w: asset %d: %w", errBadRow, w.ID, err)
-	}
-	a.WarrantyMonths = parseMonths(string(w.WarrantyMonths))
-	tp := timeParser{loc: loc}
-	a.EOLDate = tp.date(w.EOLDate)
-	a.WarrantyExpires = tp.date(w.WarrantyExpires)
-	a.PurchaseDate = tp.date(w.PurchaseDate)
-	a.NextAuditDate = tp.date(w.NextAuditDate)
-	a.ExpectedCheckin = tp.date(w.ExpectedCheckin)
-	a.CreatedAt = tp.datetime(w.CreatedAt)
-	a.UpdatedAt = tp.datetime(w.UpdatedAt)
-	a.LastAuditDate = tp.datetime(w.LastAuditDate)
-	a.LastCheckout = tp.datetime(w.LastCheckout)
-	a.LastCheckin = tp.datetime(w.LastCheckin)
-	a.DeletedAt = tp.datetime(w.DeletedAt)
-	a.DeletedAt = w.Actions.deletedAt(a.DeletedAt, a.UpdatedAt)
-	if tp.err != nil {
-		return model.Asset{}, fmt.Errorf("%w: asset %d: %w", errBadRow, w.ID, tp.err)
-	}
-	return a, nil
 }
 
 // parseCost turns Snipe-IT's locale-formatted money ("1,299.00",

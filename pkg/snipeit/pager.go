@@ -15,10 +15,9 @@ import (
 // ends with a non-nil error (and no more users) when the listing cannot be
 // read completely.
 func (c *Client) Users(ctx context.Context) iter.Seq2[*model.User, error] {
-	l := listing[wireUser, model.User]{
-		endpoint: "users", path: "/users",
-		convert: func(w *wireUser) (model.User, error) { return w.toUser(c.cfg.Location) },
-		id:      func(u *model.User) int64 { return u.ID },
+	l := listing[model.User]{
+		endpoint: "users", path: "/users", read: readUser,
+		id: func(u *model.User) int64 { return u.ID },
 	}
 	return func(yield func(*model.User, error) bool) {
 		walkAll(ctx, c, yield, l)
@@ -30,10 +29,9 @@ func (c *Client) Users(ctx context.Context) iter.Seq2[*model.User, error] {
 // status=Archived, so this pages both. An asset archived or unarchived
 // while the run pages can come in both listings; consumers keep the last.
 func (c *Client) Assets(ctx context.Context) iter.Seq2[*model.Asset, error] {
-	base := listing[wireAsset, model.Asset]{
-		endpoint: "hardware", path: "/hardware",
-		convert: func(w *wireAsset) (model.Asset, error) { return w.toAsset(c.cfg.Location) },
-		id:      func(a *model.Asset) int64 { return a.ID },
+	base := listing[model.Asset]{
+		endpoint: "hardware", path: "/hardware", read: readAsset,
+		id: func(a *model.Asset) int64 { return a.ID },
 	}
 	archived := base
 	archived.endpoint = "hardware_archived"
@@ -61,7 +59,7 @@ var errStopped = errors.New("iteration stopped")
 
 // walkAll walks l into yield and reports whether the sequence may go on
 // (no error, and the consumer did not stop).
-func walkAll[W, T any](ctx context.Context, c *Client, yield func(*T, error) bool, l listing[W, T]) bool {
+func walkAll[T any](ctx context.Context, c *Client, yield func(*T, error) bool, l listing[T]) bool {
 	err := walk(ctx, c, l, func(row *T) bool { return yield(row, nil) })
 	if errors.Is(err, errStopped) {
 		return false
@@ -74,18 +72,18 @@ func walkAll[W, T any](ctx context.Context, c *Client, yield func(*T, error) boo
 }
 
 // listing describes one paged Snipe-IT list.
-type listing[W, T any] struct {
-	endpoint string     // label for logs and metrics
-	path     string     // below /api/v1
-	filter   url.Values // extra query parameters
-	convert  func(*W) (T, error)
+type listing[T any] struct {
+	endpoint string                   // label for logs and metrics
+	path     string                   // below /api/v1
+	filter   url.Values               // extra query parameters
+	read     func(*reader) (T, error) // reads one row
 	id       func(*T) int64
 }
 
 // fetchPage gets one page sorted by id. An empty first page of a listing
 // whose total is not zero is inconsistent and retried like any other body
 // that is not data.
-func fetchPage[W, T any](ctx context.Context, c *Client, l listing[W, T], offset, limit int64) (page[T], error) {
+func fetchPage[T any](ctx context.Context, c *Client, l listing[T], offset, limit int64) (page[T], error) {
 	q := url.Values{}
 	for k, v := range l.filter {
 		q[k] = v
@@ -97,7 +95,7 @@ func fetchPage[W, T any](ctx context.Context, c *Client, l listing[W, T], offset
 	var p page[T]
 	err := c.get(ctx, l.endpoint, l.path, q, func(body []byte) error {
 		var err error
-		p, err = decodePage(body, l.convert)
+		p, err = decodePage(body, c.cfg.Location, l.read)
 		if err == nil && offset == 0 && len(p.rows) == 0 && p.total > 0 {
 			return fmt.Errorf("%w: total is %d but the first page is empty", errNotData, p.total)
 		}
@@ -137,9 +135,9 @@ const (
 // after the anchor is in it (the list is sorted by id); if it starts above,
 // rows before the anchor were deleted and rows may have slid past, so the
 // walk steps back until it finds the anchor's neighbourhood again.
-type walker[W, T any] struct {
+type walker[T any] struct {
 	c      *Client
-	l      listing[W, T]
+	l      listing[T]
 	yield  func(*T) bool
 	limit  int64 // rows asked per page: the server's cap once known
 	lastID int64 // id of the last row yielded; 0 before any
@@ -151,17 +149,19 @@ type walker[W, T any] struct {
 	// from it, not from the latest total: a list that grows faster than it
 	// is read would otherwise raise its own bound forever.
 	firstTotal int64
-	stalls     int // re-anchors in a row without a new row
+	stalls     int           // re-anchors in a row without a new row
+	problems   fieldWarnings // unreadable values of the rows yielded
 }
 
 // maxStalls bounds re-anchoring that yields nothing: a server answering
 // the same offset inconsistently again and again is broken, not changing.
 const maxStalls = 5
 
-func walk[W, T any](ctx context.Context, c *Client, l listing[W, T], yield func(*T) bool) error {
+func walk[T any](ctx context.Context, c *Client, l listing[T], yield func(*T) bool) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	w := &walker[W, T]{c: c, l: l, yield: yield, limit: int64(c.cfg.PageSize), anchor: -1}
+	w := &walker[T]{c: c, l: l, yield: yield, limit: int64(c.cfg.PageSize), anchor: -1}
+	defer func() { w.problems.report(c.log, l.endpoint) }()
 
 	first, err := fetchPage(ctx, c, l, 0, w.limit)
 	if err != nil {
@@ -195,7 +195,7 @@ func walk[W, T any](ctx context.Context, c *Client, l listing[W, T], yield func(
 // pipeline fetches the planned pages after the anchor, up to Parallelism
 // at a time, and accepts them in order until the listing is finished or
 // the plan no longer holds.
-func (w *walker[W, T]) pipeline(ctx context.Context) (outcome, error) {
+func (w *walker[T]) pipeline(ctx context.Context) (outcome, error) {
 	var queue []*pending[T]
 	defer func() {
 		for _, p := range queue {
@@ -247,7 +247,7 @@ func (w *walker[W, T]) pipeline(ctx context.Context) (outcome, error) {
 }
 
 // accept checks a page against the anchor and yields its new rows.
-func (w *walker[W, T]) accept(offset int64, p page[T]) (outcome, error) {
+func (w *walker[T]) accept(offset int64, p page[T]) (outcome, error) {
 	w.pages++
 	if limitPages := 2*(w.firstTotal/(w.limit-1)) + 64; w.pages > limitPages {
 		return finished, fmt.Errorf("%w: paging did not converge after %d pages (%d rows read, total %d at the start, %d now): the list changes faster than it can be read",
@@ -277,6 +277,13 @@ func (w *walker[W, T]) accept(offset int64, p page[T]) (outcome, error) {
 	if offset > 0 && w.l.id(&rows[0]) > w.lastID {
 		return reanchor, nil
 	}
+	// Problems are counted for the rows yielded now (ids above lastID),
+	// not again when an overlapping page repeats a row.
+	for _, pr := range p.problems {
+		if pr.id > w.lastID {
+			w.problems.add(pr)
+		}
+	}
 	for i := range rows {
 		if id := w.l.id(&rows[i]); id > w.lastID {
 			if !w.yield(&rows[i]) {
@@ -303,7 +310,7 @@ func (w *walker[W, T]) accept(offset int64, p page[T]) (outcome, error) {
 // reanchor steps back from the anchor's old offset, doubling the step,
 // until a page starts at or before the last row yielded (or at offset 0),
 // then accepts that page.
-func (w *walker[W, T]) reanchor(ctx context.Context) (outcome, error) {
+func (w *walker[T]) reanchor(ctx context.Context) (outcome, error) {
 	w.c.log.Info("snipe-it list shifted while paging; finding the last row again",
 		"endpoint", w.l.endpoint, "last_id", w.lastID, "offset", w.anchor, "total", w.total)
 	back := int64(1)

@@ -1,0 +1,53 @@
+package snipeit
+
+import "log/slog"
+
+// fieldWarnings collects the unreadable values of one listing, so that a
+// field that is broken in every row gives one warning, not one per row.
+type fieldWarnings struct {
+	order   []string // field names in the order first seen
+	byField map[string]*fieldWarning
+}
+
+// fieldWarning is the first problem with a field and how many rows had one.
+type fieldWarning struct {
+	first fieldProblem
+	rows  int
+}
+
+func (w *fieldWarnings) add(p fieldProblem) {
+	name := p.name()
+	if fw := w.byField[name]; fw != nil {
+		fw.rows++
+		return
+	}
+	if w.byField == nil {
+		w.byField = map[string]*fieldWarning{}
+	}
+	w.byField[name] = &fieldWarning{first: p, rows: 1}
+	w.order = append(w.order, name)
+}
+
+// report logs one warning per field, naming the first record and how many
+// were affected.
+func (w *fieldWarnings) report(log *slog.Logger, endpoint string) {
+	for _, name := range w.order {
+		fw := w.byField[name]
+		logProblem(log, endpoint, fw.first, fw.rows)
+	}
+}
+
+// reportProblems logs the problems of one record fetched on its own.
+func (c *Client) reportProblems(endpoint string, problems []fieldProblem) {
+	for _, p := range problems {
+		logProblem(c.log, endpoint, p, 1)
+	}
+}
+
+func logProblem(log *slog.Logger, endpoint string, p fieldProblem, rows int) {
+	args := []any{"endpoint", endpoint, "field", p.name(), "id", p.id, "value", p.value, "stored", p.stored, "rows", rows}
+	if p.reason != "" {
+		args = append(args, "reason", p.reason)
+	}
+	log.Warn("snipe-it sent a value that cannot be read; stored as NULL or the column's empty value", args...)
+}
