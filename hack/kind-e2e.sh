@@ -87,7 +87,7 @@ helm uninstall "$release" -n "$ns" --wait --timeout 5m
 # Sync Jobs are owned by the CronJob: the garbage collector removes them
 # shortly after it.
 for _ in $(seq 1 60); do
-  left=$(kubectl -n "$ns" get all,secrets,configmaps,roles,rolebindings,serviceaccounts,networkpolicies,ingresses,poddisruptionbudgets,jobs,cronjobs \
+  left=$(kubectl -n "$ns" get all,secrets,configmaps,roles,rolebindings,serviceaccounts,leases,networkpolicies,ingresses,poddisruptionbudgets,jobs,cronjobs \
     -l app.kubernetes.io/instance=$release -o name)
   [ -z "$left" ] && break
   sleep 2
