@@ -28,7 +28,8 @@ func TestDemoRunsEndToEnd(t *testing.T) {
 	if err := run(context.Background(), args, &out); err != nil {
 		t.Fatalf("demo: %v\n%s", err, out.String())
 	}
-	for _, want := range []string{"users: 288 fetched, 288 inserted", "assets: 192 fetched", "==> usersapi at http://127.0.0.1:", "/users?limit=3"} {
+	for _, want := range []string{"users: 288 fetched, 288 inserted", "assets: 192 fetched", "==> usersapi at http://127.0.0.1:", "/users?limit=3",
+		"==> Cleaning up", "stopped usersapi", "dropped the database usersync_demo_test"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out.String())
 		}

@@ -2,7 +2,8 @@
 // Snipe-IT simulator with a few thousand users and assets, creates a
 // throwaway database on the local PostgreSQL, runs `usersync --full`,
 // prints what landed, then serves it with usersapi and prints curl lines
-// that work. Ctrl-C stops it and drops the database.
+// that work. Ctrl-C stops it: it stops usersapi and the simulator, drops
+// the database, says so, and exits 0.
 package main
 
 import (
@@ -10,6 +11,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -21,7 +23,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -33,9 +34,17 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// Ctrl-C, SIGTERM, or the terminal closing: each stops the demo cleanly.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+	// make runs the demo in the terminal's foreground group, and Ctrl-C
+	// would kill make too, whatever the demo does ("make: *** Error 1" or
+	// "Interrupt", status 130). Taking the terminal for the demo's own group
+	// leaves the Ctrl-C to the demo alone, and make exits with its status.
+	giveBack := takeTerminal()
+	err := run(ctx, os.Args[1:], os.Stdout)
+	giveBack()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
 	}
@@ -50,7 +59,10 @@ type options struct {
 	exit          bool
 }
 
-func run(ctx context.Context, args []string, out io.Writer) error {
+// run sets the demo up, step by step, and undoes every step on the way out:
+// when it fails, when ctx is cancelled (Ctrl-C), or at once with -exit.
+// Being stopped is no failure: run then returns nil.
+func run(ctx context.Context, args []string, out io.Writer) (err error) {
 	var o options
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.StringVar(&o.bin, "bin", "bin", "directory holding the usersync and usersapi binaries")
@@ -63,6 +75,17 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	undo := &cleanup{}
+	defer func() {
+		if err != nil && ctx.Err() != nil {
+			// The step that failed was cut short by Ctrl-C.
+			fmt.Fprintf(out, "\n==> Stopped before the demo was ready (%v)\n", err)
+			err = nil
+		} else if ctx.Err() != nil {
+			fmt.Fprintln(out, "\n==> Stopped")
+		}
+		undo.run(out)
+	}()
 
 	// 1. Snipe-IT: the project's simulator, on loopback.
 	sim, err := snipeittest.New(snipeittest.Config{Data: snipeittest.Generate(snipeittest.GenerateConfig{Users: o.users, Assets: o.assets, Seed: 42})})
@@ -75,7 +98,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	simServer := &http.Server{Handler: sim, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = simServer.Serve(ln) }()
-	defer simServer.Close()
+	undo.add("stopped the Snipe-IT simulator", simServer.Close)
 	simURL := "http://" + ln.Addr().String()
 	fmt.Fprintf(out, "==> Snipe-IT simulator at %s with %d users and %d assets (archived and deleted ones included)\n", simURL, o.users, o.assets)
 
@@ -84,7 +107,10 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("%w (run `make setup`, or set DEMO_DATABASE_URL)", err)
 	}
-	defer drop()
+	undo.add("dropped the database "+o.database, func() error {
+		drop()
+		return databaseGone(o.server, o.database)
+	})
 	fmt.Fprintf(out, "==> database %s\n", dbURL)
 
 	// 3. The sync, exactly as the CronJob runs it.
@@ -92,10 +118,14 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	env := append(os.Environ(), "SNIPEIT_URL="+simURL, "SNIPEIT_TOKEN="+sim.Token(), "DATABASE_URL="+dbURL, "SNIPEIT_RATE_LIMIT=0", "LOG_LEVEL=warn")
 	sync := exec.CommandContext(ctx, filepath.Join(o.bin, "usersync"), "--full")
 	sync.Env, sync.Stdout, sync.Stderr = env, out, os.Stderr
+	// On Ctrl-C usersync rolls back and records a failed run, as in a Job.
+	sync.Cancel = func() error { return sync.Process.Signal(syscall.SIGTERM) }
+	sync.SysProcAttr = ownProcessGroup()
 	if err := sync.Run(); err != nil {
 		return fmt.Errorf("usersync: %w", err)
 	}
-	if err := summarize(ctx, out, dbURL); err != nil {
+	example, err := summarize(ctx, out, dbURL)
+	if err != nil {
 		return err
 	}
 
@@ -104,7 +134,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	undo.add("removed "+dir+" (the API tokens)", func() error { return os.RemoveAll(dir) })
 	readToken, syncToken := randomToken(), randomToken()
 	tokens := filepath.Join(dir, "tokens")
 	if err := os.WriteFile(tokens, []byte("# scope:token\nread:"+readToken+"\nsync:"+syncToken+"\n"), 0o600); err != nil {
@@ -114,8 +144,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer stopAPI()
-	if err := checkAPI(apiURL, readToken); err != nil {
+	undo.add("stopped usersapi", stopAPI)
+	if err := checkAPI(apiURL, readToken, example); err != nil {
 		return err
 	}
 	auth := "-H 'Authorization: Bearer " + readToken + "'"
@@ -124,8 +154,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		"curl -s " + auth + " '" + apiURL + "/users?limit=3'",
 		"curl -si " + auth + " '" + apiURL + "/users?limit=2&department_id=3'   # see the Link header",
 		"curl -s " + auth + " '" + apiURL + "/users?q=o%27&limit=5'",
-		"curl -s " + auth + " '" + apiURL + "/users/1'",
-		"curl -s " + auth + " '" + apiURL + "/users/1/assets'",
+		fmt.Sprintf("curl -s %s '%s/users/%d'", auth, apiURL, example),
+		fmt.Sprintf("curl -s %s '%s/users/%d/assets'   # the assets checked out to that user", auth, apiURL, example),
 		"curl -s " + auth + " '" + apiURL + "/assets?status=archived&limit=2'",
 		"curl -s " + auth + " '" + apiURL + "/sync/status'",
 		"curl -s " + auth + " '" + apiURL + "/users' | wc -c   # every user, streamed",
@@ -137,8 +167,55 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if o.exit {
 		return nil
 	}
-	fmt.Fprintln(out, "\nServing until Ctrl-C; the demo database is dropped on exit.")
+	fmt.Fprintln(out, "\nServing until Ctrl-C; then usersapi and the simulator stop and the demo database is dropped.")
 	<-ctx.Done()
+	return nil
+}
+
+// cleanup is the demo's undo list: run undoes the steps in reverse order
+// and says what it did, so that a user who stops the demo knows nothing
+// is left behind (or what is).
+type cleanup struct{ steps []cleanupStep }
+
+type cleanupStep struct {
+	done string
+	undo func() error
+}
+
+func (c *cleanup) add(done string, undo func() error) {
+	c.steps = append(c.steps, cleanupStep{done, undo})
+}
+
+func (c *cleanup) run(out io.Writer) {
+	if len(c.steps) == 0 {
+		return
+	}
+	fmt.Fprintln(out, "==> Cleaning up")
+	for i := len(c.steps) - 1; i >= 0; i-- {
+		if err := c.steps[i].undo(); err != nil {
+			fmt.Fprintf(out, "  FAILED: %s: %v\n", c.steps[i].done, err)
+			continue
+		}
+		fmt.Fprintf(out, "  %s\n", c.steps[i].done)
+	}
+}
+
+// databaseGone checks that the demo database was dropped.
+func databaseGone(server, name string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := pgx.Connect(ctx, server)
+	if err != nil {
+		return fmt.Errorf("check the database is gone: %w", err)
+	}
+	defer c.Close(ctx)
+	var exists bool
+	if err := c.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
+		return fmt.Errorf("check the database is gone: %w", err)
+	}
+	if exists {
+		return fmt.Errorf("database %s still exists", name)
+	}
 	return nil
 }
 
@@ -155,11 +232,12 @@ func randomToken() string {
 	return hex.EncodeToString(b[:])
 }
 
-// summarize prints what landed in the mirror.
-func summarize(ctx context.Context, out io.Writer, dbURL string) error {
+// summarize prints what landed in the mirror and returns a user for the
+// curl lines: the first live one with assets checked out.
+func summarize(ctx context.Context, out io.Writer, dbURL string) (int64, error) {
 	c, err := pgx.Connect(ctx, dbURL)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer c.Close(ctx)
 	var users, deletedUsers, assets, archived, assigned, departments int
@@ -172,7 +250,7 @@ func summarize(ctx context.Context, out io.Writer, dbURL string) error {
 		(SELECT count(DISTINCT department_id) FROM users WHERE deleted_at IS NULL)`).
 		Scan(&users, &deletedUsers, &assets, &archived, &assigned, &departments)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	fmt.Fprintf(out, "\n==> What landed in PostgreSQL\n")
 	fmt.Fprintf(out, "users: %d live in %d departments; assets: %d live, %d of them archived, %d checked out to users\n",
@@ -182,50 +260,66 @@ func summarize(ctx context.Context, out io.Writer, dbURL string) error {
 	rows, err := c.Query(ctx, `SELECT id, username, name, coalesce(department_name, ''), assets_count
 		FROM users WHERE deleted_at IS NULL ORDER BY assets_count DESC, id LIMIT 5`)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	for rows.Next() {
 		var id int64
 		var username, name, dept string
 		var n int
 		if err := rows.Scan(&id, &username, &name, &dept, &n); err != nil {
-			return err
+			return 0, err
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\n", id, username, name, dept, n)
 	}
 	if err := rows.Err(); err != nil {
-		return err
+		return 0, err
 	}
 	fmt.Fprintln(tw, "\nsync run\tscope\tstatus\tfetched\tinserted\tduration")
 	rows, err = c.Query(ctx, `SELECT id, scope, status, fetched, inserted, finished_at - started_at FROM sync_runs ORDER BY id`)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	for rows.Next() {
 		var id, fetched, inserted int64
 		var scope, status string
 		var d time.Duration
 		if err := rows.Scan(&id, &scope, &status, &fetched, &inserted, &d); err != nil {
-			return err
+			return 0, err
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%s\n", id, scope, status, fetched, inserted, d.Round(time.Millisecond))
 	}
 	if err := rows.Err(); err != nil {
-		return err
+		return 0, err
 	}
 	fmt.Fprintln(tw, "\nTry: psql '"+dbURL+"' -c 'SELECT username, email, department_name FROM users WHERE deleted_at IS NULL LIMIT 5'")
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return 0, err
+	}
+	// Snipe-IT's assets_count need not match what the mirror holds; pick
+	// the user from the assets themselves, so GET /users/{id}/assets shows some.
+	var example int64
+	err = c.QueryRow(ctx, `SELECT coalesce(min(u.id), 0) FROM users u
+		JOIN assets a ON a.assigned_user_id = u.id AND a.deleted_at IS NULL
+		WHERE u.deleted_at IS NULL`).Scan(&example)
+	if err != nil {
+		return 0, err
+	}
+	if example == 0 {
+		return 0, errors.New("no live user has assets checked out; nothing to show with /users/{id}/assets")
+	}
+	return example, nil
 }
 
 var listening = regexp.MustCompile(`"msg":"listening","addr":"([^"]+)"`)
 
 // startAPI runs usersapi and waits for its "listening" log line.
-func startAPI(ctx context.Context, bin, listen, dbURL, tokens string) (string, func(), error) {
+func startAPI(ctx context.Context, bin, listen, dbURL, tokens string) (string, func() error, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	cmd := exec.CommandContext(ctx, bin)
 	cmd.Env = append(os.Environ(), "DATABASE_URL="+dbURL, "LISTEN_ADDR="+listen, "API_TOKENS_FILE="+tokens,
 		"LOG_FORMAT=json", "SHUTDOWN_DELAY=0s")
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.SysProcAttr = ownProcessGroup()
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		cancel()
@@ -235,7 +329,14 @@ func startAPI(ctx context.Context, bin, listen, dbURL, tokens string) (string, f
 		cancel()
 		return "", nil, fmt.Errorf("start usersapi: %w", err)
 	}
-	stop := func() { cancel(); _ = cmd.Wait() }
+	// stop sends SIGTERM; usersapi drains and exits 0.
+	stop := func() error {
+		cancel()
+		if err := cmd.Wait(); err != nil && !errors.Is(err, context.Canceled) {
+			return fmt.Errorf("usersapi: %w", err)
+		}
+		return nil
+	}
 	addr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -253,28 +354,32 @@ func startAPI(ctx context.Context, bin, listen, dbURL, tokens string) (string, f
 	select {
 	case a, ok := <-addr:
 		if !ok {
-			stop()
+			_ = stop()
 			return "", nil, errors.New("usersapi exited before listening (is the port taken? use -listen 127.0.0.1:0)")
 		}
 		return "http://" + a, stop, nil
 	case <-time.After(15 * time.Second):
-		stop()
+		_ = stop()
 		return "", nil, errors.New("usersapi did not start listening within 15s")
 	}
 }
 
-// checkAPI makes sure the printed curl lines work before showing them.
-func checkAPI(apiURL, token string) error {
-	req, _ := http.NewRequest(http.MethodGet, apiURL+"/users?limit=1", nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("usersapi: %w", err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(strings.TrimSpace(string(body)), "[") {
-		return fmt.Errorf("usersapi answered %d: %s", resp.StatusCode, body)
+// checkAPI makes sure the printed curl lines work before showing them: a
+// page of users, and the assets of the example user, which are not none.
+func checkAPI(apiURL, token string, example int64) error {
+	for _, path := range []string{"/users?limit=1", fmt.Sprintf("/users/%d/assets", example)} {
+		req, _ := http.NewRequest(http.MethodGet, apiURL+path, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return fmt.Errorf("usersapi: %w", err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var rows []json.RawMessage
+		if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &rows) != nil || len(rows) == 0 {
+			return fmt.Errorf("usersapi answered GET %s with %d: %.300s", path, resp.StatusCode, body)
+		}
 	}
 	return nil
 }
