@@ -241,6 +241,10 @@ type ScopeStatus struct {
 // soft-delete before the mass-delete guard refuses it.
 const DefaultMaxDeleteFraction = 0.10
 
+// DefaultMaxDeleteRows is how many rows one run may soft-delete whatever
+// the fraction: without a floor a mirror of 9 users could not lose one.
+const DefaultMaxDeleteRows = 10
+
 // MirrorOptions tunes how one scope is written to the mirror.
 type MirrorOptions struct {
 	// AllowMassDelete lifts the mass-delete guard.
@@ -248,6 +252,9 @@ type MirrorOptions struct {
 	// MaxDeleteFraction is the guard's threshold; 0 means
 	// DefaultMaxDeleteFraction.
 	MaxDeleteFraction float64
+	// MaxDeleteRows is the guard's floor: a run may always delete this many
+	// rows, whatever the fraction says (0: no floor).
+	MaxDeleteRows int64
 	// DryRun computes every change, reports it through OnChange, and
 	// writes nothing.
 	DryRun bool
@@ -261,6 +268,12 @@ type MirrorOptions struct {
 	ConfirmDeleted func(ctx context.Context, ids []int64) (stillLive []int64, err error)
 	// MaxConfirm caps how many candidates ConfirmDeleted is asked about.
 	MaxConfirm int
+	// CancelSource, when set, is called when writing fails while rows are
+	// still coming (the database went away mid-COPY), so that a source
+	// blocked on a slow page returns at once: it should cancel the context
+	// the row sequence was made with. The store waits for the sequence to
+	// return either way.
+	CancelSource func()
 	// Observe, when set, receives the duration of each step of the write:
 	// "stage" (streaming rows into the database while they are fetched)
 	// and "merge" (applying them).

@@ -55,10 +55,9 @@ type DB struct {
 // the pool connects lazily and reconnects on its own, so a database that is
 // down at start-up or restarts later is picked up without a restart.
 func Open(ctx context.Context, cfg Config) (*DB, error) {
-	pcfg, err := pgxpool.ParseConfig(cfg.URL)
+	pcfg, err := parseURL(cfg.URL)
 	if err != nil {
-		// The parse error can echo the URL, password included; keep it out.
-		return nil, fmt.Errorf("%w: parse database URL: %s", model.ErrInvalid, redactParseError(err))
+		return nil, err
 	}
 	if cfg.MaxConns > 0 && !strings.Contains(cfg.URL, "pool_max_conns") {
 		pcfg.MaxConns = cfg.MaxConns
@@ -83,6 +82,22 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return &DB{pool: pool, probe: probe, acquireTimeout: cfg.AcquireTimeout, logger: logger}, nil
+}
+
+// CheckURL reports whether url is a connection string Open accepts, with
+// an error that never quotes it (it may hold a password).
+func CheckURL(url string) error {
+	_, err := parseURL(url)
+	return err
+}
+
+func parseURL(url string) (*pgxpool.Config, error) {
+	pcfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		// The parse error can echo the URL, password included; keep it out.
+		return nil, fmt.Errorf("%w: parse database URL: %s", model.ErrInvalid, redactParseError(err))
+	}
+	return pcfg, nil
 }
 
 // redactParseError keeps only the reason of a pgx parse error, never the

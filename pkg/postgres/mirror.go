@@ -39,6 +39,12 @@ var (
 // mass-delete guard, in which case nothing is written and the error wraps
 // model.ErrMassDelete. An error from the sequence aborts the run the same
 // way. The caller must hold the sync lock (TryLockSync).
+//
+// A dry run (opts.DryRun) computes the same counts and changes from the
+// diff alone and writes nothing: it needs only SELECT on the table and the
+// right to create temporary tables. When the guard would refuse the real
+// run, a dry run still reports every change and the counts, and returns
+// them with the guard's error.
 func (db *DB) MirrorUsers(ctx context.Context, users iter.Seq2[*model.User, error], opts model.MirrorOptions) (model.RunCounts, error) {
 	return mirror(ctx, db, usersTable, users, opts)
 }
@@ -66,9 +72,12 @@ func mirror[T any](ctx context.Context, db *DB, t table[T], rows iter.Seq2[*T, e
 		defer cancel()
 		_ = tx.Rollback(rbCtx)
 	}()
+	if _, err := tx.Exec(ctx, syncTimeouts); err != nil {
+		return counts, classify(fmt.Errorf("set %s transaction timeouts: %w", t.name, err))
+	}
 
 	start := time.Now()
-	staged, err := stageRows(ctx, db, tx, t, rows)
+	staged, err := stageRows(ctx, db, tx, t, rows, opts)
 	if err != nil {
 		return counts, err
 	}
@@ -89,6 +98,19 @@ func mirror[T any](ctx context.Context, db *DB, t table[T], rows iter.Seq2[*T, e
 	observe("merge", time.Since(start))
 	return counts, nil
 }
+
+// syncTimeouts sets the sync transaction's timeouts, for it alone (like
+// SET LOCAL). The COPY stays open for the whole fetch, paced by Snipe-IT's
+// rate limit, and the transaction idles while vanished rows are looked up
+// one by one: a role's or database's statement_timeout,
+// idle_in_transaction_session_timeout or (PostgreSQL 17+)
+// transaction_timeout, sized for interactive sessions, would kill every
+// large sync, so they are lifted. lock_timeout is bounded instead: the
+// sync is the only writer, so it waits on a lock only behind DDL or a
+// person's open transaction, and should then fail with that reason rather
+// than hang. pg_settings holds only the settings this server knows.
+const syncTimeouts = `SELECT set_config(name, CASE name WHEN 'lock_timeout' THEN '1min' ELSE '0' END, true)
+	FROM pg_settings WHERE name IN ('statement_timeout', 'idle_in_transaction_session_timeout', 'transaction_timeout', 'lock_timeout')`
 
 func stageName[T any](t table[T]) string { return "stage_" + t.name }
 
@@ -113,7 +135,14 @@ const chunkSize = 64 << 10
 // whose digest equals the stored sync_hash is staged as its id alone, so an
 // unchanged mirror costs PostgreSQL almost nothing. Memory stays at one
 // batch.
-func stageRows[T any](ctx context.Context, db *DB, tx pgx.Tx, t table[T], rows iter.Seq2[*T, error]) (staged, error) {
+//
+// The rows are pulled by a goroutine of ours (the feeder) that writes the
+// COPY stream into a pipe, never by pgx's own copy goroutine: pgx returns
+// from CopyFrom without waiting for its reader when the server ends the
+// connection (a FATAL error, a broken socket), and the source would then
+// still be running while this function returns. The pipe is closed and
+// the feeder joined before the source's error is read.
+func stageRows[T any](ctx context.Context, db *DB, tx pgx.Tx, t table[T], rows iter.Seq2[*T, error], opts model.MirrorOptions) (staged, error) {
 	// WITH NO DATA copies the column types but none of the constraints, so
 	// the staging table takes exactly what Snipe-IT sent; seq orders
 	// repeated ids (the last one wins); unchanged rows carry only their id.
@@ -124,15 +153,32 @@ func stageRows[T any](ctx context.Context, db *DB, tx pgx.Tx, t table[T], rows i
 	if _, err := tx.Exec(ctx, create); err != nil {
 		return staged{}, classify(fmt.Errorf("create %s staging table: %w", t.name, err))
 	}
-	next, stop := iter.Pull2(rows)
-	defer stop()
-	src := &copySource[T]{ctx: ctx, db: db, table: t, next: next, batch: make([]T, 0, batchSize), ascending: true}
+	pr, pw := io.Pipe()
+	f := &feeder[T]{ctx: ctx, db: db, table: t, w: pw, batch: make([]T, 0, batchSize), ascending: true}
+	fed := make(chan struct{})
+	go func() {
+		defer close(fed)
+		f.err = f.feed(rows)
+		// A nil error ends the stream with io.EOF: the COPY completes.
+		// Anything else makes pgx abort the COPY with CopyFail.
+		pw.CloseWithError(f.err)
+	}()
 	copySQL := fmt.Sprintf("COPY %s (seq, unchanged, sync_hash, %s) FROM STDIN (FORMAT binary)", stage, columnNames(t.columns, ""))
-	tag, err := tx.Conn().PgConn().CopyFrom(ctx, src, copySQL)
-	if src.err != nil {
-		// The row source failed (e.g. Snipe-IT kept answering errors):
-		// report that, not the COPY abort it caused.
-		return staged{}, fmt.Errorf("stage %s: %w", t.name, src.err)
+	tag, err := tx.Conn().PgConn().CopyFrom(ctx, pr, copySQL)
+	// The feeder may be blocked writing to the pipe (pgx stopped reading)
+	// or waiting on the source (a slow page): unblock the first, ask the
+	// source to stop for the second, then wait for it.
+	pr.CloseWithError(errCopyEnded)
+	if err != nil && opts.CancelSource != nil {
+		opts.CancelSource()
+	}
+	<-fed
+	// When the source failed (e.g. Snipe-IT kept answering errors), report
+	// that, not the COPY abort it caused — unless the database went away
+	// first and the source failed only because it was stopped.
+	dbFirst := err != nil && ctx.Err() == nil && connectionLost(err)
+	if f.err != nil && !errors.Is(f.err, errCopyEnded) && !dbFirst {
+		return staged{}, fmt.Errorf("stage %s: %w", t.name, f.err)
 	}
 	if err != nil {
 		return staged{}, classify(fmt.Errorf("copy %s into staging: %w", t.name, err))
@@ -142,32 +188,90 @@ func stageRows[T any](ctx context.Context, db *DB, tx pgx.Tx, t table[T], rows i
 	if _, err := tx.Exec(ctx, "ANALYZE "+stage+" (id)"); err != nil {
 		return staged{}, classify(fmt.Errorf("analyze %s staging table: %w", t.name, err))
 	}
-	return staged{rows: tag.RowsAffected(), ascending: src.ascending}, nil
+	return staged{rows: tag.RowsAffected(), ascending: f.ascending}, nil
 }
 
-// copySource produces the binary COPY stream of the staging table from a
-// pulled row iterator, a batch at a time (io.Reader for pgconn.CopyFrom).
-type copySource[T any] struct {
+// errCopyEnded tells the feeder that the COPY is over (it failed): its
+// remaining rows have nowhere to go.
+var errCopyEnded = errors.New("the staging COPY ended")
+
+// feeder writes the binary COPY stream of the staging table into w, a
+// batch at a time.
+type feeder[T any] struct {
 	ctx   context.Context
 	db    *DB
 	table table[T]
-	next  func() (*T, error, bool)
+	w     io.Writer
 
-	batch  []T                 // copies: the iterator's rows are only lent
-	stored map[int64]storedRow // the batch's rows as the mirror has them
-	pos    int                 // next row of batch to encode
-	done   bool                // the iterator is exhausted
-
-	out      []byte // encoded, not yet read
-	off      int
-	row      []byte // one row's mirrored columns, encoded
-	started  bool
-	finished bool
+	batch []T    // copies: the source's rows are only lent
+	out   []byte // encoded, not yet written
+	row   []byte // one row's mirrored columns, encoded
 
 	seq       int64
 	lastID    int64
 	ascending bool
-	err       error
+	err       error // set by the feeder goroutine; read after it is joined
+}
+
+// feed pulls every row from rows and writes the stream: header, rows,
+// trailer. It stops at the first error, the source's or the pipe's.
+func (f *feeder[T]) feed(rows iter.Seq2[*T, error]) error {
+	f.out = append(f.out, copyHeader...)
+	for row, err := range rows {
+		if err == nil && row == nil {
+			err = errors.New("row source yielded a nil row")
+		}
+		if err != nil {
+			return err
+		}
+		f.batch = append(f.batch, *row)
+		if len(f.batch) == batchSize {
+			if err := f.flushBatch(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := f.flushBatch(); err != nil {
+		return err
+	}
+	f.out = append(f.out, copyTrailer...)
+	return f.write()
+}
+
+// flushBatch looks the batch up in the mirror, encodes it, and writes
+// about chunkSize at a time.
+func (f *feeder[T]) flushBatch() error {
+	if len(f.batch) == 0 {
+		return nil
+	}
+	ids := make([]int64, len(f.batch))
+	for i := range f.batch {
+		ids[i] = f.table.id(&f.batch[i])
+	}
+	stored, err := f.db.storedRows(f.ctx, f.table.name, ids)
+	if err != nil {
+		return err
+	}
+	for i := range f.batch {
+		if err := f.appendRow(&f.batch[i], stored); err != nil {
+			return err
+		}
+		if len(f.out) >= chunkSize {
+			if err := f.write(); err != nil {
+				return err
+			}
+		}
+	}
+	clear(f.batch) // drop references to the rows' strings and slices
+	f.batch = f.batch[:0]
+	return nil
+}
+
+// write hands what is encoded to the COPY.
+func (f *feeder[T]) write() error {
+	_, err := f.w.Write(f.out)
+	f.out = f.out[:0]
+	return err
 }
 
 // storedRow is what the mirror holds of a row: its digest, and whether it
@@ -177,119 +281,41 @@ type storedRow struct {
 	deleted bool
 }
 
-// Read implements io.Reader.
-func (s *copySource[T]) Read(p []byte) (int, error) {
-	for s.off >= len(s.out) {
-		if s.finished {
-			return 0, io.EOF
-		}
-		s.out, s.off = s.out[:0], 0
-		if err := s.produce(); err != nil {
-			s.err = err
-			return 0, err
-		}
-	}
-	n := copy(p, s.out[s.off:])
-	s.off += n
-	return n, nil
-}
-
-// produce encodes about chunkSize of rows (the header first, the trailer
-// last).
-func (s *copySource[T]) produce() error {
-	if !s.started {
-		s.out = append(s.out, copyHeader...)
-		s.started = true
-	}
-	for len(s.out) < chunkSize {
-		if s.pos == len(s.batch) {
-			more, err := s.fill()
-			if err != nil {
-				return err
-			}
-			if !more {
-				s.out = append(s.out, copyTrailer...)
-				s.finished = true
-				return nil
-			}
-		}
-		if err := s.appendRow(&s.batch[s.pos]); err != nil {
-			return err
-		}
-		s.pos++
-	}
-	return nil
-}
-
-// fill pulls the next batch and looks it up in the mirror. It reports
-// false when there are no more rows.
-func (s *copySource[T]) fill() (bool, error) {
-	s.batch, s.pos = s.batch[:0], 0
-	if s.done {
-		return false, nil
-	}
-	ids := make([]int64, 0, batchSize)
-	for len(s.batch) < batchSize {
-		row, err, ok := s.next()
-		if !ok {
-			s.done = true
-			break
-		}
-		if err == nil && row == nil {
-			err = errors.New("row source yielded a nil row")
-		}
-		if err != nil {
-			return false, err
-		}
-		s.batch = append(s.batch, *row)
-		ids = append(ids, s.table.id(row))
-	}
-	if len(s.batch) == 0 {
-		return false, nil
-	}
-	stored, err := s.db.storedRows(s.ctx, s.table.name, ids)
-	if err != nil {
-		return false, err
-	}
-	s.stored = stored
-	return true, nil
-}
-
 // appendRow encodes one staging row. Its digest covers the encoded
 // mirrored columns, so equal bytes mean an unchanged row, which then goes
 // as (seq, unchanged, NULL, id, NULL…).
-func (s *copySource[T]) appendRow(row *T) error {
-	s.seq++
-	id := s.table.id(row)
-	if id <= s.lastID {
-		s.ascending = false
+func (f *feeder[T]) appendRow(row *T, stored map[int64]storedRow) error {
+	f.seq++
+	id := f.table.id(row)
+	if id <= f.lastID {
+		f.ascending = false
 	} else {
-		s.lastID = id
+		f.lastID = id
 	}
-	s.row = s.row[:0]
-	for _, c := range s.table.columns {
+	f.row = f.row[:0]
+	for _, c := range f.table.columns {
 		var err error
-		if s.row, err = c.encode(s.row, row); err != nil {
-			return fmt.Errorf("%s %d: %w", s.table.name, id, err)
+		if f.row, err = c.encode(f.row, row); err != nil {
+			return fmt.Errorf("%s %d: %w", f.table.name, id, err)
 		}
 	}
-	sum := sha256.Sum256(s.row)
+	sum := sha256.Sum256(f.row)
 	hash := sum[:16]
-	b := appendFieldCount(s.out, 3+len(s.table.columns))
-	b = appendInt8(b, s.seq)
-	if st, ok := s.stored[id]; ok && !st.deleted && bytes.Equal(st.hash, hash) {
+	b := appendFieldCount(f.out, 3+len(f.table.columns))
+	b = appendInt8(b, f.seq)
+	if st, ok := stored[id]; ok && !st.deleted && bytes.Equal(st.hash, hash) {
 		b = appendBool(b, true)
 		b = appendNull(b)
 		b = appendInt8(b, id)
-		for range len(s.table.columns) - 1 {
+		for range len(f.table.columns) - 1 {
 			b = appendNull(b)
 		}
 	} else {
 		b = appendBool(b, false)
 		b = appendText(b, string(hash))
-		b = append(b, s.row...)
+		b = append(b, f.row...)
 	}
-	s.out = b
+	f.out = b
 	return nil
 }
 
@@ -316,7 +342,9 @@ func (db *DB) storedRows(ctx context.Context, table string, ids []int64) (map[in
 }
 
 // mergeStaged applies the staged rows to the table: dedupe, guard,
-// update changed, insert new, soft-delete vanished.
+// update changed, insert new, soft-delete vanished. A dry run stops after
+// the guard and the change report and counts the changes from the diff
+// instead: it writes nothing but its own temporary table.
 func mergeStaged[T any](ctx context.Context, tx pgx.Tx, t table[T], st staged, opts model.MirrorOptions) (model.RunCounts, error) {
 	counts := model.RunCounts{Fetched: st.rows}
 	stage := stageName(t)
@@ -350,14 +378,30 @@ func mergeStaged[T any](ctx context.Context, tx pgx.Tx, t table[T], st staged, o
 		}
 		missing -= int64(len(keep))
 	}
-	if err := checkMassDelete(t.name, live, missing, counts.Fetched, opts); err != nil {
-		return counts, err
+	guard := checkMassDelete(t.name, live, missing, counts.Fetched, opts)
+	if guard != nil && !opts.DryRun {
+		return counts, guard
 	}
 
 	if opts.OnChange != nil {
 		if err := reportChanges(ctx, tx, t, vanished, keep, opts.OnChange); err != nil {
 			return counts, err
 		}
+	}
+	if opts.DryRun {
+		// What the statements below would report, from the same
+		// conditions, without taking a row lock or writing a row version.
+		if err := tx.QueryRow(ctx, fmt.Sprintf(
+			`SELECT count(*) FILTER (WHERE t.id IS NULL), count(*) FILTER (WHERE t.id IS NOT NULL)
+			 FROM %s s LEFT JOIN %s t ON t.id = s.id WHERE NOT s.unchanged AND (t.id IS NULL OR %s)`,
+			stage, t.name, rowChanged(t)),
+		).Scan(&counts.Inserted, &counts.Updated); err != nil {
+			return counts, classify(fmt.Errorf("count %s changes: %w", t.name, err))
+		}
+		counts.Deleted = missing
+		counts.Unchanged = counts.Fetched - counts.Inserted - counts.Updated
+		// A run the guard would refuse still reports what it would do.
+		return counts, guard
 	}
 
 	var set strings.Builder
@@ -414,10 +458,11 @@ func rowChanged[T any](t table[T]) string {
 	return fmt.Sprintf("(%st.sync_hash) IS DISTINCT FROM (%ss.sync_hash) OR t.deleted_at IS NOT NULL", target.String(), staged.String())
 }
 
-// checkMassDelete is the guard: refuse a run that would delete more than
-// the allowed share of live rows, or that saw nothing upstream while the
-// mirror holds rows (an empty answer is far likelier a broken token or
-// filter than an empty Snipe-IT).
+// checkMassDelete is the guard: refuse a run that would delete more rows
+// than the larger of the allowed share of live rows and the floor, or that
+// saw nothing upstream while the mirror holds rows (an empty answer is far
+// likelier a broken token or filter than an empty Snipe-IT). The floor
+// keeps a small mirror from being stuck: 10% of 9 users is not one user.
 func checkMassDelete(name string, live, missing, fetched int64, opts model.MirrorOptions) error {
 	if opts.AllowMassDelete || missing == 0 {
 		return nil
@@ -426,13 +471,14 @@ func checkMassDelete(name string, live, missing, fetched int64, opts model.Mirro
 		return fmt.Errorf("%w: Snipe-IT returned no %s but the mirror holds %d live ones (use --allow-mass-delete if that is intended)",
 			model.ErrMassDelete, name, live)
 	}
-	limit := opts.MaxDeleteFraction
-	if limit <= 0 {
-		limit = model.DefaultMaxDeleteFraction
+	fraction := opts.MaxDeleteFraction
+	if fraction <= 0 {
+		fraction = model.DefaultMaxDeleteFraction
 	}
-	if float64(missing) > limit*float64(live) {
-		return fmt.Errorf("%w: %d of %d live %s (%.1f%%) vanished upstream, above the %.0f%% guard (use --allow-mass-delete if that is intended)",
-			model.ErrMassDelete, missing, live, name, 100*float64(missing)/float64(live), 100*limit)
+	allowed := max(fraction*float64(live), float64(opts.MaxDeleteRows))
+	if float64(missing) > allowed {
+		return fmt.Errorf("%w: %d of %d live %s (%.1f%%) vanished upstream, more than the guard allows: %d, the larger of %.0f%% of live rows and %d rows (use --allow-mass-delete if that is intended)",
+			model.ErrMassDelete, missing, live, name, 100*float64(missing)/float64(live), int64(allowed), 100*fraction, opts.MaxDeleteRows)
 	}
 	return nil
 }

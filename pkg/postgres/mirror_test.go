@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,15 +20,29 @@ import (
 // openDB returns a migrated, empty mirror database for one test.
 func openDB(t testing.TB) *postgres.DB {
 	t.Helper()
+	db, _ := openDBURL(t)
+	return db
+}
+
+// openDBURL is openDB that also returns the database's URL.
+func openDBURL(t testing.TB) (*postgres.DB, string) {
+	t.Helper()
 	ctx := context.Background()
-	db, err := postgres.Open(ctx, postgres.Config{URL: pgtest.NewDatabase(t)})
+	url := pgtest.NewDatabase(t)
+	db := open(t, url)
+	if _, err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return db, url
+}
+
+func open(t testing.TB, url string) *postgres.DB {
+	t.Helper()
+	db, err := postgres.Open(context.Background(), postgres.Config{URL: url})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(db.Close)
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
 	return db
 }
 
@@ -161,8 +176,10 @@ func TestMirrorUsersAppliesChangesAndWritesNothingWhenUnchanged(t *testing.T) {
 
 func TestMirrorUsersRefusesMassDelete(t *testing.T) {
 	ctx := context.Background()
+	floor := model.MirrorOptions{MaxDeleteRows: 10}
 	tests := []struct {
 		name  string
+		live  int // rows in the mirror before; 20 when 0
 		next  []model.User
 		opts  model.MirrorOptions
 		want  error
@@ -173,11 +190,21 @@ func TestMirrorUsersRefusesMassDelete(t *testing.T) {
 		{name: "10% vanished is allowed", next: testUsers(20)[:18], alive: 18},
 		{name: "allow-mass-delete lifts the guard", next: testUsers(20)[:2], opts: model.MirrorOptions{AllowMassDelete: true}, alive: 2},
 		{name: "a custom threshold applies", next: testUsers(20)[:15], opts: model.MirrorOptions{MaxDeleteFraction: 0.3}, alive: 15},
+		// The floor: a run may always delete MaxDeleteRows rows.
+		{name: "one of 9 may go under the floor", live: 9, next: testUsers(9)[1:], opts: floor, alive: 8},
+		{name: "the floor allows exactly its rows", next: testUsers(20)[:10], opts: floor, alive: 10},
+		{name: "one row past the floor is refused", next: testUsers(20)[:9], opts: floor, want: model.ErrMassDelete, alive: 20},
+		{name: "the fraction wins when larger: 10% of 200", live: 200, next: testUsers(200)[:180], opts: floor, alive: 180},
+		{name: "the fraction wins when larger: one past it", live: 200, next: testUsers(200)[:179], opts: floor, want: model.ErrMassDelete, alive: 200},
+		{name: "an empty upstream is refused under the floor", live: 5, next: nil, opts: floor, want: model.ErrMassDelete, alive: 5},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			db := openDB(t)
-			if _, err := db.MirrorUsers(ctx, seq(testUsers(20)), model.MirrorOptions{}); err != nil {
+			if tt.live == 0 {
+				tt.live = 20
+			}
+			if _, err := db.MirrorUsers(ctx, seq(testUsers(tt.live)), model.MirrorOptions{}); err != nil {
 				t.Fatal(err)
 			}
 			before := rowVersions(t, db, "users")
@@ -369,5 +396,166 @@ func TestRunsAreRecordedAndAbandonedOnesFailed(t *testing.T) {
 	want := []row{{ID: stale, Status: "failed", Finished: true, Error: true}, {ID: id, Status: "succeeded", Fetched: 3, Finished: true}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("sync_runs (-want +got):\n%s", diff)
+	}
+}
+
+// TestMirrorStopsTheSourceWhenTheCopyBackendDies terminates the backend
+// running the staging COPY while the source is blocked (a slow page): the
+// store asks the source to stop, waits for it, and returns the database's
+// error; nothing is written.
+func TestMirrorStopsTheSourceWhenTheCopyBackendDies(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t)
+	users := testUsers(700)
+	if _, err := db.MirrorUsers(ctx, seq(users), model.MirrorOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	before := rowVersions(t, db, "users")
+
+	blocked, cancelled := make(chan struct{}), make(chan struct{})
+	var returned bool
+	slow := func(yield func(*model.User, error) bool) {
+		for i := range users[:600] { // past the first batch: the COPY is streaming
+			u := users[i]
+			u.City = "Elsewhere"
+			if !yield(&u, nil) {
+				return
+			}
+		}
+		close(blocked)
+		select {
+		case <-cancelled:
+			yield(nil, context.Canceled)
+		case <-time.After(time.Minute):
+			yield(nil, errors.New("never stopped"))
+		}
+		returned = true
+	}
+	done := make(chan error)
+	go func() {
+		_, err := db.MirrorUsers(ctx, slow, model.MirrorOptions{CancelSource: func() { close(cancelled) }})
+		done <- err
+	}()
+	<-blocked
+	var pid int
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		err := db.Pool().QueryRow(ctx, `SELECT pid FROM pg_stat_activity
+			WHERE datname = current_database() AND query LIKE 'COPY stage_users%' AND state = 'active'`).Scan(&pid)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no COPY backend: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := db.Pool().Exec(ctx, "SELECT pg_terminate_backend($1)", pid); err != nil {
+		t.Fatal(err)
+	}
+	err := <-done
+	if !errors.Is(err, model.ErrUnavailable) || !strings.Contains(err.Error(), "57P01") {
+		t.Errorf("err = %v, want the database's termination (unavailable)", err)
+	}
+	if !returned {
+		t.Error("MirrorUsers returned before the source did")
+	}
+	if diff := cmp.Diff(before, rowVersions(t, db, "users")); diff != "" {
+		t.Errorf("rows written (-before +after):\n%s", diff)
+	}
+}
+
+// waitFor polls query (one boolean) on db until it is true, and fails
+// after a deadline. It does not end the test: sources and callbacks call
+// it from the store's goroutines.
+func waitFor(db *postgres.DB, what, query string, args ...any) error {
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		var ok bool
+		if err := db.Pool().QueryRow(context.Background(), query, args...).Scan(&ok); err != nil {
+			return fmt.Errorf("wait for %s: %w", what, err)
+		}
+		if ok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestMirrorOutlivesShortServerTimeouts runs a sync as a role whose
+// statement_timeout and idle_in_transaction_session_timeout are 100 ms,
+// far below a real sync's COPY (open for the whole fetch) and its idle
+// spells (vanished rows looked up one by one upstream): the sync sets its
+// own and succeeds.
+func TestMirrorOutlivesShortServerTimeouts(t *testing.T) {
+	ctx := context.Background()
+	admin, url := openDBURL(t)
+	users := testUsers(700)
+	if _, err := admin.MirrorUsers(ctx, seq(users), model.MirrorOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	db := open(t, pgtest.NewRole(t, url,
+		"GRANT SELECT, INSERT, UPDATE ON users, assets TO %[1]s",
+		"ALTER ROLE %[1]s SET statement_timeout = '100ms'",
+		"ALTER ROLE %[1]s SET idle_in_transaction_session_timeout = '100ms'"))
+
+	// The COPY waits on the source, then the transaction idles while a
+	// vanished row is checked upstream: each for four times the timeout
+	// (or until the backend is gone, when the timeout killed it).
+	const copyHeld = `SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database()
+		AND query LIKE 'COPY stage_users%' AND state = 'active' AND now() - query_start < interval '400ms')`
+	const idleHeld = `SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database()
+		AND state = 'idle in transaction' AND now() - state_change < interval '400ms')`
+	slow := func(yield func(*model.User, error) bool) {
+		for i := range users[1:] {
+			u := users[1+i]
+			if i == 600 {
+				if err := waitFor(admin, "the COPY to outlive statement_timeout", copyHeld); err != nil {
+					yield(nil, err)
+					return
+				}
+			}
+			u.City = "Elsewhere"
+			if !yield(&u, nil) {
+				return
+			}
+		}
+	}
+	confirm := func(context.Context, []int64) ([]int64, error) {
+		return nil, waitFor(admin, "the transaction to idle past idle_in_transaction_session_timeout", idleHeld)
+	}
+	got, err := db.MirrorUsers(ctx, slow, model.MirrorOptions{MaxConfirm: 10, ConfirmDeleted: confirm})
+	if err != nil {
+		t.Fatalf("a sync under short server timeouts failed: %v", err)
+	}
+	if diff := cmp.Diff(model.RunCounts{Fetched: 699, Updated: 699, Deleted: 1}, got); diff != "" {
+		t.Errorf("counts (-want +got):\n%s", diff)
+	}
+}
+
+// TestSyncLockOutlivesIdleSessionTimeout holds the sync lock as a role
+// whose idle_session_timeout is 100 ms: the lock's session idles for the
+// whole sync and must not be ended, or a second sync would start.
+func TestSyncLockOutlivesIdleSessionTimeout(t *testing.T) {
+	ctx := context.Background()
+	admin, url := openDBURL(t)
+	db := open(t, pgtest.NewRole(t, url, "ALTER ROLE %[1]s SET idle_session_timeout = '100ms'"))
+	release, err := db.TryLockSync(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release(ctx)
+	if err := waitFor(admin, "the lock's session to idle past idle_session_timeout", `SELECT NOT EXISTS (
+		SELECT 1 FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+		WHERE l.locktype = 'advisory' AND l.granted AND now() - a.state_change < interval '400ms')`); err != nil {
+		t.Fatal(err)
+	}
+	second, err := admin.TryLockSync(ctx)
+	if err == nil {
+		second(ctx)
+	}
+	if !errors.Is(err, model.ErrLocked) {
+		t.Fatalf("a second sync's lock: err = %v, want ErrLocked (the first's session was ended?)", err)
 	}
 }

@@ -22,6 +22,13 @@ func (db *DB) TryLockSync(ctx context.Context) (release func(context.Context), e
 	if err != nil {
 		return nil, classify(fmt.Errorf("acquire connection for the sync lock: %w", err))
 	}
+	// The lock's session idles for the whole sync: a role's or database's
+	// idle_session_timeout (PostgreSQL 14+) would end it and free the lock
+	// while the sync still runs, so it is lifted on this session.
+	if _, err := conn.Exec(ctx, `SELECT set_config(name, '0', false) FROM pg_settings WHERE name = 'idle_session_timeout'`); err != nil {
+		conn.Release()
+		return nil, classify(fmt.Errorf("prepare the sync lock's session: %w", err))
+	}
 	var ok bool
 	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", int64(syncLockID)).Scan(&ok); err != nil {
 		conn.Release()

@@ -52,11 +52,17 @@ type Config struct {
 	AllowMassDelete bool
 	// MaxDeleteFraction overrides the guard's threshold (default 10%).
 	MaxDeleteFraction float64
+	// MaxDeleteRows is the guard's floor: a run may always soft-delete this
+	// many rows (0: no floor; the command's default is
+	// model.DefaultMaxDeleteRows).
+	MaxDeleteRows int64
 	// DryRun computes and reports every change and writes nothing, not even
 	// a sync_runs row.
 	DryRun bool
 	// OnChange receives each change in a dry run (and in a real run when
-	// set).
+	// set). It is never called concurrently, though the scopes of one Run
+	// overlap, so it needs no locking of its own; a scope's changes come in
+	// the store's order (by id).
 	OnChange func(model.Scope, model.Change)
 	// MaxConfirm is how many vanished rows are double-checked one by one
 	// against the source before they are soft-deleted (default 50).
@@ -67,8 +73,12 @@ type Config struct {
 
 // Syncer runs syncs.
 type Syncer struct {
-	cfg Config
+	cfg      Config
+	changeMu sync.Mutex // serialises OnChange
 }
+
+// errWriteFailed is why the source is stopped when the store failed.
+var errWriteFailed = errors.New("writing to the mirror failed")
 
 // New returns a Syncer for cfg.
 func New(cfg Config) (*Syncer, error) {
@@ -87,7 +97,9 @@ func New(cfg Config) (*Syncer, error) {
 	return &Syncer{cfg: cfg}, nil
 }
 
-// ScopeResult is what one scope's run did.
+// ScopeResult is what one scope's run did. A dry run that the
+// mass-delete guard would refuse is failed with an Err wrapping
+// model.ErrMassDelete, and its Counts say what the real run would do.
 type ScopeResult struct {
 	Scope  model.Scope
 	Status model.RunStatus
@@ -194,13 +206,26 @@ func (s *Syncer) runScope(ctx context.Context, scope model.Scope, fetched func()
 	opts := model.MirrorOptions{
 		AllowMassDelete:   s.cfg.AllowMassDelete,
 		MaxDeleteFraction: s.cfg.MaxDeleteFraction,
+		MaxDeleteRows:     s.cfg.MaxDeleteRows,
 		DryRun:            s.cfg.DryRun,
 		MaxConfirm:        s.cfg.MaxConfirm,
 		Observe:           func(step string, d time.Duration) { r.Durations[step] = d },
 	}
 	if s.cfg.OnChange != nil {
-		opts.OnChange = func(c model.Change) { s.cfg.OnChange(scope, c) }
+		opts.OnChange = func(c model.Change) {
+			// Scopes overlap (see Run): one scope's changes can be
+			// reported while the next one's are.
+			s.changeMu.Lock()
+			defer s.changeMu.Unlock()
+			s.cfg.OnChange(scope, c)
+		}
 	}
+	// The source gets a context of its own, which the store cancels when
+	// writing fails mid-stream, so that a slow page does not hold up the
+	// failure.
+	srcCtx, cancelSrc := context.WithCancelCause(ctx)
+	defer cancelSrc(nil)
+	opts.CancelSource = func() { cancelSrc(errWriteFailed) }
 	start := time.Now()
 	var fetchTime time.Duration
 	fetchDone := func() {
@@ -211,10 +236,10 @@ func (s *Syncer) runScope(ctx context.Context, scope model.Scope, fetched func()
 	switch scope {
 	case model.ScopeUsers:
 		opts.ConfirmDeleted = confirmGone(log, s.cfg.Source.User, func(u *model.User) bool { return u.DeletedAt != nil })
-		r.Counts, err = s.cfg.Store.MirrorUsers(ctx, timed(s.cfg.Source.Users(ctx), fetchDone), opts)
+		r.Counts, err = s.cfg.Store.MirrorUsers(ctx, timed(s.cfg.Source.Users(srcCtx), fetchDone), opts)
 	case model.ScopeAssets:
 		opts.ConfirmDeleted = confirmGone(log, s.cfg.Source.Asset, func(a *model.Asset) bool { return a.DeletedAt != nil })
-		r.Counts, err = s.cfg.Store.MirrorAssets(ctx, timed(s.cfg.Source.Assets(ctx), fetchDone), opts)
+		r.Counts, err = s.cfg.Store.MirrorAssets(ctx, timed(s.cfg.Source.Assets(srcCtx), fetchDone), opts)
 	default:
 		err = fmt.Errorf("%w: unknown scope %q", model.ErrInvalid, scope)
 	}
@@ -226,7 +251,12 @@ func (s *Syncer) runScope(ctx context.Context, scope model.Scope, fetched func()
 			err = fmt.Errorf("%w (stopped: %w)", err, context.Cause(ctx))
 		}
 		r.Status, r.Err = model.RunFailed, fmt.Errorf("sync %s: %w", scope, err)
-		log.Error("sync failed; the mirror is unchanged", "err", err, "duration", r.Durations["total"])
+		if s.cfg.DryRun && errors.Is(err, model.ErrMassDelete) {
+			log.Warn("dry run: a real run would be refused", "err", err, "fetched", r.Counts.Fetched,
+				"inserted", r.Counts.Inserted, "updated", r.Counts.Updated, "deleted", r.Counts.Deleted, "duration", r.Durations["total"])
+		} else {
+			log.Error("sync failed; the mirror is unchanged", "err", err, "duration", r.Durations["total"])
+		}
 	} else {
 		r.Status = model.RunSucceeded
 		log.Info("sync finished", "fetched", r.Counts.Fetched, "inserted", r.Counts.Inserted, "updated", r.Counts.Updated,

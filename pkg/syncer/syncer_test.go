@@ -75,6 +75,9 @@ type fakeStore struct {
 	confirm  []int64 // ids MirrorUsers asks ConfirmDeleted about
 	kept     []int64
 	finishOK bool // FinishRun saw a live context
+	// overlap, when set, makes the users scope report its changes while
+	// the assets scope reports its own.
+	overlap chan struct{}
 }
 
 func newStore() *fakeStore {
@@ -119,6 +122,11 @@ func (s *fakeStore) MirrorUsers(ctx context.Context, seq iter.Seq2[*model.User, 
 	if err != nil {
 		return model.RunCounts{}, err
 	}
+	if s.overlap != nil {
+		// Report while the assets scope reports too.
+		<-s.overlap
+		report(opts, n)
+	}
 	if opts.ConfirmDeleted != nil && len(s.confirm) > 0 {
 		if s.kept, err = opts.ConfirmDeleted(ctx, s.confirm); err != nil {
 			return model.RunCounts{}, err
@@ -126,9 +134,20 @@ func (s *fakeStore) MirrorUsers(ctx context.Context, seq iter.Seq2[*model.User, 
 	}
 	return model.RunCounts{Fetched: n, Unchanged: n}, nil
 }
-func (s *fakeStore) MirrorAssets(_ context.Context, seq iter.Seq2[*model.Asset, error], _ model.MirrorOptions) (model.RunCounts, error) {
+func (s *fakeStore) MirrorAssets(_ context.Context, seq iter.Seq2[*model.Asset, error], opts model.MirrorOptions) (model.RunCounts, error) {
 	n, err := drain(seq)
+	if s.overlap != nil {
+		close(s.overlap)
+		report(opts, n)
+	}
 	return model.RunCounts{Fetched: n, Unchanged: n}, err
+}
+
+// report sends one change per row, as a dry run would.
+func report(opts model.MirrorOptions, n int64) {
+	for i := range n {
+		opts.OnChange(model.Change{Kind: model.ChangeInsert, ID: i})
+	}
 }
 
 func (s *fakeStore) CountRows(context.Context, model.Scope) (int64, int64, error) { return 0, 0, nil }
@@ -226,5 +245,27 @@ func TestVanishedUsersAreCheckedOneByOne(t *testing.T) {
 	}
 	if diff := cmp.Diff([]int64{2}, st.kept); diff != "" {
 		t.Errorf("kept (-want +got):\n%s", diff)
+	}
+}
+
+// TestOnChangeIsNeverCalledConcurrently runs both scopes with their change
+// reports overlapping (as a dry run of --full does) and a callback that
+// is not safe for concurrent use; -race fails the test if the syncer does
+// not serialise the calls.
+func TestOnChangeIsNeverCalledConcurrently(t *testing.T) {
+	src := &fakeSource{users: make([]model.User, 300), assets: make([]model.Asset, 300)}
+	st := newStore()
+	st.overlap = make(chan struct{})
+	seen := map[model.Scope]int{} // unguarded on purpose
+	s, err := syncer.New(syncer.Config{Source: src, Store: st, Logger: slog.New(slog.DiscardHandler), DryRun: true,
+		OnChange: func(scope model.Scope, _ model.Change) { seen[scope]++ }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Run(context.Background(), model.Scopes); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[model.Scope]int{model.ScopeUsers: 300, model.ScopeAssets: 300}, seen); diff != "" {
+		t.Errorf("changes seen (-want +got):\n%s", diff)
 	}
 }

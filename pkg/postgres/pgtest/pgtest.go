@@ -150,3 +150,60 @@ func startContainer() (string, error) {
 	}
 	return u, nil
 }
+
+// NewRole creates a login role for the test's database at dbURL, runs
+// setup there as a superuser with the role's name substituted for %[1]s
+// (grants, ALTER ROLE … SET …), and returns dbURL with the role as its
+// user. The role and its privileges are dropped when the test ends.
+func NewRole(tb testing.TB, dbURL string, setup ...string) string {
+	tb.Helper()
+	var b [4]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		tb.Fatal(err)
+	}
+	name := "usersync_test_role_" + hex.EncodeToString(b[:])
+	ident := pgx.Identifier{name}.Sanitize()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	admin, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "CREATE ROLE "+ident+" LOGIN"); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c, err := pgx.Connect(ctx, dbURL)
+		if err != nil {
+			tb.Errorf("drop role %s: %v", name, err)
+			return
+		}
+		defer c.Close(ctx)
+		// Its sessions first, then what it owns or was granted here.
+		for _, q := range []string{
+			"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '" + name + "'",
+			"REASSIGN OWNED BY " + ident + " TO CURRENT_USER",
+			"DROP OWNED BY " + ident,
+			"DROP ROLE " + ident,
+		} {
+			if _, err := c.Exec(ctx, q); err != nil {
+				tb.Errorf("drop role %s: %s: %v", name, q, err)
+				return
+			}
+		}
+	})
+	for _, q := range setup {
+		if _, err := admin.Exec(ctx, fmt.Sprintf(q, ident)); err != nil {
+			tb.Fatalf("role %s: %s: %v", name, fmt.Sprintf(q, ident), err)
+		}
+	}
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	u.User = url.User(name)
+	return u.String()
+}
