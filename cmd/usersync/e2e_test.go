@@ -3,11 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -394,7 +398,7 @@ func TestGuardRefusesToDeleteMoreThanATenth(t *testing.T) {
 	for _, u := range users[:len(users)/10+1] {
 		must(t, f.sim.DeleteUser(u.ID))
 	}
-	if r := f.run(); r.code != 1 || !strings.Contains(r.stdout, "above the 10% guard") {
+	if r := f.run(); r.code != 1 || !strings.Contains(r.stdout, "more than the guard allows") || !strings.Contains(r.stdout, "10% of live rows") {
 		t.Fatalf("exit %d, stdout %q: want 1 and the 10%% guard", r.code, r.stdout)
 	}
 }
@@ -600,4 +604,365 @@ func TestSIGTERMLeavesThePreviousMirror(t *testing.T) {
 	if last.Status != "failed" || !last.HasError {
 		t.Errorf("sync_runs row = %+v, want failed with an error", last)
 	}
+}
+
+// TestCopyBackendKilledMidRunFailsCleanly terminates the PostgreSQL backend
+// that runs the staging COPY while the source waits on a slow page (as a
+// database restart or failover would): the run fails with exit 1, the
+// mirror is unchanged, and the failed run is recorded on a new connection.
+// Under -race this also proves the COPY feeder is joined before the source
+// is stopped.
+func TestCopyBackendKilledMidRunFailsCleanly(t *testing.T) {
+	f := newFixture(t, 600, 0, snipeittest.Config{})
+	f.mustRun()
+	before := f.versions()
+	must(t, f.sim.UpdateUser(f.sim.Users()[0].ID, func(u *snipeittest.User) { u.City = "Elsewhere" }))
+
+	reached := make(chan struct{})
+	var once sync.Once
+	f.sim.OnRequest(func(r snipeittest.RequestInfo) {
+		if r.Path == "/api/v1/users" && r.Query.Get("offset") == "396" {
+			once.Do(func() { close(reached) })
+		}
+	})
+	f.sim.Inject(snipeittest.Fault{Kind: snipeittest.FaultDelay, Delay: 3 * time.Second, Path: "/api/v1/users",
+		Query: map[string]string{"offset": "396"}, Times: 1})
+	done := make(chan result)
+	go func() { done <- f.run() }()
+	select {
+	case <-reached:
+	case r := <-done:
+		t.Fatalf("the run ended before the slow page: exit %d\n%s", r.code, r.stderr)
+	}
+
+	ctx := context.Background()
+	var pid int
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		err := f.db.Pool().QueryRow(ctx, `SELECT pid FROM pg_stat_activity
+			WHERE datname = current_database() AND query LIKE 'COPY stage_users%' AND state = 'active'`).Scan(&pid)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no COPY backend while the run waits on a page: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	var terminated bool
+	if err := f.db.Pool().QueryRow(ctx, "SELECT pg_terminate_backend($1)", pid).Scan(&terminated); err != nil || !terminated {
+		t.Fatalf("pg_terminate_backend(%d) = %v, %v", pid, terminated, err)
+	}
+
+	r := <-done
+	t.Logf("stdout: %s\nstderr: %s", r.stdout, r.stderr)
+	if r.code != 1 || !strings.Contains(r.stdout, "users: FAILED, mirror unchanged") {
+		t.Fatalf("exit %d, stdout %q; want 1 and the failure summary\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	if diff := cmp.Diff(before, f.versions()); diff != "" {
+		t.Errorf("the run whose COPY was killed wrote rows (-before +after):\n%s", diff)
+	}
+	if last := f.runs()[1]; last.Status != "failed" || !last.HasError {
+		t.Errorf("sync_runs row = %+v, want failed with an error", last)
+	}
+}
+
+// TestDryRunFullReportsBothScopes runs --dry-run --full with changes in
+// both scopes, whose reports overlap in time (the assets scope starts as
+// soon as the users' last page is in). The syncer's
+// TestOnChangeIsNeverCalledConcurrently forces the overlap; this runs the
+// real thing under -race.
+func TestDryRunFullReportsBothScopes(t *testing.T) {
+	f := newFixture(t, 2000, 600, snipeittest.Config{})
+	f.mustRun("--full")
+	for _, u := range f.sim.Users() {
+		must(t, f.sim.UpdateUser(u.ID, func(u *snipeittest.User) { u.City = "Elsewhere" }))
+	}
+	for _, a := range f.sim.Assets()[:100] {
+		must(t, f.sim.DeleteAsset(a.ID))
+	}
+	f.env["SNIPEIT_PAGE_SIZE"] = "500"
+	r := f.mustRun("--dry-run", "--full", "--allow-mass-delete")
+	for _, want := range []string{
+		fmt.Sprintf("users: dry run, nothing written: would insert 0, update %d", len(f.sim.Users())),
+		"assets: dry run, nothing written: would insert 0, update 0, delete 100",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, r.stdout)
+		}
+	}
+}
+
+// TestGuardLetsASmallMirrorLoseAUser: 10% of 9 users is less than one, yet
+// a user leaving must not stop an unattended CronJob; the floor
+// (--max-delete-rows, default 10) allows it. With the floor at 0 the
+// fraction alone refuses, as before.
+func TestGuardLetsASmallMirrorLoseAUser(t *testing.T) {
+	f := newFixture(t, 9, 0, snipeittest.Config{})
+	f.mustRun()
+	users := f.sim.Users()
+	must(t, f.sim.DeleteUser(users[0].ID))
+
+	f.env["SYNC_MAX_DELETE_ROWS"] = "0"
+	if r := f.run(); r.code != 1 || !strings.Contains(r.stdout, "refusing mass delete") {
+		t.Fatalf("with no floor: exit %d, stdout %q; want 1 and the refusal", r.code, r.stdout)
+	}
+	delete(f.env, "SYNC_MAX_DELETE_ROWS")
+	r := f.mustRun()
+	if !strings.Contains(r.stdout, "1 deleted") {
+		t.Errorf("stdout %q: want 1 deleted", r.stdout)
+	}
+	f.assertMirrorsSimulator()
+
+	// The zero-upstream refusal stays, whatever the floor.
+	f.sim.Clear()
+	if r := f.run("--max-delete-rows", "1000"); r.code != 1 || !strings.Contains(r.stdout, "returned no users") {
+		t.Fatalf("an empty upstream: exit %d, stdout %q; want 1 and the refusal", r.code, r.stdout)
+	}
+}
+
+// TestDryRunWithAReadOnlyRoleWritesNothing runs --dry-run --full as a role
+// that may only SELECT the tables (and create temporary tables, which
+// every role may by default): it reports every change, and PostgreSQL
+// counts no row written.
+func TestDryRunWithAReadOnlyRoleWritesNothing(t *testing.T) {
+	f := newFixture(t, 300, 200, snipeittest.Config{})
+	users, assets := f.sim.Users(), f.sim.Assets()
+	f.mustRun("--full")
+	must(t, f.sim.DeleteUser(users[2].ID))
+	f.mustRun("--full") // users[2] is now soft-deleted in the mirror
+	must(t, f.sim.UpdateUser(users[0].ID, func(u *snipeittest.User) { u.Phone = "+1-555-0199" }))
+	must(t, f.sim.DeleteUser(users[1].ID))
+	must(t, f.sim.RestoreUser(users[2].ID))
+	must(t, f.sim.AddUser(snipeittest.User{ID: 777_777, Username: "fresh", FirstName: "Fresh", Activated: true}))
+	must(t, f.sim.DeleteAsset(assets[0].ID))
+
+	f.env["DATABASE_URL"] = pgtest.NewRole(t, f.dbURL, "GRANT SELECT ON users, assets, sync_runs, goose_db_version TO %[1]s")
+	before, writes := f.versions(), f.rowWrites()
+	r := f.mustRun("--dry-run", "--full")
+	for _, want := range []string{
+		fmt.Sprintf("~ users %d %s: phone", users[0].ID, users[0].Username),
+		fmt.Sprintf("- users %d %s", users[1].ID, users[1].Username),
+		"+ users 777777 fresh",
+		fmt.Sprintf("- assets %d %s", assets[0].ID, assets[0].AssetTag),
+		"users: dry run, nothing written: would insert 1, update",
+		"assets: dry run, nothing written: would insert 0, update",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("dry-run output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	if want := fmt.Sprintf("^ users %d %s", users[2].ID, users[2].Username); !strings.Contains(r.stdout, want) {
+		t.Errorf("dry-run output lacks the restore %q:\n%s", want, r.stdout)
+	}
+	if diff := cmp.Diff(before, f.versions()); diff != "" {
+		t.Errorf("a dry run wrote rows:\n%s", diff)
+	}
+	if got := f.rowWrites(); got != writes {
+		t.Errorf("pg_stat_user_tables counted %d row versions written by a dry run, want 0", got-writes)
+	}
+}
+
+// TestDryRunShowsWhatTheGuardWouldRefuse: the dry run is the tool to look
+// at a suspected mass delete, so it lists the changes, says a real run
+// would be refused, and exits 3, without --allow-mass-delete.
+func TestDryRunShowsWhatTheGuardWouldRefuse(t *testing.T) {
+	f := newFixture(t, 300, 0, snipeittest.Config{})
+	f.mustRun()
+	before := f.versions()
+	users := f.sim.Users()
+	gone := users[:150]
+	for _, u := range gone {
+		must(t, f.sim.DeleteUser(u.ID))
+	}
+
+	r := f.run("--dry-run")
+	if r.code != 3 {
+		t.Fatalf("exit %d, want 3\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	for _, want := range []string{
+		fmt.Sprintf("- users %d %s", gone[0].ID, gone[0].Username),
+		fmt.Sprintf("users: dry run, nothing written: would insert 0, update 0, delete %d", len(gone)),
+		"users: a real run would be REFUSED: sync users: refusing mass delete",
+		"… and 50 more users deletes",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	deletions := regexp.MustCompile(`(?m)^- users `)
+	if n := len(deletions.FindAllString(r.stdout, -1)); n != 100 {
+		t.Errorf("%d deletions listed, want the first 100", n)
+	}
+
+	// --max-changes 0 lists every one.
+	r = f.run("--dry-run", "--max-changes", "0")
+	if n := len(deletions.FindAllString(r.stdout, -1)); r.code != 3 || n != len(gone) {
+		t.Errorf("with --max-changes 0: exit %d, %d deletions listed; want 3 and %d", r.code, n, len(gone))
+	}
+	if diff := cmp.Diff(before, f.versions()); diff != "" {
+		t.Errorf("a dry run wrote rows:\n%s", diff)
+	}
+}
+
+// TestConfigProblemsAreReportedTogether: a new user fixing one setting per
+// run would need as many runs as mistakes.
+func TestConfigProblemsAreReportedTogether(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	env := map[string]string{"SNIPEIT_RATE_LIMIT": "fast", "SNIPEIT_TIMEZONE": "Mars/Olympus", "LOG_FORMAT": "xml"}
+	err := run(context.Background(), []string{"--full", "--scope", "users"}, func(k string) string { return env[k] }, &stdout, &stderr)
+	if code := exitCode(err); code != 2 {
+		t.Fatalf("exit %d, want 2", code)
+	}
+	for _, want := range []string{"DATABASE_URL", "SNIPEIT_URL", "SNIPEIT_TOKEN", "rate limit", "timezone", "log format", "--full means --scope all"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
+		}
+	}
+}
+
+func TestHelpGoesToStdout(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}, {"migrate", "--help"}} {
+		var stdout, stderr bytes.Buffer
+		err := run(context.Background(), args, func(string) string { return "" }, &stdout, &stderr)
+		if code := exitCode(err); code != 0 || !strings.Contains(stdout.String(), "Usage:") ||
+			!strings.Contains(stdout.String(), "-max-delete-rows") || stderr.Len() > 0 {
+			t.Errorf("usersync %v: exit %d, stdout %d bytes, stderr %q; want 0 and the usage on stdout", args, code, stdout.Len(), stderr.String())
+		}
+	}
+}
+
+func TestFullWithAnotherScopeIsAnError(t *testing.T) {
+	f := newFixture(t, 1, 0, snipeittest.Config{})
+	for _, scope := range []string{"users", "assets"} {
+		if r := f.run("--full", "--scope", scope); r.code != 2 || !strings.Contains(r.stderr, "--full means --scope all") {
+			t.Errorf("--full --scope %s: exit %d, stderr %q; want 2", scope, r.code, r.stderr)
+		}
+	}
+	f.mustRun("--full", "--scope", "all")
+}
+
+// TestDatabaseFailuresEndWithTheRunSummary: an unreachable database or a
+// failed migration ends like any failed sync, with the one-line summary
+// per scope on stdout (what a CronJob's log shows last) and exit 1.
+func TestDatabaseFailuresEndWithTheRunSummary(t *testing.T) {
+	f := newFixture(t, 5, 0, snipeittest.Config{})
+	f.env["PUSHGATEWAY_URL"] = pushtest.Start(t)
+	good := f.env["DATABASE_URL"]
+	f.env["DATABASE_URL"] = "postgres://postgres@127.0.0.1:1/nowhere?sslmode=disable&connect_timeout=5"
+	r := f.run("--full")
+	for _, want := range []string{"users: FAILED, mirror unchanged: migrate the database schema", "assets: FAILED, mirror unchanged: migrate the database schema"} {
+		if r.code != 1 || !strings.Contains(r.stdout, want) {
+			t.Errorf("unreachable database: exit %d, stdout %q; want 1 and %q", r.code, r.stdout, want)
+		}
+	}
+	fams := pushtest.Scrape(t, f.env["PUSHGATEWAY_URL"])
+	if v, ok := pushtest.Value(fams, "usersync_last_run_success", map[string]string{"scope": "users"}); !ok || v != 0 {
+		t.Errorf("usersync_last_run_success{scope=users} = %v (found %v), want 0 pushed", v, ok)
+	}
+
+	// A migration that fails: a table of that name is in the way.
+	f.env["DATABASE_URL"] = good
+	if _, err := f.db.Pool().Exec(context.Background(), "CREATE TABLE users (x int)"); err != nil {
+		t.Fatal(err)
+	}
+	r = f.run()
+	if r.code != 1 || !strings.Contains(r.stdout, "users: FAILED, mirror unchanged: migrate the database schema") {
+		t.Errorf("failed migration: exit %d, stdout %q; want 1 and the summary", r.code, r.stdout)
+	}
+	if r = f.run("migrate"); r.code != 1 || !strings.Contains(r.stdout, "migrate: FAILED") {
+		t.Errorf("usersync migrate: exit %d, stdout %q; want 1 and the summary", r.code, r.stdout)
+	}
+}
+
+// TestJSONLogDurationsAreReadable: durations in JSON logs read as "1.5s",
+// not as nanoseconds.
+func TestJSONLogDurationsAreReadable(t *testing.T) {
+	f := newFixture(t, 50, 0, snipeittest.Config{})
+	r := f.mustRun()
+	found := false
+	for line := range strings.Lines(r.stderr) {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line is not JSON: %q", line)
+		}
+		d, ok := rec["duration"]
+		if !ok {
+			continue
+		}
+		found = true
+		s, isString := d.(string)
+		if _, err := time.ParseDuration(s); !isString || err != nil {
+			t.Errorf("duration = %v (%T) in %q; want a duration such as \"1.5s\"", d, d, line)
+		}
+	}
+	if !found {
+		t.Errorf("no log line has a duration:\n%s", r.stderr)
+	}
+}
+
+// TestFailingRunNeverShowsASecret runs a failing sync with a password in
+// every URL and a debug log, then greps everything it printed.
+func TestFailingRunNeverShowsASecret(t *testing.T) {
+	f := newFixture(t, 200, 0, snipeittest.Config{})
+	const snipeSecret, pushSecret, dbSecret = "snipe-url-secret-6f1d", "push-secret-9a2c", "db-secret-3e7b"
+	f.env["SNIPEIT_URL"] = strings.Replace(f.sim.URL(), "http://", "http://proxyuser:"+snipeSecret+"@", 1)
+	f.env["DATABASE_URL"] = strings.Replace(f.dbURL, "postgres@", "postgres:"+dbSecret+"@", 1) // trust auth ignores it
+	f.env["LOG_LEVEL"] = "debug"
+	f.env["SNIPEIT_RETRIES"] = "1"
+	f.sim.Inject(snipeittest.Fault{Kind: snipeittest.FaultStatus, Status: 503, Path: "/api/v1/users", Persistent: true})
+
+	var out strings.Builder
+	check := func(r result) {
+		t.Helper()
+		out.WriteString(r.stdout + r.stderr)
+		for _, secret := range []string{snipeSecret, pushSecret, dbSecret, f.sim.Token()} {
+			if strings.Contains(r.stdout+r.stderr, secret) {
+				t.Errorf("the output shows a secret (%s):\nstdout: %s\nstderr: %s", secret, r.stdout, r.stderr)
+			}
+		}
+	}
+	// A gateway that refuses the push, one that is not there, and a
+	// Snipe-IT that redirects to its login page.
+	refusing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "push refused", http.StatusBadRequest)
+	}))
+	defer refusing.Close()
+	for _, gateway := range []string{refusing.URL, "http://127.0.0.1:1"} {
+		f.env["PUSHGATEWAY_URL"] = strings.Replace(gateway, "http://", "http://pusher:"+pushSecret+"@", 1)
+		r := f.run()
+		if r.code != 1 || !strings.Contains(r.stderr, "push metrics") {
+			t.Errorf("exit %d, push error logged %v; want 1 and a logged push error", r.code, strings.Contains(r.stderr, "push metrics"))
+		}
+		check(r)
+	}
+	f.sim.ClearFaults()
+	f.sim.Inject(snipeittest.Fault{Kind: snipeittest.FaultRedirectLogin, Path: "/api/v1/users", Persistent: true})
+	check(f.run())
+	// Configuration errors quote URLs too.
+	f.env["SNIPEIT_URL"] = "ftp://proxyuser:" + snipeSecret + "@snipe.example.com"
+	f.env["PUSHGATEWAY_URL"] = "http://pusher:" + pushSecret + "@bad host:9091"
+	if r := f.run(); r.code != 2 {
+		t.Errorf("bad URLs: exit %d, want 2", r.code)
+	} else {
+		check(r)
+	}
+	if !strings.Contains(out.String(), "xxxxx") {
+		t.Errorf("no redacted URL in the output; was any URL shown?\n%s", out.String())
+	}
+}
+
+// TestSyncOutlivesShortServerTimeouts runs a whole sync as a role whose
+// statement_timeout and idle_in_transaction_session_timeout are far below
+// what a sync holds open: its COPY lasts the whole (here slowed) fetch.
+func TestSyncOutlivesShortServerTimeouts(t *testing.T) {
+	f := newFixture(t, 400, 0, snipeittest.Config{})
+	f.mustRun("migrate")
+	f.env["DATABASE_URL"] = pgtest.NewRole(t, f.dbURL,
+		"GRANT SELECT, INSERT, UPDATE ON users, assets, sync_runs, goose_db_version TO %[1]s",
+		"ALTER ROLE %[1]s SET statement_timeout = '200ms'",
+		"ALTER ROLE %[1]s SET idle_in_transaction_session_timeout = '200ms'")
+	f.sim.Inject(snipeittest.Fault{Kind: snipeittest.FaultDelay, Delay: time.Second, Path: "/api/v1/users",
+		Query: map[string]string{"offset": "198"}, Times: 1})
+	f.mustRun()
+	f.assertMirrorsSimulator()
 }

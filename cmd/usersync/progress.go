@@ -4,11 +4,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
 
+	"github.com/usersync/usersync/pkg/model"
 	"github.com/usersync/usersync/pkg/snipeit"
 )
 
@@ -39,6 +41,18 @@ func (os observers) Page(endpoint string, received, total int64) {
 	}
 }
 
+// listingName is how progress names a Snipe-IT listing endpoint: by what
+// it holds, as people call it, not by its API path.
+func listingName(endpoint string) string {
+	switch endpoint {
+	case "hardware":
+		return "assets"
+	case "hardware_archived":
+		return "archived assets"
+	}
+	return endpoint
+}
+
 // progressState is what both progress displays know of the listing being
 // paged.
 type progressState struct {
@@ -47,7 +61,23 @@ type progressState struct {
 	pages    int
 	received int64
 	total    int64
-	started  time.Time
+	// started is when the listing's first request was sent, learnt from
+	// the requests that completed: the first page's arrival would make a
+	// one-page listing look infinitely fast.
+	started map[string]time.Time
+}
+
+// request notes when a request to endpoint was sent.
+func (p *progressState) request(endpoint string, d time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.started == nil {
+		p.started = map[string]time.Time{}
+	}
+	sent := time.Now().Add(-d)
+	if t, ok := p.started[endpoint]; !ok || sent.Before(t) {
+		p.started[endpoint] = sent
+	}
 }
 
 // update records a page and reports whether a new listing started.
@@ -55,11 +85,38 @@ func (p *progressState) update(endpoint string, received, total int64) (newListi
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if endpoint != p.endpoint {
-		p.endpoint, p.started, p.pages, newListing = endpoint, time.Now(), 0, true
+		p.endpoint, p.pages, newListing = endpoint, 0, true
 	}
 	p.pages++
 	p.received, p.total = received, total
 	return newListing
+}
+
+// snapshot is the state at one moment, with the listing's rate in rows per
+// second (0 when unknown).
+type snapshot struct {
+	listing         string
+	scope           model.Scope
+	archived        bool
+	pages           int
+	received, total int64
+	rate            float64
+}
+
+func (p *progressState) snapshot() snapshot {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := snapshot{listing: listingName(p.endpoint), scope: model.ScopeUsers, archived: p.endpoint == "hardware_archived",
+		pages: p.pages, received: p.received, total: p.total}
+	if strings.HasPrefix(p.endpoint, "hardware") {
+		s.scope = model.ScopeAssets
+	}
+	if t, ok := p.started[p.endpoint]; ok {
+		if elapsed := time.Since(t).Seconds(); elapsed > 0 {
+			s.rate = float64(p.received) / elapsed
+		}
+	}
+	return s
 }
 
 // barProgress draws a progress bar per listing on a terminal: rows,
@@ -78,26 +135,31 @@ func newBarProgress(w io.Writer) *barProgress {
 	return &barProgress{w: w}
 }
 
+func (b *barProgress) Request(endpoint string, _ int, d time.Duration) {
+	b.state.request(endpoint, d)
+}
+
 func (b *barProgress) Page(endpoint string, received, total int64) {
 	newListing := b.state.update(endpoint, received, total)
+	snap := b.state.snapshot()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if newListing {
 		b.finish()
 		b.bar = progressbar.NewOptions64(total,
 			progressbar.OptionSetWriter(b.w),
-			progressbar.OptionSetDescription(endpoint),
+			progressbar.OptionSetDescription(snap.listing),
 			progressbar.OptionShowCount(),
-			progressbar.OptionShowIts(),
-			progressbar.OptionSetItsString("rows"),
 			progressbar.OptionSetPredictTime(true),
 			progressbar.OptionThrottle(100*time.Millisecond),
 			progressbar.OptionSetWidth(30),
 		)
 	}
-	b.state.mu.Lock()
-	b.bar.Describe(fmt.Sprintf("%s, page %d", endpoint, b.state.pages))
-	b.state.mu.Unlock()
+	desc := fmt.Sprintf("%s, page %d", snap.listing, snap.pages)
+	if snap.rate > 0 {
+		desc += fmt.Sprintf(", %.0f rows/s", snap.rate)
+	}
+	b.bar.Describe(desc)
 	b.bar.ChangeMax64(max(total, received))
 	_ = b.bar.Set64(received)
 	if received >= total {
@@ -132,7 +194,8 @@ func (b *barProgress) Close() {
 }
 
 // logProgress logs a progress line every interval while a listing pages:
-// what a Job's log shows instead of a bar.
+// what a Job's log shows instead of a bar. An interval without a new page
+// logs nothing.
 type logProgress struct {
 	snipeit.NoopObserver
 	log   *slog.Logger
@@ -147,6 +210,10 @@ func newLogProgress(log *slog.Logger, interval time.Duration) *logProgress {
 	return l
 }
 
+func (l *logProgress) Request(endpoint string, _ int, d time.Duration) {
+	l.state.request(endpoint, d)
+}
+
 func (l *logProgress) Page(endpoint string, received, total int64) {
 	l.state.update(endpoint, received, total)
 }
@@ -155,22 +222,23 @@ func (l *logProgress) loop(interval time.Duration) {
 	defer close(l.done)
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	var last snapshot
 	for {
 		select {
 		case <-l.stop:
 			return
 		case <-t.C:
-			l.state.mu.Lock()
-			endpoint, pages, received, total, started := l.state.endpoint, l.state.pages, l.state.received, l.state.total, l.state.started
-			l.state.mu.Unlock()
-			if endpoint == "" {
+			s := l.state.snapshot()
+			if s.pages == 0 || s.listing == last.listing && s.pages == last.pages {
 				continue
 			}
-			elapsed := time.Since(started)
-			rate := float64(received) / elapsed.Seconds()
-			attrs := []any{"endpoint", endpoint, "pages", pages, "received", received, "total", total, "rows_per_second", int64(rate)}
-			if rate > 0 && total > received {
-				attrs = append(attrs, "eta", time.Duration(float64(total-received)/rate*float64(time.Second)).Round(time.Second).String())
+			last = s
+			attrs := []any{"scope", string(s.scope), "pages", s.pages, "received", s.received, "total", s.total, "rows_per_second", int64(s.rate)}
+			if s.archived {
+				attrs = append(attrs, "archived", true)
+			}
+			if s.rate > 0 && s.total > s.received {
+				attrs = append(attrs, "eta", time.Duration(float64(s.total-s.received)/s.rate*float64(time.Second)).Round(time.Second).String())
 			}
 			l.log.Info("sync progress", attrs...)
 		}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"log/slog"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -31,6 +33,7 @@ func (s *syncBuffer) String() string {
 func TestLogProgressReportsRowsRateAndETA(t *testing.T) {
 	var out syncBuffer
 	lp := newLogProgress(slog.New(slog.NewJSONHandler(&out, nil)), 10*time.Millisecond)
+	lp.Request("users", 200, time.Second)
 	lp.Page("users", 1000, 4000)
 	deadline := time.Now().Add(5 * time.Second)
 	for !strings.Contains(out.String(), "sync progress") {
@@ -45,7 +48,7 @@ func TestLogProgressReportsRowsRateAndETA(t *testing.T) {
 	if err := json.Unmarshal([]byte(line), &rec); err != nil {
 		t.Fatalf("progress line is not JSON: %q", line)
 	}
-	for _, key := range []string{"endpoint", "pages", "received", "total", "rows_per_second", "eta"} {
+	for _, key := range []string{"scope", "pages", "received", "total", "rows_per_second", "eta"} {
 		if _, ok := rec[key]; !ok {
 			t.Errorf("progress line lacks %q: %s", key, line)
 		}
@@ -71,5 +74,51 @@ func TestLogLinesDoNotLandInsideTheBar(t *testing.T) {
 	bar.Close()
 	if !strings.HasSuffix(out.String(), "\n") {
 		t.Errorf("a finished bar leaves the cursor mid-line: %q", out.String())
+	}
+}
+
+// TestProgressNamesListingsAndRatesHonestly pages a one-page archived
+// listing, as a site with three archived assets has: the bar and the log
+// say assets, not Snipe-IT's endpoint names, and the rate counts from the
+// first request, not from the first page's arrival (which made a handful
+// of rows look like millions per second).
+func TestProgressNamesListingsAndRatesHonestly(t *testing.T) {
+	var out bytes.Buffer
+	bar := newBarProgress(&out)
+	bar.Request("hardware_archived", 200, 100*time.Millisecond)
+	bar.Page("hardware_archived", 3, 3)
+	bar.Close()
+	got := out.String()
+	if strings.Contains(got, "hardware") || !strings.Contains(got, "archived assets") {
+		t.Errorf("the bar names the listing %q; want archived assets", got)
+	}
+	m := regexp.MustCompile(`([0-9.]+) rows/s`).FindStringSubmatch(got)
+	if m == nil {
+		t.Fatalf("the bar shows no rate: %q", got)
+	}
+	if rate, _ := strconv.ParseFloat(m[1], 64); rate > 30 {
+		t.Errorf("the bar shows %s rows/s for 3 rows fetched in 100ms; want at most 30", m[1])
+	}
+
+	var logOut syncBuffer
+	lp := newLogProgress(slog.New(slog.NewJSONHandler(&logOut, nil)), 10*time.Millisecond)
+	lp.Request("hardware", 200, 200*time.Millisecond)
+	lp.Page("hardware", 5, 10)
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(logOut.String(), "sync progress"); {
+		if time.Now().After(deadline) {
+			t.Fatal("no progress line within 5s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	lp.Close()
+	var rec map[string]any
+	if err := json.Unmarshal([]byte(strings.SplitN(logOut.String(), "\n", 2)[0]), &rec); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(logOut.String(), "hardware") || rec["scope"] != "assets" {
+		t.Errorf("the progress log names the listing %v; want scope assets", rec)
+	}
+	if rate := rec["rows_per_second"].(float64); rate > 25 {
+		t.Errorf("rows_per_second = %v for 5 rows in 200ms; want at most 25", rate)
 	}
 }

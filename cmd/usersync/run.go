@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"runtime/debug"
 	"strconv"
@@ -44,7 +45,8 @@ Usage:
   usersync version           print the version
 
 Exit status: 0 synced (or skipped: another sync holds the lock),
-1 the sync failed and the mirror is unchanged, 2 bad flags or config.
+1 the sync failed and the mirror is unchanged, 2 bad flags or config,
+3 a dry run found changes that a real run would refuse (mass-delete guard).
 
 Every flag can also be set with the environment variable named in its help;
 a flag wins over the environment.
@@ -61,11 +63,15 @@ type exitError struct {
 func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
+// exitRefused is the exit status of a dry run whose real run the
+// mass-delete guard would refuse.
+const exitRefused = 3
+
 // exitCode maps run's error to the process exit status.
 func exitCode(err error) int {
 	var ee *exitError
 	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
+	case err == nil:
 		return 0
 	case errors.As(err, &ee):
 		return ee.code
@@ -76,11 +82,23 @@ func exitCode(err error) int {
 	}
 }
 
+// configError lists every problem found in the flags and environment, so
+// that one run reports them all.
+type configError []string
+
+func (e configError) Error() string {
+	return "invalid configuration: " + strings.Join(e, "; ")
+}
+
+func (e configError) Unwrap() error { return model.ErrInvalid }
+
 // config is everything a run needs, from flags and environment.
 type config struct {
 	scopes          []model.Scope
 	dryRun          bool
 	allowMassDelete bool
+	maxDeleteRows   int64
+	maxChanges      int
 	snipeURL        string
 	token           string
 	databaseURL     string
@@ -99,15 +117,15 @@ type config struct {
 	progress        string
 }
 
-// parseConfig reads flags over environment defaults. cmd is "sync" or
-// "migrate": migrate needs only the database.
-func parseConfig(cmd string, args []string, getenv func(string) string, stderr io.Writer, isTerminal bool) (*config, error) {
+// parseConfig reads flags over environment defaults and checks every
+// setting, reporting all problems at once (a configError). cmd is "sync"
+// or "migrate": migrate needs only the database. For -h or --help it
+// prints the usage to help and returns flag.ErrHelp.
+func parseConfig(cmd string, args []string, getenv func(string) string, help io.Writer, isTerminal bool) (*config, error) {
 	fs := flag.NewFlagSet("usersync "+cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, usage)
-		fs.PrintDefaults()
-	}
+	// Parse errors are reported by the caller, usage only on request.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	env := func(name, def string) string {
 		if v := getenv(name); v != "" {
 			return v
@@ -119,16 +137,19 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 		scope, tokenFile, tz, logLevel, rateLimit    string
 		full                                         bool
 		pageSize, parallelism, requestTimeout, trigg string
-		retries, retryBackoff                        string
+		retries, retryBackoff, maxDeleteRows         string
 	)
 	fs.StringVar(&scope, "scope", "users", "what to sync: users, assets or all")
 	fs.BoolVar(&full, "full", false, "sync everything (same as --scope all)")
-	fs.BoolVar(&c.dryRun, "dry-run", false, "print what would change and write nothing")
-	fs.BoolVar(&c.allowMassDelete, "allow-mass-delete", false, "allow a run to soft-delete more than 10% of live rows, or all of them")
+	fs.BoolVar(&c.dryRun, "dry-run", false, "print what would change and write nothing (a read-only database role is enough)")
+	fs.IntVar(&c.maxChanges, "max-changes", 100, "with --dry-run: changes printed per scope and kind; 0 prints every change")
+	fs.BoolVar(&c.allowMassDelete, "allow-mass-delete", false, "lift the mass-delete guard (see --max-delete-rows)")
+	fs.StringVar(&maxDeleteRows, "max-delete-rows", env("SYNC_MAX_DELETE_ROWS", strconv.Itoa(model.DefaultMaxDeleteRows)),
+		"the guard refuses a run that would soft-delete more than the larger of 10% of live rows and this many rows (SYNC_MAX_DELETE_ROWS)")
 	fs.StringVar(&c.snipeURL, "snipeit-url", env("SNIPEIT_URL", ""), "Snipe-IT base URL, e.g. https://snipe.example.com (SNIPEIT_URL)")
 	fs.StringVar(&tokenFile, "snipeit-token-file", env("SNIPEIT_TOKEN_FILE", ""), "file holding the Snipe-IT API token (SNIPEIT_TOKEN_FILE; or the token itself in SNIPEIT_TOKEN)")
 	fs.StringVar(&c.databaseURL, "database-url", env("DATABASE_URL", ""), "PostgreSQL URL (DATABASE_URL)")
-	fs.StringVar(&c.pushURL, "pushgateway-url", env("PUSHGATEWAY_URL", ""), "Pushgateway URL; empty: no push (PUSHGATEWAY_URL)")
+	fs.StringVar(&c.pushURL, "pushgateway-url", env("PUSHGATEWAY_URL", ""), "Pushgateway URL, basic auth in it if needed; empty: no push (PUSHGATEWAY_URL)")
 	fs.StringVar(&rateLimit, "rate-limit", env("SNIPEIT_RATE_LIMIT", "120"), "Snipe-IT requests per minute; 0: unlimited (SNIPEIT_RATE_LIMIT)")
 	fs.StringVar(&pageSize, "page-size", env("SNIPEIT_PAGE_SIZE", "500"), "rows per page asked of Snipe-IT; its MAX_RESULTS cap wins (SNIPEIT_PAGE_SIZE)")
 	fs.StringVar(&parallelism, "parallelism", env("SNIPEIT_PARALLELISM", "4"), "pages fetched at once (SNIPEIT_PARALLELISM)")
@@ -147,27 +168,37 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	fs.StringVar(&c.progress, "progress", env("SYNC_PROGRESS", "auto"), "auto (a bar on a terminal, else a log line every 5s), bar, log or none (SYNC_PROGRESS)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(help, usage)
+			fs.SetOutput(help)
+			fs.PrintDefaults()
 			return nil, err
 		}
 		return nil, &exitError{2, err}
 	}
+
+	var problems configError
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 	if fs.NArg() > 0 {
-		return nil, invalid("unexpected argument %q", fs.Arg(0))
+		bad("unexpected argument %q", fs.Arg(0))
 	}
 	c.trigger = trigg
-
-	var err error
 	if full {
+		scopeSet := false
+		fs.Visit(func(f *flag.Flag) { scopeSet = scopeSet || f.Name == "scope" })
+		if scopeSet && scope != "all" {
+			bad("--full means --scope all, not --scope %s: give one or the other", scope)
+		}
 		scope = "all"
 	}
+	var err error
 	if c.scopes, err = model.ParseScope(scope); err != nil {
-		return nil, &exitError{2, err}
+		bad("scope %q: want users, assets or all", scope)
 	}
 	if err := c.logLevel.UnmarshalText([]byte(logLevel)); err != nil {
-		return nil, invalid("log level %q: want debug, info, warn or error", logLevel)
+		bad("log level %q: want debug, info, warn or error", logLevel)
 	}
 	if c.logFormat != "json" && c.logFormat != "text" {
-		return nil, invalid("log format %q: want json or text", c.logFormat)
+		bad("log format %q: want json or text", c.logFormat)
 	}
 	switch c.progress {
 	case "auto":
@@ -177,65 +208,111 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 		}
 	case "bar", "log", "none":
 	default:
-		return nil, invalid("progress %q: want auto, bar, log or none", c.progress)
+		bad("progress %q: want auto, bar, log or none", c.progress)
 	}
 	if c.databaseURL == "" {
-		return nil, invalid("no database: set DATABASE_URL or --database-url")
+		bad("no database: set DATABASE_URL or --database-url")
+	} else if err := postgres.CheckURL(c.databaseURL); err != nil {
+		bad("DATABASE_URL: %s", strings.TrimPrefix(err.Error(), model.ErrInvalid.Error()+": "))
 	}
 	if cmd == "migrate" {
+		if len(problems) > 0 {
+			return nil, problems
+		}
 		return &c, nil
 	}
 
 	if c.snipeURL == "" {
-		return nil, invalid("no Snipe-IT: set SNIPEIT_URL or --snipeit-url")
+		bad("no Snipe-IT: set SNIPEIT_URL or --snipeit-url")
+	} else if err := checkHTTPURL(c.snipeURL); err != nil {
+		bad("SNIPEIT_URL: %v", err)
+	}
+	if c.pushURL != "" {
+		if err := checkHTTPURL(c.pushURL); err != nil {
+			bad("PUSHGATEWAY_URL: %v", err)
+		}
 	}
 	switch {
 	case tokenFile != "":
 		b, err := os.ReadFile(tokenFile)
-		if err != nil {
-			return nil, invalid("read the Snipe-IT token file: %v", err)
+		switch {
+		case err != nil:
+			bad("read the Snipe-IT token file: %v", err)
+		case strings.TrimSpace(string(b)) == "":
+			bad("the Snipe-IT token file %s is empty", tokenFile)
 		}
 		c.token = strings.TrimSpace(string(b))
 	default:
 		c.token = strings.TrimSpace(getenv("SNIPEIT_TOKEN"))
+		if c.token == "" {
+			bad("no Snipe-IT API token: set SNIPEIT_TOKEN or SNIPEIT_TOKEN_FILE")
+		}
 	}
-	if c.token == "" {
-		return nil, invalid("no Snipe-IT API token: set SNIPEIT_TOKEN or SNIPEIT_TOKEN_FILE")
+	if c.maxDeleteRows, err = strconv.ParseInt(maxDeleteRows, 10, 64); err != nil || c.maxDeleteRows < 0 {
+		bad("max delete rows %q: want a number of rows, 0 or more", maxDeleteRows)
+	}
+	if c.maxChanges < 0 {
+		bad("max changes %d: want 0 (every change) or more", c.maxChanges)
 	}
 	if c.rateLimit, err = strconv.ParseFloat(rateLimit, 64); err != nil || c.rateLimit < 0 {
-		return nil, invalid("rate limit %q: want requests per minute, 0 for none", rateLimit)
+		bad("rate limit %q: want requests per minute, 0 for none", rateLimit)
 	}
 	if c.pageSize, err = strconv.Atoi(pageSize); err != nil || c.pageSize < 2 {
-		return nil, invalid("page size %q: want a number of at least 2", pageSize)
+		bad("page size %q: want a number of at least 2", pageSize)
 	}
 	if c.parallelism, err = strconv.Atoi(parallelism); err != nil || c.parallelism < 1 || c.parallelism > 32 {
-		return nil, invalid("parallelism %q: want 1 to 32", parallelism)
+		bad("parallelism %q: want 1 to 32", parallelism)
 	}
 	if c.requestTimeout, err = time.ParseDuration(requestTimeout); err != nil || c.requestTimeout <= 0 {
-		return nil, invalid("request timeout %q: want a duration such as 60s", requestTimeout)
+		bad("request timeout %q: want a duration such as 60s", requestTimeout)
 	}
 	if c.retries, err = strconv.Atoi(retries); err != nil || c.retries < 0 || c.retries > 100 {
-		return nil, invalid("retries %q: want 0 to 100", retries)
+		bad("retries %q: want 0 to 100", retries)
 	}
 	if c.retryBackoff, err = time.ParseDuration(retryBackoff); err != nil || c.retryBackoff <= 0 {
-		return nil, invalid("retry backoff %q: want a duration such as 1s", retryBackoff)
+		bad("retry backoff %q: want a duration such as 1s", retryBackoff)
 	}
 	if c.timezone, err = time.LoadLocation(tz); err != nil {
-		return nil, invalid("timezone %q: %v", tz, err)
+		bad("timezone %q: %v", tz, err)
+	}
+	if len(problems) > 0 {
+		return nil, problems
 	}
 	return &c, nil
 }
 
-func invalid(format string, args ...any) error {
-	return &exitError{2, fmt.Errorf("%w: %s", model.ErrInvalid, fmt.Sprintf(format, args...))}
+// checkHTTPURL checks an http(s) URL. Its error shows the URL with any
+// password redacted, and does not quote one that cannot be parsed.
+func checkHTTPURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return errors.New("malformed URL (not shown: it may hold a password)")
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%s: want http(s)://host[:port][/path]", u.Redacted())
+	}
+	return nil
 }
 
 func newLogger(c *config, stderr io.Writer) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: c.logLevel}
+	opts := &slog.HandlerOptions{Level: c.logLevel, ReplaceAttr: readableDuration}
 	if c.logFormat == "text" {
 		return slog.New(slog.NewTextHandler(stderr, opts))
 	}
 	return slog.New(slog.NewJSONHandler(stderr, opts))
+}
+
+// readableDuration writes durations as Go duration strings ("1.532s"),
+// rounded to the millisecond, instead of the JSON handler's nanoseconds.
+func readableDuration(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		d := a.Value.Duration()
+		if d >= time.Millisecond || d <= -time.Millisecond {
+			d = d.Round(time.Millisecond)
+		}
+		a.Value = slog.StringValue(d.String())
+	}
+	return a
 }
 
 // isTerminal reports whether w is a terminal (for the progress bar and
@@ -260,11 +337,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}
 	tty := isTerminal(stderr)
-	c, err := parseConfig(cmd, args, getenv, stderr, tty)
-	if err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(stderr, "usersync:", err)
+	c, err := parseConfig(cmd, args, getenv, stdout, tty)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	var problems configError
+	switch {
+	case errors.As(err, &problems):
+		fmt.Fprintln(stderr, "usersync: invalid configuration:")
+		for _, p := range problems {
+			fmt.Fprintln(stderr, "  -", p)
 		}
+		return err
+	case err != nil:
+		fmt.Fprintf(stderr, "usersync: %v\nRun usersync --help for the flags.\n", err)
 		return err
 	}
 	// On a terminal, log lines go through the progress bar so that they
@@ -280,6 +366,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	db, err := postgres.Open(ctx, postgres.Config{URL: c.databaseURL, Logger: log, MaxConns: 6})
 	if err != nil {
 		log.Error("open database", "err", err)
+		fmt.Fprintf(stdout, "%s: FAILED: %v\n", cmd, err)
 		return err
 	}
 	defer db.Close()
@@ -288,34 +375,86 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		n, err := db.Migrate(ctx)
 		if err != nil {
 			log.Error("migrate", "err", err)
+			fmt.Fprintf(stdout, "migrate: FAILED: %v\n", err)
 			return err
 		}
 		log.Info("database schema is current", "applied", n)
+		fmt.Fprintf(stdout, "migrate: the schema is current (%d migrations applied)\n", n)
 		return nil
 	}
-	return runSync(ctx, c, db, log, bar, stdout, stderr)
+	return runSync(ctx, c, db, log, bar, stdout)
 }
 
-func runSync(ctx context.Context, c *config, db *postgres.DB, log *slog.Logger, bar *barProgress, stdout, stderr io.Writer) error {
+// runSync syncs, then reports each scope's outcome the same way whatever
+// failed: a line on stdout (or the dry run's report) and, for real runs,
+// the metrics push.
+func runSync(ctx context.Context, c *config, db *postgres.DB, log *slog.Logger, bar *barProgress, stdout io.Writer) error {
+	m := metrics.NewSync(buildVersion())
+	report := newChangeReport(stdout, c.maxChanges)
+	results, err := syncScopes(ctx, c, db, log, bar, m, report)
+	refused := false
+	for _, r := range results {
+		if c.dryRun {
+			report.summary(r)
+			refused = refused || errors.Is(r.Err, model.ErrMassDelete)
+			continue
+		}
+		printSummary(stdout, r)
+		m.Record(r)
+		if c.pushURL != "" {
+			pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+			if perr := m.Push(pctx, c.pushURL, r.Scope, nil); perr != nil {
+				// Metrics are a side channel: a failed push must not turn a
+				// good sync into a failed one.
+				log.Error("push metrics", "scope", string(r.Scope), "err", perr)
+			}
+			cancel()
+		}
+	}
+	if errors.Is(err, model.ErrLocked) {
+		return nil
+	}
+	if c.dryRun && refused {
+		for _, r := range results {
+			if r.Err != nil && !errors.Is(r.Err, model.ErrMassDelete) {
+				return r.Err // a real failure outranks a refusal
+			}
+		}
+		return &exitError{exitRefused, err}
+	}
+	return err
+}
+
+// syncScopes brings the schema up to date (or, in a dry run, checks it),
+// then runs the syncer. A failure before the syncer runs is reported as a
+// failed result for every scope, like a failure within it.
+func syncScopes(ctx context.Context, c *config, db *postgres.DB, log *slog.Logger, bar *barProgress, m *metrics.Sync, report *changeReport) ([]syncer.ScopeResult, error) {
+	failAll := func(err error) ([]syncer.ScopeResult, error) {
+		now := time.Now()
+		var results []syncer.ScopeResult
+		for _, scope := range c.scopes {
+			results = append(results, syncer.ScopeResult{Scope: scope, Status: model.RunFailed, Started: now, Finished: now, Err: err})
+		}
+		return results, err
+	}
 	// A sync is the mirror's only writer, so it brings the schema up to
 	// date first; a dry run writes nothing and only checks.
 	if c.dryRun {
 		current, err := db.SchemaCurrent(ctx)
 		if err != nil {
 			log.Error("check the database schema", "err", err)
-			return err
+			return failAll(fmt.Errorf("check the database schema: %w", err))
 		}
 		if !current {
 			err := errors.New("the database schema is not current; a dry run changes nothing, so run `usersync migrate` first")
 			log.Error("dry run", "err", err)
-			return err
+			return failAll(err)
 		}
 	} else if _, err := db.Migrate(ctx); err != nil {
 		log.Error("migrate", "err", err)
-		return err
+		return failAll(fmt.Errorf("migrate the database schema: %w", err))
 	}
 
-	m := metrics.NewSync(buildVersion())
 	obs := observers{m}
 	switch {
 	case bar != nil:
@@ -345,11 +484,9 @@ func runSync(ctx context.Context, c *config, db *postgres.DB, log *slog.Logger, 
 		Observer:       obs,
 	})
 	if err != nil {
-		fmt.Fprintln(stderr, "usersync:", err)
-		return &exitError{2, err}
+		log.Error("configure the Snipe-IT client", "err", err)
+		return failAll(&exitError{2, err})
 	}
-
-	report := newChangeReport(stdout)
 	cfg := syncer.Config{
 		Source:          client,
 		Store:           db,
@@ -357,6 +494,7 @@ func runSync(ctx context.Context, c *config, db *postgres.DB, log *slog.Logger, 
 		Trigger:         c.trigger,
 		JobName:         c.jobName,
 		AllowMassDelete: c.allowMassDelete,
+		MaxDeleteRows:   c.maxDeleteRows,
 		DryRun:          c.dryRun,
 	}
 	if c.dryRun {
@@ -364,30 +502,9 @@ func runSync(ctx context.Context, c *config, db *postgres.DB, log *slog.Logger, 
 	}
 	s, err := syncer.New(cfg)
 	if err != nil {
-		return err
+		return failAll(err)
 	}
-	results, err := s.Run(ctx, c.scopes)
-	for _, r := range results {
-		if c.dryRun {
-			report.summary(r)
-			continue
-		}
-		printSummary(stdout, r)
-		m.Record(r)
-		if c.pushURL != "" {
-			pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
-			if perr := m.Push(pctx, c.pushURL, r.Scope, nil); perr != nil {
-				// Metrics are a side channel: a failed push must not turn a
-				// good sync into a failed one.
-				log.Error("push metrics", "scope", string(r.Scope), "err", perr)
-			}
-			cancel()
-		}
-	}
-	if errors.Is(err, model.ErrLocked) {
-		return nil
-	}
-	return err
+	return s.Run(ctx, c.scopes)
 }
 
 func printSummary(w io.Writer, r syncer.ScopeResult) {
@@ -405,15 +522,16 @@ func printSummary(w io.Writer, r syncer.ScopeResult) {
 }
 
 // changeReport prints a dry run's changes, at most perKind of each kind
-// per scope, then the counts.
+// per scope (0: all of them), then the counts. The syncer never calls add
+// concurrently.
 type changeReport struct {
 	w       io.Writer
 	perKind int
 	shown   map[model.Scope]map[model.ChangeKind]int
 }
 
-func newChangeReport(w io.Writer) *changeReport {
-	return &changeReport{w: w, perKind: 100, shown: map[model.Scope]map[model.ChangeKind]int{}}
+func newChangeReport(w io.Writer, perKind int) *changeReport {
+	return &changeReport{w: w, perKind: perKind, shown: map[model.Scope]map[model.ChangeKind]int{}}
 }
 
 func (r *changeReport) add(scope model.Scope, c model.Change) {
@@ -421,7 +539,7 @@ func (r *changeReport) add(scope model.Scope, c model.Change) {
 		r.shown[scope] = map[model.ChangeKind]int{}
 	}
 	r.shown[scope][c.Kind]++
-	if n := r.shown[scope][c.Kind]; n > r.perKind {
+	if n := r.shown[scope][c.Kind]; r.perKind > 0 && n > r.perKind {
 		return
 	}
 	mark := map[model.ChangeKind]string{model.ChangeInsert: "+", model.ChangeUpdate: "~", model.ChangeRestore: "^", model.ChangeDelete: "-"}[c.Kind]
@@ -433,16 +551,20 @@ func (r *changeReport) add(scope model.Scope, c model.Change) {
 }
 
 func (r *changeReport) summary(res syncer.ScopeResult) {
-	for kind, n := range r.shown[res.Scope] {
-		if n > r.perKind {
-			fmt.Fprintf(r.w, "… and %d more %s %ss\n", n-r.perKind, res.Scope, kind)
+	for _, kind := range []model.ChangeKind{model.ChangeInsert, model.ChangeUpdate, model.ChangeRestore, model.ChangeDelete} {
+		if n := r.shown[res.Scope][kind]; r.perKind > 0 && n > r.perKind {
+			fmt.Fprintf(r.w, "… and %d more %s %ss (--max-changes 0 prints them all)\n", n-r.perKind, res.Scope, kind)
 		}
 	}
-	if res.Err != nil {
+	refused := errors.Is(res.Err, model.ErrMassDelete)
+	if res.Err != nil && !refused {
 		fmt.Fprintf(r.w, "%s: dry run FAILED: %v\n", res.Scope, res.Err)
 		return
 	}
 	c := res.Counts
 	fmt.Fprintf(r.w, "%s: dry run, nothing written: would insert %d, update %d, delete %d; %d unchanged of %d fetched\n",
 		res.Scope, c.Inserted, c.Updated, c.Deleted, c.Unchanged, c.Fetched)
+	if refused {
+		fmt.Fprintf(r.w, "%s: a real run would be REFUSED: %v\n", res.Scope, res.Err)
+	}
 }

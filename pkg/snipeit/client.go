@@ -127,7 +127,8 @@ func New(cfg Config) (*Client, error) {
 	}
 	u, err := url.Parse(strings.TrimRight(cfg.BaseURL, "/"))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("%w: Snipe-IT URL %q: want http(s)://host[/path]", model.ErrInvalid, cfg.BaseURL)
+		// Not quoted: a URL may carry a password.
+		return nil, fmt.Errorf("%w: Snipe-IT URL: want http(s)://host[/path]", model.ErrInvalid)
 	}
 	if !strings.HasSuffix(u.Path, "/api/v1") {
 		u.Path += "/api/v1"
@@ -364,7 +365,7 @@ func (c *Client) do(ctx context.Context, endpoint, path string, query url.Values
 		return &retryable{&statusError{code, errorText(body)}}
 	case code >= 300 && code < 400:
 		return fmt.Errorf("%w: Snipe-IT redirected to %q: the token was rejected, or a proxy dropped the Accept: application/json header",
-			model.ErrUnauthorized, resp.Header.Get("Location"))
+			model.ErrUnauthorized, redactedLocation(resp))
 	case code == http.StatusUnauthorized:
 		return fmt.Errorf("%w: Snipe-IT rejected the API token: %w", model.ErrUnauthorized, &statusError{code, errorText(body)})
 	case code == http.StatusForbidden:
@@ -405,6 +406,15 @@ func redactURL(err error) error {
 		return ue.Err
 	}
 	return err
+}
+
+// redactedLocation is a redirect's target with any password redacted.
+func redactedLocation(resp *http.Response) string {
+	u, err := resp.Location()
+	if err != nil {
+		return ""
+	}
+	return u.Redacted()
 }
 
 // errorText extracts a short message from an error body.
