@@ -3,6 +3,7 @@ package postgres
 import (
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -27,8 +28,21 @@ const (
 	oidText = 25
 )
 
-// postgresEpoch is 2000-01-01, where timestamps and dates count from.
-var postgresEpoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+// The range PostgreSQL accepts (src/include/datatype/timestamp.h), counted
+// from its epoch, 2000-01-01 UTC: dates from 4714-11-24 BC (Julian day 0)
+// to 5874897-12-31, timestamps from 4714-11-24 00:00 BC to
+// 294276-12-31 23:59:59.999999 UTC. Upper bounds are exclusive.
+const (
+	y2kUnix        = 946_684_800 // 2000-01-01 in Unix seconds
+	minDateDays    = -2_451_545
+	endDateDays    = 2_145_031_949
+	minTimestampUS = -211_813_488_000_000_000
+	endTimestampUS = 9_223_371_331_200_000_000
+)
+
+// errOutOfRange is a time PostgreSQL cannot hold; the appenders write it
+// as NULL.
+var errOutOfRange = errors.New("outside the range PostgreSQL can store")
 
 func appendNull(b []byte) []byte { return binary.BigEndian.AppendUint32(b, 0xffffffff) }
 
@@ -78,25 +92,39 @@ func appendBool(b []byte, v bool) []byte {
 	return append(b, 0)
 }
 
-// appendTimestamptz writes microseconds since 2000-01-01 UTC.
-func appendTimestamptz(b []byte, t *time.Time) []byte {
+// appendTimestamptz writes microseconds since 2000-01-01 UTC, computed as
+// pgx does from Unix() and Nanosecond() (a time.Duration from the epoch
+// saturates at ±292 years: 0023-05-01 came out as 1707-09-23). A time
+// PostgreSQL cannot hold is written as NULL, with errOutOfRange.
+func appendTimestamptz(b []byte, t *time.Time) ([]byte, error) {
 	if t == nil {
-		return appendNull(b)
+		return appendNull(b), nil
 	}
+	// Seconds since 2000 first: Unix()*1e6 overflows int64 in the last
+	// thirty years of PostgreSQL's range (pgx's own encoder does).
+	sec := t.Unix() - y2kUnix
+	if sec < minTimestampUS/1_000_000 || sec >= endTimestampUS/1_000_000 {
+		return appendNull(b), fmt.Errorf("%s is %w", t.Format(time.RFC3339Nano), errOutOfRange)
+	}
+	us := sec*1_000_000 + int64(t.Nanosecond()/1000)
 	b = binary.BigEndian.AppendUint32(b, 8)
-	return binary.BigEndian.AppendUint64(b, uint64(t.Sub(postgresEpoch).Microseconds()))
+	return binary.BigEndian.AppendUint64(b, uint64(us)), nil
 }
 
 // appendDate writes the calendar day of t (in t's location, as pgx does)
-// as days since 2000-01-01.
-func appendDate(b []byte, t *time.Time) []byte {
+// as days since 2000-01-01; a day PostgreSQL cannot hold as NULL, with
+// errOutOfRange.
+func appendDate(b []byte, t *time.Time) ([]byte, error) {
 	if t == nil {
-		return appendNull(b)
+		return appendNull(b), nil
 	}
 	y, m, d := t.Date()
-	days := time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Sub(postgresEpoch) / (24 * time.Hour)
+	days := (time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Unix() - y2kUnix) / 86400
+	if days < minDateDays || days >= endDateDays {
+		return appendNull(b), fmt.Errorf("%s is %w", t.Format(time.DateOnly), errOutOfRange)
+	}
 	b = binary.BigEndian.AppendUint32(b, 4)
-	return binary.BigEndian.AppendUint32(b, uint32(int32(days)))
+	return binary.BigEndian.AppendUint32(b, uint32(int32(days))), nil
 }
 
 // appendArrayHeader writes a one-dimensional array's header, inside a field

@@ -1,7 +1,9 @@
 package postgres
 
 import (
+	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -59,6 +61,15 @@ func col[T, V any](name string, f func(*T) *V, enc func([]byte, V) []byte) colum
 		scan:   func(t *T) any { return f(t) }}
 }
 
+// timeCol is a date or timestamptz column. A time PostgreSQL cannot hold
+// is written as NULL and the error (errOutOfRange) lets the row encoder
+// report it.
+func timeCol[T any](name string, f func(*T) **time.Time, enc func([]byte, *time.Time) ([]byte, error)) column[T] {
+	return column[T]{name: name,
+		encode: func(b []byte, t *T) ([]byte, error) { return enc(b, *f(t)) },
+		scan:   func(t *T) any { return f(t) }}
+}
+
 // optText is optional text: "" is written as NULL and read back as "".
 func optText[T any](name string, f func(*T) *string) column[T] {
 	c := col(name, f, appendOptText)
@@ -79,6 +90,41 @@ func numeric[T any](name string, f func(*T) *string) column[T] {
 			return appendNumeric(b, s), nil
 		},
 		scan: func(t *T) any { return (*nullText)(f(t)) }}
+}
+
+// rowEncoder writes a table's mirrored columns in binary COPY format for
+// one run. A value PostgreSQL cannot hold (a date beyond its range) is
+// written as NULL and never fails the run; it is reported once per column
+// per run, naming the first row.
+type rowEncoder[T any] struct {
+	table   string
+	columns []column[T]
+	log     *slog.Logger
+	warned  []bool // by column
+}
+
+func newRowEncoder[T any](table string, columns []column[T], log *slog.Logger) *rowEncoder[T] {
+	return &rowEncoder[T]{table: table, columns: columns, log: log, warned: make([]bool, len(columns))}
+}
+
+// encode appends the columns of row (whose id is id) to b.
+func (e *rowEncoder[T]) encode(b []byte, row *T, id int64) ([]byte, error) {
+	for i, c := range e.columns {
+		var err error
+		b, err = c.encode(b, row)
+		switch {
+		case err == nil:
+		case errors.Is(err, errOutOfRange):
+			if !e.warned[i] {
+				e.warned[i] = true
+				e.log.Warn("a value PostgreSQL cannot hold was stored as NULL (reported once per column and run)",
+					"table", e.table, "column", c.name, "id", id, "err", err)
+			}
+		default:
+			return b, fmt.Errorf("%s %d: %w", e.table, id, err)
+		}
+	}
+	return b, nil
 }
 
 // userColumns are the users table's mirrored columns, id first. deleted_at
@@ -127,11 +173,11 @@ var userColumns = []column[model.User]{
 	col("consumables_count", func(u *model.User) *int32 { return &u.ConsumablesCount }, appendInt4),
 	col("manages_users_count", func(u *model.User) *int32 { return &u.ManagesUsersCount }, appendInt4),
 	col("manages_locations_count", func(u *model.User) *int32 { return &u.ManagesLocationsCount }, appendInt4),
-	col("start_date", func(u *model.User) **time.Time { return &u.StartDate }, appendDate),
-	col("end_date", func(u *model.User) **time.Time { return &u.EndDate }, appendDate),
-	col("last_login", func(u *model.User) **time.Time { return &u.LastLogin }, appendTimestamptz),
-	col("snipeit_created_at", func(u *model.User) **time.Time { return &u.CreatedAt }, appendTimestamptz),
-	col("snipeit_updated_at", func(u *model.User) **time.Time { return &u.UpdatedAt }, appendTimestamptz),
+	timeCol("start_date", func(u *model.User) **time.Time { return &u.StartDate }, appendDate),
+	timeCol("end_date", func(u *model.User) **time.Time { return &u.EndDate }, appendDate),
+	timeCol("last_login", func(u *model.User) **time.Time { return &u.LastLogin }, appendTimestamptz),
+	timeCol("snipeit_created_at", func(u *model.User) **time.Time { return &u.CreatedAt }, appendTimestamptz),
+	timeCol("snipeit_updated_at", func(u *model.User) **time.Time { return &u.UpdatedAt }, appendTimestamptz),
 }
 
 // assetColumns are the assets table's mirrored columns, id first.
@@ -168,15 +214,15 @@ var assetColumns = []column[model.Asset]{
 	optText("notes", func(a *model.Asset) *string { return &a.Notes }),
 	numeric("purchase_cost", func(a *model.Asset) *string { return &a.PurchaseCost }),
 	col("warranty_months", func(a *model.Asset) **int32 { return &a.WarrantyMonths }, appendOptInt4),
-	col("purchase_date", func(a *model.Asset) **time.Time { return &a.PurchaseDate }, appendDate),
-	col("warranty_expires", func(a *model.Asset) **time.Time { return &a.WarrantyExpires }, appendDate),
-	col("eol_date", func(a *model.Asset) **time.Time { return &a.EOLDate }, appendDate),
-	col("next_audit_date", func(a *model.Asset) **time.Time { return &a.NextAuditDate }, appendDate),
-	col("expected_checkin", func(a *model.Asset) **time.Time { return &a.ExpectedCheckin }, appendDate),
-	col("last_audit_date", func(a *model.Asset) **time.Time { return &a.LastAuditDate }, appendTimestamptz),
-	col("last_checkout", func(a *model.Asset) **time.Time { return &a.LastCheckout }, appendTimestamptz),
-	col("last_checkin", func(a *model.Asset) **time.Time { return &a.LastCheckin }, appendTimestamptz),
-	col("snipeit_created_at", func(a *model.Asset) **time.Time { return &a.CreatedAt }, appendTimestamptz),
-	col("snipeit_updated_at", func(a *model.Asset) **time.Time { return &a.UpdatedAt }, appendTimestamptz),
+	timeCol("purchase_date", func(a *model.Asset) **time.Time { return &a.PurchaseDate }, appendDate),
+	timeCol("warranty_expires", func(a *model.Asset) **time.Time { return &a.WarrantyExpires }, appendDate),
+	timeCol("eol_date", func(a *model.Asset) **time.Time { return &a.EOLDate }, appendDate),
+	timeCol("next_audit_date", func(a *model.Asset) **time.Time { return &a.NextAuditDate }, appendDate),
+	timeCol("expected_checkin", func(a *model.Asset) **time.Time { return &a.ExpectedCheckin }, appendDate),
+	timeCol("last_audit_date", func(a *model.Asset) **time.Time { return &a.LastAuditDate }, appendTimestamptz),
+	timeCol("last_checkout", func(a *model.Asset) **time.Time { return &a.LastCheckout }, appendTimestamptz),
+	timeCol("last_checkin", func(a *model.Asset) **time.Time { return &a.LastCheckin }, appendTimestamptz),
+	timeCol("snipeit_created_at", func(a *model.Asset) **time.Time { return &a.CreatedAt }, appendTimestamptz),
+	timeCol("snipeit_updated_at", func(a *model.Asset) **time.Time { return &a.UpdatedAt }, appendTimestamptz),
 	col("custom_fields", func(a *model.Asset) *map[string]string { return &a.CustomFields }, appendJSONB),
 }

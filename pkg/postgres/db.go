@@ -32,7 +32,8 @@ type Config struct {
 	// MaxConns caps the pool unless the URL sets pool_max_conns; 0 keeps
 	// pgxpool's default (the larger of 4 and the number of CPUs).
 	MaxConns int32
-	// Logger receives migration progress; nil discards it.
+	// Logger receives migration progress and warnings about values written
+	// as NULL because PostgreSQL cannot hold them; nil discards them.
 	Logger *slog.Logger
 	// AcquireTimeout bounds how long a read waits for a free pooled
 	// connection before it fails with model.ErrBusy; 0 waits as long as

@@ -154,7 +154,8 @@ func stageRows[T any](ctx context.Context, db *DB, tx pgx.Tx, t table[T], rows i
 		return staged{}, classify(fmt.Errorf("create %s staging table: %w", t.name, err))
 	}
 	pr, pw := io.Pipe()
-	f := &feeder[T]{ctx: ctx, db: db, table: t, w: pw, batch: make([]T, 0, batchSize), ascending: true}
+	f := &feeder[T]{ctx: ctx, db: db, table: t, w: pw, batch: make([]T, 0, batchSize), ascending: true,
+		enc: newRowEncoder(t.name, t.columns, db.logger)}
 	fed := make(chan struct{})
 	go func() {
 		defer close(fed)
@@ -202,6 +203,7 @@ type feeder[T any] struct {
 	db    *DB
 	table table[T]
 	w     io.Writer
+	enc   *rowEncoder[T]
 
 	batch []T    // copies: the source's rows are only lent
 	out   []byte // encoded, not yet written
@@ -292,12 +294,9 @@ func (f *feeder[T]) appendRow(row *T, stored map[int64]storedRow) error {
 	} else {
 		f.lastID = id
 	}
-	f.row = f.row[:0]
-	for _, c := range f.table.columns {
-		var err error
-		if f.row, err = c.encode(f.row, row); err != nil {
-			return fmt.Errorf("%s %d: %w", f.table.name, id, err)
-		}
+	var err error
+	if f.row, err = f.enc.encode(f.row[:0], row, id); err != nil {
+		return err
 	}
 	sum := sha256.Sum256(f.row)
 	hash := sum[:16]

@@ -40,8 +40,10 @@ func at(s string) *time.Time {
 	return &t
 }
 
-func decodeUsers(body []byte) (page[model.User], error)   { return decodePage(body, time.UTC, readUser) }
-func decodeAssets(body []byte) (page[model.Asset], error) { return decodePage(body, time.UTC, readAsset) }
+func decodeUsers(body []byte) (page[model.User], error) { return decodePage(body, time.UTC, readUser) }
+func decodeAssets(body []byte) (page[model.Asset], error) {
+	return decodePage(body, time.UTC, readAsset)
+}
 
 func TestDecodeUsersPageFromSnipeIT(t *testing.T) {
 	p, err := decodeUsers(readTestdata(t, "snipeit-users-page.json"))

@@ -20,7 +20,9 @@ func (c *Client) Users(ctx context.Context) iter.Seq2[*model.User, error] {
 		id: func(u *model.User) int64 { return u.ID },
 	}
 	return func(yield func(*model.User, error) bool) {
-		walkAll(ctx, c, yield, l)
+		var problems fieldWarnings
+		defer problems.report(c.log, "users")
+		walkAll(ctx, c, yield, l, &problems)
 	}
 }
 
@@ -47,10 +49,13 @@ func (c *Client) Assets(ctx context.Context) iter.Seq2[*model.Asset, error] {
 			}
 			return yield(a, err)
 		}
-		if !walkAll(ctx, c, first, base) || sawArchived {
+		// One report for both listings: one warning per field per run.
+		var problems fieldWarnings
+		defer problems.report(c.log, "hardware")
+		if !walkAll(ctx, c, first, base, &problems) || sawArchived {
 			return
 		}
-		walkAll(ctx, c, yield, archived)
+		walkAll(ctx, c, yield, archived, &problems)
 	}
 }
 
@@ -59,8 +64,8 @@ var errStopped = errors.New("iteration stopped")
 
 // walkAll walks l into yield and reports whether the sequence may go on
 // (no error, and the consumer did not stop).
-func walkAll[T any](ctx context.Context, c *Client, yield func(*T, error) bool, l listing[T]) bool {
-	err := walk(ctx, c, l, func(row *T) bool { return yield(row, nil) })
+func walkAll[T any](ctx context.Context, c *Client, yield func(*T, error) bool, l listing[T], problems *fieldWarnings) bool {
+	err := walk(ctx, c, l, func(row *T) bool { return yield(row, nil) }, problems)
 	if errors.Is(err, errStopped) {
 		return false
 	}
@@ -149,19 +154,18 @@ type walker[T any] struct {
 	// from it, not from the latest total: a list that grows faster than it
 	// is read would otherwise raise its own bound forever.
 	firstTotal int64
-	stalls     int           // re-anchors in a row without a new row
-	problems   fieldWarnings // unreadable values of the rows yielded
+	stalls     int            // re-anchors in a row without a new row
+	problems   *fieldWarnings // unreadable values of the rows yielded
 }
 
 // maxStalls bounds re-anchoring that yields nothing: a server answering
 // the same offset inconsistently again and again is broken, not changing.
 const maxStalls = 5
 
-func walk[T any](ctx context.Context, c *Client, l listing[T], yield func(*T) bool) error {
+func walk[T any](ctx context.Context, c *Client, l listing[T], yield func(*T) bool, problems *fieldWarnings) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	w := &walker[T]{c: c, l: l, yield: yield, limit: int64(c.cfg.PageSize), anchor: -1}
-	defer func() { w.problems.report(c.log, l.endpoint) }()
+	w := &walker[T]{c: c, l: l, yield: yield, limit: int64(c.cfg.PageSize), anchor: -1, problems: problems}
 
 	first, err := fetchPage(ctx, c, l, 0, w.limit)
 	if err != nil {

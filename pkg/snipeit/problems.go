@@ -2,8 +2,9 @@ package snipeit
 
 import "log/slog"
 
-// fieldWarnings collects the unreadable values of one listing, so that a
-// field that is broken in every row gives one warning, not one per row.
+// fieldWarnings collects the unreadable values of one scope's run (the
+// users listing, or both asset listings), so that a field broken in every
+// row gives one warning, not one per row.
 type fieldWarnings struct {
 	order   []string // field names in the order first seen
 	byField map[string]*fieldWarning
