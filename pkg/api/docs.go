@@ -79,6 +79,8 @@ func newDocs() (*docs, error) {
 	}
 	notFound := func(s *statigz.Server) {
 		s.OnNotFound = func(w http.ResponseWriter, _ *http.Request) {
+			// serveAsset has already promised the asset for good.
+			w.Header().Set("Cache-Control", "no-store")
 			writeProblem(w, http.StatusNotFound, "no such path")
 		}
 	}

@@ -161,6 +161,9 @@ func TestDocsAssets(t *testing.T) {
 			if resp.StatusCode != http.StatusNotFound || resp.Header.Get("Content-Type") != "application/problem+json" {
 				t.Errorf("GET %s = %d %s, want 404 problem+json", file, resp.StatusCode, resp.Header.Get("Content-Type"))
 			}
+			if cc := resp.Header.Get("Cache-Control"); strings.Contains(cc, "max-age") {
+				t.Errorf("GET %s: a 404 with Cache-Control %q would stick", file, cc)
+			}
 		})
 	}
 
