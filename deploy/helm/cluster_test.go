@@ -492,11 +492,12 @@ func TestChartOnAPIServer(t *testing.T) {
 	}
 }
 
-// apiHasSyncOnDemand reports whether this usersapi serves POST /sync/users.
+// apiHasSyncOnDemand reports whether this usersapi serves POST /sync/users
+// (under BASE_PATH, so the path in the OpenAPI document ends so).
 func (e *chartEnv) apiHasSyncOnDemand(t *testing.T, api *apiProcess) bool {
 	t.Helper()
 	_, body := request(t, "GET", api.base+"/openapi.json", "")
-	return bytes.Contains(body, []byte(`"/sync/users"`))
+	return bytes.Contains(body, []byte(`/sync/users"`))
 }
 
 // syncOnDemand: POST /sync/users makes a Job from the CronJob with the
