@@ -654,7 +654,6 @@ func TestCopyBackendKilledMidRunFailsCleanly(t *testing.T) {
 	}
 
 	r := <-done
-	t.Logf("stdout: %s\nstderr: %s", r.stdout, r.stderr)
 	if r.code != 1 || !strings.Contains(r.stdout, "users: FAILED, mirror unchanged") {
 		t.Fatalf("exit %d, stdout %q; want 1 and the failure summary\nstderr: %s", r.code, r.stdout, r.stderr)
 	}
