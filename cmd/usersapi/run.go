@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/usersync/usersync/pkg/api"
 	"github.com/usersync/usersync/pkg/postgres"
 )
@@ -236,11 +238,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}
 
+	reg := prometheus.NewRegistry()
+	launcher, err := newLauncher(getenv, reg, log)
+	if err != nil {
+		return err
+	}
+
 	handler, err := api.NewHandler(api.Config{
 		Deps: api.Deps{Users: db, Assets: db, Runs: db, Exports: db, Tokens: tokens, PublicReads: cfg.publicReads,
-			Logger: log, Limits: cfg.limits},
+			Logger: log, Limits: cfg.limits, Launcher: launcher},
 		BasePath: cfg.basePath,
 		DB:       db,
+		Registry: reg,
 		Logger:   log,
 		Version:  version,
 	})

@@ -50,6 +50,9 @@ type AssetReader interface {
 type RunReader interface {
 	ListRuns(ctx context.Context, f model.RunFilter, p model.Page) ([]model.SyncRun, string, error)
 	ScopeStatuses(ctx context.Context) ([]model.ScopeStatus, error)
+	// RunsOfJobs returns the runs recorded by the named Kubernetes Jobs,
+	// oldest first.
+	RunsOfJobs(ctx context.Context, jobs []string) ([]model.SyncRun, error)
 }
 
 // ExportStore keeps the export history. *postgres.DB satisfies it.
@@ -81,6 +84,9 @@ type Deps struct {
 	// Registry receives the operations' metrics (streams, exports); nil
 	// keeps them unexported. NewHandler passes its own.
 	Registry prometheus.Registerer
+	// Launcher starts sync Jobs and reads them (POST /sync/*, GET
+	// /sync/jobs); nil answers those with 503 "not configured".
+	Launcher SyncLauncher
 }
 
 // Tags group the operations in the OpenAPI document.
@@ -107,11 +113,6 @@ type service struct {
 
 // Register declares every operation of the API on api, with auth. Mount it
 // on a huma.NewGroup to put the operations under a base path.
-//
-// The sync-job operations of a later issue (POST /sync/users|assets|all,
-// GET /sync/jobs[/{name}]) belong in registerSync's neighbourhood: another
-// registerX call here, protected with scopeSync, fed by a SyncLauncher in
-// Deps.
 func Register(api huma.API, deps Deps) {
 	s := &service{api: api, deps: deps, limits: deps.Limits, log: deps.Logger, now: deps.Now,
 		metrics: newServiceMetrics(deps.Registry), usersCSV: newCSVTable[User](), assetsCSV: newCSVTable[Asset]()}
@@ -129,6 +130,7 @@ func Register(api huma.API, deps Deps) {
 	s.registerUsers()
 	s.registerAssets()
 	s.registerSync()
+	s.registerSyncJobs()
 	s.registerExports()
 }
 
@@ -138,9 +140,14 @@ func Register(api huma.API, deps Deps) {
 // within Limits.RequestTimeout; a listing streamed whole runs after it
 // returns, under the stream limits instead (see list).
 func get[I, O any](s *service, scope, id, tag, path, summary string, handler func(context.Context, *I) (*O, error), opts ...func(*huma.Operation)) {
+	operation(s, http.MethodGet, scope, id, tag, path, summary, handler, opts...)
+}
+
+// operation declares an operation of any method as get does.
+func operation[I, O any](s *service, method, scope, id, tag, path, summary string, handler func(context.Context, *I) (*O, error), opts ...func(*huma.Operation)) {
 	op := huma.Operation{
 		OperationID: id,
-		Method:      http.MethodGet,
+		Method:      method,
 		Path:        path,
 		Summary:     summary,
 		Tags:        []string{tag},

@@ -445,7 +445,8 @@ func TestOpenAPIDocument(t *testing.T) {
 		}
 	}
 	slices.Sort(opIDs)
-	want := []string{"get-asset", "get-sync-status", "get-user", "list-assets", "list-exports", "list-sync-runs", "list-user-assets", "list-users"}
+	want := []string{"get-asset", "get-sync-job", "get-sync-status", "get-user", "list-assets", "list-exports",
+		"list-sync-jobs", "list-sync-runs", "list-user-assets", "list-users", "start-assets-sync", "start-full-sync", "start-users-sync"}
 	if diff := cmp.Diff(want, opIDs); diff != "" {
 		t.Errorf("operations (-want +got):\n%s", diff)
 	}

@@ -77,9 +77,11 @@ type TokensConfig struct {
 	Logger *slog.Logger
 }
 
-// LoadTokens reads the token file. An unreadable or malformed file is an
-// error wrapping model.ErrInvalid: a deployment with a broken secret
-// should not start.
+// LoadTokens reads the token file. An unreadable or malformed file, or
+// one without a single token, is an error wrapping model.ErrInvalid: a
+// deployment with a broken secret should not start, and one that nobody
+// could use is broken. (A file emptied later is obeyed: every request that
+// needs a token is refused until tokens come back.)
 func LoadTokens(cfg TokensConfig) (*Tokens, error) {
 	t := &Tokens{path: cfg.Path, checkEvery: cfg.CheckEvery, log: cfg.Logger}
 	if t.log == nil {
@@ -88,6 +90,9 @@ func LoadTokens(cfg TokensConfig) (*Tokens, error) {
 	entries, stamp, err := readTokenFile(cfg.Path)
 	if err != nil {
 		return nil, err
+	}
+	if len(entries) == 0 {
+		return nil, fmt.Errorf("%w: token file %s holds no token (want lines of [<name>=]<scope>:<token>)", model.ErrInvalid, cfg.Path)
 	}
 	t.entries, t.stamp = entries, stamp
 	t.nextCheck.Store(time.Now().Add(t.checkEvery).UnixNano())
@@ -244,6 +249,10 @@ func (t *Tokens) reloadIfChanged() {
 	t.mu.Lock()
 	t.entries, t.stamp = entries, stamp
 	t.mu.Unlock()
+	if len(entries) == 0 {
+		t.log.Warn("token file reloaded without a token: every request that needs one is refused")
+		return
+	}
 	t.log.Info("reloaded token file", "tokens", len(entries))
 }
 
@@ -275,11 +284,18 @@ func (s *service) security(scope string) []map[string][]string {
 // read and reads are public); a token that matches nothing gets 401 even
 // then, so a misconfigured client learns its token is wrong; a token
 // without the scope gets 403.
+//
+// Auth fails closed: an operation that declares no scope needs the
+// strongest one, sync, unless it is marked public (withPublic).
 func (s *service) authenticate(hctx huma.Context, next func(huma.Context)) {
-	need := requiredScope(hctx.Operation())
+	op := hctx.Operation()
+	need := requiredScope(op)
 	if need == "" {
-		next(hctx)
-		return
+		if isPublic(op) {
+			next(hctx)
+			return
+		}
+		need = scopeSync
 	}
 	token, present, err := bearerToken(hctx.Header("Authorization"))
 	if err != nil {
@@ -306,6 +322,17 @@ func (s *service) authenticate(hctx huma.Context, next func(huma.Context)) {
 	default:
 		next(hctx)
 	}
+}
+
+// publicMetadata, set to true in an operation's Metadata, marks it
+// public: no token needed, whatever PUBLIC_READS says. The probes,
+// /metrics and the documents are public but are not huma operations;
+// no operation is public today.
+const publicMetadata = "usersapi-public"
+
+func isPublic(op *huma.Operation) bool {
+	public, _ := op.Metadata[publicMetadata].(bool)
+	return public
 }
 
 // requiredScope reads the scope an operation declared in its security

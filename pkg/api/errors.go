@@ -30,6 +30,9 @@ var statusTable = []struct {
 	status     int
 	hideDetail string
 	headers    http.Header
+	// warn logs the error: the answer is clear to the client, but an
+	// operator must act on it.
+	warn bool
 }{
 	{err: model.ErrUnauthorized, status: http.StatusUnauthorized,
 		headers: http.Header{"WWW-Authenticate": {`Bearer realm="usersapi"`}}},
@@ -46,6 +49,14 @@ var statusTable = []struct {
 	{err: model.ErrBusy, status: http.StatusServiceUnavailable, headers: retryShortly},
 	{err: errTooSlow, status: http.StatusServiceUnavailable, headers: retryShortly},
 	{err: ErrShuttingDown, status: http.StatusServiceUnavailable, headers: retryShortly},
+	// Sync on demand: switched off or misconfigured, refused by Kubernetes
+	// RBAC, or Kubernetes does not answer. 503 for all three: the request
+	// was fine, the service cannot do it now, and the detail says why.
+	{err: model.ErrNotConfigured, status: http.StatusServiceUnavailable, warn: true},
+	{err: model.ErrDenied, status: http.StatusServiceUnavailable, warn: true},
+	{err: model.ErrKubernetesUnavailable, status: http.StatusServiceUnavailable,
+		hideDetail: "the Kubernetes API is unavailable; try again later",
+		headers:    http.Header{"Retry-After": {"5"}}},
 	{err: model.ErrUnavailable, status: http.StatusServiceUnavailable,
 		hideDetail: "the database is unavailable; try again later",
 		headers:    http.Header{"Retry-After": {"5"}}},
@@ -83,6 +94,8 @@ func (s *service) httpError(ctx context.Context, err error) error {
 		detail := err.Error()
 		if m.hideDetail != "" {
 			detail = m.hideDetail
+		}
+		if m.hideDetail != "" || m.warn {
 			s.log.WarnContext(ctx, "request failed", "err", err, "request_id", RequestID(ctx))
 		}
 		e := huma.NewError(m.status, detail)

@@ -205,6 +205,19 @@ func (f *fakeStore) ScopeStatuses(context.Context) ([]model.ScopeStatus, error) 
 	return f.statuses, nil
 }
 
+func (f *fakeStore) RunsOfJobs(_ context.Context, jobs []string) ([]model.SyncRun, error) {
+	if err := f.fail(); err != nil {
+		return nil, err
+	}
+	out := []model.SyncRun{}
+	for _, r := range f.runs {
+		if slices.Contains(jobs, r.JobName) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
 func (f *fakeStore) Ping(context.Context) error { return f.fail() }
 
 func (f *fakeStore) RecordExport(_ context.Context, e model.Export) error {

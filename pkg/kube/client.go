@@ -3,6 +3,7 @@ package kube
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -60,9 +61,11 @@ func LoadClientConfig(kubeconfig string) (ClientConfig, error) {
 
 // NewClient returns a clientset for cfg whose requests are observed in
 // usersapi_kubernetes_request_duration_seconds{verb,code} on reg (code "0"
-// when no answer came). cfg is copied, not changed. client-go's own
-// global metrics are not registered.
-func NewClient(cfg *rest.Config, reg prometheus.Registerer) (kubernetes.Interface, error) {
+// when no answer came), and whose warnings from the API server (a Job
+// template PodSecurity would refuse to run, a deprecated API) go to log.
+// cfg is copied, not changed. client-go's own global metrics are not
+// registered.
+func NewClient(cfg *rest.Config, reg prometheus.Registerer, log *slog.Logger) (kubernetes.Interface, error) {
 	hist := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "usersapi_kubernetes_request_duration_seconds",
 		Help: "Time of a request to the Kubernetes API, by HTTP verb and status code (0: no answer).",
@@ -78,6 +81,9 @@ func NewClient(cfg *rest.Config, reg prometheus.Registerer) (kubernetes.Interfac
 	// default of 5 requests/s would queue them behind its own limiter.
 	if cfg.QPS == 0 {
 		cfg.QPS, cfg.Burst = 50, 100
+	}
+	if cfg.WarningHandler == nil && log != nil {
+		cfg.WarningHandler = warningLogger{log}
 	}
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "usersapi"
@@ -104,4 +110,12 @@ func (t observedTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	}
 	t.hist.WithLabelValues(req.Method, code).Observe(time.Since(start).Seconds())
 	return resp, err
+}
+
+// warningLogger logs the API server's warnings instead of letting klog
+// print them as unstructured lines.
+type warningLogger struct{ log *slog.Logger }
+
+func (w warningLogger) HandleWarningHeader(_ int, _ string, text string) {
+	w.log.Warn("Kubernetes API warning", "warning", text)
 }

@@ -90,7 +90,7 @@ func (c *cluster) launcher(t *testing.T) *kube.Launcher {
 	t.Helper()
 	cfg := c.cp.TokenConfig(c.token)
 	cfg.WarningHandler = c.warnings
-	client, err := kube.NewClient(cfg, prometheus.NewRegistry())
+	client, err := kube.NewClient(cfg, prometheus.NewRegistry(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

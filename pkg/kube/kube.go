@@ -211,7 +211,8 @@ func (l *Launcher) releaseLease(lease *coordinationv1.Lease) {
 }
 
 // ListSyncJobs returns the CronJob's Jobs — scheduled, from kubectl, from
-// the API — newest first.
+// the API — newest first. Creation times have a resolution of a second;
+// Jobs made within the same one are ordered by name, descending.
 func (l *Launcher) ListSyncJobs(ctx context.Context) ([]model.SyncJob, error) {
 	ctx, cancel := context.WithTimeout(ctx, l.timeout)
 	defer cancel()
@@ -259,7 +260,7 @@ func (l *Launcher) GetSyncJob(ctx context.Context, name string) (model.SyncJob, 
 func (l *Launcher) cronJob(ctx context.Context) (*batchv1.CronJob, error) {
 	cj, err := l.client.BatchV1().CronJobs(l.namespace).Get(ctx, l.name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return nil, fmt.Errorf("%w: sync on demand: CronJob %s/%s does not exist (SYNC_NAMESPACE, SYNC_CRONJOB)",
+		return nil, fmt.Errorf("%w: CronJob %s/%s does not exist (SYNC_NAMESPACE, SYNC_CRONJOB)",
 			model.ErrNotConfigured, l.namespace, l.name)
 	}
 	if err != nil {
@@ -281,7 +282,7 @@ func (l *Launcher) ownedJobs(ctx context.Context, uid types.UID) ([]batchv1.Job,
 
 // errNoContainer says the CronJob's template lacks the sync container.
 func errNoContainer(cj *batchv1.CronJob) error {
-	return fmt.Errorf("%w: sync on demand: CronJob %s/%s has no container named %q",
+	return fmt.Errorf("%w: CronJob %s/%s has no container named %q",
 		model.ErrNotConfigured, cj.Namespace, cj.Name, ContainerName)
 }
 
@@ -301,7 +302,7 @@ func (l *Launcher) apiError(err error, verb, resource, name string) error {
 	case apierrors.IsUnauthorized(err):
 		return fmt.Errorf("%w: the Kubernetes API did not accept usersapi's credentials (%s): %w", model.ErrDenied, call, err)
 	case apierrors.IsNotFound(err) && resource == "leases":
-		return fmt.Errorf("%w: sync on demand: Lease %s/%s does not exist; it serialises launches and is created with the CronJob",
+		return fmt.Errorf("%w: Lease %s/%s does not exist; it serialises launches and is created with the CronJob",
 			model.ErrNotConfigured, l.namespace, name)
 	case apierrors.IsInvalid(err), apierrors.IsBadRequest(err):
 		return fmt.Errorf("%w: the Kubernetes API refused to %s: %w", model.ErrNotConfigured, call, err)

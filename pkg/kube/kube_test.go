@@ -305,7 +305,7 @@ func TestTimeoutBoundsAHangingAPIServer(t *testing.T) {
 	defer srv.Close()
 	defer close(hang)
 	reg := prometheus.NewRegistry()
-	client, err := NewClient(&rest.Config{Host: srv.URL}, reg)
+	client, err := NewClient(&rest.Config{Host: srv.URL}, reg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -345,7 +345,7 @@ func TestClientMetricsByVerbAndCode(t *testing.T) {
 		want string
 	}{{srv.URL, "GET 404"}, {closed, "GET 0"}} {
 		reg := prometheus.NewRegistry()
-		client, err := NewClient(&rest.Config{Host: tt.host}, reg)
+		client, err := NewClient(&rest.Config{Host: tt.host}, reg, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

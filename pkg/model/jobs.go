@@ -52,7 +52,7 @@ var (
 	// ErrNotConfigured: sync on demand is switched off (no SYNC_CRONJOB) or
 	// its Kubernetes objects are missing or unusable (no such CronJob, no
 	// container named usersync).
-	ErrNotConfigured = errors.New("not configured")
+	ErrNotConfigured = errors.New("sync on demand is not configured")
 	// ErrDenied: the Kubernetes API refused usersapi's own credentials
 	// (RBAC forbids the call, or the token is not accepted). Unlike
 	// ErrForbidden, it is about usersapi, not about the client.

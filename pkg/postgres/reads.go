@@ -231,6 +231,21 @@ func (db *DB) ListRuns(ctx context.Context, f model.RunFilter, p model.Page) ([]
 	return runs, next, nil
 }
 
+// RunsOfJobs returns the runs recorded by the Kubernetes Jobs named in
+// jobs (sync_runs.job_name), oldest first; a Job that recorded none has no
+// rows.
+func (db *DB) RunsOfJobs(ctx context.Context, jobs []string) ([]model.SyncRun, error) {
+	if len(jobs) == 0 {
+		return []model.SyncRun{}, nil
+	}
+	q := "SELECT " + runSelect + " FROM sync_runs WHERE job_name = ANY($1) ORDER BY id"
+	runs, err := collect(ctx, db, q, []any{jobs}, runTargets)
+	if err != nil {
+		return nil, classify(fmt.Errorf("list the runs of %d jobs: %w", len(jobs), err))
+	}
+	return runs, nil
+}
+
 // scopeTables names the mirror table of each scope; only these constant
 // names are ever put into SQL text.
 var scopeTables = map[model.Scope]string{model.ScopeUsers: "users", model.ScopeAssets: "assets"}

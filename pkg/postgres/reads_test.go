@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -411,6 +412,40 @@ func TestListRunsAndScopeStatuses(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("ScopeStatuses (-want +got):\n%s", diff)
+	}
+}
+
+func TestRunsOfJobs(t *testing.T) {
+	db := openDB(t)
+	ctx := context.Background()
+	record := func(scope model.Scope, job string) int64 {
+		t.Helper()
+		id, err := db.StartRun(ctx, scope, "api", job)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	u1 := record(model.ScopeUsers, "sync-a")
+	a1 := record(model.ScopeAssets, "sync-a")
+	record(model.ScopeUsers, "sync-b")
+	record(model.ScopeUsers, "")
+	u3 := record(model.ScopeUsers, "sync-c")
+
+	runs, err := db.RunsOfJobs(ctx, []string{"sync-a", "sync-c", "sync-absent"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range runs {
+		got = append(got, fmt.Sprintf("%d %s %s", r.ID, r.JobName, r.Scope))
+	}
+	want := []string{fmt.Sprintf("%d sync-a users", u1), fmt.Sprintf("%d sync-a assets", a1), fmt.Sprintf("%d sync-c users", u3)}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("RunsOfJobs (-want +got):\n%s", diff)
+	}
+	if runs, err := db.RunsOfJobs(ctx, nil); err != nil || len(runs) != 0 {
+		t.Errorf("RunsOfJobs(nil) = %v, %v; want none", runs, err)
 	}
 }
 

@@ -1,0 +1,50 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/humatest"
+)
+
+// TestAnUndeclaredOperationFailsClosed registers operations the way a
+// future change might forget to: without a security requirement. They
+// must need the strongest scope, unless marked public.
+func TestAnUndeclaredOperationFailsClosed(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tokens")
+	if err := os.WriteFile(path, []byte("read:r\nsync:s\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tokens, err := LoadTokens(TokensConfig{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, tapi := humatest.New(t)
+	Register(tapi, Deps{Tokens: tokens, PublicReads: true})
+	ok := func(context.Context, *struct{}) (*struct{}, error) { return nil, nil }
+	huma.Register(tapi, huma.Operation{OperationID: "forgot", Method: http.MethodGet, Path: "/forgot"}, ok)
+	huma.Register(tapi, huma.Operation{OperationID: "open", Method: http.MethodGet, Path: "/open",
+		Metadata: map[string]any{publicMetadata: true}}, ok)
+
+	for _, tt := range []struct {
+		path, token string
+		status      int
+	}{
+		{"/forgot", "", http.StatusUnauthorized},
+		{"/forgot", "r", http.StatusForbidden},
+		{"/forgot", "s", http.StatusNoContent},
+		{"/open", "", http.StatusNoContent},
+	} {
+		var args []any
+		if tt.token != "" {
+			args = append(args, "Authorization: Bearer "+tt.token)
+		}
+		if got := tapi.Get(tt.path, args...).Code; got != tt.status {
+			t.Errorf("GET %s with token %q = %d, want %d", tt.path, tt.token, got, tt.status)
+		}
+	}
+}
