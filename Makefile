@@ -14,6 +14,8 @@ export TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=
 # by hack/kube-assets.sh (make setup); pkg/kube/kubetest reads KUBE_ASSETS.
 export KUBE_ASSETS ?= $(BIN)/kube
 FUZZTIME ?= 10s
+# Extra flags for hack/bench, e.g. -before old/usersync -cpu-only.
+BENCH_SYNC_FLAGS ?=
 STATICCHECK_VERSION ?= v0.8.2
 ACTIONLINT_VERSION ?= v1.7.12
 
@@ -60,7 +62,7 @@ bench-go:
 	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./pkg/...
 
 bench-sync: build
-	$(GO) run ./hack/bench -usersync $(BIN)/usersync
+	$(GO) run ./hack/bench -usersync $(BIN)/usersync $(BENCH_SYNC_FLAGS)
 
 bench-api: build
 	hack/bench-api.sh

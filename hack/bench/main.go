@@ -1,6 +1,12 @@
 // Command bench measures whole-process syncs on large simulated data, each
 // against a floor measured in the same run, and prints a table:
 //
+//   - CPU per row: 100,000 users at 0 and 100 ms of simulated latency per
+//     page, usersync's CPU (user+sys of the whole process) and wall time
+//     against two floors (snipeit-floor -decode plain, a net/http +
+//     encoding/json client reading the same fields, and -decode client,
+//     usersync's own client without the store), and against an older
+//     usersync binary (-before) in the same rounds;
 //   - full sync of 100,000 users + 50,000 assets into an empty database, and
 //     a re-sync with no upstream change, vs. snipeit-floor (the same pages,
 //     page size and parallelism, fetched and decoded, nothing written);
@@ -25,6 +31,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -40,6 +47,9 @@ import (
 
 type options struct {
 	usersync, sim, floor string
+	before               string
+	cpuUsers             int
+	latencies            []time.Duration
 	serverURL            string
 	users, assets        int
 	bigUsers             int
@@ -64,7 +74,22 @@ func main() {
 	flag.IntVar(&o.rateUsers, "rate-users", 60_000, "users for the rate-limited run (0 skips it); enough pages to cross a 60 s window")
 	flag.IntVar(&o.rateAssets, "rate-assets", 5_000, "assets for the rate-limited run")
 	flag.StringVar(&o.out, "out", "out/bench-sync.md", "where to write the report too")
+	flag.StringVar(&o.before, "before", "", "an older usersync binary to measure in the same rounds of the CPU runs")
+	flag.IntVar(&o.cpuUsers, "cpu-users", 100_000, "users for the CPU-per-row runs (0 skips them)")
+	latencies := flag.String("latencies", "0s,100ms", "simulated latency per page of the CPU-per-row runs")
+	skipFull := flag.Bool("cpu-only", false, "run only the CPU-per-row runs")
 	flag.Parse()
+	for _, l := range strings.Split(*latencies, ",") {
+		d, err := time.ParseDuration(strings.TrimSpace(l))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench: -latencies:", err)
+			os.Exit(2)
+		}
+		o.latencies = append(o.latencies, d)
+	}
+	if *skipFull {
+		o.users, o.bigUsers, o.rateUsers = 0, 0, 0
+	}
 	if err := run(ctx, o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -90,11 +115,6 @@ func run(ctx context.Context, o options) error {
 			return err
 		}
 	}
-	pushURL, stopPush, err := pushtest.Run(ctx)
-	if err != nil {
-		return err
-	}
-	defer stopPush()
 
 	var report strings.Builder
 	p := func(format string, args ...any) {
@@ -103,21 +123,98 @@ func run(ctx context.Context, o options) error {
 		report.WriteString(s)
 	}
 	p("## usersync whole-process benchmark (%s)\n\n", time.Now().UTC().Format(time.DateTime))
+	if load, err := os.ReadFile("/proc/loadavg"); err == nil {
+		p("Load average at the start: %s (%d CPUs).\n\n", strings.Join(strings.Fields(string(load))[:3], " "), runtime.NumCPU())
+	}
+	if o.cpuUsers > 0 {
+		if err := cpuRuns(ctx, o, p); err != nil {
+			return err
+		}
+	}
+	if o.users > 0 {
+		if err := fullRuns(ctx, o, p); err != nil {
+			return err
+		}
+	}
 
-	// Speed and memory at 100k users + 50k assets.
+	if o.bigUsers > 0 {
+		sim, err := startSim(ctx, o.sim, "-users", fmt.Sprint(o.bigUsers), "-assets", "0")
+		if err != nil {
+			return err
+		}
+		f, err := runFloor(ctx, o.floor, sim.url, "client", "users")
+		if err != nil {
+			return err
+		}
+		dbURL, drop, err := pgtest.Recreate(ctx, o.serverURL, "usersync_bench_big")
+		if err != nil {
+			return err
+		}
+		s, err := runSync(ctx, o.usersync, sim.url, dbURL, "", "--scope", "users")
+		drop()
+		sim.stop()
+		if err != nil {
+			return err
+		}
+		p("| %d users | wall | peak RSS |\n|---|---|---|\n", o.bigUsers)
+		p("| floor | %s | %s |\n| usersync --scope users | %s | %s |\n\n", f.wall.Round(time.Millisecond), mib(f.rss), s.wall.Round(time.Millisecond), mib(s.rss))
+	}
+
+	if o.rateUsers > 0 {
+		pushURL, stopPush, err := pushtest.Run(ctx)
+		if err != nil {
+			return err
+		}
+		defer stopPush()
+		sim, err := startSim(ctx, o.sim, "-users", fmt.Sprint(o.rateUsers), "-assets", fmt.Sprint(o.rateAssets), "-rate-limit", "120")
+		if err != nil {
+			return err
+		}
+		dbURL, drop, err := pgtest.Recreate(ctx, o.serverURL, "usersync_bench_rate")
+		if err != nil {
+			return err
+		}
+		s, err := runSync(ctx, o.usersync, sim.url, dbURL, pushURL, "--full", "--rate-limit", "120")
+		drop()
+		sim.stop()
+		if err != nil {
+			return err
+		}
+		requests, throttled, err := requestCounts(pushURL)
+		if err != nil {
+			return err
+		}
+		ideal := time.Duration(float64(requests-1) / 2 * float64(time.Second))
+		p("Rate limit: simulator throttled at 120 requests/minute (Laravel fixed window), %d users + %d assets, usersync --rate-limit 120.\n\n", o.rateUsers, o.rateAssets)
+		p("| requests | 429s | wall | ideal pacing ((requests-1) × 0.5 s) | wall / ideal |\n|---|---|---|---|---|\n")
+		p("| %d | %d | %s | %s | %.3f |\n", requests, throttled, s.wall.Round(time.Millisecond), ideal, s.wall.Seconds()/ideal.Seconds())
+	}
+	if o.out != "" {
+		if err := os.MkdirAll(filepath.Dir(o.out), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(o.out, []byte(report.String()), 0o644)
+	}
+	return nil
+}
+
+// fullRuns syncs users and assets into an empty database and again with
+// no upstream change, against the client floor.
+func fullRuns(ctx context.Context, o options, p func(string, ...any)) error {
 	sim, err := startSim(ctx, o.sim, "-users", fmt.Sprint(o.users), "-assets", fmt.Sprint(o.assets))
 	if err != nil {
 		return err
 	}
+	defer sim.stop()
 	// The simulator renders each row on first request and caches it: one
 	// untimed pass warms it so no timed run pays for that.
-	if _, err := runFloor(ctx, o.floor, sim.url, "all"); err != nil {
+	if _, err := runFloor(ctx, o.floor, sim.url, "client", "all"); err != nil {
 		return err
 	}
 	var floor, initial, resync []measure
 	var written int64
 	for round := range o.rounds {
-		f, err := runFloor(ctx, o.floor, sim.url, "all")
+		f, err := runFloor(ctx, o.floor, sim.url, "client", "all")
 		if err != nil {
 			return err
 		}
@@ -151,75 +248,22 @@ func run(ctx context.Context, o options) error {
 		written += after - before
 		fmt.Fprintf(os.Stderr, "round %d: floor %s, initial %s, re-sync %s\n", round+1, f.wall, i.wall, r.wall)
 	}
-	sim.stop()
 	fm, im, rm := median(floor), median(initial), median(resync)
 	p("Data: %d users + %d assets from hack/snipeit-sim (no latency, no rate limit), page size 500, 4 pages in flight, %d rounds, medians.\n\n", o.users, o.assets, o.rounds)
-	p("| run | wall | × floor | peak RSS |\n|---|---|---|---|\n")
-	p("| floor: fetch + decode only (snipeit-floor) | %s | 1.00 | %s |\n", fm.wall.Round(time.Millisecond), mib(fm.rss))
-	p("| usersync --full into an empty database | %s | %.2f | %s |\n", im.wall.Round(time.Millisecond), ratio(im, fm), mib(im.rss))
-	p("| usersync --full, no upstream change | %s | %.2f | %s |\n", rm.wall.Round(time.Millisecond), ratio(rm, fm), mib(rm.rss))
+	p("| run | wall | × floor | CPU | peak RSS |\n|---|---|---|---|---|\n")
+	p("| floor: fetch + decode only (snipeit-floor -decode client) | %s | 1.00 | %s | %s |\n", fm.wall.Round(time.Millisecond), secs(fm.cpu), mib(fm.rss))
+	p("| usersync --full into an empty database | %s | %.2f | %s | %s |\n", im.wall.Round(time.Millisecond), ratio(im, fm), secs(im.cpu), mib(im.rss))
+	p("| usersync --full, no upstream change | %s | %.2f | %s | %s |\n", rm.wall.Round(time.Millisecond), ratio(rm, fm), secs(rm.cpu), mib(rm.rss))
 	p("\nRow versions written by the no-change re-syncs (pg_stat_user_tables n_tup_ins+upd+del on users and assets, all rounds): %d\n\n", written)
 
-	if o.bigUsers > 0 {
-		sim, err := startSim(ctx, o.sim, "-users", fmt.Sprint(o.bigUsers), "-assets", "0")
-		if err != nil {
-			return err
-		}
-		f, err := runFloor(ctx, o.floor, sim.url, "users")
-		if err != nil {
-			return err
-		}
-		dbURL, drop, err := pgtest.Recreate(ctx, o.serverURL, "usersync_bench_big")
-		if err != nil {
-			return err
-		}
-		s, err := runSync(ctx, o.usersync, sim.url, dbURL, "", "--scope", "users")
-		drop()
-		sim.stop()
-		if err != nil {
-			return err
-		}
-		p("| %d users | wall | peak RSS |\n|---|---|---|\n", o.bigUsers)
-		p("| floor | %s | %s |\n| usersync --scope users | %s | %s |\n\n", f.wall.Round(time.Millisecond), mib(f.rss), s.wall.Round(time.Millisecond), mib(s.rss))
-	}
-
-	if o.rateUsers > 0 {
-		sim, err := startSim(ctx, o.sim, "-users", fmt.Sprint(o.rateUsers), "-assets", fmt.Sprint(o.rateAssets), "-rate-limit", "120")
-		if err != nil {
-			return err
-		}
-		dbURL, drop, err := pgtest.Recreate(ctx, o.serverURL, "usersync_bench_rate")
-		if err != nil {
-			return err
-		}
-		s, err := runSync(ctx, o.usersync, sim.url, dbURL, pushURL, "--full", "--rate-limit", "120")
-		drop()
-		sim.stop()
-		if err != nil {
-			return err
-		}
-		requests, throttled, err := requestCounts(pushURL)
-		if err != nil {
-			return err
-		}
-		ideal := time.Duration(float64(requests-1) / 2 * float64(time.Second))
-		p("Rate limit: simulator throttled at 120 requests/minute (Laravel fixed window), %d users + %d assets, usersync --rate-limit 120.\n\n", o.rateUsers, o.rateAssets)
-		p("| requests | 429s | wall | ideal pacing ((requests-1) × 0.5 s) | wall / ideal |\n|---|---|---|---|---|\n")
-		p("| %d | %d | %s | %s | %.3f |\n", requests, throttled, s.wall.Round(time.Millisecond), ideal, s.wall.Seconds()/ideal.Seconds())
-	}
-	if o.out != "" {
-		if err := os.MkdirAll(filepath.Dir(o.out), 0o755); err != nil {
-			return err
-		}
-		return os.WriteFile(o.out, []byte(report.String()), 0o644)
-	}
 	return nil
 }
 
 // measure is one process run.
 type measure struct {
 	wall time.Duration
-	rss  int64 // peak resident set, bytes
+	cpu  time.Duration // user + system time of the process
+	rss  int64         // peak resident set, bytes
 }
 
 func median(ms []measure) measure {
@@ -231,6 +275,8 @@ func median(ms []measure) measure {
 }
 
 func ratio(a, b measure) float64 { return a.wall.Seconds() / b.wall.Seconds() }
+
+func secs(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
 
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 
@@ -256,13 +302,14 @@ func timed(cmd *exec.Cmd) (measure, error) {
 	if !ok {
 		return measure{}, errors.New("no rusage")
 	}
-	return measure{wall: wall, rss: ru.Maxrss * 1024}, nil
+	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return measure{wall: wall, cpu: cpu, rss: ru.Maxrss * 1024}, nil
 }
 
 const token = "bench-token"
 
-func runFloor(ctx context.Context, bin, simURL, scope string) (measure, error) {
-	cmd := exec.CommandContext(ctx, bin, "-scope", scope)
+func runFloor(ctx context.Context, bin, simURL, decode, scope string) (measure, error) {
+	cmd := exec.CommandContext(ctx, bin, "-decode", decode, "-scope", scope)
 	cmd.Env = append(os.Environ(), "SNIPEIT_URL="+simURL, "SNIPEIT_TOKEN="+token)
 	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
 	return timed(cmd)

@@ -19,6 +19,13 @@
 // each response is built, so a test can change data between two pages.
 // Stats reports what was served.
 //
+// Faults replace an answer (error statuses and envelopes, HTML, redirects,
+// truncated or cut bodies, resets, hangs, 429s) or bend a list page the
+// way a broken or busy server does, for a pager's safety exits: a short
+// page (a lowered MAX_RESULTS; one row per page), rows out of id order, a
+// blank page with the real total, and churn, which deletes, adds and
+// updates records before each page it matches.
+//
 // # Faithful
 //
 // Rows have the keys of Snipe-IT's transformers in their order, per
