@@ -441,3 +441,46 @@ func TestEveryOperationDeclaresATokenScope(t *testing.T) {
 		t.Errorf("%d operations in the document", n)
 	}
 }
+
+// checkingLauncher fails the fuzz test when a name that cannot be a Job's
+// reaches the launcher (and so client-go's request path).
+type checkingLauncher struct {
+	fakeLauncher
+	t *testing.T
+}
+
+var jobName = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`)
+
+func (c *checkingLauncher) GetSyncJob(ctx context.Context, name string) (model.SyncJob, error) {
+	if !jobName.MatchString(name) || len(name) > 63 {
+		c.t.Errorf("the launcher was asked for Job %q", name)
+	}
+	return c.fakeLauncher.GetSyncJob(ctx, name)
+}
+
+// FuzzSyncJobPath fuzzes the name segment of GET /sync/jobs/{name}: the
+// answer is never a 5xx, and only a valid Job name reaches the launcher.
+func FuzzSyncJobPath(f *testing.F) {
+	for _, s := range []string{"usersync-29000000", "a", "A", "-a", "a-", "a.b", "a/b", "%2e%2e", "..", strings.Repeat("a", 64), "a\x00"} {
+		f.Add(s)
+	}
+	store := &fakeStore{}
+	launcher := &checkingLauncher{}
+	h, err := api.NewHandler(api.Config{
+		Deps: api.Deps{Users: store, Assets: store, Runs: store, PublicReads: true, Launcher: launcher},
+		DB:   store,
+	})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		launcher.t = t
+		req := httptest.NewRequest(http.MethodGet, "/sync/jobs/x", nil)
+		req.URL.Path, req.URL.RawPath = "/sync/jobs/"+name, ""
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code >= 500 {
+			t.Errorf("GET /sync/jobs/%q = %d %s", name, rec.Code, rec.Body)
+		}
+	})
+}
