@@ -313,7 +313,12 @@ func TestErrorsAreTranslatedOnce(t *testing.T) {
 }
 
 func TestStreamFailingBeforeTheFirstUserIsAProblem(t *testing.T) {
-	store := &fakeStore{users: testUsers(), streamErr: fmt.Errorf("%w: connection reset", model.ErrUnavailable), streamErrAfter: 0}
+	// More users than the first batch, so the listing is streamed.
+	many := make([]model.User, 150)
+	for i := range many {
+		many[i] = model.User{ID: int64(i + 1), Username: fmt.Sprintf("user%d", i+1)}
+	}
+	store := &fakeStore{users: many, streamErr: fmt.Errorf("%w: connection reset", model.ErrUnavailable), streamErrAfter: 0}
 	tapi, _ := newTestAPI(t, store)
 	wantProblem(t, tapi.Get("/users"), http.StatusServiceUnavailable)
 }

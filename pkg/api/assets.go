@@ -121,7 +121,7 @@ func (s *service) registerAssets() {
 		func(ctx context.Context, in *listAssetsInput) (*listOutput, error) {
 			f := in.filter()
 			return list(s, ctx, &in.Listing, listing[model.Asset, Asset]{
-				resource: "assets", filters: in.given(), convert: newAsset, csv: s.assetsCSV,
+				resource: "assets", filters: in.given(), wholeJSONIsExport: true, convert: newAsset, csv: s.assetsCSV,
 				page: func(ctx context.Context, p model.Page) ([]model.Asset, string, error) {
 					return s.deps.Assets.ListAssets(ctx, f, p)
 				},

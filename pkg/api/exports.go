@@ -74,6 +74,6 @@ func (s *service) registerExports() {
 		withErrors(http.StatusUnprocessableEntity),
 		withDescription("The export history, newest first, 50 a page unless limit says otherwise; a Link header "+
 			"with rel=\"next\" gives the next page. Every CSV answer of GET /users, /assets and "+
-			"/users/{user_id}/assets and every JSON listing streamed whole is recorded: when, by which token's "+
+			"/users/{user_id}/assets and every JSON listing of /users or /assets without limit is recorded: when, by which token's "+
 			"name, what with which filters, rows, bytes, and whether it completed or was cut."))
 }

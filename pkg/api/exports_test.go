@@ -24,10 +24,11 @@ func TestExportsAreRecordedWithTheTokenName(t *testing.T) {
 
 	for i, tt := range []struct{ path, token string }{
 		{"/users?format=csv&department_id=3&include_deleted=true&q=a", "fin-secret-1"}, // CSV export, named token
-		{"/users/1/assets", "plain-secret-2"},                                          // whole JSON stream, unnamed token
-		{"/users?limit=2", "fin-secret-1"},                                             // a JSON page: not an export
-		{"/users/1", "fin-secret-1"},                                                   // not a listing
-		{"/assets?limit=1&format=csv", "fin-secret-1"},                                 // a CSV page is an export
+		{"/assets", "plain-secret-2"},                  // whole JSON listing, unnamed token
+		{"/users?limit=2", "fin-secret-1"},             // a JSON page: not an export
+		{"/users/1", "fin-secret-1"},                   // not a listing
+		{"/users/1/assets", "fin-secret-1"},            // one user's assets as JSON: a view, not an export
+		{"/assets?limit=1&format=csv", "fin-secret-1"}, // a CSV page is an export
 	} {
 		resp, body := get(t, srv.url+tt.path, "Authorization", "Bearer "+tt.token, "X-Request-Id", fmt.Sprintf("req-%d", i))
 		if resp.StatusCode != http.StatusOK {
@@ -38,9 +39,9 @@ func TestExportsAreRecordedWithTheTokenName(t *testing.T) {
 	want := []model.Export{
 		{TokenName: "finance-reports", Resource: "users", Format: "csv", Outcome: model.ExportCompleted, RequestID: "req-0",
 			Filters: map[string]string{"department_id": "3", "include_deleted": "true", "q": "a"}, Rows: 2},
-		{Resource: "user_assets", Format: "json", Outcome: model.ExportCompleted, RequestID: "req-1",
-			Filters: map[string]string{"user_id": "1"}, Rows: 3},
-		{TokenName: "finance-reports", Resource: "assets", Format: "csv", Outcome: model.ExportCompleted, RequestID: "req-4",
+		{Resource: "assets", Format: "json", Outcome: model.ExportCompleted, RequestID: "req-1",
+			Filters: map[string]string{}, Rows: 3},
+		{TokenName: "finance-reports", Resource: "assets", Format: "csv", Outcome: model.ExportCompleted, RequestID: "req-5",
 			Filters: map[string]string{}, Rows: 1},
 	}
 	if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(model.Export{}, "ID", "StartedAt", "FinishedAt", "Bytes")); diff != "" {
@@ -60,7 +61,7 @@ func TestExportsAreRecordedWithTheTokenName(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &page); err != nil {
 		t.Fatal(err)
 	}
-	if len(page) != 2 || page[0].Resource != "assets" || page[1].Resource != "user_assets" || page[1].TokenName != nil ||
+	if len(page) != 2 || page[0].Format != "csv" || page[1].Format != "json" || page[1].TokenName != nil ||
 		*page[0].TokenName != "finance-reports" || page[0].Outcome != "completed" || page[0].DurationSeconds < 0 {
 		t.Errorf("first page of /exports: %s; want the two newest, newest first", body)
 	}

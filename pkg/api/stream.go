@@ -62,10 +62,14 @@ func (l *Listing) format() string {
 type listing[M, J any] struct {
 	resource string            // users, assets or user_assets
 	filters  map[string]string // the filters the request gave
-	page     func(context.Context, model.Page) ([]M, string, error)
-	stream   func(context.Context, func(*M) error) error
-	convert  func(*M) J
-	csv      *csvTable[J]
+	// wholeJSONIsExport says whether a JSON listing without limit is an
+	// export: true for the mirror's tables, false for a view of one
+	// record (a user's assets), which only CSV makes an export.
+	wholeJSONIsExport bool
+	page              func(context.Context, model.Page) ([]M, string, error)
+	stream            func(context.Context, func(*M) error) error
+	convert           func(*M) J
+	csv               *csvTable[J]
 }
 
 // listOutput is the response of a listing: a JSON array or CSV written by
@@ -75,13 +79,29 @@ type listOutput struct {
 	Body func(huma.Context)
 }
 
-// list answers a listing: one page when the request pages, read within
-// the request's time bound and then written; else every row, streamed
-// under the stream limits from the moment Body runs.
+// firstBatch is how many rows a listing without limit reads before it
+// decides to stream: one that ends within them (a user's few assets, a
+// narrow filter) is answered at once, holding no stream slot and no
+// database connection while its client reads.
+const firstBatch = 100
+
+// list answers a listing. A page is read within the request's time bound
+// and then written. Without limit and cursor, the first firstBatch rows are
+// read the same way; when there are more, the whole listing is streamed
+// instead, under the stream limits, from the moment Body runs.
 func list[M, J any](s *service, ctx context.Context, in *Listing, l listing[M, J]) (*listOutput, error) {
-	if !in.paged() {
+	whole := !in.paged()
+	p := in.page()
+	if whole {
+		p = model.Page{Limit: firstBatch}
+	}
+	rows, next, err := l.page(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	if whole && next != "" {
 		return &listOutput{Body: func(hctx huma.Context) {
-			writeListing(s, hctx, in, &l, true, func(ctx context.Context, emit func(*J) error) error {
+			writeListing(s, hctx, in, &l, true, true, func(ctx context.Context, emit func(*J) error) error {
 				var j J
 				return l.stream(ctx, func(m *M) error {
 					j = l.convert(m)
@@ -90,12 +110,8 @@ func list[M, J any](s *service, ctx context.Context, in *Listing, l listing[M, J
 			})
 		}}, nil
 	}
-	rows, next, err := l.page(ctx, in.page())
-	if err != nil {
-		return nil, err
-	}
 	out := &listOutput{Body: func(hctx huma.Context) {
-		writeListing(s, hctx, in, &l, false, func(_ context.Context, emit func(*J) error) error {
+		writeListing(s, hctx, in, &l, whole, false, func(_ context.Context, emit func(*J) error) error {
 			var j J
 			for i := range rows {
 				j = l.convert(&rows[i])
@@ -106,28 +122,28 @@ func list[M, J any](s *service, ctx context.Context, in *Listing, l listing[M, J
 			return nil
 		})
 	}}
-	if next != "" {
+	if !whole && next != "" {
 		out.Link = in.nextLink(next)
 	}
 	return out, nil
 }
 
-// writeListing writes the rows produce yields. A whole listing takes one of
-// Limits.MaxStreams slots (503 when none is free), runs for at most
+// writeListing writes the rows produce yields. A streamed listing takes one
+// of Limits.MaxStreams slots (503 when none is free), runs for at most
 // Limits.StreamTimeout, and is cut when its client accepts nothing for
-// Limits.StreamStallTimeout or the server shuts down. A CSV answer or a
-// whole listing is an export: it is counted and recorded in the export
-// history, completed or cut.
+// Limits.StreamStallTimeout or the server shuts down. A CSV answer, or a
+// whole JSON listing of a table, is an export: it is counted and recorded
+// in the export history, completed or cut.
 //
 // The status line waits for the first row, so a query that fails at once is
 // still answered with a proper problem response. A failure after that
 // cannot change the status: the connection is cut (http.ErrAbortHandler)
 // so the client sees a truncated response, never a short array or CSV that
 // looks complete.
-func writeListing[M, J any](s *service, hctx huma.Context, in *Listing, l *listing[M, J], whole bool,
+func writeListing[M, J any](s *service, hctx huma.Context, in *Listing, l *listing[M, J], whole, streamed bool,
 	produce func(context.Context, func(*J) error) error) {
 	ctx := hctx.Context()
-	if whole {
+	if streamed {
 		if !s.slots.take() {
 			s.writeError(hctx, fmt.Errorf("%w: %d listings are being streamed whole already; page with limit, or try again shortly",
 				model.ErrBusy, s.limits.MaxStreams))
@@ -140,14 +156,14 @@ func writeListing[M, J any](s *service, hctx huma.Context, in *Listing, l *listi
 			defer cancel()
 		}
 	}
-	w := newListWriter(hctx, ctx, in.format(), l, whole, s.limits.StreamStallTimeout)
+	w := newListWriter(hctx, ctx, in.format(), l, streamed, s.limits.StreamStallTimeout)
 	defer w.stop()
 	began := time.Now()
 	err := produce(ctx, w.row)
 	if err == nil {
 		err = w.close()
 	}
-	if w.started && (whole || w.format == formatCSV) {
+	if w.started && (w.format == formatCSV || whole && l.wholeJSONIsExport) {
 		outcome := model.ExportCompleted
 		if err != nil {
 			outcome = model.ExportCut
@@ -272,12 +288,12 @@ type listWriter[M, J any] struct {
 	rows     int64
 }
 
-func newListWriter[M, J any](hctx huma.Context, ctx context.Context, format string, l *listing[M, J], whole bool,
+func newListWriter[M, J any](hctx huma.Context, ctx context.Context, format string, l *listing[M, J], streamed bool,
 	stall time.Duration) *listWriter[M, J] {
 	w := &listWriter[M, J]{hctx: hctx, format: format, listing: l, stopBody: func() bool { return false }}
 	body := hctx.BodyWriter()
 	w.body = &streamBody{w: body, stall: stall}
-	if rw, ok := body.(http.ResponseWriter); ok && whole {
+	if rw, ok := body.(http.ResponseWriter); ok && streamed {
 		rc := http.NewResponseController(rw)
 		// Not every writer supports deadlines (httptest); then there is
 		// none to push, and nothing to stall on either.

@@ -154,7 +154,7 @@ func (s *service) registerUsers() {
 		func(ctx context.Context, in *listUsersInput) (*listOutput, error) {
 			f := in.filter()
 			return list(s, ctx, &in.Listing, listing[model.User, User]{
-				resource: "users", filters: in.given(), convert: newUser, csv: s.usersCSV,
+				resource: "users", filters: in.given(), wholeJSONIsExport: true, convert: newUser, csv: s.usersCSV,
 				page: func(ctx context.Context, p model.Page) ([]model.User, string, error) {
 					return s.deps.Users.ListUsers(ctx, f, p)
 				},
@@ -170,7 +170,7 @@ func (s *service) registerUsers() {
 			"Without limit and cursor every matching user is streamed. With limit (and cursor) one page "+
 			"is returned, and a Link header with rel=\"next\" gives the next page's URL; its absence marks "+
 			"the last page. Paging is by id, so a sync running meanwhile never makes a user appear twice. "+
-			"A CSV answer or a whole listing is recorded in the export history (GET /exports)."))
+			"A CSV answer, or a JSON listing without limit, is recorded in the export history (GET /exports)."))
 
 	get(s, scopeRead, "get-user", tagUsers, "/users/{user_id}", "Get a user",
 		func(ctx context.Context, in *getUserInput) (*resourceOutput, error) {
