@@ -1,12 +1,17 @@
 // Command apibench measures usersapi against a floor on loopback: a bare
 // net/http + pgx handler answering GET /users/{id} with the same query
 // (postgres.DB.GetUser) and no router, middleware, auth, logs or metrics.
-// Both are driven by wrk (random ids, 32 connections, bounded duration);
-// then the full GET /users stream is timed with the server's peak RSS, and
-// a mixed load runs with RSS sampled over time. It prints a table.
+// usersapi runs as in production: bearer auth (every request carries a
+// token, the floor ignores it), metrics, and an access-log line per request.
+// Both are driven by wrk (random ids, 32 connections, bounded duration) in
+// alternating rounds, and the medians and spread of the rounds are reported,
+// since other load on the machine falls on some rounds more than others;
+// -baseline adds a second usersapi binary (say, before a change) to the same
+// rounds. Then the full GET /users stream is timed with the server's peak
+// RSS, and a mixed load runs with RSS sampled over time. It prints a table.
 //
-//	apibench -usersapi bin/usersapi [-seed 100000]   (DATABASE_URL names the database)
-//	apibench floor                                   (internal: the floor server)
+//	apibench -usersapi bin/usersapi [-seed 100000] [-phases get,stream,mixed] [-baseline old/usersapi]
+//	apibench floor   (internal: the floor server; DATABASE_URL names the database)
 package main
 
 import (
@@ -21,11 +26,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"regexp"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -78,6 +86,10 @@ func serveFloor(ctx context.Context, dbURL string) error {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(u)
 	})
+	if addr := os.Getenv("PPROF_ADDR"); addr != "" {
+		// To compare profiles of the floor and usersapi (built with -tags pprof).
+		go func() { _ = http.ListenAndServe(addr, pprofMux()) }()
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -91,8 +103,19 @@ func serveFloor(ctx context.Context, dbURL string) error {
 	return nil
 }
 
+// pprofMux serves net/http/pprof.
+func pprofMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	return mux
+}
+
 type options struct {
 	usersapi    string
+	baseline    string
+	phases      map[string]bool
+	token       string
 	dbURL       string
 	seed        int
 	duration    time.Duration
@@ -112,9 +135,15 @@ func bench(ctx context.Context, args []string) error {
 	fs.DurationVar(&o.mixed, "mixed", 60*time.Second, "the mixed-load run")
 	fs.IntVar(&o.connections, "connections", 32, "wrk connections")
 	fs.IntVar(&o.threads, "threads", 2, "wrk threads")
-	fs.IntVar(&o.rounds, "rounds", 2, "alternating floor/usersapi rounds of GET /users/{id}")
+	fs.IntVar(&o.rounds, "rounds", 5, "alternating floor/usersapi rounds of GET /users/{id}")
+	fs.StringVar(&o.baseline, "baseline", "", "another usersapi binary to measure in the same rounds (e.g. before a change)")
+	phases := fs.String("phases", "stream,get,mixed", "what to run: stream, get, mixed")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	o.phases = map[string]bool{}
+	for p := range strings.SplitSeq(*phases, ",") {
+		o.phases[strings.TrimSpace(p)] = true
 	}
 	o.dbURL = os.Getenv("DATABASE_URL")
 	if o.dbURL == "" {
@@ -134,76 +163,173 @@ func bench(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("database: %d live users\n", len(ids))
-	if err := writeScripts(dir, ids); err != nil {
+	fmt.Printf("database: %d live users; load average at start: %s\n", len(ids), loadAverage())
+	// Auth on, as in production: a read token every request carries.
+	o.token = fmt.Sprintf("bench-%d", time.Now().UnixNano())
+	tokens := filepath.Join(dir, "tokens")
+	if err := os.WriteFile(tokens, []byte("read:"+o.token+"\n"), 0o600); err != nil {
+		return err
+	}
+	if err := writeScripts(dir, ids, o.token); err != nil {
 		return err
 	}
 
 	var rows [][]string
 	add := func(what, value, target string) {
 		rows = append(rows, []string{what, value, target})
-		fmt.Printf("  %-52s %-26s %s\n", what, value, target)
+		fmt.Printf("  %-56s %-40s %s\n", what, value, target)
 	}
+	apiEnv := []string{"DATABASE_URL=" + o.dbURL, "API_TOKENS_FILE=" + tokens, "LISTEN_ADDR=127.0.0.1:0", "SHUTDOWN_DELAY=0"}
 
 	// 1. The full stream, on a fresh server so its peak RSS is the stream's.
-	api, err := startServer(ctx, o.usersapi, nil, "DATABASE_URL="+o.dbURL, "PUBLIC_READS=true", "LISTEN_ADDR=127.0.0.1:0", "SHUTDOWN_DELAY=0")
+	api, err := startServer(ctx, o.usersapi, nil, apiEnv...)
 	if err != nil {
 		return err
 	}
 	defer api.stop()
-	n, bytes, took, err := streamAll(ctx, api.base+"/users")
-	if err != nil {
-		return err
-	}
-	add("GET /users stream: users, time", fmt.Sprintf("%d users, %.2f s", n, took.Seconds()), "≤ 1.5 s")
-	add("GET /users stream: size, server peak RSS", fmt.Sprintf("%.1f MB, %.1f MiB", float64(bytes)/1e6, api.peakRSS()), "≤ 64 MiB")
-	if n != len(ids) {
-		return fmt.Errorf("the stream returned %d users, the database holds %d", n, len(ids))
+	if o.phases["stream"] {
+		n, bytes, took, err := streamAll(ctx, api.base+"/users", o.token)
+		if err != nil {
+			return err
+		}
+		add("GET /users stream: users, time", fmt.Sprintf("%d users, %.2f s", n, took.Seconds()), "≤ 1.5 s")
+		add("GET /users stream: size, server peak RSS", fmt.Sprintf("%.1f MB, %.1f MiB", float64(bytes)/1e6, api.peakRSS()), "≤ 64 MiB")
+		if n != len(ids) {
+			return fmt.Errorf("the stream returned %d users, the database holds %d", n, len(ids))
+		}
 	}
 
-	// 2. GET /users/{id}: floor and usersapi, same script and settings,
-	// alternating rounds so that load from elsewhere on the machine falls
-	// on both alike.
-	floor, err := startServer(ctx, os.Args[0], []string{"floor"}, "DATABASE_URL="+o.dbURL)
-	if err != nil {
-		return err
-	}
-	var fw, aw wrkResult
-	for round := range o.rounds {
-		f, err := runWrk(ctx, o, floor.base, "get.lua", o.duration)
+	// 2. GET /users/{id}: the floor and usersapi (and the baseline), same
+	// script and settings, in alternating rounds whose order flips each
+	// round, so that load from elsewhere on the machine falls on all alike.
+	if o.phases["get"] {
+		floor, err := startServer(ctx, os.Args[0], []string{"floor"}, "DATABASE_URL="+o.dbURL)
 		if err != nil {
-			floor.stop()
 			return err
 		}
-		a, err := runWrk(ctx, o, api.base, "get.lua", o.duration)
-		if err != nil {
-			floor.stop()
-			return err
+		defer floor.stop()
+		contenders := []contender{{name: "floor", srv: floor}}
+		if o.baseline != "" {
+			before, err := startServer(ctx, o.baseline, nil, apiEnv...)
+			if err != nil {
+				return err
+			}
+			defer before.stop()
+			contenders = append(contenders, contender{name: "baseline", srv: before})
 		}
-		fmt.Printf("  round %d: floor %s; usersapi %s\n", round+1, f.summary(), a.summary())
-		fw, aw = fw.merge(f, round), aw.merge(a, round)
+		contenders = append(contenders, contender{name: "usersapi", srv: api})
+		for round := range o.rounds {
+			order := slices.Clone(contenders)
+			if round%2 == 1 {
+				slices.Reverse(order)
+			}
+			var line []string
+			for _, c := range order {
+				r, err := runWrk(ctx, o, c.srv, "get.lua", o.duration)
+				if err != nil {
+					return err
+				}
+				i := slices.IndexFunc(contenders, func(x contender) bool { return x.name == c.name })
+				contenders[i].runs = append(contenders[i].runs, r)
+				line = append(line, c.name+" "+r.summary())
+			}
+			fmt.Printf("  round %d (load %s): %s\n", round+1, loadAverage(), strings.Join(line, "; "))
+		}
+		fl := contenders[0]
+		for _, c := range contenders {
+			add(c.name+" GET /users/{id}: req/s median (min–max)", spread(c.runs, func(r wrkResult) float64 { return r.rps }, "%.0f"), "")
+			add(c.name+" GET /users/{id}: p99 ms median (min–max)", spread(c.runs, func(r wrkResult) float64 { return ms(r.p99) }, "%.1f"), "")
+			add(c.name+" GET /users/{id}: errors", fmt.Sprint(sumErrors(c.runs)), "0")
+			add(c.name+" GET /users/{id}: server CPU µs/request median (min–max)",
+				spread(c.runs, func(r wrkResult) float64 { return float64(r.cpu) / float64(time.Microsecond) }, "%.0f"), "")
+		}
+		for _, c := range contenders[1:] {
+			// Ratios round by round: each pairs runs taken a few seconds apart.
+			add(c.name+" / floor req/s: median (min–max) of rounds",
+				spreadRatio(c.runs, fl.runs, func(r wrkResult) float64 { return r.rps }), "≥ 0.85")
+			add(c.name+" / floor p99: median (min–max) of rounds",
+				spreadRatio(c.runs, fl.runs, func(r wrkResult) float64 { return ms(r.p99) }), "≤ 1.3")
+			add(c.name+" / floor server CPU per request: median (min–max) of rounds",
+				spreadRatio(c.runs, fl.runs, func(r wrkResult) float64 { return float64(r.cpu) }), "")
+		}
 	}
-	floor.stop()
-	add("floor GET /users/{id}: mean req/s, worst p99, errors", fw.summary(), "")
-	add("usersapi GET /users/{id}: mean req/s, worst p99, errors", aw.summary(), "p99 ≤ 10 ms, 0 errors")
-	add("usersapi / floor throughput", fmt.Sprintf("%.2f", aw.rps/fw.rps), "≥ 0.70")
 
 	// 3. Mixed load with RSS sampled every 5 s, and a full stream every 10 s.
-	rss, streams, mw, err := mixedLoad(ctx, o, api)
-	if err != nil {
-		return err
+	if o.phases["mixed"] {
+		rss, streams, mw, err := mixedLoad(ctx, o, api)
+		if err != nil {
+			return err
+		}
+		add(fmt.Sprintf("mixed %s: req/s, p99, errors", o.mixed), mw.summary(), "0 errors")
+		add("mixed: full streams alongside, errors", streams, "0 errors")
+		add("mixed: server RSS MiB, sampled every 5 s", rss, "no growth")
 	}
-	add(fmt.Sprintf("mixed %s: req/s, p99, errors", o.mixed), mw.summary(), "0 errors")
-	add("mixed: full streams alongside, errors", streams, "0 errors")
-	add("mixed: server RSS MiB, sampled every 5 s", rss, "no growth")
 
 	fmt.Println()
+	fmt.Printf("load average at the end: %s (on %d CPUs)\n\n", loadAverage(), runtime.NumCPU())
 	fmt.Println("| measure | result | target |")
 	fmt.Println("|---|---|---|")
 	for _, r := range rows {
 		fmt.Printf("| %s | %s | %s |\n", r[0], r[1], r[2])
 	}
 	return nil
+}
+
+// contender is one server of the GET /users/{id} rounds and its results.
+type contender struct {
+	name string
+	srv  *server
+	runs []wrkResult
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// spread is "median (min–max)" of f over runs.
+func spread(runs []wrkResult, f func(wrkResult) float64, format string) string {
+	var xs []float64
+	for _, r := range runs {
+		xs = append(xs, f(r))
+	}
+	return fmt.Sprintf(format+" ("+format+"–"+format+")", median(xs), slices.Min(xs), slices.Max(xs))
+}
+
+// spreadRatio is "median (min–max)" of f(a)/f(b) round by round.
+func spreadRatio(a, b []wrkResult, f func(wrkResult) float64) string {
+	var xs []float64
+	for i := range a {
+		xs = append(xs, f(a[i])/f(b[i]))
+	}
+	return fmt.Sprintf("%.2f (%.2f–%.2f)", median(xs), slices.Min(xs), slices.Max(xs))
+}
+
+func sumErrors(runs []wrkResult) int {
+	n := 0
+	for _, r := range runs {
+		n += r.errors
+	}
+	return n
+}
+
+// loadAverage is the 1-, 5- and 15-minute load averages of the machine.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 // prepare migrates, seeds when asked, and returns every live user id.
@@ -277,8 +403,9 @@ func generated(n int) iter.Seq2[*model.User, error] {
 
 func ptr[T any](v T) *T { return &v }
 
-// writeScripts writes the wrk Lua scripts: random live ids, and the mix.
-func writeScripts(dir string, ids []int64) error {
+// writeScripts writes the wrk Lua scripts: random live ids, and the mix,
+// every request with the bearer token.
+func writeScripts(dir string, ids []int64, token string) error {
 	var b strings.Builder
 	b.WriteString("ids = {")
 	for i, id := range ids {
@@ -288,6 +415,7 @@ func writeScripts(dir string, ids []int64) error {
 		b.WriteString(strconv.FormatInt(id, 10))
 	}
 	b.WriteString("}\n")
+	b.WriteString("wrk.headers[\"Authorization\"] = \"Bearer " + token + "\"\n")
 	b.WriteString(`
 local counts = {}
 function setup(thread) end
@@ -397,13 +525,14 @@ func (s *server) rss() float64     { return s.procKiB("VmRSS") / 1024 }
 
 // streamAll reads a whole listing, counting its elements without keeping
 // them, and times it.
-func streamAll(ctx context.Context, url string) (n int, size int64, took time.Duration, err error) {
+func streamAll(ctx context.Context, url, token string) (n int, size int64, took time.Duration, err error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return 0, 0, 0, err
 	}
+	req.Header.Set("Authorization", "Bearer "+token)
 	start := time.Now()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -455,24 +584,40 @@ func countElements(r io.ByteReader) (n int, size int64, err error) {
 	}
 }
 
-// wrkResult is what one wrk run reports.
+// wrkResult is what one wrk run reports, and the server's CPU time per
+// request over it (user and system, from /proc): a measure that other load
+// on the machine moves far less than throughput.
 type wrkResult struct {
 	rps    float64
 	p99    time.Duration
 	errors int
-}
-
-// merge folds round r (0-based) into w: mean throughput, worst p99,
-// all errors.
-func (w wrkResult) merge(r wrkResult, round int) wrkResult {
-	w.rps = (w.rps*float64(round) + r.rps) / float64(round+1)
-	w.p99 = max(w.p99, r.p99)
-	w.errors += r.errors
-	return w
+	cpu    time.Duration
 }
 
 func (w wrkResult) summary() string {
-	return fmt.Sprintf("%.0f/s, p99 %.1f ms, %d err", w.rps, float64(w.p99)/float64(time.Millisecond), w.errors)
+	s := fmt.Sprintf("%.0f/s, p99 %.1f ms, %d err", w.rps, float64(w.p99)/float64(time.Millisecond), w.errors)
+	if w.cpu > 0 {
+		s += fmt.Sprintf(", %.0f µs CPU/req", float64(w.cpu)/float64(time.Microsecond))
+	}
+	return s
+}
+
+// cpuTime is the process's user plus system CPU time so far.
+func (s *server) cpuTime() time.Duration {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name, which is in parentheses.
+	i := strings.LastIndexByte(string(data), ')')
+	f := strings.Fields(string(data)[i+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	const ticksPerSecond = 100 // USER_HZ on Linux
+	return time.Duration(utime+stime) * time.Second / ticksPerSecond
 }
 
 var (
@@ -482,8 +627,9 @@ var (
 	reSockErr = regexp.MustCompile(`Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`)
 )
 
-// runWrk drives base with a script for d, after a short warm-up.
-func runWrk(ctx context.Context, o options, base, script string, d time.Duration) (wrkResult, error) {
+// runWrk drives srv with a script for d, after a short warm-up.
+func runWrk(ctx context.Context, o options, srv *server, script string, d time.Duration) (wrkResult, error) {
+	base := srv.base
 	wrk := func(d time.Duration) (string, error) {
 		ctx, cancel := context.WithTimeout(ctx, d+30*time.Second)
 		defer cancel()
@@ -498,16 +644,21 @@ func runWrk(ctx context.Context, o options, base, script string, d time.Duration
 	if _, err := wrk(3 * time.Second); err != nil {
 		return wrkResult{}, err
 	}
+	cpu0 := srv.cpuTime()
 	out, err := wrk(d)
 	if err != nil {
 		return wrkResult{}, err
 	}
+	cpu := srv.cpuTime() - cpu0
 	var r wrkResult
 	m := reRPS.FindStringSubmatch(out)
 	if m == nil {
 		return r, fmt.Errorf("no Requests/sec in wrk output:\n%s", out)
 	}
 	r.rps, _ = strconv.ParseFloat(m[1], 64)
+	if r.rps > 0 {
+		r.cpu = time.Duration(float64(cpu) / (r.rps * d.Seconds()))
+	}
 	if m := reP99.FindStringSubmatch(out); m != nil {
 		v, _ := strconv.ParseFloat(m[1], 64)
 		unit := map[string]time.Duration{"us": time.Microsecond, "ms": time.Millisecond, "s": time.Second}[m[2]]
@@ -542,7 +693,7 @@ func mixedLoad(ctx context.Context, o options, api *server) (rss, streams string
 				streamDone <- st
 				return
 			case <-tick.C:
-				if _, _, _, err := streamAll(ctx, api.base+"/users"); err != nil && ctx.Err() == nil {
+				if _, _, _, err := streamAll(ctx, api.base+"/users", o.token); err != nil && ctx.Err() == nil {
 					st.failed++
 					slog.Warn("stream during mixed load", "err", err)
 				} else if err == nil {
@@ -566,7 +717,7 @@ func mixedLoad(ctx context.Context, o options, api *server) (rss, streams string
 			}
 		}
 	}()
-	res, err = runWrk(ctx, o, api.base, "mixed.lua", o.mixed)
+	res, err = runWrk(ctx, o, api, "mixed.lua", o.mixed)
 	cancel()
 	<-sampleDone
 	st := <-streamDone

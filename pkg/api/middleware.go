@@ -90,9 +90,11 @@ func observe(log *slog.Logger, m *metrics) func(http.Handler) http.Handler {
 				if route == "/healthz" || route == "/readyz" || route == "/metrics" {
 					level = slog.LevelDebug
 				}
-				log.Log(r.Context(), level, "request", "method", r.Method, "path", r.URL.Path, "route", route,
-					"status", status, "bytes", ww.BytesWritten(), "duration", d,
-					"request_id", RequestID(r.Context()), "remote", r.RemoteAddr)
+				// Typed attributes: no boxing of each value, on every request.
+				log.LogAttrs(r.Context(), level, "request", slog.String("method", r.Method), slog.String("path", r.URL.Path),
+					slog.String("route", route), slog.Int("status", status), slog.Int("bytes", ww.BytesWritten()),
+					slog.Duration("duration", d), slog.String("request_id", RequestID(r.Context())),
+					slog.String("remote", r.RemoteAddr))
 				if rec == http.ErrAbortHandler {
 					panic(rec)
 				}

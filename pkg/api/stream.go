@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/negotiation"
+	segjson "github.com/segmentio/encoding/json"
 
 	"github.com/usersync/usersync/pkg/model"
 )
@@ -281,7 +281,7 @@ type listWriter[M, J any] struct {
 	body     *streamBody
 	stopBody func() bool
 	bw       *bufio.Writer
-	enc      *json.Encoder
+	enc      *segjson.Encoder
 	cw       *csv.Writer
 	rec      []string
 	started  bool
@@ -325,8 +325,7 @@ func (w *listWriter[M, J]) start() error {
 		w.rec = make([]string, len(w.listing.csv.header))
 		return w.csvRecord(w.listing.csv.header)
 	}
-	w.enc = json.NewEncoder(w.bw)
-	w.enc.SetEscapeHTML(false)
+	w.enc = newJSONEncoder(w.bw)
 	return w.write("[")
 }
 
@@ -361,7 +360,7 @@ func (w *listWriter[M, J]) row(j *J) error {
 			return err
 		}
 	} else if err := w.enc.Encode(j); err != nil {
-		var je *json.UnsupportedValueError
+		var je *segjson.UnsupportedValueError
 		if errors.As(err, &je) {
 			return fmt.Errorf("encode element %d: %w", w.rows, err)
 		}
