@@ -1,59 +1,115 @@
 package main
 
 import (
-	"bufio"
 	"io"
 	"sync"
 	"time"
 )
 
+// Bounds of the log buffer.
+const (
+	// flushLogAt wakes the flusher before its interval when this much is
+	// pending.
+	flushLogAt = 64 << 10
+	// maxPendingLog is how much may wait for a reader that fell behind
+	// before writers wait too: memory stays bounded and no line is dropped.
+	maxPendingLog = 1 << 20
+)
+
 // flushWriter buffers log output and writes it out every interval (and
-// when the buffer fills), so the access log line of every request does not
-// cost a write system call of its own: at thousands of requests a second
-// that was a tenth of the server's CPU. Close flushes what is left.
+// sooner when flushLogAt is pending), so the access log line of every
+// request does not cost a write system call of its own: at thousands of
+// requests a second that was a tenth of the server's CPU. The write itself
+// happens on the flusher's goroutine, outside the lock requests take to
+// append their line, so a reader of stderr that falls behind (a busy
+// container runtime) delays no request until maxPendingLog is pending.
+// Close writes out the rest.
 type flushWriter struct {
-	mu   sync.Mutex
-	bw   *bufio.Writer
-	stop chan struct{}
+	w        io.Writer
+	interval time.Duration
+
+	mu      sync.Mutex
+	drained *sync.Cond // signalled when pending has been taken
+	pending []byte
+	spare   []byte // the buffer the flusher last wrote, for reuse
+	closed  bool
+
+	kick chan struct{}
 	done chan struct{}
 }
 
 func newFlushWriter(w io.Writer, interval time.Duration) *flushWriter {
-	f := &flushWriter{bw: bufio.NewWriterSize(w, 64<<10), stop: make(chan struct{}), done: make(chan struct{})}
-	go f.loop(interval)
+	f := &flushWriter{w: w, interval: interval, kick: make(chan struct{}, 1), done: make(chan struct{}),
+		pending: make([]byte, 0, flushLogAt), spare: make([]byte, 0, flushLogAt)}
+	f.drained = sync.NewCond(&f.mu)
+	go f.loop()
 	return f
 }
 
-// Write buffers p; slog handlers write one whole record per call.
+// Write appends p; slog handlers write one whole record per call.
 func (f *flushWriter) Write(p []byte) (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.bw.Write(p)
+	for len(f.pending) > 0 && len(f.pending)+len(p) > maxPendingLog && !f.closed {
+		f.drained.Wait()
+	}
+	f.pending = append(f.pending, p...)
+	if len(f.pending) >= flushLogAt {
+		select {
+		case f.kick <- struct{}{}:
+		default: // a wake-up is on its way
+		}
+	}
+	return len(p), nil
 }
 
-func (f *flushWriter) loop(interval time.Duration) {
+func (f *flushWriter) loop() {
 	defer close(f.done)
-	t := time.NewTicker(interval)
+	t := time.NewTicker(f.interval)
 	defer t.Stop()
 	for {
 		select {
-		case <-f.stop:
-			return
 		case <-t.C:
-			f.flush()
+		case <-f.kick:
+		}
+		if !f.flush() {
+			return
 		}
 	}
 }
 
-func (f *flushWriter) flush() {
+// flush writes out what is pending; false once the writer is closed and
+// everything is out.
+func (f *flushWriter) flush() bool {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	_ = f.bw.Flush() // nowhere to report a failed log write
+	out := f.pending
+	f.pending = f.spare[:0]
+	closed := f.closed
+	f.drained.Broadcast()
+	f.mu.Unlock()
+	if len(out) > 0 {
+		_, _ = f.w.Write(out) // nowhere to report a failed log write
+	}
+	if cap(out) > 4*flushLogAt {
+		// A burst grew it; do not keep the memory.
+		out = make([]byte, 0, flushLogAt)
+	}
+	f.mu.Lock()
+	f.spare = out[:0]
+	more := len(f.pending) > 0
+	f.mu.Unlock()
+	return !closed || more
 }
 
-// Close stops the flushing loop and writes out the rest.
+// Close stops the flusher once everything pending is written.
 func (f *flushWriter) Close() {
-	close(f.stop)
+	f.mu.Lock()
+	f.closed = true
+	f.drained.Broadcast()
+	f.mu.Unlock()
+	select {
+	case f.kick <- struct{}{}:
+	default:
+	}
 	<-f.done
-	f.flush()
 }

@@ -36,6 +36,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -112,6 +113,7 @@ func pprofMux() *http.ServeMux {
 }
 
 type options struct {
+	together    bool
 	usersapi    string
 	baseline    string
 	phases      map[string]bool
@@ -138,6 +140,7 @@ func bench(ctx context.Context, args []string) error {
 	fs.IntVar(&o.rounds, "rounds", 5, "alternating floor/usersapi rounds of GET /users/{id}")
 	fs.StringVar(&o.baseline, "baseline", "", "another usersapi binary to measure in the same rounds (e.g. before a change)")
 	phases := fs.String("phases", "stream,get,mixed", "what to run: stream, get, mixed")
+	fs.BoolVar(&o.together, "together", false, "run the GET /users/{id} contenders at the same time in each round (each with its own wrk) instead of one after another")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -218,20 +221,34 @@ func bench(ctx context.Context, args []string) error {
 			contenders = append(contenders, contender{name: "baseline", srv: before})
 		}
 		contenders = append(contenders, contender{name: "usersapi", srv: api})
+		if o.together {
+			fmt.Println("  contenders run at the same time, each with its own wrk")
+		}
 		for round := range o.rounds {
 			order := slices.Clone(contenders)
 			if round%2 == 1 {
 				slices.Reverse(order)
 			}
+			results := make([]wrkResult, len(order))
+			errs := make([]error, len(order))
+			var wg sync.WaitGroup
+			for k, c := range order {
+				run := func() { results[k], errs[k] = runWrk(ctx, o, c.srv, "get.lua", o.duration) }
+				if o.together {
+					wg.Go(run)
+				} else {
+					run()
+				}
+			}
+			wg.Wait()
 			var line []string
-			for _, c := range order {
-				r, err := runWrk(ctx, o, c.srv, "get.lua", o.duration)
-				if err != nil {
-					return err
+			for k, c := range order {
+				if errs[k] != nil {
+					return errs[k]
 				}
 				i := slices.IndexFunc(contenders, func(x contender) bool { return x.name == c.name })
-				contenders[i].runs = append(contenders[i].runs, r)
-				line = append(line, c.name+" "+r.summary())
+				contenders[i].runs = append(contenders[i].runs, results[k])
+				line = append(line, c.name+" "+results[k].summary())
 			}
 			fmt.Printf("  round %d (load %s): %s\n", round+1, loadAverage(), strings.Join(line, "; "))
 		}

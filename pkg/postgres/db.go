@@ -49,7 +49,10 @@ type DB struct {
 	// connection (long streams to slow clients).
 	probe          *pgxpool.Pool
 	acquireTimeout time.Duration
-	logger         *slog.Logger
+	// slots holds one token per pooled connection a read holds (see
+	// acquire); nil without an AcquireTimeout.
+	slots  chan struct{}
+	logger *slog.Logger
 }
 
 // Open parses cfg.URL and creates a pool. It does not wait for the server:
@@ -82,7 +85,11 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &DB{pool: pool, probe: probe, acquireTimeout: cfg.AcquireTimeout, logger: logger}, nil
+	db := &DB{pool: pool, probe: probe, acquireTimeout: cfg.AcquireTimeout, logger: logger}
+	if cfg.AcquireTimeout > 0 {
+		db.slots = make(chan struct{}, pcfg.MaxConns)
+	}
+	return db, nil
 }
 
 // CheckURL reports whether url is a connection string Open accepts, with
@@ -136,22 +143,47 @@ func (db *DB) Ping(ctx context.Context) error {
 // acquire takes a pooled connection for a read, waiting at most the
 // configured AcquireTimeout: when every connection stays taken that long,
 // the read fails with model.ErrBusy (503 and Retry-After to a client)
-// instead of queueing until its client gives up.
+// instead of queueing until its client gives up. Give the connection back
+// with release.
+//
+// Reads take a token per connection first, from a channel as large as the
+// pool: while one is free (nearly always) that costs no timer and no
+// derived context; only a read that must wait starts the timer. A
+// connection taken from the pool without a token (none is, in usersapi)
+// would make a token holder wait in pool.Acquire, bounded by its context.
 func (db *DB) acquire(ctx context.Context) (*pgxpool.Conn, error) {
-	if db.acquireTimeout <= 0 {
+	if db.slots == nil {
 		c, err := db.pool.Acquire(ctx)
 		return c, classify(err)
 	}
-	actx, cancel := context.WithTimeout(ctx, db.acquireTimeout)
-	defer cancel()
-	c, err := db.pool.Acquire(actx)
-	if err != nil {
-		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+	select {
+	case db.slots <- struct{}{}:
+	default:
+		t := time.NewTimer(db.acquireTimeout)
+		select {
+		case db.slots <- struct{}{}:
+			t.Stop()
+		case <-t.C:
 			return nil, fmt.Errorf("%w: no database connection became free within %s", model.ErrBusy, db.acquireTimeout)
+		case <-ctx.Done():
+			t.Stop()
+			return nil, classify(fmt.Errorf("wait for a database connection: %w", context.Cause(ctx)))
 		}
+	}
+	c, err := db.pool.Acquire(ctx)
+	if err != nil {
+		<-db.slots
 		return nil, classify(err)
 	}
 	return c, nil
+}
+
+// release gives back a connection acquire took.
+func (db *DB) release(c *pgxpool.Conn) {
+	c.Release()
+	if db.slots != nil {
+		<-db.slots
+	}
 }
 
 // migrationLockID is the advisory lock goose holds while migrating, so two

@@ -17,7 +17,7 @@ func (db *DB) RecordExport(ctx context.Context, e model.Export) error {
 	if err != nil {
 		return fmt.Errorf("record export: %w", err)
 	}
-	defer c.Release()
+	defer db.release(c)
 	filters := e.Filters
 	if filters == nil {
 		filters = map[string]string{}

@@ -92,13 +92,38 @@ func TestBusyPoolFailsFastAndProbesStillAnswer(t *testing.T) {
 	if db.MaxConns() != 2 {
 		t.Fatalf("MaxConns = %d, want 2", db.MaxConns())
 	}
+	// Two streams whose consumer stalls hold both connections, as streams
+	// to clients that stopped reading do.
+	stall := make(chan struct{})
+	holding := make(chan struct{}, 2)
+	streamsDone := make(chan error, 2)
 	for range 2 {
-		c, err := db.Pool().Acquire(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Release()
+		go func() {
+			streamsDone <- db.StreamUsers(ctx, model.UserFilter{}, func(*model.User) error {
+				select {
+				case holding <- struct{}{}:
+				default:
+				}
+				<-stall
+				return nil
+			})
+		}()
 	}
+	for range 2 {
+		select {
+		case <-holding:
+		case err := <-streamsDone:
+			t.Fatalf("a holding stream ended early: %v", err)
+		}
+	}
+	defer func() {
+		close(stall)
+		for range 2 {
+			if err := <-streamsDone; err != nil {
+				t.Errorf("stream: %v", err)
+			}
+		}
+	}()
 	// The caller's own deadline is far away: only the acquire bound can end the wait.
 	readCtx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()

@@ -53,7 +53,7 @@ func (db *DB) GetUser(ctx context.Context, id int64) (*model.User, error) {
 	if err != nil {
 		return nil, fmt.Errorf("get user %d: %w", id, err)
 	}
-	defer c.Release()
+	defer db.release(c)
 	var u model.User
 	err = c.QueryRow(ctx, "SELECT "+userSelect+" FROM users WHERE id = $1", id).Scan(userTargets(&u)...)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -71,7 +71,7 @@ func (db *DB) GetAsset(ctx context.Context, id int64) (*model.Asset, error) {
 	if err != nil {
 		return nil, fmt.Errorf("get asset %d: %w", id, err)
 	}
-	defer c.Release()
+	defer db.release(c)
 	var a model.Asset
 	err = c.QueryRow(ctx, "SELECT "+assetSelect+" FROM assets WHERE id = $1", id).Scan(assetTargets(&a)...)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -182,7 +182,7 @@ func (db *DB) userExists(ctx context.Context, userID int64) error {
 	if err != nil {
 		return fmt.Errorf("look up user %d: %w", userID, err)
 	}
-	defer c.Release()
+	defer db.release(c)
 	var present bool
 	err = c.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)", userID).Scan(&present)
 	if err != nil {
@@ -282,7 +282,7 @@ func (db *DB) ScopeStatuses(ctx context.Context) ([]model.ScopeStatus, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read sync status: %w", err)
 	}
-	defer c.Release()
+	defer db.release(c)
 	if err := c.SendBatch(ctx, batch).Close(); err != nil {
 		return nil, classify(fmt.Errorf("read sync status: %w", err))
 	}
@@ -424,7 +424,7 @@ func collect[T any](ctx context.Context, db *DB, q string, args []any, targets f
 	if err != nil {
 		return nil, err
 	}
-	defer c.Release()
+	defer db.release(c)
 	rows, err := c.Query(ctx, q, args...)
 	if err != nil {
 		return nil, err
@@ -447,7 +447,7 @@ func streamRows[T any](ctx context.Context, db *DB, q string, args []any, what s
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
-	defer c.Release()
+	defer db.release(c)
 	rows, err := c.Query(ctx, q, args...)
 	if err != nil {
 		return classify(fmt.Errorf("%s: %w", what, err))
