@@ -169,22 +169,28 @@ func (c *config) streamCap(pool int32) error {
 	return nil
 }
 
-// newLogger builds the process logger from LOG_LEVEL and LOG_FORMAT.
-func newLogger(getenv func(string) string, w io.Writer) (*slog.Logger, error) {
+// newLogger builds the process logger from LOG_LEVEL and LOG_FORMAT. With
+// the JSON format at level info or below it also returns w as the access
+// log's writer (api.Config.AccessLog), else nil.
+func newLogger(getenv func(string) string, w io.Writer) (*slog.Logger, io.Writer, error) {
 	var level slog.Level
 	if v := getenv("LOG_LEVEL"); v != "" {
 		if err := level.UnmarshalText([]byte(v)); err != nil {
-			return nil, badConfig("LOG_LEVEL=%q: want debug, info, warn or error", v)
+			return nil, nil, badConfig("LOG_LEVEL=%q: want debug, info, warn or error", v)
 		}
 	}
 	opts := &slog.HandlerOptions{Level: level}
 	switch f := strings.ToLower(getenv("LOG_FORMAT")); f {
 	case "", "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		var access io.Writer
+		if level <= slog.LevelInfo {
+			access = w
+		}
+		return slog.New(slog.NewJSONHandler(w, opts)), access, nil
 	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+		return slog.New(slog.NewTextHandler(w, opts)), nil, nil
 	default:
-		return nil, badConfig("LOG_FORMAT=%q: want json or text", f)
+		return nil, nil, badConfig("LOG_FORMAT=%q: want json or text", f)
 	}
 }
 
@@ -202,7 +208,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	logs := newFlushWriter(stderr, logFlushInterval)
 	defer logs.Close()
-	log, err := newLogger(getenv, logs)
+	log, accessLog, err := newLogger(getenv, logs)
 	if err != nil {
 		return err
 	}
@@ -247,11 +253,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	handler, err := api.NewHandler(api.Config{
 		Deps: api.Deps{Users: db, Assets: db, Runs: db, Exports: db, Tokens: tokens, PublicReads: cfg.publicReads,
 			Logger: log, Limits: cfg.limits, Launcher: launcher},
-		BasePath: cfg.basePath,
-		DB:       db,
-		Registry: reg,
-		Logger:   log,
-		Version:  version,
+		BasePath:  cfg.basePath,
+		DB:        db,
+		Registry:  reg,
+		Logger:    log,
+		AccessLog: accessLog,
+		Version:   version,
 	})
 	if err != nil {
 		return configError{err}

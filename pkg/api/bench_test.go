@@ -79,7 +79,9 @@ func BenchmarkGetUser(b *testing.B) {
 			Limits: api.Limits{MaxStreams: 4, RequestTimeout: 10 * time.Second, StreamTimeout: time.Minute}},
 		DB:       store,
 		Registry: prometheus.NewRegistry(),
-		Logger:   slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		// The access log on, as usersapi writes it.
+		Logger:    slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		AccessLog: io.Discard,
 	})
 	if err != nil {
 		b.Fatal(err)
