@@ -16,6 +16,8 @@ export KUBE_ASSETS ?= $(BIN)/kube
 FUZZTIME ?= 10s
 # Extra flags for hack/bench, e.g. -before old/usersync -cpu-only.
 BENCH_SYNC_FLAGS ?=
+# Extra flags for hack/apibench, e.g. -phases get -rounds 9 -baseline old/usersapi.
+BENCH_API_FLAGS ?=
 STATICCHECK_VERSION ?= v0.8.2
 ACTIONLINT_VERSION ?= v1.7.12
 
@@ -65,7 +67,7 @@ bench-sync: build
 	$(GO) run ./hack/bench -usersync $(BIN)/usersync $(BENCH_SYNC_FLAGS)
 
 bench-api: build
-	hack/bench-api.sh
+	hack/bench-api.sh $(BENCH_API_FLAGS)
 
 ## demo: a throwaway database, the Snipe-IT simulator, a full sync, then the API (more flags in DEMO_FLAGS)
 # Built, not `go run`: go run exits 1 when interrupted, whatever the demo does.
