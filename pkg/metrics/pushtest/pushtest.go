@@ -4,7 +4,9 @@
 package pushtest
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -67,7 +70,10 @@ func Run(ctx context.Context) (string, func(), error) {
 	addr := l.Addr().String()
 	l.Close()
 	ctx, cancel := context.WithCancel(ctx)
-	cmd := exec.CommandContext(ctx, bin, "--web.listen-address="+addr)
+	// Debian's build persists to /var/lib/prometheus/pushgateway.data by
+	// default: a test's gateway would start with whatever another gateway
+	// on the machine saved there.
+	cmd := exec.CommandContext(ctx, bin, "--web.listen-address="+addr, "--persistence.file=")
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 	if err := cmd.Start(); err != nil {
 		cancel()
@@ -108,6 +114,33 @@ func Scrape(tb testing.TB, url string) map[string]*dto.MetricFamily {
 		tb.Fatalf("parse pushgateway metrics: %v", err)
 	}
 	return fams
+}
+
+// Groups returns the grouping labels of every group the gateway holds
+// (job included), as its API lists them, sorted by job, instance and scope.
+func Groups(tb testing.TB, url string) []map[string]string {
+	tb.Helper()
+	resp, err := http.Get(url + "/api/v1/metrics")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Data []struct {
+			Labels map[string]string `json:"labels"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		tb.Fatalf("decode the pushgateway's groups: %v", err)
+	}
+	var out []map[string]string
+	for _, g := range body.Data {
+		out = append(out, g.Labels)
+	}
+	slices.SortFunc(out, func(a, b map[string]string) int {
+		return cmp.Or(cmp.Compare(a["job"], b["job"]), cmp.Compare(a["instance"], b["instance"]), cmp.Compare(a["scope"], b["scope"]))
+	})
+	return out
 }
 
 // Value returns the value of the sample of family name whose labels
