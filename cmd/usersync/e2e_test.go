@@ -498,6 +498,45 @@ func TestMetricsArePushedAndAFailedPushKeepsExitZero(t *testing.T) {
 	}
 }
 
+// TestInstancesShareAPushgateway: two installations (two Snipe-IT sites)
+// push to one Pushgateway, one through PUSHGATEWAY_INSTANCE and one through
+// --pushgateway-instance; each keeps its own figures, and a third that sets
+// no instance pushes under {job, scope} as before.
+func TestInstancesShareAPushgateway(t *testing.T) {
+	gateway := pushtest.Start(t)
+	sites := []struct {
+		instance string
+		users    int
+		args     []string
+	}{
+		{"site-a/usersync", 30, nil},
+		{"", 20, nil},
+		{"site-b/usersync", 10, []string{"--pushgateway-instance", "site-b/usersync"}},
+	}
+	fetched := map[string]float64{}
+	for _, s := range sites {
+		f := newFixture(t, s.users, 0, snipeittest.Config{})
+		fetched[s.instance] = float64(len(f.sim.Users()))
+		f.env["PUSHGATEWAY_URL"] = gateway
+		if s.args == nil {
+			f.env["PUSHGATEWAY_INSTANCE"] = s.instance
+		} else {
+			f.env["PUSHGATEWAY_INSTANCE"] = "overridden-by-the-flag"
+		}
+		f.mustRun(s.args...)
+	}
+	fams := pushtest.Scrape(t, gateway)
+	for _, s := range sites {
+		labels := map[string]string{"job": "usersync", "instance": s.instance, "scope": "users", "action": "fetched"}
+		if v, ok := pushtest.Value(fams, "usersync_last_run_records", labels); !ok || v != fetched[s.instance] {
+			t.Errorf("%s = %v (found %v), want %v: that instance's own run", pushtest.Describe("usersync_last_run_records", labels), v, ok, fetched[s.instance])
+		}
+	}
+	if _, ok := pushtest.Value(fams, "usersync_last_run_records", map[string]string{"instance": "overridden-by-the-flag"}); ok {
+		t.Error("--pushgateway-instance did not win over PUSHGATEWAY_INSTANCE")
+	}
+}
+
 func TestBadConfigExitsTwo(t *testing.T) {
 	f := newFixture(t, 1, 0, snipeittest.Config{})
 	base := maps.Clone(f.env)

@@ -103,6 +103,7 @@ type config struct {
 	token           string
 	databaseURL     string
 	pushURL         string
+	pushInstance    string
 	rateLimit       float64
 	pageSize        int
 	parallelism     int
@@ -150,6 +151,8 @@ func parseConfig(cmd string, args []string, getenv func(string) string, help io.
 	fs.StringVar(&tokenFile, "snipeit-token-file", env("SNIPEIT_TOKEN_FILE", ""), "file holding the Snipe-IT API token (SNIPEIT_TOKEN_FILE; or the token itself in SNIPEIT_TOKEN)")
 	fs.StringVar(&c.databaseURL, "database-url", env("DATABASE_URL", ""), "PostgreSQL URL (DATABASE_URL)")
 	fs.StringVar(&c.pushURL, "pushgateway-url", env("PUSHGATEWAY_URL", ""), "Pushgateway URL, basic auth in it if needed; empty: no push (PUSHGATEWAY_URL)")
+	fs.StringVar(&c.pushInstance, "pushgateway-instance", env("PUSHGATEWAY_INSTANCE", ""),
+		"grouping label instance of the pushes, so installations sharing a Pushgateway keep apart; empty: grouped by job and scope only (PUSHGATEWAY_INSTANCE)")
 	fs.StringVar(&rateLimit, "rate-limit", env("SNIPEIT_RATE_LIMIT", "120"), "Snipe-IT requests per minute; 0: unlimited (SNIPEIT_RATE_LIMIT)")
 	fs.StringVar(&pageSize, "page-size", env("SNIPEIT_PAGE_SIZE", "500"), "rows per page asked of Snipe-IT; its MAX_RESULTS cap wins (SNIPEIT_PAGE_SIZE)")
 	fs.StringVar(&parallelism, "parallelism", env("SNIPEIT_PARALLELISM", "4"), "pages fetched at once (SNIPEIT_PARALLELISM)")
@@ -403,7 +406,7 @@ func runSync(ctx context.Context, c *config, db *postgres.DB, log *slog.Logger, 
 		m.Record(r)
 		if c.pushURL != "" {
 			pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
-			if perr := m.Push(pctx, c.pushURL, r.Scope, nil); perr != nil {
+			if perr := m.Push(pctx, metrics.Gateway{URL: c.pushURL, Instance: c.pushInstance}, r.Scope); perr != nil {
 				// Metrics are a side channel: a failed push must not turn a
 				// good sync into a failed one.
 				log.Error("push metrics", "scope", string(r.Scope), "err", perr)

@@ -1,7 +1,8 @@
 // Package metrics holds usersync's batch-job metrics: a private registry
 // per scope, filled while a run goes (it implements snipeit.Observer) and
 // pushed to a Pushgateway with Add when the run ends, under job "usersync"
-// and grouping label "scope".
+// and grouping label "scope" — and "instance" when the installation names
+// itself (Gateway.Instance), so that several share one Pushgateway.
 //
 // Every per-run figure follows the Pushgateway's batch-job convention: a
 // gauge (or a histogram) named usersync_last_run_… that describes the last
@@ -218,14 +219,30 @@ func (m *Sync) Gatherer(scope model.Scope) prometheus.Gatherer {
 	return m.scopes[scope].reg
 }
 
-// Push adds scope's metrics to the Pushgateway at gateway. Basic auth in
-// the URL (the way to authenticate to a Pushgateway) is sent as a header
-// and never reaches an error message: errors name the gateway redacted.
-func (m *Sync) Push(ctx context.Context, gateway string, scope model.Scope, client *http.Client) error {
+// Gateway is where a process pushes its metrics, and as which
+// installation.
+type Gateway struct {
+	// URL is the Pushgateway's; basic auth in it (the way to authenticate
+	// to a Pushgateway) is sent as a header and never reaches an error
+	// message.
+	URL string
+	// Instance, when set, is a grouping label besides job and scope, so
+	// that installations pushing to one Pushgateway (two Snipe-IT sites,
+	// staging and production) each keep their own groups. Empty: the
+	// grouping is {job, scope}, as it always was.
+	Instance string
+	// Client sends the push; nil: one with a 10-second timeout.
+	Client *http.Client
+}
+
+// Push adds scope's metrics to gw's Pushgateway, grouped by job, instance
+// (when gw has one) and scope. Errors name the gateway redacted.
+func (m *Sync) Push(ctx context.Context, gw Gateway, scope model.Scope) error {
 	sm, ok := m.scopes[scope]
 	if !ok {
 		return fmt.Errorf("push metrics: unknown scope %q", scope)
 	}
+	gateway := gw.URL
 	if !strings.Contains(gateway, "://") {
 		gateway = "http://" + gateway // as push.New does
 	}
@@ -238,10 +255,18 @@ func (m *Sync) Push(ctx context.Context, gateway string, scope model.Scope, clie
 	// without the credentials.
 	target := *u
 	target.User = nil
+	client := gw.Client
 	if client == nil {
 		client = &http.Client{Timeout: 10 * time.Second}
 	}
-	p := push.New(target.String(), Job).Grouping("scope", string(scope)).Gatherer(sm.reg).Client(client)
+	p := push.New(target.String(), Job)
+	if gw.Instance != "" {
+		// The Pushgateway's own convention: it shows a push without one
+		// as instance="", which Prometheus, scraping with honor_labels,
+		// keeps as no label at all.
+		p = p.Grouping("instance", gw.Instance)
+	}
+	p = p.Grouping("scope", string(scope)).Gatherer(sm.reg).Client(client)
 	if u.User != nil {
 		password, _ := u.User.Password()
 		p = p.BasicAuth(u.User.Username(), password)

@@ -89,18 +89,18 @@ func TestPushKeepsLastSuccessAcrossFailures(t *testing.T) {
 	first := metrics.NewSync("test")
 	first.Request("users", 200, time.Millisecond)
 	first.Record(succeeded(model.ScopeUsers, ok))
-	if err := first.Push(ctx, url, model.ScopeUsers, nil); err != nil {
+	if err := first.Push(ctx, metrics.Gateway{URL: url}, model.ScopeUsers); err != nil {
 		t.Fatal(err)
 	}
 
 	failed := metrics.NewSync("test")
 	failed.Record(syncer.ScopeResult{Scope: model.ScopeUsers, Status: model.RunFailed, Finished: ok.Add(time.Hour), Err: errors.New("boom")})
-	if err := failed.Push(ctx, url, model.ScopeUsers, nil); err != nil {
+	if err := failed.Push(ctx, metrics.Gateway{URL: url}, model.ScopeUsers); err != nil {
 		t.Fatal(err)
 	}
 	skipped := metrics.NewSync("test")
 	skipped.Record(syncer.ScopeResult{Scope: model.ScopeUsers, Status: model.RunSkipped, Finished: ok.Add(2 * time.Hour)})
-	if err := skipped.Push(ctx, url, model.ScopeUsers, nil); err != nil {
+	if err := skipped.Push(ctx, metrics.Gateway{URL: url}, model.ScopeUsers); err != nil {
 		t.Fatal(err)
 	}
 
@@ -127,7 +127,7 @@ func TestPushKeepsLastSuccessAcrossFailures(t *testing.T) {
 
 func TestPushToADeadGatewayFailsWithAnError(t *testing.T) {
 	m := filled()
-	err := m.Push(context.Background(), "http://127.0.0.1:1", model.ScopeUsers, nil)
+	err := m.Push(context.Background(), metrics.Gateway{URL: "http://127.0.0.1:1"}, model.ScopeUsers)
 	if err == nil || !strings.Contains(err.Error(), "push users metrics") {
 		t.Fatalf("err = %v, want a push error", err)
 	}
@@ -193,13 +193,13 @@ func TestEachPushDescribesTheLastRunOnly(t *testing.T) {
 	first.Request("users", 429, time.Millisecond)
 	first.RateLimitWait("users", 3*time.Second)
 	first.Record(succeeded(model.ScopeUsers, at))
-	if err := first.Push(ctx, url, model.ScopeUsers, nil); err != nil {
+	if err := first.Push(ctx, metrics.Gateway{URL: url}, model.ScopeUsers); err != nil {
 		t.Fatal(err)
 	}
 	second := metrics.NewSync("test")
 	second.Request("users", 200, time.Millisecond)
 	second.Record(succeeded(model.ScopeUsers, at.Add(time.Hour)))
-	if err := second.Push(ctx, url, model.ScopeUsers, nil); err != nil {
+	if err := second.Push(ctx, metrics.Gateway{URL: url}, model.ScopeUsers); err != nil {
 		t.Fatal(err)
 	}
 	check := func(when string) {
@@ -230,7 +230,7 @@ func TestEachPushDescribesTheLastRunOnly(t *testing.T) {
 
 	skipped := metrics.NewSync("test")
 	skipped.Record(syncer.ScopeResult{Scope: model.ScopeUsers, Status: model.RunSkipped, Finished: at.Add(2 * time.Hour)})
-	if err := skipped.Push(ctx, url, model.ScopeUsers, nil); err != nil {
+	if err := skipped.Push(ctx, metrics.Gateway{URL: url}, model.ScopeUsers); err != nil {
 		t.Fatal(err)
 	}
 	check("after a skipped run")
@@ -243,7 +243,7 @@ func TestMirrorRowsArePushed(t *testing.T) {
 	r := succeeded(model.ScopeUsers, time.Now())
 	r.Rows = &syncer.MirrorRows{Live: 9, Deleted: 3}
 	m.Record(r)
-	if err := m.Push(context.Background(), url, model.ScopeUsers, nil); err != nil {
+	if err := m.Push(context.Background(), metrics.Gateway{URL: url}, model.ScopeUsers); err != nil {
 		t.Fatal(err)
 	}
 	fams := pushtest.Scrape(t, url)
@@ -271,7 +271,7 @@ func TestPushNeverShowsTheGatewayPassword(t *testing.T) {
 		"http://pusher:" + secret + "@127.0.0.1:1",
 		"http://pusher:" + secret + "@bad host:9091",
 	} {
-		err := filled().Push(context.Background(), gateway, model.ScopeUsers, nil)
+		err := filled().Push(context.Background(), metrics.Gateway{URL: gateway}, model.ScopeUsers)
 		if err == nil {
 			t.Fatalf("push to %s: no error", gateway)
 		}
@@ -281,5 +281,55 @@ func TestPushNeverShowsTheGatewayPassword(t *testing.T) {
 	}
 	if gotUser != "pusher" || gotPassword != secret {
 		t.Errorf("basic auth sent = %q:%q, want the URL's credentials", gotUser, gotPassword)
+	}
+}
+
+// TestInstancesPushSideBySide pushes to one real Pushgateway from two
+// installations and from one that sets no instance: each is its own group,
+// so a failed run of one leaves the others' figures alone, and the push
+// without an instance keeps the grouping key it always had, {job, scope}.
+func TestInstancesPushSideBySide(t *testing.T) {
+	url := pushtest.Start(t)
+	ctx := context.Background()
+	at := time.Unix(1_767_225_600, 0)
+	for i, instance := range []string{"site-a/usersync", "site-b/usersync", ""} {
+		m := metrics.NewSync("test")
+		m.Record(succeeded(model.ScopeUsers, at.Add(time.Duration(i)*time.Hour)))
+		if err := m.Push(ctx, metrics.Gateway{URL: url, Instance: instance}, model.ScopeUsers); err != nil {
+			t.Fatal(err)
+		}
+	}
+	failed := metrics.NewSync("test")
+	failed.Record(syncer.ScopeResult{Scope: model.ScopeUsers, Status: model.RunFailed, Finished: at.Add(5 * time.Hour), Err: errors.New("boom")})
+	if err := failed.Push(ctx, metrics.Gateway{URL: url, Instance: "site-a/usersync"}, model.ScopeUsers); err != nil {
+		t.Fatal(err)
+	}
+
+	want := []map[string]string{
+		{"job": "usersync", "scope": "users"},
+		{"job": "usersync", "scope": "users", "instance": "site-a/usersync"},
+		{"job": "usersync", "scope": "users", "instance": "site-b/usersync"},
+	}
+	if diff := cmp.Diff(want, pushtest.Groups(t, url)); diff != "" {
+		t.Errorf("groups on the Pushgateway (-want +got):\n%s", diff)
+	}
+	fams := pushtest.Scrape(t, url)
+	for _, tt := range []struct {
+		instance             string
+		success, lastSuccess float64
+	}{
+		{"site-a/usersync", 0, float64(at.Unix())},
+		{"site-b/usersync", 1, float64(at.Add(time.Hour).Unix())},
+		// The Pushgateway exposes a push without an instance with
+		// instance="", which a scrape with honor_labels keeps as none.
+		{"", 1, float64(at.Add(2 * time.Hour).Unix())},
+	} {
+		labels := map[string]string{"job": "usersync", "instance": tt.instance, "scope": "users"}
+		if got, found := pushtest.Value(fams, "usersync_last_run_success", labels); !found || got != tt.success {
+			t.Errorf("%s = %v (found %v), want %v", pushtest.Describe("usersync_last_run_success", labels), got, found, tt.success)
+		}
+		if got, found := pushtest.Value(fams, "usersync_last_success_timestamp_seconds", labels); !found || got != tt.lastSuccess {
+			t.Errorf("%s = %v (found %v), want %v", pushtest.Describe("usersync_last_success_timestamp_seconds", labels), got, found, tt.lastSuccess)
+		}
 	}
 }
