@@ -307,6 +307,26 @@ func TestRenderShapes(t *testing.T) {
 		}
 	})
 
+	t.Run("installations sharing a Pushgateway push under their own instance", func(t *testing.T) {
+		push := []string{"-f", "usersync/ci/default-values.yaml", "--set", "metrics.pushgatewayURL=http://pushgateway:9091"}
+		for _, c := range []struct {
+			name string
+			args []string
+			want string // PUSHGATEWAY_INSTANCE; "" for none
+		}{
+			{"by default <namespace>/<release>", push, "ns/r"},
+			{"a value of its own", append(push, "--set", "metrics.pushgatewayInstance=site-b"), "site-b"},
+			{"a template", append(push, "--set", "metrics.pushgatewayInstance=prod-{{ .Release.Name }}"), "prod-r"},
+			{"empty: pushes grouped by job and scope only", append(push, "--set", "metrics.pushgatewayInstance="), ""},
+			{"nothing without a Pushgateway", quick, ""},
+		} {
+			env := envOf(get(podSpec(h.mustTemplate(t, nil, c.args...).find("CronJob", "r-usersync")), "containers", 0))
+			if got, ok := env["PUSHGATEWAY_INSTANCE"]; got != c.want || ok != (c.want != "") {
+				t.Errorf("%s: PUSHGATEWAY_INSTANCE = %q (set %v), want %q", c.name, got, ok, c.want)
+			}
+		}
+	})
+
 	t.Run("ingress under BASE_PATH", func(t *testing.T) {
 		ms := h.mustTemplate(t, nil, "-f", "usersync/ci/ingress-values.yaml")
 		ing := ms.find("Ingress", "r-usersync-api")

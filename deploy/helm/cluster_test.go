@@ -448,6 +448,16 @@ func TestChartOnAPIServer(t *testing.T) {
 			exposed.add(pushtest.Scrape(t, e.gateway))
 			exposed.add(pushtest.Scrape(t, api.base))
 			checkShippedMetrics(t, exposed, nil)
+			// Every run pushed as this installation: the chart's instance.
+			for _, g := range pushtest.Groups(t, e.gateway) {
+				if g["job"] == "usersync" && g["instance"] != e.ns+"/r" {
+					t.Errorf("a usersync push grouped as %v, want instance %q", g, e.ns+"/r")
+				}
+			}
+			if _, ok := pushtest.Value(pushtest.Scrape(t, e.gateway), "usersync_last_success_timestamp_seconds",
+				map[string]string{"job": "usersync", "instance": e.ns + "/r", "scope": "users"}); !ok {
+				t.Errorf("no usersync_last_success_timestamp_seconds{instance=%q} on the Pushgateway", e.ns+"/r")
+			}
 
 			// Upgrade: the migration hook runs again, the tokens stay.
 			e.helmRun(t, "upgrade", "r", chartDir, "-f", e.values, "--set", "api.replicas=1", "--timeout", "3m")

@@ -144,15 +144,7 @@ func TestAlertRules(t *testing.T) {
 	}
 
 	h := helms(t)[0]
-	ms := h.mustTemplate(t, monitoringAPIs, "-f", filepath.Join(chartDir, "ci", "monitoring-values.yaml"))
-	rule := ms.find("PrometheusRule", "r-usersync")
-	if rule == nil {
-		t.Fatal("no PrometheusRule rendered")
-	}
-	rendered, err := yaml.Marshal(map[string]any{"groups": get(rule, "spec", "groups")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rendered := renderedRules(t, h, "-f", filepath.Join(chartDir, "ci", "monitoring-values.yaml"))
 	path := filepath.Join(t.TempDir(), "rendered.yaml")
 	if err := os.WriteFile(path, rendered, 0o600); err != nil {
 		t.Fatal(err)
@@ -160,6 +152,8 @@ func TestAlertRules(t *testing.T) {
 	if out, err := exec.Command(pt, "check", "rules", path).CombinedOutput(); err != nil {
 		t.Errorf("promtool check rules on the rendered PrometheusRule: %v\n%s\n%s", err, out, rendered)
 	}
+
+	checkRenderedRules(t, pt, h)
 
 	readme, err := os.ReadFile(filepath.Join(chartDir, "README.md"))
 	if err != nil {
@@ -208,4 +202,41 @@ func TestAlertRules(t *testing.T) {
 	if !slices.Equal(enum, alerts) {
 		t.Errorf("values.schema.json lets disable %v, the rule file has %v", enum, alerts)
 	}
+}
+
+// checkRenderedRules runs testdata/rendered_alerts_test.yaml on the
+// PrometheusRule of release "r" in namespace "ns" with the default values:
+// its usersync alerts are that installation's (instance "ns/r") alone.
+func checkRenderedRules(t *testing.T, promtool string, h helmBinary) {
+	t.Helper()
+	rendered := renderedRules(t, h, "-f", filepath.Join(chartDir, "ci", "default-values.yaml"),
+		"--set", "metrics.prometheusRule.enabled=true", "--set", "metrics.pushgatewayURL=http://pushgateway:9091")
+	tests, err := os.ReadFile(filepath.Join("testdata", "rendered_alerts_test.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for name, data := range map[string][]byte{"rendered.yaml": rendered, "rendered_alerts_test.yaml": tests} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out, err := exec.Command(promtool, "test", "rules", filepath.Join(dir, "rendered_alerts_test.yaml")).CombinedOutput(); err != nil {
+		t.Errorf("promtool test rules on the rendered PrometheusRule: %v\n%s\n%s", err, out, rendered)
+	}
+}
+
+// renderedRules renders the chart with args and returns its
+// PrometheusRule's groups as a Prometheus rule file.
+func renderedRules(t *testing.T, h helmBinary, args ...string) []byte {
+	t.Helper()
+	rule := h.mustTemplate(t, monitoringAPIs, args...).find("PrometheusRule", "r-usersync")
+	if rule == nil {
+		t.Fatal("no PrometheusRule rendered")
+	}
+	rendered, err := yaml.Marshal(map[string]any{"groups": get(rule, "spec", "groups")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rendered
 }

@@ -21,9 +21,11 @@ import (
 const UID = "usersync"
 
 // Metric names, as usersync pushes them (job "usersync", one group per
-// scope) and usersapi serves them (job "usersapi").
+// scope, and per instance where installations share a Pushgateway) and
+// usersapi serves them (job "usersapi").
 const (
 	LastSuccess           = "usersync_last_success_timestamp_seconds"
+	LastCompletion        = "usersync_last_completion_timestamp_seconds"
 	LastRunSuccess        = "usersync_last_run_success"
 	LastRunSkipped        = "usersync_last_run_skipped"
 	RunDuration           = "usersync_last_run_duration_seconds"
@@ -39,7 +41,7 @@ const (
 	APIInFlight           = "usersapi_http_requests_in_flight"
 	APISyncTriggers       = "usersapi_sync_triggers_total"
 	APIKubernetesLatency  = "usersapi_kubernetes_request_duration_seconds"
-	syncSelector          = `{job="usersync"}`
+	syncSelector          = `{job="usersync",instance=~"$instance"}`
 	apiSelector           = `{job="usersapi"}`
 	apiServerErrSelector  = `{job="usersapi",code=~"5.."}`
 	staleThresholdSeconds = 13 * 3600
@@ -102,44 +104,54 @@ func Build() (dashboard.Dashboard, error) {
 		Timezone(common.TimeZoneBrowser).
 		Tooltip(dashboard.DashboardCursorSyncCrosshair).
 		WithVariable(dashboard.NewDatasourceVariableBuilder("datasource").Label("Prometheus").Type("prometheus")).
+		// Installations sharing a Pushgateway push under their own
+		// instance (the chart's default: <namespace>/<release>). All is
+		// ".*", which also matches pushes without an instance label.
+		WithVariable(dashboard.NewQueryVariableBuilder("instance").Label("Instance").
+			Description("The usersync installation (PUSHGATEWAY_INSTANCE; the chart sets <namespace>/<release>). The API panels show every installation's usersapi.").
+			Datasource(datasource).
+			Query(dashboard.StringOrMap{String: cog.ToPtr(`label_values(` + LastCompletion + `{job="usersync"}, instance)`)}).
+			Refresh(dashboard.VariableRefreshOnTimeRangeChanged).Sort(dashboard.VariableSortAlphabeticalAsc).
+			Multi(true).IncludeAll(true).AllValue(".*").
+			Current(dashboard.VariableOption{Text: dashboard.StringOrArrayOfString{String: cog.ToPtr("All")}, Value: dashboard.StringOrArrayOfString{String: cog.ToPtr("$__all")}})).
 		WithRow(dashboard.NewRowBuilder("Sync (usersync, per run)")).
 		WithPanel(stat.NewPanelBuilder().Title("Time since last success").
-			Description(fmt.Sprintf("Per scope. Red past %d h: the longest gap between schedules plus an hour (alert UsersyncSyncStale).", staleThresholdSeconds/3600)).
+			Description(fmt.Sprintf("Per instance and scope. Red past %d h: the longest gap between schedules plus an hour (alert UsersyncSyncStale).", staleThresholdSeconds/3600)).
 			Datasource(datasource).Height(5).Span(8).Unit("s").
 			Thresholds(thresholds(step(nil, "green"), step(cog.ToPtr(float64(staleThresholdSeconds)), "red"))).
 			ColorMode(common.BigValueColorModeBackground).GraphMode(common.BigValueGraphModeNone).
-			WithTarget(query("time() - "+LastSuccess+syncSelector, "{{scope}}").Instant())).
+			WithTarget(query("time() - "+LastSuccess+syncSelector, "{{instance}} {{scope}}").Instant())).
 		WithPanel(stat.NewPanelBuilder().Title("Last run").
-			Description("Per scope: whether the latest run that was not skipped succeeded (alert UsersyncSyncFailing).").
+			Description("Per instance and scope: whether the latest run that was not skipped succeeded (alert UsersyncSyncFailing).").
 			Datasource(datasource).Height(5).Span(8).Mappings([]dashboard.ValueMapping{ok}).
 			Thresholds(thresholds(step(nil, "red"), step(cog.ToPtr(1.0), "green"))).
 			ColorMode(common.BigValueColorModeBackground).GraphMode(common.BigValueGraphModeNone).
-			WithTarget(query(LastRunSuccess+syncSelector, "{{scope}}").Instant())).
+			WithTarget(query(LastRunSuccess+syncSelector, "{{instance}} {{scope}}").Instant())).
 		WithPanel(stat.NewPanelBuilder().Title("Mirror rows").
 			Description("Live and soft-deleted rows per scope after the latest run.").
 			Datasource(datasource).Height(5).Span(8).Unit("short").
 			GraphMode(common.BigValueGraphModeArea).ColorMode(common.BigValueColorModeNone).
-			WithTarget(query(MirrorRows+syncSelector, "{{scope}} {{state}}"))).
+			WithTarget(query(MirrorRows+syncSelector, "{{instance}} {{scope}} {{state}}"))).
 		WithPanel(series("Run outcome", "1 succeeded, 0 failed; skipped runs (another sync held the lock) as 1 on their own line.", "short", 12,
-			query(LastRunSuccess+syncSelector, "{{scope}} success"),
-			query(LastRunSkipped+syncSelector, "{{scope}} skipped"))).
+			query(LastRunSuccess+syncSelector, "{{instance}} {{scope}} success"),
+			query(LastRunSkipped+syncSelector, "{{instance}} {{scope}} skipped"))).
 		WithPanel(series("Run duration by step", "fetch (Snipe-IT), stage (COPY), merge (the transaction), total.", "s", 12,
-			query(RunDuration+syncSelector, "{{scope}} {{step}}"))).
+			query(RunDuration+syncSelector, "{{instance}} {{scope}} {{step}}"))).
 		WithPanel(series("Records by action", "What the latest run fetched and did with the rows.", "short", 12,
-			query(RunRecords+syncSelector, "{{scope}} {{action}}"))).
+			query(RunRecords+syncSelector, "{{instance}} {{scope}} {{action}}"))).
 		WithPanel(series("Mirror rows over time", "Live and soft-deleted rows per scope.", "short", 12,
-			query(MirrorRows+syncSelector, "{{scope}} {{state}}"))).
+			query(MirrorRows+syncSelector, "{{instance}} {{scope}} {{state}}"))).
 		WithRow(dashboard.NewRowBuilder("Snipe-IT (as usersync saw it in its latest run)")).
 		WithPanel(series("Snipe-IT request rate", "Requests per second while fetching, by scope and status (code 0: no response).", "reqps", 8,
-			query(`sum by (scope, code) (`+SnipeITRequests+syncSelector+`) / on (scope) group_left () `+RunDuration+`{job="usersync",step="fetch"}`, "{{scope}} {{code}}"))).
+			query(`sum by (instance, scope, code) (`+SnipeITRequests+syncSelector+`) / on (instance, scope) group_left () `+RunDuration+`{job="usersync",instance=~"$instance",step="fetch"}`, "{{instance}} {{scope}} {{code}}"))).
 		WithPanel(series("Snipe-IT latency", "Quantiles of the latest run's request durations, body included.", "s", 8,
-			query(`histogram_quantile(0.5, sum by (scope, le) (`+SnipeITLatency+`_bucket`+syncSelector+`))`, "{{scope}} p50"),
-			query(`histogram_quantile(0.95, sum by (scope, le) (`+SnipeITLatency+`_bucket`+syncSelector+`))`, "{{scope}} p95"),
-			query(`sum by (scope) (`+SnipeITLatency+`_sum`+syncSelector+`) / sum by (scope) (`+SnipeITLatency+`_count`+syncSelector+`)`, "{{scope}} mean"))).
+			query(`histogram_quantile(0.5, sum by (instance, scope, le) (`+SnipeITLatency+`_bucket`+syncSelector+`))`, "{{instance}} {{scope}} p50"),
+			query(`histogram_quantile(0.95, sum by (instance, scope, le) (`+SnipeITLatency+`_bucket`+syncSelector+`))`, "{{instance}} {{scope}} p95"),
+			query(`sum by (instance, scope) (`+SnipeITLatency+`_sum`+syncSelector+`) / sum by (instance, scope) (`+SnipeITLatency+`_count`+syncSelector+`)`, "{{instance}} {{scope}} mean"))).
 		WithPanel(series("Retries, 429s and rate-limit waits", "Retried requests by reason, HTTP 429 answers, and seconds spent waiting for the rate limit.", "short", 8,
-			query(`sum by (scope, reason) (`+SnipeITRetries+syncSelector+`)`, "{{scope}} retry {{reason}}"),
-			query(SnipeITRateLimited+syncSelector, "{{scope}} 429"),
-			query(RateLimitWait+syncSelector, "{{scope}} wait (s)"))).
+			query(`sum by (instance, scope, reason) (`+SnipeITRetries+syncSelector+`)`, "{{instance}} {{scope}} retry {{reason}}"),
+			query(SnipeITRateLimited+syncSelector, "{{instance}} {{scope}} 429"),
+			query(RateLimitWait+syncSelector, "{{instance}} {{scope}} wait (s)"))).
 		WithRow(dashboard.NewRowBuilder("API (usersapi)")).
 		WithPanel(series("Request rate", "By route and status.", "reqps", 12,
 			query(`sum by (route, code) (rate(`+APIRequests+apiSelector+`[$__rate_interval]))`, "{{route}} {{code}}"))).

@@ -2,9 +2,16 @@ package dashboard_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
+	"slices"
+	"strings"
 	"testing"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/promql/parser"
 
 	"github.com/usersync/usersync/pkg/dashboard"
 )
@@ -35,4 +42,100 @@ func TestShippedDashboardIsCurrent(t *testing.T) {
 		return
 	}
 	t.Errorf("%s is not what dashboard.JSON builds: run go test ./pkg/dashboard -update", shipped)
+}
+
+// TestSyncPanelsFollowTheInstanceVariable: installations that share a
+// Pushgateway push under their own instance label. The dashboard offers
+// them in an "instance" variable (All by default, which also matches pushes
+// without an instance), and every query of usersync's metrics filters by
+// it, keeps it through every aggregation and match, and names it in the
+// legend, so two installations never add up or hide each other.
+func TestSyncPanelsFollowTheInstanceVariable(t *testing.T) {
+	raw, err := dashboard.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		Templating struct {
+			List []struct {
+				Type, Name, Query, AllValue string
+				IncludeAll, Multi           bool
+			} `json:"list"`
+		} `json:"templating"`
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr         string `json:"expr"`
+				LegendFormat string `json:"legendFormat"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(raw, &d); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, v := range d.Templating.List {
+		if v.Name != "instance" {
+			continue
+		}
+		found = true
+		if v.Type != "query" || !strings.Contains(v.Query, `instance)`) || !strings.HasPrefix(v.Query, "label_values(usersync_") ||
+			!v.IncludeAll || !v.Multi || v.AllValue != ".*" {
+			t.Errorf("variable instance = %+v; want label_values(usersync_…, instance), multi, with All matching any (or no) instance", v)
+		}
+	}
+	if !found {
+		t.Fatal("the dashboard has no instance variable")
+	}
+	checked := 0
+	for _, p := range d.Panels {
+		for _, tg := range p.Targets {
+			if !strings.Contains(tg.Expr, "usersync_") {
+				continue
+			}
+			checked++
+			where := fmt.Sprintf("panel %q: %s", p.Title, tg.Expr)
+			for _, problem := range instanceProblems(t, tg.Expr) {
+				t.Errorf("%s: %s", where, problem)
+			}
+			if !strings.Contains(tg.LegendFormat, "{{instance}}") {
+				t.Errorf("%s: legend %q does not name the instance", where, tg.LegendFormat)
+			}
+		}
+	}
+	if checked < 10 {
+		t.Fatalf("only %d queries of usersync metrics found", checked)
+	}
+}
+
+// instanceProblems lists where expr loses or ignores the instance label.
+func instanceProblems(t *testing.T, expr string) []string {
+	t.Helper()
+	e, err := parser.ParseExpr(strings.ReplaceAll(expr, "$__rate_interval", "5m"))
+	if err != nil {
+		t.Fatalf("%q: %v", expr, err)
+	}
+	var out []string
+	parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
+		switch n := n.(type) {
+		case *parser.VectorSelector:
+			ok := false
+			for _, m := range n.LabelMatchers {
+				ok = ok || (m.Name == "instance" && m.Type == labels.MatchRegexp && m.Value == "$instance")
+			}
+			if !ok {
+				out = append(out, n.String()+` does not filter by instance=~"$instance"`)
+			}
+		case *parser.AggregateExpr:
+			if n.Without == slices.Contains(n.Grouping, "instance") {
+				out = append(out, n.Op.String()+" drops the instance label")
+			}
+		case *parser.BinaryExpr:
+			if vm := n.VectorMatching; vm != nil && vm.On && !slices.Contains(vm.MatchingLabels, "instance") {
+				out = append(out, "a match on "+fmt.Sprint(vm.MatchingLabels)+" ignores the instance")
+			}
+		}
+		return nil
+	})
+	return out
 }

@@ -80,6 +80,15 @@ publishes).
 {{- end }}
 
 {{/*
+usersync.pushgatewayInstance is the grouping label instance of usersync's
+pushes: metrics.pushgatewayInstance rendered as a template (by default
+"<namespace>/<release>"); empty pushes without one.
+*/}}
+{{- define "usersync.pushgatewayInstance" -}}
+{{- tpl .Values.metrics.pushgatewayInstance . }}
+{{- end }}
+
+{{/*
 usersync.postgresql.enabled is "true" when the bundled PostgreSQL runs: it
 is on in values and no external database is given.
 */}}
