@@ -23,12 +23,11 @@
 //     Config.Binaries; HOSTNAME is the pod's name; nothing else of the test's
 //     environment leaks in but Config.BaseEnv.
 //
-// What it writes: a Job gets status.startTime and active=1 when its pod
-// starts; on exit 0 succeeded=1 with the SuccessCriteriaMet and Complete
-// conditions and completionTime; on failure failed=n, and once backoffLimit
-// is spent (or activeDeadlineSeconds passes) the FailureTarget and Failed
-// conditions — the transitions Kubernetes 1.34 validates. A Pod gets phase
-// Succeeded or Failed.
+// What it writes: a Job's status through kubetest.WriteJobStatus, which
+// holds the transitions Kubernetes 1.34 validates — running when its pod
+// starts; succeeded on exit 0; a failed pod counted and another started
+// while backoffLimit allows; then failed, or deadline-exceeded once
+// activeDeadlineSeconds passes. A Pod gets phase Succeeded or Failed.
 package kubelettest
 
 import (
@@ -55,6 +54,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/usersync/usersync/pkg/kube/kubetest"
 )
 
 // Config configures a Kubelet.
@@ -190,13 +191,18 @@ func (k *Kubelet) record(name string, r Run) {
 }
 
 // runJob runs a Job's pod until it succeeds or its backoff limit or
-// deadline is spent, writing the Job's status as the Job controller would.
+// deadline is spent, writing the Job's status as the Job controller would
+// (kubetest.WriteJobStatus).
 func (k *Kubelet) runJob(ctx context.Context, job *batchv1.Job) {
-	start := metav1.Now()
-	if err := k.updateJob(ctx, job.Name, func(s *batchv1.JobStatus) {
-		s.StartTime, s.Active = &start, 1
-	}); err != nil {
-		k.cfg.Logf("kubelettest: job %s: start: %v", job.Name, err)
+	setStatus := func(phase kubetest.JobPhase) bool {
+		err := kubetest.WriteJobStatus(ctx, k.cfg.Client, k.cfg.Namespace, job.Name, phase)
+		if err != nil {
+			k.cfg.Logf("kubelettest: job %s: %s: %v", job.Name, phase, err)
+		}
+		return err == nil
+	}
+	start := time.Now()
+	if !setStatus(kubetest.JobRunning) {
 		return
 	}
 	runCtx := ctx
@@ -215,65 +221,22 @@ func (k *Kubelet) runJob(ctx context.Context, job *batchv1.Job) {
 		k.record(job.Name, r)
 		k.cfg.Logf("kubelettest: job %s pod %s: %s (env %s): err=%v\n%s", job.Name, r.Pod, strings.Join(r.Args, " "), envNames(r.Env), r.Err, r.Output)
 		if ctx.Err() != nil {
-			return
+			return // the test is over
 		}
 		if r.Err == nil {
-			now := metav1.Now()
-			err := k.updateJob(ctx, job.Name, func(s *batchv1.JobStatus) {
-				s.Active, s.Succeeded, s.Ready = 0, 1, ptr(int32(0))
-				s.CompletionTime = &now
-				s.Conditions = append(s.Conditions,
-					condition(batchv1.JobSuccessCriteriaMet, "CompletionsReached", "Reached expected number of succeeded pods", now),
-					condition(batchv1.JobComplete, "CompletionsReached", "Reached expected number of succeeded pods", now))
-			})
-			if err != nil {
-				k.cfg.Logf("kubelettest: job %s: complete: %v", job.Name, err)
-			}
+			setStatus(kubetest.JobSucceeded)
 			return
 		}
 		failed++
-		reason, message := "BackoffLimitExceeded", "Job has reached the specified backoff limit"
-		if runCtx.Err() != nil {
-			reason, message = "DeadlineExceeded", "Job was active longer than specified deadline"
-		}
-		if failed <= limit && runCtx.Err() == nil {
-			if err := k.updateJob(ctx, job.Name, func(s *batchv1.JobStatus) { s.Failed = failed }); err != nil {
-				k.cfg.Logf("kubelettest: job %s: count a failure: %v", job.Name, err)
-				return
-			}
-			continue
-		}
-		now := metav1.Now()
-		if err := k.updateJob(ctx, job.Name, func(s *batchv1.JobStatus) {
-			s.Active, s.Failed, s.Ready = 0, failed, ptr(int32(0))
-			s.Conditions = append(s.Conditions,
-				condition(batchv1.JobFailureTarget, reason, message, now),
-				condition(batchv1.JobFailed, reason, message, now))
-		}); err != nil {
-			k.cfg.Logf("kubelettest: job %s: fail: %v", job.Name, err)
-		}
-		return
-	}
-}
-
-func condition(t batchv1.JobConditionType, reason, message string, now metav1.Time) batchv1.JobCondition {
-	return batchv1.JobCondition{Type: t, Status: corev1.ConditionTrue, Reason: reason, Message: message,
-		LastProbeTime: now, LastTransitionTime: now}
-}
-
-// updateJob applies change to the Job's current status and writes it
-// through the status subresource, retrying on conflicts.
-func (k *Kubelet) updateJob(ctx context.Context, name string, change func(*batchv1.JobStatus)) error {
-	jobs := k.cfg.Client.BatchV1().Jobs(k.cfg.Namespace)
-	for {
-		j, err := jobs.Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		change(&j.Status)
-		_, err = jobs.UpdateStatus(ctx, j, metav1.UpdateOptions{})
-		if !apierrors.IsConflict(err) {
-			return err
+		switch {
+		case runCtx.Err() != nil:
+			setStatus(kubetest.JobDeadlineExceeded)
+			return
+		case failed > limit:
+			setStatus(kubetest.JobFailed)
+			return
+		case !setStatus(kubetest.JobPodFailed):
+			return
 		}
 	}
 }
@@ -716,5 +679,3 @@ func envNames(env []string) string {
 }
 
 func deref(b *bool) bool { return b != nil && *b }
-
-func ptr[T any](v T) *T { return &v }

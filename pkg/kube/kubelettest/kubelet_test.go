@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -153,5 +155,67 @@ test -z "$HOME_OF_THE_TEST" && echo resolved`
 	runs = k.Runs("bad-key")
 	if !hasCondition(j, batchv1.JobFailed) || len(runs) == 0 || !strings.Contains(runs[0].Err.Error(), "couldn't find key tokn in Secret") {
 		t.Fatalf("bad key: status %+v, runs %+v", j.Status, runs)
+	}
+}
+
+// TestJobStatusIsSetJobStatus: a Job the kubelet stand-in runs ends with
+// the status kubetest.SetJobStatus writes for the same life — pod started,
+// then succeeded, or failed until the backoff limit was spent — so tests
+// that set statuses by hand and tests that run Jobs see one Job
+// controller.
+func TestJobStatusIsSetJobStatus(t *testing.T) {
+	cp := kube.Get(t)
+	ns := cp.CreateNamespace(t, "kubelet-status")
+	ctx := context.Background()
+	jobs := cp.Clientset().BatchV1().Jobs(ns)
+	kubelettest.Start(t, kubelettest.Config{
+		Client: cp.Clientset(), Namespace: ns, Binaries: map[string]string{"/check": "/bin/sh"},
+		BaseEnv: []string{"PATH=" + os.Getenv("PATH")}, Logf: t.Logf,
+	})
+	// The by-hand twins run in another namespace, where no stand-in runs.
+	byHand := cp.CreateNamespace(t, "by-hand")
+	if _, err := cp.CreateObjects(ctx, byHand, []byte(objects)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cp.CreateObjects(ctx, ns, []byte(objects)); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, script string
+		life         []kubetest.JobPhase
+	}{
+		{"succeeds", "true", []kubetest.JobPhase{kubetest.JobRunning, kubetest.JobSucceeded}},
+		// backoffLimit 1: a second pod, then the Job fails.
+		{"fails", "exit 3", []kubetest.JobPhase{kubetest.JobRunning, kubetest.JobPodFailed, kubetest.JobFailed}},
+		// activeDeadlineSeconds 1: the pod is stopped, the Job fails.
+		{"times-out", "exec sleep 60", []kubetest.JobPhase{kubetest.JobRunning, kubetest.JobDeadlineExceeded}},
+	} {
+		j := job(c.name, c.script, nil)
+		if c.name == "times-out" {
+			j.Spec.ActiveDeadlineSeconds = ptr(int64(1))
+		}
+		if _, err := jobs.Create(ctx, j.DeepCopy(), metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		ran := waitFinished(t, cp, ns, c.name)
+		if _, err := cp.Clientset().BatchV1().Jobs(byHand).Create(ctx, j, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		for _, phase := range c.life {
+			if err := cp.SetJobStatus(ctx, byHand, c.name, phase); err != nil {
+				t.Fatal(err)
+			}
+		}
+		set, err := cp.Clientset().BatchV1().Jobs(byHand).Get(ctx, c.name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ignoreTimes := cmpopts.IgnoreTypes(metav1.Time{}, &metav1.Time{})
+		if diff := cmp.Diff(set.Status, ran.Status, ignoreTimes); diff != "" {
+			t.Errorf("%s: the stand-in's status differs from SetJobStatus's (-set +ran):\n%s", c.name, diff)
+		}
+		if (ran.Status.CompletionTime != nil) != (c.name == "succeeds") || ran.Status.StartTime == nil {
+			t.Errorf("%s: startTime %v, completionTime %v", c.name, ran.Status.StartTime, ran.Status.CompletionTime)
+		}
 	}
 }
