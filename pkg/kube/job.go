@@ -125,7 +125,9 @@ func syncContainer(spec *corev1.PodSpec) *corev1.Container {
 }
 
 // withoutScopeFlags drops usersync's scope-selecting flags (--scope X,
-// --scope=X, --full, --full=B, with one dash or two) from args.
+// --scope=X, --full, --full=B, with one dash or two) from args, so that
+// the --scope newJob adds is the only one: a --full left next to it would
+// make usersync refuse to run.
 func withoutScopeFlags(args []string) []string {
 	out := make([]string, 0, len(args))
 	for i := 0; i < len(args); i++ {
@@ -143,9 +145,13 @@ func withoutScopeFlags(args []string) []string {
 	return out
 }
 
-// scopeOfArgs tells the scope usersync runs with these arguments: all with
-// --full (whatever --scope says, as usersync does), else the last --scope,
-// else users, usersync's default.
+// scopeOfArgs tells the scope a Job's arguments ask usersync for, to list
+// Jobs made without the API (scheduled, kubectl's) by scope: all with
+// --full, else the last --scope, else users, usersync's default. usersync
+// itself refuses --full next to a --scope other than all (exit 2), so a
+// template with both makes Jobs that fail; they are listed as all, what
+// --full asks for. newJob never makes such a command line: it drops every
+// scope flag before adding its own --scope.
 func scopeOfArgs(args []string) model.Scope {
 	scope, full := model.ScopeUsers, false
 	for i := 0; i < len(args); i++ {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -140,6 +141,58 @@ func TestNewJobEnvAndCommand(t *testing.T) {
 	}
 }
 
+// TestNewJobReplacesEveryScopeFlag: whatever scope-selecting flags the
+// CronJob's template carries, in its command or its args, a Job of the API
+// runs usersync with --scope <requested> alone — never next to a --full,
+// which usersync refuses (exit 2) with any --scope but all — and keeps
+// every other flag, in order.
+func TestNewJobReplacesEveryScopeFlag(t *testing.T) {
+	others := []string{"--log-level", "debug", "--allow-mass-delete"}
+	for _, template := range [][]string{
+		nil,
+		{"--full"},
+		{"-full"},
+		{"--full=true"},
+		{"--full=false"},
+		{"--scope=assets"},
+		{"--scope", "assets"},
+		{"-scope", "assets"},
+		{"-scope=all"},
+		{"--full", "--scope", "all"},
+		{"--scope", "users", "--full"},
+	} {
+		for _, inCommand := range []bool{false, true} {
+			for _, scope := range []model.Scope{model.ScopeUsers, model.ScopeAssets, model.ScopeAll} {
+				cj := chartCronJob(t)
+				c := &cj.Spec.JobTemplate.Spec.Template.Spec.Containers[0]
+				c.Command, c.Args = []string{"/usersync"}, nil
+				// The scope flags between other flags, one of which takes a value.
+				flags := slices.Concat(others[:2], template, others[2:])
+				if inCommand {
+					c.Command = append(c.Command, flags...)
+				} else {
+					c.Args = flags
+				}
+				job, err := newJob(cj, "j", scope, "", time.Hour)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := job.Spec.Template.Spec.Containers[0]
+				argv := slices.Concat(got.Command[1:], got.Args)
+				// --scope leads the args; the command keeps its other flags.
+				want := slices.Concat([]string{"--scope", string(scope)}, others)
+				if inCommand {
+					want = slices.Concat(others, []string{"--scope", string(scope)})
+				}
+				if !slices.Equal(argv, want) || scopeOfArgs(argv) != scope {
+					t.Errorf("template %q (in the command: %v), scope %s: the Job runs %q, want %q",
+						template, inCommand, scope, argv, want)
+				}
+			}
+		}
+	}
+}
+
 func TestNewJobWithoutSyncContainer(t *testing.T) {
 	cj := chartCronJob(t)
 	cj.Spec.JobTemplate.Spec.Template.Spec.Containers[0].Name = "sync"
@@ -162,6 +215,7 @@ func TestScopeOfArgs(t *testing.T) {
 		{[]string{"--scope=assets"}, model.ScopeAssets},
 		{[]string{"-scope", "all"}, model.ScopeAll},
 		{[]string{"--scope", "assets", "--scope", "users"}, model.ScopeUsers},
+		// usersync refuses this (exit 2); the Job is listed as what --full asks.
 		{[]string{"--full", "--scope", "assets"}, model.ScopeAll},
 		{[]string{"--dry-run", "--scope", "assets", "--allow-mass-delete"}, model.ScopeAssets},
 	}
