@@ -7,31 +7,14 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/usersync/usersync/pkg/logtest"
 )
 
-// syncBuffer is a bytes.Buffer safe for the progress goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestLogProgressReportsRowsRateAndETA(t *testing.T) {
-	var out syncBuffer
+	var out logtest.Buffer
 	lp := newLogProgress(slog.New(slog.NewJSONHandler(&out, nil)), 10*time.Millisecond)
 	lp.Request("users", 200, time.Second)
 	lp.Page("users", 1000, 4000)
@@ -100,7 +83,7 @@ func TestProgressNamesListingsAndRatesHonestly(t *testing.T) {
 		t.Errorf("the bar shows %s rows/s for 3 rows fetched in 100ms; want at most 30", m[1])
 	}
 
-	var logOut syncBuffer
+	var logOut logtest.Buffer
 	lp := newLogProgress(slog.New(slog.NewJSONHandler(&logOut, nil)), 10*time.Millisecond)
 	lp.Request("hardware", 200, 200*time.Millisecond)
 	lp.Page("hardware", 5, 10)

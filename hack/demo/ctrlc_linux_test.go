@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -10,13 +9,13 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/usersync/usersync/pkg/logtest"
 	"github.com/usersync/usersync/pkg/postgres/pgtest"
 )
 
@@ -43,7 +42,7 @@ func TestMakeDemoStopsCleanlyOnCtrlC(t *testing.T) {
 		t.Fatal(err)
 	}
 	tty.Close()
-	screen := &lockedBuffer{}
+	screen := &logtest.Buffer{}
 	copied := make(chan struct{})
 	go func() {
 		// Reading the terminal ends with EIO once nothing holds it open.
@@ -140,7 +139,7 @@ func openPTY(t *testing.T) (terminal, tty *os.File) {
 }
 
 // waitForScreen polls the terminal's output until it shows want.
-func waitForScreen(t *testing.T, screen *lockedBuffer, exited <-chan struct{}, want string) {
+func waitForScreen(t *testing.T, screen *logtest.Buffer, exited <-chan struct{}, want string) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Minute)
 	for !strings.Contains(screen.String(), want) {
@@ -154,22 +153,4 @@ func waitForScreen(t *testing.T, screen *lockedBuffer, exited <-chan struct{}, w
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-// lockedBuffer collects what the terminal shows.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -10,7 +9,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,28 +17,11 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/usersync/usersync/pkg/api"
+	"github.com/usersync/usersync/pkg/logtest"
 	"github.com/usersync/usersync/pkg/model"
 )
 
 func ptr[T any](v T) *T { return &v }
-
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func testUsers() []model.User {
 	return []model.User{
@@ -59,9 +40,9 @@ func testUsers() []model.User {
 
 // newTestAPI mounts Register on humatest with the fake, public reads on
 // unless deps says otherwise.
-func newTestAPI(t *testing.T, store *fakeStore, edit ...func(*api.Deps)) (humatest.TestAPI, *syncBuffer) {
+func newTestAPI(t *testing.T, store *fakeStore, edit ...func(*api.Deps)) (humatest.TestAPI, *logtest.Buffer) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	d := api.Deps{Users: store, Assets: store, Runs: store, Exports: store, PublicReads: true,
 		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	for _, e := range edit {

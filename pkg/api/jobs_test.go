@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/usersync/usersync/pkg/api"
+	"github.com/usersync/usersync/pkg/logtest"
 	"github.com/usersync/usersync/pkg/model"
 )
 
@@ -82,7 +83,7 @@ const (
 
 // jobsServer is the whole handler, under /api, with tokens and private
 // reads, and its metrics registry.
-func jobsServer(t *testing.T, store *fakeStore, launcher api.SyncLauncher) (*httptest.Server, *prometheus.Registry, *syncBuffer) {
+func jobsServer(t *testing.T, store *fakeStore, launcher api.SyncLauncher) (*httptest.Server, *prometheus.Registry, *logtest.Buffer) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "tokens")
 	if err := os.WriteFile(path, []byte("read:"+readToken+"\nsync:"+syncToken+"\n"), 0o600); err != nil {
@@ -93,7 +94,7 @@ func jobsServer(t *testing.T, store *fakeStore, launcher api.SyncLauncher) (*htt
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	h, err := api.NewHandler(api.Config{
 		Deps:     api.Deps{Users: store, Assets: store, Runs: store, Tokens: tokens, Launcher: launcher},
 		BasePath: "/api",

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/usersync/usersync/pkg/api"
+	"github.com/usersync/usersync/pkg/logtest"
 	"github.com/usersync/usersync/pkg/model"
 )
 
@@ -23,12 +24,12 @@ import (
 type testServer struct {
 	url   string
 	store *fakeStore
-	logs  *syncBuffer
+	logs  *logtest.Buffer
 }
 
 func startServer(t *testing.T, store *fakeStore, edit ...func(*api.Deps)) *testServer {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	d := api.Deps{Users: store, Assets: store, Runs: store, Exports: store, PublicReads: true}
 	for _, e := range edit {
 		e(&d)

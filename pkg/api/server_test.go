@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/usersync/usersync/pkg/api"
+	"github.com/usersync/usersync/pkg/logtest"
 	"github.com/usersync/usersync/pkg/model"
 )
 
@@ -20,9 +21,9 @@ type panicky struct{ *fakeStore }
 
 func (panicky) GetUser(context.Context, int64) (*model.User, error) { panic("boom") }
 
-func newServer(t *testing.T, store *fakeStore, users api.UserReader) (*httptest.Server, *api.Handler, *syncBuffer) {
+func newServer(t *testing.T, store *fakeStore, users api.UserReader) (*httptest.Server, *api.Handler, *logtest.Buffer) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	if users == nil {
 		users = store
 	}

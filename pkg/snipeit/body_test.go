@@ -1,40 +1,21 @@
 package snipeit_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/usersync/usersync/pkg/logtest"
 	"github.com/usersync/usersync/pkg/model"
 	"github.com/usersync/usersync/pkg/snipeit"
 	"github.com/usersync/usersync/pkg/snipeit/snipeittest"
 )
-
-// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // fixedServer answers every request with body and counts them.
 func fixedServer(t *testing.T, body string) (*httptest.Server, *atomic.Int64) {
@@ -57,7 +38,7 @@ func TestClientKeepsRowsWithUnreadableValues(t *testing.T) {
 		{"id":1,"username":"a","name":"A","activated":"yes","assets_count":"3"},
 		{"id":2,"username":"b","name":"B","activated":"no"},
 		{"id":3,"username":"c","name":"C","activated":"1","assets_count":"4"}]}`)
-	var logs syncBuffer
+	var logs logtest.Buffer
 	c, err := snipeit.New(snipeit.Config{BaseURL: srv.URL, Token: "t", RatePerMinute: -1, RetryInitial: time.Millisecond,
 		Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 	if err != nil {
