@@ -33,7 +33,7 @@ func TestCheck(t *testing.T) {
 	tokens := writeTokenFile(t)
 	api := startAPI(t, "DATABASE_URL="+url, "API_TOKENS_FILE="+tokens, "BASE_PATH=/api")
 
-	code, stdout, stderr := runCheckCmd(t, "CHECK_URL="+api.base, "BASE_PATH=/api", "API_TOKENS_FILE="+tokens)
+	code, stdout, stderr := runCheckCmd(t, "CHECK_URL="+api.Base, "BASE_PATH=/api", "API_TOKENS_FILE="+tokens)
 	if code != 0 || !strings.Contains(stdout, "/api/users?limit=1: 1 user(s)") {
 		t.Fatalf("check against a serving API: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
 	}
@@ -42,12 +42,12 @@ func TestCheck(t *testing.T) {
 	if err := os.WriteFile(wrong, []byte("# rotated\nread:not-a-valid-token\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	code, _, stderr = runCheckCmd(t, "CHECK_URL="+api.base, "BASE_PATH=/api", "API_TOKENS_FILE="+wrong)
+	code, _, stderr = runCheckCmd(t, "CHECK_URL="+api.Base, "BASE_PATH=/api", "API_TOKENS_FILE="+wrong)
 	if code != 1 || !strings.Contains(stderr, "status 401") {
 		t.Errorf("check with a wrong token: exit %d, stderr %q; want 1 and the 401", code, stderr)
 	}
 
-	code, _, stderr = runCheckCmd(t, "CHECK_URL="+api.base, "API_TOKENS_FILE="+tokens)
+	code, _, stderr = runCheckCmd(t, "CHECK_URL="+api.Base, "API_TOKENS_FILE="+tokens)
 	if code != 1 || !strings.Contains(stderr, "status 404") {
 		t.Errorf("check without the base path: exit %d, stderr %q; want 1 and the 404", code, stderr)
 	}

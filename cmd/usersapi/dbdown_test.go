@@ -88,7 +88,7 @@ func TestDatabaseOutageIs503AndRecoversWithoutRestart(t *testing.T) {
 	api := startAPI(t, "DATABASE_URL="+u.String(), "PUBLIC_READS=true")
 
 	status := func(path string) (int, string) {
-		resp, body := get(t, api.base+path, "")
+		resp, body := get(t, api.Base+path, "")
 		return resp.StatusCode, string(body)
 	}
 	if code, _ := status("/users/1"); code != http.StatusOK {

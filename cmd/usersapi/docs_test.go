@@ -50,9 +50,9 @@ func TestDocsInABrowser(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := startAPI(t, "DATABASE_URL="+dbURL, "BASE_PATH="+tc.basePath, "API_TOKENS_FILE="+tokens)
-			origin := p.base
+			origin := p.Base
 			if tc.prefix != "" {
-				target, err := url.Parse(p.base)
+				target, err := url.Parse(p.Base)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -60,7 +60,7 @@ func TestDocsInABrowser(t *testing.T) {
 				t.Cleanup(ingress.Close)
 				origin = ingress.URL
 			}
-			want := documentedOperations(t, p.base)
+			want := documentedOperations(t, p.Base)
 			if !slices.ContainsFunc(want, func(o operation) bool { return o.Path == tc.basePath+"/users" }) {
 				t.Fatalf("/openapi.json has no %s/users: %v", tc.basePath, want)
 			}

@@ -1,7 +1,6 @@
 package main_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -13,16 +12,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/usersync/usersync/pkg/api/apitest"
 	"github.com/usersync/usersync/pkg/model"
 	"github.com/usersync/usersync/pkg/postgres"
 	"github.com/usersync/usersync/pkg/postgres/pgtest"
@@ -57,99 +55,10 @@ const (
 	syncToken = "sync-token-e2e"
 )
 
-// lockedBuffer collects a process's log lines.
-type lockedBuffer struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (b *lockedBuffer) add(line string) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.lines = append(b.lines, line)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return strings.Join(b.lines, "\n")
-}
-
-// index returns the position of the first line containing s, or -1.
-func (b *lockedBuffer) index(s string) int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return slices.IndexFunc(b.lines, func(l string) bool { return strings.Contains(l, s) })
-}
-
-// apiProcess is a running usersapi.
-type apiProcess struct {
-	cmd  *exec.Cmd
-	logs *lockedBuffer
-	base string // http://127.0.0.1:PORT
-	done chan error
-}
-
-// startAPI runs the binary on 127.0.0.1:0 with env and waits for its
-// "listening" line.
-func startAPI(t *testing.T, env ...string) *apiProcess {
+// startAPI runs this package's usersapi with env (see apitest.Start).
+func startAPI(t *testing.T, env ...string) *apitest.Process {
 	t.Helper()
-	cmd := exec.Command(binary)
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "LISTEN_ADDR=127.0.0.1:0", "SHUTDOWN_DELAY=0"}, env...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &apiProcess{cmd: cmd, logs: &lockedBuffer{}, done: make(chan error, 1)}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		re := regexp.MustCompile(`"msg":"listening","addr":"([^"]+)"`)
-		for sc.Scan() {
-			p.logs.add(sc.Text())
-			if m := re.FindStringSubmatch(sc.Text()); m != nil {
-				addr <- m[1]
-			}
-		}
-		p.done <- cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-p.done
-		if t.Failed() {
-			t.Logf("usersapi log:\n%s", p.logs)
-		}
-	})
-	select {
-	case a := <-addr:
-		p.base = "http://" + a
-	case err := <-p.done:
-		p.done <- err
-		t.Fatalf("usersapi exited before listening (%v):\n%s", err, p.logs)
-	case <-time.After(30 * time.Second):
-		t.Fatalf("usersapi did not log its address within 30s:\n%s", p.logs)
-	}
-	return p
-}
-
-// stop sends SIGTERM and returns the exit error.
-func (p *apiProcess) stop(t *testing.T) error {
-	t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-p.done:
-		p.done <- err
-		return err
-	case <-time.After(60 * time.Second):
-		t.Fatal("usersapi did not stop within 60s of SIGTERM")
-		return nil
-	}
+	return apitest.Start(t, binary, env...)
 }
 
 // waitFor polls cond until it holds or the deadline passes.
@@ -166,26 +75,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 func get(t *testing.T, url, token string, header ...string) (*http.Response, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("read %s: %v", url, err)
-	}
-	return resp, body
+	return apitest.Do(t, http.MethodGet, url, token, header...)
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -274,19 +164,6 @@ func writeTokenFile(t *testing.T) string {
 	return path
 }
 
-func linkNext(t *testing.T, h http.Header) string {
-	t.Helper()
-	link := h.Get("Link")
-	if link == "" {
-		return ""
-	}
-	m := regexp.MustCompile(`^<([^>]+)>; rel="next"$`).FindStringSubmatch(link)
-	if m == nil {
-		t.Fatalf("Link = %q", link)
-	}
-	return m[1]
-}
-
 func TestEndToEnd(t *testing.T) {
 	users := genUsers(2500)
 	deleted := []int64{3, 501, 4999}
@@ -331,7 +208,7 @@ func TestEndToEnd(t *testing.T) {
 			{"/docs", "", 200, `html`},
 		}
 		for _, tt := range tests {
-			resp, body := get(t, p.base+tt.path, tt.token)
+			resp, body := get(t, p.Base+tt.path, tt.token)
 			if resp.StatusCode != tt.status || !bytes.Contains(body, []byte(tt.contains)) {
 				t.Errorf("GET %s = %d %.300s; want %d containing %s", tt.path, resp.StatusCode, body, tt.status, tt.contains)
 			}
@@ -345,7 +222,7 @@ func TestEndToEnd(t *testing.T) {
 			if i > 100 {
 				t.Fatal("Link never ends")
 			}
-			resp, body := get(t, p.base+next, readToken)
+			resp, body := get(t, p.Base+next, readToken)
 			if resp.StatusCode != 200 {
 				t.Fatalf("GET %s: %d %s", next, resp.StatusCode, body)
 			}
@@ -354,7 +231,7 @@ func TestEndToEnd(t *testing.T) {
 				t.Fatal(err)
 			}
 			paged = append(paged, page...)
-			next = linkNext(t, resp.Header)
+			next = apitest.LinkNext(t, resp.Header)
 		}
 		var got []int64
 		for _, u := range paged {
@@ -364,7 +241,7 @@ func TestEndToEnd(t *testing.T) {
 			t.Errorf("paged ids (-want +got):\n%s", diff)
 		}
 
-		resp, body := get(t, p.base+"/api/users", readToken)
+		resp, body := get(t, p.Base+"/api/users", readToken)
 		var streamed []map[string]any
 		if err := json.Unmarshal(body, &streamed); err != nil || resp.StatusCode != 200 {
 			t.Fatalf("stream: %d, %v", resp.StatusCode, err)
@@ -381,7 +258,7 @@ func TestEndToEnd(t *testing.T) {
 			if i > 5 {
 				t.Fatal("Link never ends")
 			}
-			resp, body := get(t, p.base+next, readToken)
+			resp, body := get(t, p.Base+next, readToken)
 			var page []struct {
 				AssetTag string `json:"asset_tag"`
 			}
@@ -389,7 +266,7 @@ func TestEndToEnd(t *testing.T) {
 				t.Fatalf("GET %s: %d %s", next, resp.StatusCode, body)
 			}
 			tags = append(tags, page[0].AssetTag)
-			next = linkNext(t, resp.Header)
+			next = apitest.LinkNext(t, resp.Header)
 			if next != "" && !strings.HasPrefix(next, "/api/users/1/assets?") {
 				t.Errorf("Link %q leaves the listing", next)
 			}
@@ -414,30 +291,30 @@ func TestEndToEnd(t *testing.T) {
 			{"Accept on an error", "/api/users/2", []string{"Accept", "a;,"}, http.StatusNotFound},
 		}
 		for _, tt := range tests {
-			resp, body := get(t, p.base+tt.path, readToken, tt.header...)
+			resp, body := get(t, p.Base+tt.path, readToken, tt.header...)
 			ct := resp.Header.Get("Content-Type")
 			if resp.StatusCode != tt.status || (tt.status >= 400 && ct != "application/problem+json") {
 				t.Errorf("%s: %d %s %.200s; want %d (a problem if an error)", tt.name, resp.StatusCode, ct, body, tt.status)
 			}
 		}
 		// Beyond what the server reads at all, net/http refuses by itself.
-		resp, _ := get(t, p.base+"/api/users/1", readToken, "X-Padding", strings.Repeat("p", 100<<10))
+		resp, _ := get(t, p.Base+"/api/users/1", readToken, "X-Padding", strings.Repeat("p", 100<<10))
 		if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
 			t.Errorf("a 100 KiB header: %d, want 431", resp.StatusCode)
 		}
 	})
 
 	t.Run("ETag and If-None-Match", func(t *testing.T) {
-		resp, _ := get(t, p.base+"/api/users/1", readToken)
+		resp, _ := get(t, p.Base+"/api/users/1", readToken)
 		etag := resp.Header.Get("ETag")
-		again, body := get(t, p.base+"/api/users/1", readToken, "If-None-Match", etag)
+		again, body := get(t, p.Base+"/api/users/1", readToken, "If-None-Match", etag)
 		if etag == "" || again.StatusCode != http.StatusNotModified || len(body) != 0 {
 			t.Errorf("ETag %q; If-None-Match answered %d %q, want 304", etag, again.StatusCode, body)
 		}
 	})
 
 	t.Run("metrics by route pattern", func(t *testing.T) {
-		_, body := get(t, p.base+"/metrics", "")
+		_, body := get(t, p.Base+"/metrics", "")
 		for _, want := range []string{
 			`usersapi_http_requests_total{code="200",method="GET",route="/api/users/{user_id}"}`,
 			`usersapi_http_requests_total{code="401",method="GET",route="/api/users/{user_id}"}`,
@@ -451,12 +328,12 @@ func TestEndToEnd(t *testing.T) {
 	})
 
 	t.Run("tokens never logged", func(t *testing.T) {
-		if strings.Contains(p.logs.String(), readToken) || strings.Contains(p.logs.String(), syncToken) {
+		if strings.Contains(p.Logs.String(), readToken) || strings.Contains(p.Logs.String(), syncToken) {
 			t.Errorf("a token appears in the log")
 		}
 	})
 
-	if err := p.stop(t); err != nil {
+	if err := p.Stop(t); err != nil {
 		t.Errorf("exit after SIGTERM: %v, want 0", err)
 	}
 }
@@ -466,7 +343,7 @@ func TestShutdownDrainsASlowRequest(t *testing.T) {
 	url := seedDatabase(t, genUsers(n), nil)
 	p := startAPI(t, "DATABASE_URL="+url, "PUBLIC_READS=true", "SHUTDOWN_DELAY=1s")
 
-	resp, err := http.Get(p.base + "/users")
+	resp, err := http.Get(p.Base + "/users")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -476,11 +353,9 @@ func TestShutdownDrainsASlowRequest(t *testing.T) {
 	if _, err := io.ReadFull(resp.Body, head); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the shutting down log line", func() bool { return p.logs.index(`"msg":"shutting down"`) >= 0 })
-	if r, _ := get(t, p.base+"/readyz", ""); r.StatusCode != http.StatusServiceUnavailable {
+	p.Signal(t, syscall.SIGTERM)
+	waitFor(t, "the shutting down log line", func() bool { return p.Logs.Index(`"msg":"shutting down"`) >= 0 })
+	if r, _ := get(t, p.Base+"/readyz", ""); r.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("readyz during the shutdown delay = %d, want 503", r.StatusCode)
 	}
 
@@ -494,17 +369,15 @@ func TestShutdownDrainsASlowRequest(t *testing.T) {
 	if err := json.Unmarshal(append(head, rest...), &got); err != nil || len(got) != n {
 		t.Fatalf("drained stream: %d users, err %v; want %d", len(got), err, n)
 	}
-	select {
-	case err := <-p.done:
-		p.done <- err
-		if err != nil {
-			t.Errorf("exit after draining: %v, want 0", err)
-		}
-	case <-time.After(60 * time.Second):
+	exited, err := p.Wait(60 * time.Second)
+	if !exited {
 		t.Fatal("usersapi did not exit after draining")
 	}
-	shutdown := p.logs.index(`"msg":"shutting down"`)
-	served := p.logs.index(`"route":"/users","status":200`)
+	if err != nil {
+		t.Errorf("exit after draining: %v, want 0", err)
+	}
+	shutdown := p.Logs.Index(`"msg":"shutting down"`)
+	served := p.Logs.Index(`"route":"/users","status":200`)
 	if served < shutdown {
 		t.Errorf("the stream finished (log line %d) before shutdown began (line %d): the test proved nothing", served, shutdown)
 	}
@@ -521,6 +394,13 @@ func TestConfigErrorsExit2(t *testing.T) {
 		"bad SHUTDOWN_DELAY":     {"DATABASE_URL=postgres://x@127.0.0.1:1/x", "PUBLIC_READS=true", "SHUTDOWN_DELAY=soon"},
 		"malformed database URL": {"DATABASE_URL=postgres://x@127.0.0.1:notaport/x", "PUBLIC_READS=true"},
 	}
+	assertExit2(t, tests)
+}
+
+// assertExit2 runs the binary once per test with its environment (and
+// LISTEN_ADDR=127.0.0.1:0), expecting exit status 2: a configuration error.
+func assertExit2(t *testing.T, tests map[string][]string) {
+	t.Helper()
 	for name, env := range tests {
 		t.Run(name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -88,7 +88,7 @@ func TestCSVExportOfASyncedMirror(t *testing.T) {
 	}
 	p := startAPI(t, "DATABASE_URL="+dbURL, "API_TOKENS_FILE="+tokens)
 
-	resp, body := get(t, p.base+"/users?format=csv&q=calc", readToken)
+	resp, body := get(t, p.Base+"/users?format=csv&q=calc", readToken)
 	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/csv") {
 		t.Fatalf("CSV export: %d %s %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
 	}
@@ -109,7 +109,7 @@ func TestCSVExportOfASyncedMirror(t *testing.T) {
 		t.Errorf("username cell %q", cells["username"])
 	}
 
-	resp, body = get(t, p.base+fmt.Sprintf("/users/%d/assets", u.ID), readToken, "Accept", "text/csv")
+	resp, body = get(t, p.Base+fmt.Sprintf("/users/%d/assets", u.ID), readToken, "Accept", "text/csv")
 	rows, err = csv.NewReader(strings.NewReader(string(body))).ReadAll()
 	if resp.StatusCode != http.StatusOK || err != nil || len(rows) < 2 {
 		t.Fatalf("the user's assets as CSV: %d, %v:\n%s", resp.StatusCode, err, body)
@@ -122,7 +122,7 @@ func TestCSVExportOfASyncedMirror(t *testing.T) {
 		t.Errorf("asset cells name %q, asset_tag %q, serial %q", asset["name"], asset["asset_tag"], asset["serial"])
 	}
 
-	resp, body = get(t, p.base+"/exports", readToken)
+	resp, body = get(t, p.Base+"/exports", readToken)
 	var history []struct {
 		TokenName *string           `json:"token_name"`
 		Resource  string            `json:"resource"`
@@ -139,7 +139,7 @@ func TestCSVExportOfASyncedMirror(t *testing.T) {
 		oldest.TokenName == nil || *oldest.TokenName != "finance" || oldest.Outcome != "completed" || oldest.Format != "csv" {
 		t.Errorf("export history: %s", body)
 	}
-	if strings.Contains(string(body), readToken) || strings.Contains(p.logs.String(), readToken) {
+	if strings.Contains(string(body), readToken) || strings.Contains(p.Logs.String(), readToken) {
 		t.Errorf("the token is in the history or the log")
 	}
 }
@@ -192,21 +192,21 @@ func TestExportHistoryWithLeastPrivilege(t *testing.T) {
 	const selectAll = "GRANT SELECT ON ALL TABLES IN SCHEMA public TO ROLE"
 
 	least := startAPI(t, "DATABASE_URL="+roleURL(t, dbURL, selectAll, "GRANT INSERT ON export_history TO ROLE"), "PUBLIC_READS=true")
-	if resp, _ := get(t, least.base+"/users?format=csv", ""); resp.StatusCode != http.StatusOK {
+	if resp, _ := get(t, least.Base+"/users?format=csv", ""); resp.StatusCode != http.StatusOK {
 		t.Fatalf("export as the least-privilege role: %d", resp.StatusCode)
 	}
 	waitFor(t, "the export in the history", func() bool {
-		_, body := get(t, least.base+"/exports", "")
+		_, body := get(t, least.Base+"/exports", "")
 		return strings.Contains(string(body), `"rows":50`)
 	})
 
 	readOnly := startAPI(t, "DATABASE_URL="+roleURL(t, dbURL, selectAll), "PUBLIC_READS=true")
-	resp, body := get(t, readOnly.base+"/users?format=csv", "")
+	resp, body := get(t, readOnly.Base+"/users?format=csv", "")
 	if rows, err := csv.NewReader(strings.NewReader(string(body))).ReadAll(); resp.StatusCode != http.StatusOK || err != nil || len(rows) != 51 {
 		t.Fatalf("export as a read-only role: %d, %d rows, %v", resp.StatusCode, len(rows), err)
 	}
-	if got := metricValue(t, readOnly.base, "usersapi_export_history_failures_total"); got != "1" {
+	if got := metricValue(t, readOnly.Base, "usersapi_export_history_failures_total"); got != "1" {
 		t.Errorf("usersapi_export_history_failures_total = %q, want 1", got)
 	}
-	waitFor(t, "the failed history write in the log", func() bool { return readOnly.logs.index("not recorded in export_history") >= 0 })
+	waitFor(t, "the failed history write in the log", func() bool { return readOnly.Logs.Index("not recorded in export_history") >= 0 })
 }

@@ -27,19 +27,14 @@ func TestShutdownCutsAStalledStreamWithinTheBudget(t *testing.T) {
 		// Far longer than the budget: only the shutdown can cut this stream.
 		"STREAM_STALL_TIMEOUT=5m")
 
-	stalled := stall(t, p.base+"/users", 1024)
+	stalled := stall(t, p.Base+"/users", 1024)
 	if stalled.resp.StatusCode != 200 {
 		t.Fatalf("stream: %d", stalled.resp.StatusCode)
 	}
 	signalled := time.Now()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	var exitErr error
-	select {
-	case exitErr = <-p.done:
-		p.done <- exitErr
-	case <-time.After(budget + 20*time.Second):
+	p.Signal(t, syscall.SIGTERM)
+	exited, exitErr := p.Wait(budget + 20*time.Second)
+	if !exited {
 		t.Fatalf("usersapi still running %s after SIGTERM with SHUTDOWN_TIMEOUT=%s", time.Since(signalled), budget)
 	}
 	took := time.Since(signalled)
@@ -55,7 +50,7 @@ func TestShutdownCutsAStalledStreamWithinTheBudget(t *testing.T) {
 	if took > budget+3*time.Second {
 		t.Errorf("shutdown took %s with SHUTDOWN_TIMEOUT=%s", took.Round(time.Millisecond), budget)
 	}
-	if p.logs.index("cutting them") < 0 {
+	if p.Logs.Index("cutting them") < 0 {
 		t.Errorf("no log line says the stream was cut at shutdown")
 	}
 

@@ -84,21 +84,21 @@ func TestSlowClientsCannotTakeTheServiceDown(t *testing.T) {
 	p := startAPI(t, "DATABASE_URL="+url+"&pool_max_conns=2", "PUBLIC_READS=true",
 		"STREAM_STALL_TIMEOUT=3s", "LOG_LEVEL=debug")
 
-	first := stall(t, p.base+"/users", 1024)
+	first := stall(t, p.Base+"/users", 1024)
 	if first.resp.StatusCode != http.StatusOK {
 		t.Fatalf("first full listing: %d, want 200", first.resp.StatusCode)
 	}
-	second := stall(t, p.base+"/users?format=json", 1024)
+	second := stall(t, p.Base+"/users?format=json", 1024)
 
 	// Within a probe's budget, while the streams are stuck.
 	const budget = 3 * time.Second
-	if code, _, body, err := getWithin(t, p.base+"/readyz", budget); err != nil || code != http.StatusOK {
+	if code, _, body, err := getWithin(t, p.Base+"/readyz", budget); err != nil || code != http.StatusOK {
 		t.Errorf("/readyz while streams are stuck: %d %s %v; want 200 within %s", code, body, err, budget)
 	}
 	// A user's few assets, without limit, end within the first batch: no
 	// stream slot needed.
 	for _, path := range []string{"/users/1", "/users?limit=10", "/users/1/assets", "/users/1/assets?limit=100", "/sync/status", "/exports"} {
-		if code, _, body, err := getWithin(t, p.base+path, budget); err != nil || code != http.StatusOK {
+		if code, _, body, err := getWithin(t, p.Base+path, budget); err != nil || code != http.StatusOK {
 			t.Errorf("GET %s while streams are stuck: %d %.200s %v; want 200 within %s", path, code, body, err, budget)
 		}
 	}
@@ -119,7 +119,7 @@ func TestSlowClientsCannotTakeTheServiceDown(t *testing.T) {
 
 	// The stuck stream is cut: the client, reading on at last, gets a
 	// truncated response, never one that looks complete.
-	waitFor(t, "the stalled stream to be cut", func() bool { return metricValue(t, p.base, "usersapi_streams_in_flight") == "0" })
+	waitFor(t, "the stalled stream to be cut", func() bool { return metricValue(t, p.Base, "usersapi_streams_in_flight") == "0" })
 	rest, err := io.ReadAll(first.resp.Body)
 	if err == nil {
 		var users []json.RawMessage
@@ -130,12 +130,12 @@ func TestSlowClientsCannotTakeTheServiceDown(t *testing.T) {
 	} else if !errors.Is(err, io.ErrUnexpectedEOF) && !strings.Contains(err.Error(), "connection reset") {
 		t.Logf("stalled client's read ended with %v", err)
 	}
-	if got := metricValue(t, p.base, "usersapi_streams_rejected_total"); got != "1" {
+	if got := metricValue(t, p.Base, "usersapi_streams_rejected_total"); got != "1" {
 		t.Errorf("usersapi_streams_rejected_total = %q, want 1", got)
 	}
 
 	// With the slot free again, a client that reads finishes its stream.
-	code, _, body, err := getWithin(t, p.base+"/users", 60*time.Second)
+	code, _, body, err := getWithin(t, p.Base+"/users", 60*time.Second)
 	var users []json.RawMessage
 	if err != nil || code != http.StatusOK || json.Unmarshal([]byte(body), &users) != nil || len(users) != n {
 		t.Errorf("full listing after the cut: %d, %d users, %v; want 200 with %d", code, len(users), err, n)

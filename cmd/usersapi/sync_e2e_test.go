@@ -4,13 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -20,6 +17,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/usersync/usersync/pkg/api/apitest"
 	"github.com/usersync/usersync/pkg/kube/kubetest"
 	"github.com/usersync/usersync/pkg/model"
 	"github.com/usersync/usersync/pkg/postgres"
@@ -31,26 +29,7 @@ var control = kubetest.NewShared(kubetest.Options{})
 
 func post(t *testing.T, url, token string, header ...string) (*http.Response, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("POST %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, body
+	return apitest.Do(t, http.MethodPost, url, token, header...)
 }
 
 type started struct {
@@ -127,7 +106,7 @@ func TestSyncOnDemandEndToEnd(t *testing.T) {
 		"SYNC_CRONJOB=usersync", "SYNC_NAMESPACE="+c.ns, "KUBECONFIG="+c.kubeconfig)
 	launch := func(path string, header ...string) (int, started, http.Header, string) {
 		t.Helper()
-		resp, body := post(t, p.base+path, syncToken, header...)
+		resp, body := post(t, p.Base+path, syncToken, header...)
 		var s started
 		if resp.StatusCode == http.StatusAccepted {
 			if err := json.Unmarshal(body, &s); err != nil {
@@ -153,7 +132,7 @@ func TestSyncOnDemandEndToEnd(t *testing.T) {
 	}
 
 	t.Run("a read token cannot start a sync", func(t *testing.T) {
-		if resp, body := post(t, p.base+"/api/sync/users", readToken); resp.StatusCode != http.StatusForbidden {
+		if resp, body := post(t, p.Base+"/api/sync/users", readToken); resp.StatusCode != http.StatusForbidden {
 			t.Errorf("POST with a read token = %d %s", resp.StatusCode, body)
 		}
 	})
@@ -178,7 +157,7 @@ func TestSyncOnDemandEndToEnd(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				<-start
-				resp, _ := post(t, p.base+"/api/sync/all", syncToken)
+				resp, _ := post(t, p.Base+"/api/sync/all", syncToken)
 				mu.Lock()
 				codes[resp.StatusCode]++
 				mu.Unlock()
@@ -193,7 +172,7 @@ func TestSyncOnDemandEndToEnd(t *testing.T) {
 
 	jobs := func() []map[string]any {
 		t.Helper()
-		resp, body := get(t, p.base+"/api/sync/jobs", readToken)
+		resp, body := get(t, p.Base+"/api/sync/jobs", readToken)
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("GET /api/sync/jobs = %d %s", resp.StatusCode, body)
 		}
@@ -236,12 +215,12 @@ func TestSyncOnDemandEndToEnd(t *testing.T) {
 		if len(all) != 3 || states[first.Job] != "succeeded api" {
 			t.Errorf("jobs: %v", states)
 		}
-		resp, body := get(t, p.base+"/api/sync/jobs/"+first.Job, readToken)
+		resp, body := get(t, p.Base+"/api/sync/jobs/"+first.Job, readToken)
 		if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(`"job_name":"`+first.Job+`"`)) ||
 			!bytes.Contains(body, []byte(`"state":"succeeded"`)) {
 			t.Errorf("GET /api/sync/jobs/%s = %d %s", first.Job, resp.StatusCode, body)
 		}
-		if resp, body := get(t, p.base+"/api/sync/jobs/usersync-elsewhere", readToken); resp.StatusCode != http.StatusNotFound {
+		if resp, body := get(t, p.Base+"/api/sync/jobs/usersync-elsewhere", readToken); resp.StatusCode != http.StatusNotFound {
 			t.Errorf("GET of a Job that is not the CronJob's = %d %s", resp.StatusCode, body)
 		}
 	})
@@ -259,7 +238,7 @@ func TestSyncOnDemandEndToEnd(t *testing.T) {
 	})
 
 	t.Run("metrics", func(t *testing.T) {
-		_, body := get(t, p.base+"/metrics", "")
+		_, body := get(t, p.Base+"/metrics", "")
 		for _, want := range []string{
 			`usersapi_sync_triggers_total{outcome="accepted",scope="all"} 1`,
 			`usersapi_sync_triggers_total{outcome="conflict",scope="all"} 19`,
@@ -295,7 +274,7 @@ func TestSyncOnDemandEndToEnd(t *testing.T) {
 				}
 			})
 			start := time.Now()
-			resp, body := post(t, p.base+"/api/sync/users", syncToken)
+			resp, body := post(t, p.Base+"/api/sync/users", syncToken)
 			took := time.Since(start)
 			if resp.StatusCode != http.StatusServiceUnavailable || !bytes.Contains(body, []byte("the Kubernetes API is unavailable")) {
 				t.Errorf("POST with Kubernetes %s = %d %s", outage, resp.StatusCode, body)
@@ -307,10 +286,10 @@ func TestSyncOnDemandEndToEnd(t *testing.T) {
 			if took > 7*time.Second {
 				t.Errorf("POST with Kubernetes %s took %v, want it bounded by the 5 s timeout", outage, took)
 			}
-			if resp, body := get(t, p.base+"/api/users/1", readToken); resp.StatusCode != http.StatusOK {
+			if resp, body := get(t, p.Base+"/api/users/1", readToken); resp.StatusCode != http.StatusOK {
 				t.Errorf("GET /api/users/1 with Kubernetes %s = %d %s", outage, resp.StatusCode, body)
 			}
-			if resp, _ := get(t, p.base+"/readyz", ""); resp.StatusCode != http.StatusOK {
+			if resp, _ := get(t, p.Base+"/readyz", ""); resp.StatusCode != http.StatusOK {
 				t.Errorf("/readyz with Kubernetes %s = %d, want 200", outage, resp.StatusCode)
 			}
 		})
@@ -326,7 +305,7 @@ func TestSyncOnDemandEndToEnd(t *testing.T) {
 			body []byte
 		)
 		waitFor(t, "RBAC to refuse", func() bool {
-			resp, body = post(t, p.base+"/api/sync/users", syncToken)
+			resp, body = post(t, p.Base+"/api/sync/users", syncToken)
 			return resp.StatusCode != http.StatusConflict && resp.StatusCode != http.StatusAccepted
 		})
 		re := regexp.MustCompile(`denied by the Kubernetes API: usersapi may not \w+ \w+.* in namespace ` + c.ns)
@@ -335,15 +314,15 @@ func TestSyncOnDemandEndToEnd(t *testing.T) {
 		}
 		// The log is flushed every 200 ms.
 		waitFor(t, "the refusal logged with its reason", func() bool {
-			return p.logs.index(`"msg":"request failed"`) >= 0 && p.logs.index("is forbidden: User") >= 0
+			return p.Logs.Index(`"msg":"request failed"`) >= 0 && p.Logs.Index("is forbidden: User") >= 0
 		})
-		_, metrics := get(t, p.base+"/metrics", "")
+		_, metrics := get(t, p.Base+"/metrics", "")
 		if !regexp.MustCompile(`usersapi_sync_triggers_total\{outcome="forbidden",scope="users"\} [1-9]`).Match(metrics) {
 			t.Error("the refusal is not counted as forbidden")
 		}
 	})
 
-	if strings.Contains(p.logs.String(), syncToken) || strings.Contains(p.logs.String(), readToken) {
+	if strings.Contains(p.Logs.String(), syncToken) || strings.Contains(p.Logs.String(), readToken) {
 		t.Error("a token appears in the log")
 	}
 }
@@ -357,9 +336,9 @@ func TestSyncOnDemandOff(t *testing.T) {
 			body []byte
 		)
 		if r.method == "POST" {
-			resp, body = post(t, p.base+r.path, syncToken)
+			resp, body = post(t, p.Base+r.path, syncToken)
 		} else {
-			resp, body = get(t, p.base+r.path, syncToken)
+			resp, body = get(t, p.Base+r.path, syncToken)
 		}
 		if resp.StatusCode != http.StatusServiceUnavailable || !bytes.Contains(body, []byte("sync on demand is not configured")) {
 			t.Errorf("%s %s without SYNC_CRONJOB = %d %s", r.method, r.path, resp.StatusCode, body)
@@ -389,17 +368,17 @@ current-context: x
 	}
 	dbURL := seedDatabase(t, genUsers(3), nil)
 	p := startAPI(t, "DATABASE_URL="+dbURL, "API_TOKENS_FILE="+writeTokenFile(t), "SYNC_CRONJOB=usersync", "KUBECONFIG="+kubeconfig)
-	if resp, _ := get(t, p.base+"/readyz", ""); resp.StatusCode != http.StatusOK {
+	if resp, _ := get(t, p.Base+"/readyz", ""); resp.StatusCode != http.StatusOK {
 		t.Errorf("/readyz = %d", resp.StatusCode)
 	}
-	if resp, _ := get(t, p.base+"/users/1", readToken); resp.StatusCode != http.StatusOK {
+	if resp, _ := get(t, p.Base+"/users/1", readToken); resp.StatusCode != http.StatusOK {
 		t.Errorf("GET /users/1 = %d", resp.StatusCode)
 	}
-	if resp, body := post(t, p.base+"/sync/users", syncToken); resp.StatusCode != http.StatusServiceUnavailable {
+	if resp, body := post(t, p.Base+"/sync/users", syncToken); resp.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("POST /sync/users = %d %s", resp.StatusCode, body)
 	}
-	if !strings.Contains(p.logs.String(), `"msg":"sync on demand","namespace":"sync"`) {
-		t.Errorf("the namespace does not come from the kubeconfig:\n%s", p.logs)
+	if !strings.Contains(p.Logs.String(), `"msg":"sync on demand","namespace":"sync"`) {
+		t.Errorf("the namespace does not come from the kubeconfig:\n%s", p.Logs)
 	}
 }
 
@@ -415,17 +394,5 @@ func TestSyncOnDemandConfigErrorsExit2(t *testing.T) {
 		"SYNC_CRONJOB outside a cluster":         {db, "PUBLIC_READS=true", "SYNC_CRONJOB=usersync"},
 		"SYNC_CRONJOB with a missing kubeconfig": {db, "PUBLIC_READS=true", "SYNC_CRONJOB=usersync", "KUBECONFIG=" + filepath.Join(dir, "absent")},
 	}
-	for name, env := range tests {
-		t.Run(name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			cmd := exec.CommandContext(ctx, binary)
-			cmd.Env = append([]string{"LISTEN_ADDR=127.0.0.1:0"}, env...)
-			out, err := cmd.CombinedOutput()
-			var ee *exec.ExitError
-			if !errors.As(err, &ee) || ee.ExitCode() != 2 {
-				t.Errorf("exit: %v, want status 2; output %s", err, out)
-			}
-		})
-	}
+	assertExit2(t, tests)
 }

@@ -33,6 +33,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 
+	"github.com/usersync/usersync/pkg/api/apitest"
 	"github.com/usersync/usersync/pkg/kube/kubelettest"
 	"github.com/usersync/usersync/pkg/kube/kubetest"
 	"github.com/usersync/usersync/pkg/metrics/pushtest"
@@ -276,7 +277,7 @@ func (e *chartEnv) syncRuns(t *testing.T) []syncRun {
 // needs: it listens on a loopback port, and it reaches the API server with
 // a kubeconfig holding a token of the chart's ServiceAccount instead of
 // the in-cluster mount of the same token.
-func (e *chartEnv) startAPI(t *testing.T) *apiProcess {
+func (e *chartEnv) startAPI(t *testing.T) *apitest.Process {
 	t.Helper()
 	ctx := context.Background()
 	dep, err := e.client.AppsV1().Deployments(e.ns).Get(ctx, "r-usersync-api", metav1.GetOptions{})
@@ -314,22 +315,7 @@ func (e *chartEnv) startAPI(t *testing.T) *apiProcess {
 // request sends an authenticated request and returns the status and body.
 func request(t *testing.T, method, url, token string) (int, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(method, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp, body := apitest.Do(t, method, url, token)
 	return resp.StatusCode, body
 }
 
@@ -430,14 +416,14 @@ func TestChartOnAPIServer(t *testing.T) {
 				t.Fatal(err)
 			}
 			readToken, syncToken := string(secret.Data["read"]), string(secret.Data["sync"])
-			if code, body := request(t, "GET", api.base+"/api/users?limit=1", readToken); code != 200 || !bytes.HasPrefix(body, []byte("[{")) {
+			if code, body := request(t, "GET", api.Base+"/api/users?limit=1", readToken); code != 200 || !bytes.HasPrefix(body, []byte("[{")) {
 				t.Fatalf("GET /api/users?limit=1 = %d %s", code, body)
 			}
 
 			e.syncOnDemand(t, api, readToken, syncToken)
 
 			// helm test, its pod run by the kubelet stand-in against this API.
-			e.kubelet.SetRewrite("r-usersync-api."+e.ns+".svc:80", strings.TrimPrefix(api.base, "http://"))
+			e.kubelet.SetRewrite("r-usersync-api."+e.ns+".svc:80", strings.TrimPrefix(api.Base, "http://"))
 			e.helmRun(t, "test", "r", "--timeout", "2m")
 			if runs := e.kubelet.Runs("r-usersync-test"); len(runs) != 1 || runs[0].Err != nil || !strings.Contains(runs[0].Output, "user(s)") {
 				t.Fatalf("helm test pod runs: %+v", runs)
@@ -446,7 +432,7 @@ func TestChartOnAPIServer(t *testing.T) {
 			// The metrics the dashboard and alerts use are all there.
 			exposed := exposedSeries{}
 			exposed.add(pushtest.Scrape(t, e.gateway))
-			exposed.add(pushtest.Scrape(t, api.base))
+			exposed.add(pushtest.Scrape(t, api.Base))
 			checkShippedMetrics(t, exposed, nil)
 			// Every run pushed as this installation: the chart's instance.
 			for _, g := range pushtest.Groups(t, e.gateway) {
@@ -496,9 +482,9 @@ func TestChartOnAPIServer(t *testing.T) {
 // syncOnDemand: POST /sync/users makes a Job from the CronJob with the
 // chart's RBAC; it runs a users sync recorded with trigger api, and
 // GET /sync/jobs shows both Jobs succeeded, with their runs and triggers.
-func (e *chartEnv) syncOnDemand(t *testing.T, api *apiProcess, readToken, syncToken string) {
+func (e *chartEnv) syncOnDemand(t *testing.T, api *apitest.Process, readToken, syncToken string) {
 	t.Helper()
-	code, body := request(t, "POST", api.base+"/api/sync/users", syncToken)
+	code, body := request(t, "POST", api.Base+"/api/sync/users", syncToken)
 	if code != http.StatusAccepted {
 		t.Fatalf("POST /api/sync/users = %d %s", code, body)
 	}
@@ -511,7 +497,7 @@ func (e *chartEnv) syncOnDemand(t *testing.T, api *apiProcess, readToken, syncTo
 	if last := runs[len(runs)-1]; last != (syncRun{"users", "api", accepted.Job, "succeeded"}) {
 		t.Fatalf("the API's sync run = %+v", last)
 	}
-	code, body = request(t, "GET", api.base+"/api/sync/jobs", readToken)
+	code, body = request(t, "GET", api.Base+"/api/sync/jobs", readToken)
 	if code != 200 {
 		t.Fatalf("GET /api/sync/jobs = %d %s", code, body)
 	}

@@ -3,7 +3,6 @@ package helm
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -81,14 +80,9 @@ func servedPaths(t *testing.T, basePath string) (operations, docs []string) {
 	api := startUsersapi(t, []string{"DATABASE_URL=" + pgtest.NewDatabase(t), "API_TOKENS_FILE=" + tokens, "BASE_PATH=" + basePath})
 	fetch := func(p string) []byte {
 		t.Helper()
-		resp, err := http.Get(api.base + p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, err := io.ReadAll(resp.Body)
-		if err != nil || resp.StatusCode != http.StatusOK {
-			t.Fatalf("GET %s: %d %v", p, resp.StatusCode, err)
+		code, body := request(t, http.MethodGet, api.Base+p, "")
+		if code != http.StatusOK {
+			t.Fatalf("GET %s: %d", p, code)
 		}
 		return body
 	}

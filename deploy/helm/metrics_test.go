@@ -2,7 +2,6 @@ package helm
 
 import (
 	"context"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -131,17 +130,9 @@ func TestShippedMetricsAreExposed(t *testing.T) {
 		{"GET", "/users/not-a-number", "r-token"},
 		{"GET", "/users", ""},
 	} {
-		req, _ := http.NewRequest(r.method, api.base+r.path, nil)
-		if r.token != "" {
-			req.Header.Set("Authorization", "Bearer "+r.token)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
+		request(t, r.method, api.Base+r.path, r.token)
 	}
-	exposed.add(pushtest.Scrape(t, api.base))
+	exposed.add(pushtest.Scrape(t, api.Base))
 
 	// Sync on demand's metrics need a Kubernetes API server behind
 	// usersapi: TestChartOnAPIServer checks them, with the chart's RBAC.

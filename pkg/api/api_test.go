@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/usersync/usersync/pkg/api"
+	"github.com/usersync/usersync/pkg/api/apitest"
 	"github.com/usersync/usersync/pkg/logtest"
 	"github.com/usersync/usersync/pkg/model"
 )
@@ -172,20 +173,6 @@ func TestGetUserStatuses(t *testing.T) {
 	})
 }
 
-// linkNext extracts the URL of a Link: <…>; rel="next" header.
-func linkNext(t *testing.T, h http.Header) string {
-	t.Helper()
-	link := h.Get("Link")
-	if link == "" {
-		return ""
-	}
-	m := regexp.MustCompile(`^<([^>]+)>; rel="next"$`).FindStringSubmatch(link)
-	if m == nil {
-		t.Fatalf("Link = %q, want <url>; rel=\"next\"", link)
-	}
-	return m[1]
-}
-
 func ids[T any](rows []T, id func(T) int64) []int64 {
 	out := []int64{}
 	for _, r := range rows {
@@ -230,7 +217,7 @@ func TestListUsersStreamsOrPages(t *testing.T) {
 				t.Fatalf("GET %s: %d %s", next, resp.Code, resp.Body)
 			}
 			got = append(got, ids(decode[[]api.User](t, resp), userID)...)
-			next = linkNext(t, resp.Header())
+			next = apitest.LinkNext(t, resp.Header())
 			if next != "" && (!strings.Contains(next, "department_id=3") || !strings.Contains(next, "include_deleted=true") || !strings.Contains(next, "limit=1")) {
 				t.Errorf("Link %q lost the filters", next)
 			}
@@ -377,9 +364,9 @@ func TestSyncRunsAndStatus(t *testing.T) {
 	if diff := cmp.Diff([]int64{4, 3}, ids(decode[[]api.SyncRun](t, resp), runID)); diff != "" {
 		t.Errorf("first page (-want +got):\n%s", diff)
 	}
-	next := linkNext(t, resp.Header())
+	next := apitest.LinkNext(t, resp.Header())
 	resp = tapi.Get(next)
-	if diff := cmp.Diff([]int64{2}, ids(decode[[]api.SyncRun](t, resp), runID)); diff != "" || linkNext(t, resp.Header()) != "" {
+	if diff := cmp.Diff([]int64{2}, ids(decode[[]api.SyncRun](t, resp), runID)); diff != "" || apitest.LinkNext(t, resp.Header()) != "" {
 		t.Errorf("second page %s (-want +got):\n%s", next, diff)
 	}
 	resp = tapi.Get("/sync/runs?scope=users&status=failed")

@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/usersync/usersync/pkg/api"
+	"github.com/usersync/usersync/pkg/api/apitest"
 	"github.com/usersync/usersync/pkg/model"
 )
 
@@ -144,7 +145,7 @@ func TestCSVPagesFollowLinkWithAHeaderRowEach(t *testing.T) {
 		for _, r := range rows[1:] {
 			ids = append(ids, r[0])
 		}
-		next = linkNext(t, resp.Header)
+		next = apitest.LinkNext(t, resp.Header)
 		if next != "" && !strings.Contains(next, "format=csv") {
 			t.Errorf("Link %q lost the format", next)
 		}

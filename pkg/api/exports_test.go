@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/usersync/usersync/pkg/api"
+	"github.com/usersync/usersync/pkg/api/apitest"
 	"github.com/usersync/usersync/pkg/model"
 )
 
@@ -65,7 +66,7 @@ func TestExportsAreRecordedWithTheTokenName(t *testing.T) {
 		*page[0].TokenName != "finance-reports" || page[0].Outcome != "completed" || page[0].DurationSeconds < 0 {
 		t.Errorf("first page of /exports: %s; want the two newest, newest first", body)
 	}
-	next := linkNext(t, resp.Header)
+	next := apitest.LinkNext(t, resp.Header)
 	if _, body := get(t, srv.url+next, "Authorization", "Bearer plain-secret-2"); !strings.Contains(body, `"resource":"users"`) {
 		t.Errorf("second page %s: %s", next, body)
 	}
@@ -131,7 +132,7 @@ func TestUserAssetsArePagedAndStreamed(t *testing.T) {
 				t.Fatalf("GET %s: %d, %d assets, %v", next, resp.StatusCode, len(page), err)
 			}
 			n += len(page)
-			next = linkNext(t, resp.Header)
+			next = apitest.LinkNext(t, resp.Header)
 		}
 		if n != 3000 {
 			t.Errorf("%d assets over the pages, want 3000", n)

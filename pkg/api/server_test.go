@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/usersync/usersync/pkg/api"
+	"github.com/usersync/usersync/pkg/api/apitest"
 	"github.com/usersync/usersync/pkg/logtest"
 	"github.com/usersync/usersync/pkg/model"
 )
@@ -44,22 +45,7 @@ func newServer(t *testing.T, store *fakeStore, users api.UserReader) (*httptest.
 
 func get(t *testing.T, url string, header ...string) (*http.Response, string) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("read %s: %v", url, err)
-	}
+	resp, body := apitest.Do(t, http.MethodGet, url, "", header...)
 	return resp, string(body)
 }
 
