@@ -170,6 +170,32 @@ func (f *fixture) rowWrites() int64 {
 	return n
 }
 
+// assertFailedRunWroteNothing checks that the run just made (what, in a
+// failure message) left every mirror row as in before and is recorded in
+// sync_runs as failed with an error. The mirror had one good run before.
+func (f *fixture) assertFailedRunWroteNothing(before map[string]string, what string) {
+	f.t.Helper()
+	if diff := cmp.Diff(before, f.versions()); diff != "" {
+		f.t.Errorf("%s wrote rows (-before +after):\n%s", what, diff)
+	}
+	if last := f.runs()[1]; last.Status != "failed" || !last.HasError {
+		f.t.Errorf("sync_runs row = %+v, want failed with an error", last)
+	}
+}
+
+// requested returns a channel closed once the simulator is asked for
+// path at offset.
+func (f *fixture) requested(path, offset string) <-chan struct{} {
+	reached := make(chan struct{})
+	var once sync.Once
+	f.sim.OnRequest(func(r snipeittest.RequestInfo) {
+		if r.Path == path && r.Query.Get("offset") == offset {
+			once.Do(func() { close(reached) })
+		}
+	})
+	return reached
+}
+
 type runRow struct {
 	Scope, Status, Trigger string
 	Fetched, Inserted      int64
@@ -361,13 +387,7 @@ func TestPersistentFaultsLeaveThePreviousMirror(t *testing.T) {
 			if !strings.Contains(r.stdout, "users: FAILED, mirror unchanged") {
 				t.Errorf("stdout %q does not say the run failed", r.stdout)
 			}
-			if diff := cmp.Diff(before, f.versions()); diff != "" {
-				t.Errorf("a failed run wrote rows (-before +after):\n%s", diff)
-			}
-			last := f.runs()[1]
-			if last.Status != "failed" || !last.HasError {
-				t.Errorf("sync_runs row = %+v, want failed with an error", last)
-			}
+			f.assertFailedRunWroteNothing(before, "a failed run")
 		})
 	}
 }
@@ -609,13 +629,7 @@ func TestSIGTERMLeavesThePreviousMirror(t *testing.T) {
 	before := f.versions()
 	must(t, f.sim.UpdateUser(f.sim.Users()[0].ID, func(u *snipeittest.User) { u.City = "Elsewhere" }))
 
-	reached := make(chan struct{})
-	var once sync.Once
-	f.sim.OnRequest(func(r snipeittest.RequestInfo) {
-		if r.Query.Get("offset") == "396" {
-			once.Do(func() { close(reached) })
-		}
-	})
+	reached := f.requested("/api/v1/users", "396")
 	// Hold that page so the signal lands mid-run, with rows already staged.
 	f.sim.Inject(snipeittest.Fault{Kind: snipeittest.FaultDelay, Delay: 30 * time.Second, Path: "/api/v1/users", Query: map[string]string{"offset": "396"}, Persistent: true})
 	cmd := exec.Command(bin)
@@ -636,13 +650,7 @@ func TestSIGTERMLeavesThePreviousMirror(t *testing.T) {
 	if code := cmd.ProcessState.ExitCode(); code != 1 {
 		t.Fatalf("exit %d (%v), want 1\nstdout: %s\nstderr: %s", code, err, stdout.String(), stderr.String())
 	}
-	if diff := cmp.Diff(before, f.versions()); diff != "" {
-		t.Errorf("a stopped run wrote rows (-before +after):\n%s", diff)
-	}
-	last := f.runs()[1]
-	if last.Status != "failed" || !last.HasError {
-		t.Errorf("sync_runs row = %+v, want failed with an error", last)
-	}
+	f.assertFailedRunWroteNothing(before, "a stopped run")
 }
 
 // TestCopyBackendKilledMidRunFailsCleanly terminates the PostgreSQL backend
@@ -657,13 +665,7 @@ func TestCopyBackendKilledMidRunFailsCleanly(t *testing.T) {
 	before := f.versions()
 	must(t, f.sim.UpdateUser(f.sim.Users()[0].ID, func(u *snipeittest.User) { u.City = "Elsewhere" }))
 
-	reached := make(chan struct{})
-	var once sync.Once
-	f.sim.OnRequest(func(r snipeittest.RequestInfo) {
-		if r.Path == "/api/v1/users" && r.Query.Get("offset") == "396" {
-			once.Do(func() { close(reached) })
-		}
-	})
+	reached := f.requested("/api/v1/users", "396")
 	f.sim.Inject(snipeittest.Fault{Kind: snipeittest.FaultDelay, Delay: 3 * time.Second, Path: "/api/v1/users",
 		Query: map[string]string{"offset": "396"}, Times: 1})
 	done := make(chan result)
@@ -674,34 +676,13 @@ func TestCopyBackendKilledMidRunFailsCleanly(t *testing.T) {
 		t.Fatalf("the run ended before the slow page: exit %d\n%s", r.code, r.stderr)
 	}
 
-	ctx := context.Background()
-	var pid int
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		err := f.db.Pool().QueryRow(ctx, `SELECT pid FROM pg_stat_activity
-			WHERE datname = current_database() AND query LIKE 'COPY stage_users%' AND state = 'active'`).Scan(&pid)
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no COPY backend while the run waits on a page: %v", err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	var terminated bool
-	if err := f.db.Pool().QueryRow(ctx, "SELECT pg_terminate_backend($1)", pid).Scan(&terminated); err != nil || !terminated {
-		t.Fatalf("pg_terminate_backend(%d) = %v, %v", pid, terminated, err)
-	}
+	pgtest.TerminateBackend(t, f.dbURL, "COPY stage_users")
 
 	r := <-done
 	if r.code != 1 || !strings.Contains(r.stdout, "users: FAILED, mirror unchanged") {
 		t.Fatalf("exit %d, stdout %q; want 1 and the failure summary\nstderr: %s", r.code, r.stdout, r.stderr)
 	}
-	if diff := cmp.Diff(before, f.versions()); diff != "" {
-		t.Errorf("the run whose COPY was killed wrote rows (-before +after):\n%s", diff)
-	}
-	if last := f.runs()[1]; last.Status != "failed" || !last.HasError {
-		t.Errorf("sync_runs row = %+v, want failed with an error", last)
-	}
+	f.assertFailedRunWroteNothing(before, "the run whose COPY was killed")
 }
 
 // TestDryRunFullReportsBothScopes runs --dry-run --full with changes in

@@ -405,7 +405,7 @@ func TestRunsAreRecordedAndAbandonedOnesFailed(t *testing.T) {
 // error; nothing is written.
 func TestMirrorStopsTheSourceWhenTheCopyBackendDies(t *testing.T) {
 	ctx := context.Background()
-	db := openDB(t)
+	db, url := openDBURL(t)
 	users := testUsers(700)
 	if _, err := db.MirrorUsers(ctx, seq(users), model.MirrorOptions{}); err != nil {
 		t.Fatal(err)
@@ -437,21 +437,7 @@ func TestMirrorStopsTheSourceWhenTheCopyBackendDies(t *testing.T) {
 		done <- err
 	}()
 	<-blocked
-	var pid int
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		err := db.Pool().QueryRow(ctx, `SELECT pid FROM pg_stat_activity
-			WHERE datname = current_database() AND query LIKE 'COPY stage_users%' AND state = 'active'`).Scan(&pid)
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no COPY backend: %v", err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if _, err := db.Pool().Exec(ctx, "SELECT pg_terminate_backend($1)", pid); err != nil {
-		t.Fatal(err)
-	}
+	pgtest.TerminateBackend(t, url, "COPY stage_users")
 	err := <-done
 	if !errors.Is(err, model.ErrUnavailable) || !strings.Contains(err.Error(), "57P01") {
 		t.Errorf("err = %v, want the database's termination (unavailable)", err)

@@ -207,3 +207,34 @@ func NewRole(tb testing.TB, dbURL string, setup ...string) string {
 	u.User = url.User(name)
 	return u.String()
 }
+
+// TerminateBackend waits up to 10 s for an active backend in the database
+// at dbURL whose query starts with queryPrefix ("COPY stage_users"), and
+// terminates it as a database restart or failover would. No such backend,
+// or one that survives pg_terminate_backend, fails the test.
+func TerminateBackend(tb testing.TB, dbURL, queryPrefix string) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer c.Close(ctx)
+	var pid int
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		err := c.QueryRow(ctx, `SELECT pid FROM pg_stat_activity
+			WHERE datname = current_database() AND starts_with(query, $1) AND state = 'active'`, queryPrefix).Scan(&pid)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("no active backend running %q: %v", queryPrefix, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	var terminated bool
+	if err := c.QueryRow(ctx, "SELECT pg_terminate_backend($1)", pid).Scan(&terminated); err != nil || !terminated {
+		tb.Fatalf("pg_terminate_backend(%d) = %v, %v", pid, terminated, err)
+	}
+}
