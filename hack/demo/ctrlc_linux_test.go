@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -30,7 +31,7 @@ func TestMakeDemoStopsCleanlyOnCtrlC(t *testing.T) {
 		t.Skip("no make")
 	}
 	server := pgtest.ServerURL(t)
-	const database = "usersync_demo_ctrlc_test"
+	database := fmt.Sprintf("usersync_demo_ctrlc_test_%d", os.Getpid()) // see TestDemoRunsEndToEnd
 	terminal, tty := openPTY(t)
 	cmd := exec.Command("make", "--no-print-directory", "demo", "BIN="+t.TempDir(),
 		"DEMO_FLAGS=-server "+server+" -database "+database+" -users 300 -assets 200 -listen 127.0.0.1:0")

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -22,14 +24,17 @@ func TestDemoRunsEndToEnd(t *testing.T) {
 			t.Fatalf("build %s: %v\n%s", cmd, err, out)
 		}
 	}
-	args := []string{"-bin", bin, "-server", server, "-database", "usersync_demo_test",
+	// A name of this run's own: two checkouts testing on one server must
+	// not drop each other's database.
+	database := fmt.Sprintf("usersync_demo_test_%d", os.Getpid())
+	args := []string{"-bin", bin, "-server", server, "-database", database,
 		"-users", "300", "-assets", "200", "-listen", "127.0.0.1:0", "-exit"}
 	var out bytes.Buffer
 	if err := run(context.Background(), args, &out); err != nil {
 		t.Fatalf("demo: %v\n%s", err, out.String())
 	}
 	for _, want := range []string{"users: 288 fetched, 288 inserted", "assets: 192 fetched", "==> usersapi at http://127.0.0.1:", "/users?limit=3",
-		"==> Cleaning up", "stopped usersapi", "dropped the database usersync_demo_test"} {
+		"==> Cleaning up", "stopped usersapi", "dropped the database " + database} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out.String())
 		}
