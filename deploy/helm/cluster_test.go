@@ -75,24 +75,12 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// warnings collects the API server's warnings for one client.
-type warnings struct {
-	mu   sync.Mutex
-	list []string
-}
-
-func (w *warnings) HandleWarningHeader(code int, agent, text string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.list = append(w.list, text)
-}
-
 // dryRunCreate sends every object of a rendered manifest to the API server
 // as a server-side dry-run create with strict field validation, and
 // returns the warnings it answered (PodSecurity's among them).
 func dryRunCreate(t *testing.T, cp *kubetest.ControlPlane, ns, manifest string) []string {
 	t.Helper()
-	w := &warnings{}
+	w := &kubetest.Warnings{}
 	cfg := rest.CopyConfig(cp.Config())
 	cfg.WarningHandler = w
 	dyn, err := dynamic.NewForConfig(cfg)
@@ -126,7 +114,7 @@ func dryRunCreate(t *testing.T, cp *kubetest.ControlPlane, ns, manifest string) 
 			t.Errorf("dry-run create %s %s: %v", gvk.Kind, u.GetName(), err)
 		}
 	}
-	return w.list
+	return w.All()
 }
 
 // TestPodTemplatesPassRestricted: every workload the chart can render (the

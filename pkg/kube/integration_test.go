@@ -21,7 +21,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/client-go/rest"
 
 	"github.com/usersync/usersync/pkg/kube"
 	"github.com/usersync/usersync/pkg/kube/kubetest"
@@ -51,7 +50,7 @@ type cluster struct {
 	// token is a TokenRequest token of the service account usersync-api.
 	token string
 	// warnings collects the API server's warnings to the service account.
-	warnings *warningRecorder
+	warnings *kubetest.Warnings
 }
 
 // manifests returns testdata's CronJob and RBAC objects for namespace ns.
@@ -73,7 +72,7 @@ func manifests(t *testing.T, ns string) []byte {
 func newCluster(t *testing.T) *cluster {
 	t.Helper()
 	cp := control.Get(t)
-	c := &cluster{cp: cp, ns: cp.CreateNamespace(t, "sync"), admin: cp.Clientset(), warnings: &warningRecorder{}}
+	c := &cluster{cp: cp, ns: cp.CreateNamespace(t, "sync"), admin: cp.Clientset(), warnings: &kubetest.Warnings{}}
 	if _, err := cp.CreateObjects(testCtx(t), c.ns, manifests(t, c.ns)); err != nil {
 		t.Fatal(err)
 	}
@@ -127,25 +126,6 @@ func (c *cluster) kubectl(t *testing.T, args ...string) string {
 	return stdout.String()
 }
 
-type warningRecorder struct {
-	mu   sync.Mutex
-	msgs []string
-}
-
-func (w *warningRecorder) HandleWarningHeader(_ int, _ string, text string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.msgs = append(w.msgs, text)
-}
-
-func (w *warningRecorder) all() []string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return append([]string(nil), w.msgs...)
-}
-
-var _ rest.WarningHandler = (*warningRecorder)(nil)
-
 // normalized strips what differs between any two Jobs made from one
 // CronJob: names, uids, timestamps, versions, and the labels and selector
 // the API server derives from the Job's uid and name.
@@ -183,7 +163,7 @@ func TestJobEqualsKubectlsExceptTheDocumentedDifferences(t *testing.T) {
 				t.Fatalf("LaunchSync: %v, %v", created, err)
 			}
 			c.kubectl(t, "create", "job", "by-kubectl", "--from=cronjob/usersync")
-			if w := c.warnings.all(); len(w) > 0 {
+			if w := c.warnings.All(); len(w) > 0 {
 				t.Errorf("the API server warned about the launched Job: %q", w)
 			}
 			byKubectl, err := c.admin.BatchV1().Jobs(c.ns).Get(ctx, "by-kubectl", metav1.GetOptions{})
