@@ -8,8 +8,9 @@
 //     usersync's own client without the store), and against an older
 //     usersync binary (-before) in the same rounds;
 //   - full sync of 100,000 users + 50,000 assets into an empty database, and
-//     a re-sync with no upstream change, vs. snipeit-floor (the same pages,
-//     page size and parallelism, fetched and decoded, nothing written);
+//     a re-sync with no upstream change, vs. both snipeit-floors (the same
+//     pages, page size and parallelism, fetched and decoded, nothing
+//     written) and an older usersync binary (-before) in the same rounds;
 //   - peak RSS at 100,000 and at 1,000,000 users;
 //   - row versions a no-change re-sync writes (pg_stat_user_tables);
 //   - a run against a simulator throttled at 120 requests/minute: 429s
@@ -211,49 +212,74 @@ func fullRuns(ctx context.Context, o options, p func(string, ...any)) error {
 	if _, err := runFloor(ctx, o.floor, sim.url, "client", "all"); err != nil {
 		return err
 	}
-	var floor, initial, resync []measure
+	// Two floors, as in the CPU runs: usersync's own client, and a plain
+	// encoding/json one. With -before, the older binary syncs in the same
+	// rounds, so a ratio that moves because a floor got faster is told
+	// apart from a sync that got slower.
+	var floor, plain, initial, resync, beforeInitial, beforeResync []measure
 	var written int64
+	syncTwice := func(bin string) (initial, resync measure, written int64, err error) {
+		dbURL, drop, err := pgtest.Recreate(ctx, o.serverURL, "usersync_bench")
+		if err != nil {
+			return initial, resync, 0, err
+		}
+		defer drop()
+		if initial, err = runSync(ctx, bin, sim.url, dbURL, "", "--full"); err != nil {
+			return initial, resync, 0, err
+		}
+		before, err := rowWrites(ctx, dbURL)
+		if err != nil {
+			return initial, resync, 0, err
+		}
+		if resync, err = runSync(ctx, bin, sim.url, dbURL, "", "--full"); err != nil {
+			return initial, resync, 0, err
+		}
+		after, err := rowWrites(ctx, dbURL)
+		return initial, resync, after - before, err
+	}
 	for round := range o.rounds {
 		f, err := runFloor(ctx, o.floor, sim.url, "client", "all")
 		if err != nil {
 			return err
 		}
 		floor = append(floor, f)
-		dbURL, drop, err := pgtest.Recreate(ctx, o.serverURL, "usersync_bench")
+		pf, err := runFloor(ctx, o.floor, sim.url, "plain", "all")
 		if err != nil {
 			return err
 		}
-		i, err := runSync(ctx, o.usersync, sim.url, dbURL, "", "--full")
-		if err != nil {
-			drop()
-			return err
-		}
-		initial = append(initial, i)
-		before, err := rowWrites(ctx, dbURL)
-		if err != nil {
-			drop()
-			return err
-		}
-		r, err := runSync(ctx, o.usersync, sim.url, dbURL, "", "--full")
-		if err != nil {
-			drop()
-			return err
-		}
-		resync = append(resync, r)
-		after, err := rowWrites(ctx, dbURL)
-		drop()
+		plain = append(plain, pf)
+		i, r, w, err := syncTwice(o.usersync)
 		if err != nil {
 			return err
 		}
-		written += after - before
-		fmt.Fprintf(os.Stderr, "round %d: floor %s, initial %s, re-sync %s\n", round+1, f.wall, i.wall, r.wall)
+		initial, resync, written = append(initial, i), append(resync, r), written+w
+		line := fmt.Sprintf("round %d: floor %s, plain floor %s, initial %s, re-sync %s", round+1, f.wall, pf.wall, i.wall, r.wall)
+		if o.before != "" {
+			bi, br, _, err := syncTwice(o.before)
+			if err != nil {
+				return fmt.Errorf("before: %w", err)
+			}
+			beforeInitial, beforeResync = append(beforeInitial, bi), append(beforeResync, br)
+			line += fmt.Sprintf(", before: initial %s, re-sync %s", bi.wall, br.wall)
+		}
+		fmt.Fprintln(os.Stderr, line)
 	}
-	fm, im, rm := median(floor), median(initial), median(resync)
-	p("Data: %d users + %d assets from hack/snipeit-sim (no latency, no rate limit), page size 500, 4 pages in flight, %d rounds, medians.\n\n", o.users, o.assets, o.rounds)
-	p("| run | wall | × floor | CPU | peak RSS |\n|---|---|---|---|---|\n")
-	p("| floor: fetch + decode only (snipeit-floor -decode client) | %s | 1.00 | %s | %s |\n", fm.wall.Round(time.Millisecond), secs(fm.cpu), mib(fm.rss))
-	p("| usersync --full into an empty database | %s | %.2f | %s | %s |\n", im.wall.Round(time.Millisecond), ratio(im, fm), secs(im.cpu), mib(im.rss))
-	p("| usersync --full, no upstream change | %s | %.2f | %s | %s |\n", rm.wall.Round(time.Millisecond), ratio(rm, fm), secs(rm.cpu), mib(rm.rss))
+	fm, pm := median(floor), median(plain)
+	p("Data: %d users + %d assets from hack/snipeit-sim (no latency, no rate limit), page size 500, 4 pages in flight, %d rounds, medians. "+
+		"Floors fetch and decode the same pages with the same parallelism and write nothing: `snipeit-floor -decode client` with usersync's Snipe-IT client, "+
+		"`-decode plain` with net/http and encoding/json.\n\n", o.users, o.assets, o.rounds)
+	p("| run | wall | × client floor | × plain floor | CPU | peak RSS |\n|---|---|---|---|---|---|\n")
+	row := func(name string, m measure) {
+		p("| %s | %s | %.2f | %.2f | %s | %s |\n", name, m.wall.Round(time.Millisecond), ratio(m, fm), ratio(m, pm), secs(m.cpu), mib(m.rss))
+	}
+	row("floor: usersync's client, fetch + decode only", fm)
+	row("floor: plain encoding/json client, fetch + decode only", pm)
+	row("usersync --full into an empty database", median(initial))
+	row("usersync --full, no upstream change", median(resync))
+	if o.before != "" {
+		row("before (usersync --full), empty database", median(beforeInitial))
+		row("before (usersync --full), no upstream change", median(beforeResync))
+	}
 	p("\nRow versions written by the no-change re-syncs (pg_stat_user_tables n_tup_ins+upd+del on users and assets, all rounds): %d\n\n", written)
 
 	return nil
