@@ -1,22 +1,16 @@
 package main_test
 
 import (
-	"context"
-	"crypto/rand"
 	"encoding/csv"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/usersync/usersync/pkg/postgres/pgtest"
 	"github.com/usersync/usersync/pkg/snipeit/snipeittest"
@@ -144,54 +138,15 @@ func TestCSVExportOfASyncedMirror(t *testing.T) {
 	}
 }
 
-// roleURL creates a login role with grants on the database at dbURL and
-// returns dbURL as that role.
-func roleURL(t *testing.T, dbURL string, grants ...string) string {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	role := "usersapi_test_" + hex.EncodeToString(b[:])
-	ident := pgx.Identifier{role}.Sanitize()
-	if _, err := conn.Exec(ctx, "CREATE ROLE "+ident+" LOGIN"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c, err := pgx.Connect(ctx, dbURL)
-		if err != nil {
-			return
-		}
-		defer c.Close(ctx)
-		_, _ = c.Exec(ctx, "DROP OWNED BY "+ident)
-		_, _ = c.Exec(ctx, "DROP ROLE "+ident)
-	})
-	for _, g := range grants {
-		if _, err := conn.Exec(ctx, strings.ReplaceAll(g, "ROLE", ident)); err != nil {
-			t.Fatalf("%s: %v", g, err)
-		}
-	}
-	u, err := url.Parse(dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.User = url.User(role)
-	return u.String()
-}
-
 // TestExportHistoryWithLeastPrivilege runs usersapi as the role the README
 // asks for — SELECT on the mirror, INSERT on export_history — and as one
 // without the INSERT: the first records exports, the second still serves
 // them and counts the history rows it could not write.
 func TestExportHistoryWithLeastPrivilege(t *testing.T) {
 	dbURL := seedDatabase(t, genUsers(50), nil)
-	const selectAll = "GRANT SELECT ON ALL TABLES IN SCHEMA public TO ROLE"
+	const selectAll = "GRANT SELECT ON ALL TABLES IN SCHEMA public TO %[1]s"
 
-	least := startAPI(t, "DATABASE_URL="+roleURL(t, dbURL, selectAll, "GRANT INSERT ON export_history TO ROLE"), "PUBLIC_READS=true")
+	least := startAPI(t, "DATABASE_URL="+pgtest.NewRole(t, dbURL, selectAll, "GRANT INSERT ON export_history TO %[1]s"), "PUBLIC_READS=true")
 	if resp, _ := get(t, least.Base+"/users?format=csv", ""); resp.StatusCode != http.StatusOK {
 		t.Fatalf("export as the least-privilege role: %d", resp.StatusCode)
 	}
@@ -200,7 +155,7 @@ func TestExportHistoryWithLeastPrivilege(t *testing.T) {
 		return strings.Contains(string(body), `"rows":50`)
 	})
 
-	readOnly := startAPI(t, "DATABASE_URL="+roleURL(t, dbURL, selectAll), "PUBLIC_READS=true")
+	readOnly := startAPI(t, "DATABASE_URL="+pgtest.NewRole(t, dbURL, selectAll), "PUBLIC_READS=true")
 	resp, body := get(t, readOnly.Base+"/users?format=csv", "")
 	if rows, err := csv.NewReader(strings.NewReader(string(body))).ReadAll(); resp.StatusCode != http.StatusOK || err != nil || len(rows) != 51 {
 		t.Fatalf("export as a read-only role: %d, %d rows, %v", resp.StatusCode, len(rows), err)
