@@ -1,32 +1,23 @@
 package main
 
 import (
-	"bytes"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/usersync/usersync/pkg/logtest"
 )
 
 // stallingWriter blocks every Write until release is closed, as a pipe
 // whose reader fell behind does, and keeps what it was given.
 type stallingWriter struct {
 	release chan struct{}
-	mu      sync.Mutex
-	got     bytes.Buffer
+	logtest.Buffer
 }
 
 func (s *stallingWriter) Write(p []byte) (int, error) {
 	<-s.release
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.got.Write(p)
-}
-
-func (s *stallingWriter) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.got.String()
+	return s.Buffer.Write(p)
 }
 
 // TestLogLinesDoNotWaitForASlowReader: requests log a line each; while the
