@@ -17,7 +17,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -40,6 +39,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/usersync/usersync/pkg/api/apitest"
 	"github.com/usersync/usersync/pkg/model"
 	"github.com/usersync/usersync/pkg/postgres"
 )
@@ -68,25 +68,6 @@ func serveFloor(ctx context.Context, dbURL string) error {
 		return err
 	}
 	defer db.Close()
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /users/{id}", func(w http.ResponseWriter, r *http.Request) {
-		id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-		if err != nil {
-			http.Error(w, "bad id", http.StatusUnprocessableEntity)
-			return
-		}
-		u, err := db.GetUser(r.Context(), id)
-		if errors.Is(err, model.ErrNotFound) {
-			http.Error(w, "not found", http.StatusNotFound)
-			return
-		}
-		if err != nil {
-			http.Error(w, "error", http.StatusInternalServerError)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(u)
-	})
 	if addr := os.Getenv("PPROF_ADDR"); addr != "" {
 		// To compare profiles of the floor and usersapi (built with -tags pprof).
 		go func() { _ = http.ListenAndServe(addr, pprofMux()) }()
@@ -96,7 +77,7 @@ func serveFloor(ctx context.Context, dbURL string) error {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "{\"msg\":\"listening\",\"addr\":%q}\n", ln.Addr().String())
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: apitest.FloorHandler(db.GetUser), ReadHeaderTimeout: 5 * time.Second}
 	go func() { <-ctx.Done(); _ = srv.Close() }()
 	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return err

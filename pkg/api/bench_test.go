@@ -1,8 +1,6 @@
 package api_test
 
 import (
-	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -16,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/usersync/usersync/pkg/api"
+	"github.com/usersync/usersync/pkg/api/apitest"
 	"github.com/usersync/usersync/pkg/model"
 )
 
@@ -90,21 +89,5 @@ func BenchmarkGetUser(b *testing.B) {
 }
 
 func BenchmarkGetUserFloor(b *testing.B) {
-	store := benchStore()
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /users/{id}", func(w http.ResponseWriter, r *http.Request) {
-		id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-		if err != nil {
-			http.Error(w, "bad id", http.StatusUnprocessableEntity)
-			return
-		}
-		u, err := store.GetUser(r.Context(), id)
-		if errors.Is(err, model.ErrNotFound) {
-			http.Error(w, "not found", http.StatusNotFound)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(u)
-	})
-	benchGet(b, mux)
+	benchGet(b, apitest.FloorHandler(benchStore().GetUser))
 }

@@ -1,7 +1,8 @@
 // Package apitest runs usersapi for tests and talks to it over HTTP: the
 // built binary as a process on a loopback port, and requests with a bearer
 // token. The end-to-end tests of cmd/usersapi and the chart's tests use
-// the process; they and pkg/api's tests use the requests.
+// the process; they and pkg/api's tests use the requests. FloorHandler is
+// the bare handler the benchmarks measure usersapi against.
 package apitest
 
 import (
