@@ -1,4 +1,4 @@
-# usersync — see README.md. Every target works on a fresh Debian machine
+# usersync — see README.md and docs/development.md. Every target works on a fresh Debian machine
 # with Go: tools are installed or built under bin/ (git-ignored).
 
 SHELL := /bin/bash

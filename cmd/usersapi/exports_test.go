@@ -138,7 +138,7 @@ func TestCSVExportOfASyncedMirror(t *testing.T) {
 	}
 }
 
-// TestExportHistoryWithLeastPrivilege runs usersapi as the role the README
+// TestExportHistoryWithLeastPrivilege runs usersapi as the role docs/usersapi.md
 // asks for — SELECT on the mirror, INSERT on export_history — and as one
 // without the INSERT: the first records exports, the second still serves
 // them and counts the history rows it could not write.

@@ -1,6 +1,6 @@
 // Command usersapi serves the usersync mirror of Snipe-IT users and assets
 // over HTTP. It is configured by environment variables (see run.go and
-// DESIGN.md) and shuts down gracefully on SIGTERM or SIGINT.
+// docs/usersapi.md) and shuts down gracefully on SIGTERM or SIGINT.
 package main
 
 import (

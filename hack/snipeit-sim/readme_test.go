@@ -12,17 +12,17 @@ import (
 	"time"
 )
 
-// TestReadmeInstructionsWork follows the README's instructions for the
+// TestReadmeInstructionsWork follows docs/development.md's instructions for the
 // simulator: every flag it names exists, and the token it tells users to
 // export is the one a simulator started without -token accepts.
 func TestReadmeInstructionsWork(t *testing.T) {
-	readme, err := os.ReadFile("../../README.md")
+	readme, err := os.ReadFile("../../docs/development.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	start := strings.Index(string(readme), "go run ./hack/snipeit-sim")
 	if start < 0 {
-		t.Fatal("the README does not say how to run hack/snipeit-sim")
+		t.Fatal("docs/development.md does not say how to run hack/snipeit-sim")
 	}
 	section := string(readme[start:])
 	section = section[:strings.Index(section, "\n## ")]
@@ -31,12 +31,12 @@ func TestReadmeInstructionsWork(t *testing.T) {
 	_ = run(context.Background(), []string{"-h"}, io.Discard, &usage)
 	for _, m := range regexp.MustCompile("`(-[a-z-]+)`").FindAllStringSubmatch(section, -1) {
 		if !strings.Contains(usage.String(), "  "+m[1]+" ") {
-			t.Errorf("the README names %s, which snipeit-sim does not have:\n%s", m[1], usage.String())
+			t.Errorf("docs/development.md names %s, which snipeit-sim does not have:\n%s", m[1], usage.String())
 		}
 	}
 	m := regexp.MustCompile(`SNIPEIT_TOKEN=(\S+)`).FindStringSubmatch(section)
 	if m == nil {
-		t.Fatal("the README does not give the simulator's token")
+		t.Fatal("docs/development.md does not give the simulator's token")
 	}
 	token := m[1]
 

@@ -196,7 +196,7 @@ func TestStartSyncErrors(t *testing.T) {
 			409, "sync Job usersync-29000000 (scope all, trigger schedule) is running", false},
 		{"the CronJob is missing", fmt.Errorf("%w: CronJob sync/usersync does not exist (SYNC_NAMESPACE, SYNC_CRONJOB)", model.ErrNotConfigured),
 			503, "sync on demand is not configured: CronJob sync/usersync does not exist", true},
-		{"RBAC forbids", fmt.Errorf("%w: usersapi may not create jobs in namespace sync (RBAC; see the Role in the README): jobs.batch is forbidden", model.ErrDenied),
+		{"RBAC forbids", fmt.Errorf("%w: usersapi may not create jobs in namespace sync (RBAC; see the Role in docs/sync-on-demand.md): jobs.batch is forbidden", model.ErrDenied),
 			503, "denied by the Kubernetes API: usersapi may not create jobs in namespace sync", true},
 		{"Kubernetes does not answer", fmt.Errorf("%w: get cronjobs usersync in namespace sync: dial tcp 10.0.0.1:443: i/o timeout", model.ErrKubernetesUnavailable),
 			503, "the Kubernetes API is unavailable; try again later", true},

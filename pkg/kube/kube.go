@@ -298,7 +298,7 @@ func (l *Launcher) apiError(err error, verb, resource, name string) error {
 	var status apierrors.APIStatus
 	switch {
 	case apierrors.IsForbidden(err):
-		return fmt.Errorf("%w: usersapi may not %s (RBAC; see the Role in the README): %w", model.ErrDenied, call, err)
+		return fmt.Errorf("%w: usersapi may not %s (RBAC; see the Role in docs/sync-on-demand.md): %w", model.ErrDenied, call, err)
 	case apierrors.IsUnauthorized(err):
 		return fmt.Errorf("%w: the Kubernetes API did not accept usersapi's credentials (%s): %w", model.ErrDenied, call, err)
 	case apierrors.IsNotFound(err) && resource == "leases":

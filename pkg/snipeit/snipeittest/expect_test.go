@@ -96,7 +96,7 @@ func fetchAll[T any](t *testing.T, s *Server, path string, decode func(*testing.
 }
 
 // wireDecoder turns decoded JSON rows into model values the way the
-// project's client is specified to (see DESIGN.md and API.md).
+// project's client decodes them.
 type wireDecoder struct {
 	tz *time.Location
 	v  Version
