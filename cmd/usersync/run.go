@@ -21,6 +21,7 @@ import (
 	"github.com/usersync/usersync/pkg/postgres"
 	"github.com/usersync/usersync/pkg/snipeit"
 	"github.com/usersync/usersync/pkg/syncer"
+	"github.com/usersync/usersync/pkg/syncflags"
 )
 
 // version is set at build time with -ldflags "-X main.version=…"; else the
@@ -140,8 +141,8 @@ func parseConfig(cmd string, args []string, getenv func(string) string, help io.
 		pageSize, parallelism, requestTimeout, trigg string
 		retries, retryBackoff, maxDeleteRows         string
 	)
-	fs.StringVar(&scope, "scope", "users", "what to sync: users, assets or all")
-	fs.BoolVar(&full, "full", false, "sync everything (same as --scope all)")
+	fs.StringVar(&scope, syncflags.Scope, string(model.ScopeUsers), "what to sync: users, assets or all")
+	fs.BoolVar(&full, syncflags.Full, false, "sync everything (same as --scope all)")
 	fs.BoolVar(&c.dryRun, "dry-run", false, "print what would change and write nothing (a read-only database role is enough)")
 	fs.IntVar(&c.maxChanges, "max-changes", 100, "with --dry-run: changes printed per scope and kind; 0 prints every change")
 	fs.BoolVar(&c.allowMassDelete, "allow-mass-delete", false, "lift the mass-delete guard (see --max-delete-rows)")
@@ -160,8 +161,8 @@ func parseConfig(cmd string, args []string, getenv func(string) string, help io.
 	fs.StringVar(&retries, "retries", env("SNIPEIT_RETRIES", "7"), "retries of a failed Snipe-IT request before the run fails (SNIPEIT_RETRIES)")
 	fs.StringVar(&retryBackoff, "retry-backoff", env("SNIPEIT_RETRY_BACKOFF", "1s"), "first wait before a retry; it doubles up to 30s, with jitter (SNIPEIT_RETRY_BACKOFF)")
 	fs.StringVar(&tz, "timezone", env("SNIPEIT_TIMEZONE", "UTC"), "Snipe-IT's APP_TIMEZONE, in which it writes datetimes (SNIPEIT_TIMEZONE)")
-	fs.StringVar(&trigg, "trigger", env("SYNC_TRIGGER", "cli"), "what started this run, recorded in sync_runs: schedule, manual, api, cli (SYNC_TRIGGER)")
-	fs.StringVar(&c.jobName, "job-name", env("JOB_NAME", ""), "the Kubernetes Job running this sync, recorded in sync_runs (JOB_NAME)")
+	fs.StringVar(&trigg, "trigger", env(syncflags.EnvTrigger, model.TriggerCLI), "what started this run, recorded in sync_runs: schedule, manual, api, cli (SYNC_TRIGGER)")
+	fs.StringVar(&c.jobName, "job-name", env(syncflags.EnvJobName, ""), "the Kubernetes Job running this sync, recorded in sync_runs (JOB_NAME)")
 	fs.StringVar(&logLevel, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (LOG_LEVEL)")
 	defaultFormat := "json"
 	if isTerminal {
@@ -187,7 +188,7 @@ func parseConfig(cmd string, args []string, getenv func(string) string, help io.
 	c.trigger = trigg
 	if full {
 		scopeSet := false
-		fs.Visit(func(f *flag.Flag) { scopeSet = scopeSet || f.Name == "scope" })
+		fs.Visit(func(f *flag.Flag) { scopeSet = scopeSet || f.Name == syncflags.Scope })
 		if scopeSet && scope != "all" {
 			bad("--full means --scope all, not --scope %s: give one or the other", scope)
 		}

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/usersync/usersync/pkg/model"
+	"github.com/usersync/usersync/pkg/syncflags"
 )
 
 // Names the Jobs carry. The first two are Kubernetes'; the usersync.io
@@ -33,9 +33,6 @@ const (
 	// AnnotationIdempotencyKey holds the SHA-256 (hex) of the request's
 	// Idempotency-Key, never the key itself.
 	AnnotationIdempotencyKey = "usersync.io/idempotency-key"
-	// EnvTrigger is the environment variable usersync records as the run's
-	// trigger.
-	EnvTrigger = "SYNC_TRIGGER"
 )
 
 // DefaultJobTTL is how long a launched Job (and its pod and logs) stays
@@ -101,12 +98,12 @@ func newJob(cj *batchv1.CronJob, name string, scope model.Scope, keyDigest strin
 		return nil, errNoContainer(cj)
 	}
 	if len(c.Command) > 1 {
-		c.Command = append(c.Command[:1:1], withoutScopeFlags(c.Command[1:])...)
+		c.Command = append(c.Command[:1:1], syncflags.WithoutModeFlags(c.Command[1:])...)
 	}
 	// Flags first: Go's flag package stops at the first argument that is
 	// not one.
-	c.Args = append([]string{"--scope", string(scope)}, withoutScopeFlags(c.Args)...)
-	setEnv(c, EnvTrigger, model.TriggerAPI)
+	c.Args = append(syncflags.Args(scope, false), syncflags.WithoutModeFlags(c.Args)...)
+	setEnv(c, syncflags.EnvTrigger, model.TriggerAPI)
 	if job.Spec.TTLSecondsAfterFinished == nil {
 		job.Spec.TTLSecondsAfterFinished = ptr(int32(ttl / time.Second))
 	}
@@ -122,69 +119,6 @@ func syncContainer(spec *corev1.PodSpec) *corev1.Container {
 		}
 	}
 	return nil
-}
-
-// withoutScopeFlags drops usersync's scope-selecting flags (--scope X,
-// --scope=X, --full, --full=B, with one dash or two) from args, so that
-// the --scope newJob adds is the only one: a --full left next to it would
-// make usersync refuse to run.
-func withoutScopeFlags(args []string) []string {
-	out := make([]string, 0, len(args))
-	for i := 0; i < len(args); i++ {
-		name, _, hasValue := parseFlag(args[i])
-		switch name {
-		case "scope":
-			if !hasValue {
-				i++ // the value is the next argument
-			}
-		case "full":
-		default:
-			out = append(out, args[i])
-		}
-	}
-	return out
-}
-
-// scopeOfArgs tells the scope a Job's arguments ask usersync for, to list
-// Jobs made without the API (scheduled, kubectl's) by scope: all with
-// --full, else the last --scope, else users, usersync's default. usersync
-// itself refuses --full next to a --scope other than all (exit 2), so a
-// template with both makes Jobs that fail; they are listed as all, what
-// --full asks for. newJob never makes such a command line: it drops every
-// scope flag before adding its own --scope.
-func scopeOfArgs(args []string) model.Scope {
-	scope, full := model.ScopeUsers, false
-	for i := 0; i < len(args); i++ {
-		name, value, hasValue := parseFlag(args[i])
-		switch name {
-		case "scope":
-			if !hasValue && i+1 < len(args) {
-				i++
-				value = args[i]
-			}
-			scope = model.Scope(value)
-		case "full":
-			full = true
-			if hasValue {
-				full, _ = strconv.ParseBool(value)
-			}
-		}
-	}
-	if full {
-		return model.ScopeAll
-	}
-	return scope
-}
-
-// parseFlag splits "-name", "--name" or "--name=value" as Go's flag
-// package reads them; name is "" for anything that is not a flag.
-func parseFlag(arg string) (name, value string, hasValue bool) {
-	if len(arg) < 2 || arg[0] != '-' || arg == "--" {
-		return "", "", false
-	}
-	name = strings.TrimPrefix(arg[1:], "-")
-	name, value, hasValue = strings.Cut(name, "=")
-	return name, value, hasValue
 }
 
 // setEnv sets the container's variable name to value, replacing a value
@@ -295,7 +229,8 @@ func jobScope(job *batchv1.Job) model.Scope {
 	if len(c.Command) > 1 {
 		args = append(args, c.Command[1:]...)
 	}
-	return scopeOfArgs(append(args, c.Args...))
+	scope, _ := syncflags.ModeOf(append(args, c.Args...))
+	return scope
 }
 
 func validScope(s model.Scope) bool {

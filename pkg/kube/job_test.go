@@ -4,7 +4,6 @@ import (
 	"errors"
 	"os"
 	"regexp"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"k8s.io/client-go/kubernetes/scheme"
 
 	"github.com/usersync/usersync/pkg/model"
+	"github.com/usersync/usersync/pkg/syncflags"
 )
 
 // chartCronJob is testdata/cronjob.yaml: the CronJob the chart renders.
@@ -136,60 +136,8 @@ func TestNewJobEnvAndCommand(t *testing.T) {
 	if want := []corev1.EnvVar{{Name: "SYNC_TRIGGER", Value: "api"}}; !cmp.Equal(got.Env, want) {
 		t.Errorf("env = %v, want %v", got.Env, want)
 	}
-	if s := scopeOfArgs(append(got.Command[1:], got.Args...)); s != model.ScopeUsers {
+	if s, _ := syncflags.ModeOf(append(got.Command[1:], got.Args...)); s != model.ScopeUsers {
 		t.Errorf("the Job's command line selects scope %s, want users", s)
-	}
-}
-
-// TestNewJobReplacesEveryScopeFlag: whatever scope-selecting flags the
-// CronJob's template carries, in its command or its args, a Job of the API
-// runs usersync with --scope <requested> alone — never next to a --full,
-// which usersync refuses (exit 2) with any --scope but all — and keeps
-// every other flag, in order.
-func TestNewJobReplacesEveryScopeFlag(t *testing.T) {
-	others := []string{"--log-level", "debug", "--allow-mass-delete"}
-	for _, template := range [][]string{
-		nil,
-		{"--full"},
-		{"-full"},
-		{"--full=true"},
-		{"--full=false"},
-		{"--scope=assets"},
-		{"--scope", "assets"},
-		{"-scope", "assets"},
-		{"-scope=all"},
-		{"--full", "--scope", "all"},
-		{"--scope", "users", "--full"},
-	} {
-		for _, inCommand := range []bool{false, true} {
-			for _, scope := range []model.Scope{model.ScopeUsers, model.ScopeAssets, model.ScopeAll} {
-				cj := chartCronJob(t)
-				c := &cj.Spec.JobTemplate.Spec.Template.Spec.Containers[0]
-				c.Command, c.Args = []string{"/usersync"}, nil
-				// The scope flags between other flags, one of which takes a value.
-				flags := slices.Concat(others[:2], template, others[2:])
-				if inCommand {
-					c.Command = append(c.Command, flags...)
-				} else {
-					c.Args = flags
-				}
-				job, err := newJob(cj, "j", scope, "", time.Hour)
-				if err != nil {
-					t.Fatal(err)
-				}
-				got := job.Spec.Template.Spec.Containers[0]
-				argv := slices.Concat(got.Command[1:], got.Args)
-				// --scope leads the args; the command keeps its other flags.
-				want := slices.Concat([]string{"--scope", string(scope)}, others)
-				if inCommand {
-					want = slices.Concat(others, []string{"--scope", string(scope)})
-				}
-				if !slices.Equal(argv, want) || scopeOfArgs(argv) != scope {
-					t.Errorf("template %q (in the command: %v), scope %s: the Job runs %q, want %q",
-						template, inCommand, scope, argv, want)
-				}
-			}
-		}
 	}
 }
 
@@ -199,30 +147,6 @@ func TestNewJobWithoutSyncContainer(t *testing.T) {
 	_, err := newJob(cj, "j", model.ScopeUsers, "", time.Hour)
 	if !errors.Is(err, model.ErrNotConfigured) || !strings.Contains(err.Error(), `"usersync"`) {
 		t.Errorf("err = %v, want ErrNotConfigured naming the container", err)
-	}
-}
-
-func TestScopeOfArgs(t *testing.T) {
-	tests := []struct {
-		args []string
-		want model.Scope
-	}{
-		{nil, model.ScopeUsers},
-		{[]string{"--full"}, model.ScopeAll},
-		{[]string{"-full"}, model.ScopeAll},
-		{[]string{"--full=false"}, model.ScopeUsers},
-		{[]string{"--scope", "assets"}, model.ScopeAssets},
-		{[]string{"--scope=assets"}, model.ScopeAssets},
-		{[]string{"-scope", "all"}, model.ScopeAll},
-		{[]string{"--scope", "assets", "--scope", "users"}, model.ScopeUsers},
-		// usersync refuses this (exit 2); the Job is listed as what --full asks.
-		{[]string{"--full", "--scope", "assets"}, model.ScopeAll},
-		{[]string{"--dry-run", "--scope", "assets", "--allow-mass-delete"}, model.ScopeAssets},
-	}
-	for _, tt := range tests {
-		if got := scopeOfArgs(tt.args); got != tt.want {
-			t.Errorf("scopeOfArgs(%q) = %s, want %s", tt.args, got, tt.want)
-		}
 	}
 }
 
