@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -9,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -105,22 +103,15 @@ func fetch(ctx context.Context, client *http.Client, url, token string) (int, []
 	return resp.StatusCode, body, err
 }
 
-// firstToken returns the token of the file's first "<scope>:<token>" line
-// (api.LoadTokens keeps only digests, so it cannot hand one out).
+// firstToken returns the token of the file's first line (api.LoadTokens
+// keeps only digests, so it cannot hand one out).
 func firstToken(path string) (string, error) {
-	data, err := os.ReadFile(path)
+	lines, err := api.ReadTokenFile(path)
 	if err != nil {
 		return "", fmt.Errorf("API_TOKENS_FILE: %w", err)
 	}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		if _, token, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(token) != "" {
-			return strings.TrimSpace(token), nil
-		}
+	if len(lines) == 0 {
+		return "", errors.New("API_TOKENS_FILE holds no token")
 	}
-	return "", errors.New("API_TOKENS_FILE holds no <scope>:<token> line")
+	return lines[0].Token, nil
 }

@@ -26,6 +26,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -39,6 +40,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/usersync/usersync/pkg/api/apitest"
 	"github.com/usersync/usersync/pkg/model"
 	"github.com/usersync/usersync/pkg/postgres"
@@ -48,8 +52,8 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	var err error
-	if len(os.Args) > 1 && os.Args[1] == "floor" {
-		err = serveFloor(ctx, os.Getenv("DATABASE_URL"))
+	if len(os.Args) > 1 && (os.Args[1] == "floor" || os.Args[1] == "floor-json") {
+		err = serveFloor(ctx, os.Args[1], os.Getenv("DATABASE_URL"))
 	} else {
 		err = bench(ctx, os.Args[1:])
 	}
@@ -59,15 +63,21 @@ func main() {
 	}
 }
 
-// serveFloor is the floor: the least code that answers the same request
-// from the same query.
-func serveFloor(ctx context.Context, dbURL string) error {
+// serveFloor serves one of the floors: "floor" scans the row's columns
+// and encodes them in Go (apitest.FloorHandler over postgres.DB.GetUser);
+// "floor-json" has PostgreSQL render the row (jsonFloor), the least a Go
+// server can do.
+func serveFloor(ctx context.Context, kind, dbURL string) error {
 	// The same pool size as usersapi's, so the comparison is of handlers.
 	db, err := postgres.Open(ctx, postgres.Config{URL: dbURL, MaxConns: 8})
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	handler := apitest.FloorHandler(db.GetUser)
+	if kind == "floor-json" {
+		handler = jsonFloor(db.Pool())
+	}
 	if addr := os.Getenv("PPROF_ADDR"); addr != "" {
 		// To compare profiles of the floor and usersapi (built with -tags pprof).
 		go func() { _ = http.ListenAndServe(addr, pprofMux()) }()
@@ -77,12 +87,39 @@ func serveFloor(ctx context.Context, dbURL string) error {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "{\"msg\":\"listening\",\"addr\":%q}\n", ln.Addr().String())
-	srv := &http.Server{Handler: apitest.FloorHandler(db.GetUser), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second}
 	go func() { <-ctx.Done(); _ = srv.Close() }()
 	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
+}
+
+// jsonFloor answers GET /users/{id} with the bytes of
+// SELECT row_to_json(u) FROM users u WHERE id = $1: net/http, a pgx pool
+// and nothing else.
+func jsonFloor(pool *pgxpool.Pool) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /users/{id}", func(w http.ResponseWriter, r *http.Request) {
+		id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+		if err != nil {
+			http.Error(w, "bad id", http.StatusUnprocessableEntity)
+			return
+		}
+		var body []byte
+		err = pool.QueryRow(r.Context(), "SELECT row_to_json(u) FROM users u WHERE id = $1", id).Scan(&body)
+		if errors.Is(err, pgx.ErrNoRows) {
+			http.Error(w, "not found", http.StatusNotFound)
+			return
+		}
+		if err != nil {
+			http.Error(w, "error", http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(body)
+	})
+	return mux
 }
 
 // pprofMux serves net/http/pprof.
@@ -163,10 +200,15 @@ func bench(ctx context.Context, args []string) error {
 		rows = append(rows, []string{what, value, target})
 		fmt.Printf("  %-56s %-40s %s\n", what, value, target)
 	}
-	apiEnv := []string{"DATABASE_URL=" + o.dbURL, "API_TOKENS_FILE=" + tokens, "LISTEN_ADDR=127.0.0.1:0", "SHUTDOWN_DELAY=0"}
+	// Each server connects under its own application_name, so that the CPU
+	// of its PostgreSQL backends can be told apart (see runWrk).
+	apiEnv := func(name string) []string {
+		return []string{"DATABASE_URL=" + withAppName(o.dbURL, name), "API_TOKENS_FILE=" + tokens,
+			"LISTEN_ADDR=127.0.0.1:0", "SHUTDOWN_DELAY=0"}
+	}
 
 	// 1. The full stream, on a fresh server so its peak RSS is the stream's.
-	api, err := startServer(ctx, o.usersapi, nil, apiEnv...)
+	api, err := startServer(ctx, "usersapi", o.usersapi, nil, apiEnv("usersapi")...)
 	if err != nil {
 		return err
 	}
@@ -187,14 +229,19 @@ func bench(ctx context.Context, args []string) error {
 	// script and settings, in alternating rounds whose order flips each
 	// round, so that load from elsewhere on the machine falls on all alike.
 	if o.phases["get"] {
-		floor, err := startServer(ctx, os.Args[0], []string{"floor"}, "DATABASE_URL="+o.dbURL)
+		floor, err := startServer(ctx, "floor", os.Args[0], []string{"floor"}, "DATABASE_URL="+withAppName(o.dbURL, "floor"))
 		if err != nil {
 			return err
 		}
 		defer floor.stop()
-		contenders := []contender{{name: "floor", srv: floor}}
+		jsonFloor, err := startServer(ctx, "floor-json", os.Args[0], []string{"floor-json"}, "DATABASE_URL="+withAppName(o.dbURL, "floor-json"))
+		if err != nil {
+			return err
+		}
+		defer jsonFloor.stop()
+		contenders := []contender{{name: "floor-json", srv: jsonFloor}, {name: "floor", srv: floor}}
 		if o.baseline != "" {
-			before, err := startServer(ctx, o.baseline, nil, apiEnv...)
+			before, err := startServer(ctx, "baseline", o.baseline, nil, apiEnv("baseline")...)
 			if err != nil {
 				return err
 			}
@@ -233,22 +280,38 @@ func bench(ctx context.Context, args []string) error {
 			}
 			fmt.Printf("  round %d (load %s): %s\n", round+1, loadAverage(), strings.Join(line, "; "))
 		}
-		fl := contenders[0]
+		µs := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 		for _, c := range contenders {
 			add(c.name+" GET /users/{id}: req/s median (min–max)", spread(c.runs, func(r wrkResult) float64 { return r.rps }, "%.0f"), "")
 			add(c.name+" GET /users/{id}: p99 ms median (min–max)", spread(c.runs, func(r wrkResult) float64 { return ms(r.p99) }, "%.1f"), "")
 			add(c.name+" GET /users/{id}: errors", fmt.Sprint(sumErrors(c.runs)), "0")
 			add(c.name+" GET /users/{id}: server CPU µs/request median (min–max)",
-				spread(c.runs, func(r wrkResult) float64 { return float64(r.cpu) / float64(time.Microsecond) }, "%.0f"), "")
+				spread(c.runs, func(r wrkResult) float64 { return µs(r.cpu) }, "%.0f"), "")
+			add(c.name+" GET /users/{id}: PostgreSQL CPU µs/request median (min–max)",
+				spread(c.runs, func(r wrkResult) float64 { return µs(r.dbCPU) }, "%.0f"), "")
 		}
-		for _, c := range contenders[1:] {
-			// Ratios round by round: each pairs runs taken a few seconds apart.
-			add(c.name+" / floor req/s: median (min–max) of rounds",
-				spreadRatio(c.runs, fl.runs, func(r wrkResult) float64 { return r.rps }), "≥ 0.85")
-			add(c.name+" / floor p99: median (min–max) of rounds",
-				spreadRatio(c.runs, fl.runs, func(r wrkResult) float64 { return ms(r.p99) }), "≤ 1.3")
-			add(c.name+" / floor server CPU per request: median (min–max) of rounds",
-				spreadRatio(c.runs, fl.runs, func(r wrkResult) float64 { return float64(r.cpu) }), "")
+		// Ratios round by round (each pairs runs taken a few seconds apart),
+		// against each floor; the targets are against the leaner one.
+		for _, c := range contenders {
+			if strings.HasPrefix(c.name, "floor") {
+				continue
+			}
+			for _, fl := range contenders[:2] {
+				target := func(t string) string {
+					if fl.name == "floor-json" && c.name == "usersapi" {
+						return t
+					}
+					return ""
+				}
+				add(c.name+" / "+fl.name+" req/s: median (min–max) of rounds",
+					spreadRatio(c.runs, fl.runs, func(r wrkResult) float64 { return r.rps }), target("≥ 0.85"))
+				add(c.name+" / "+fl.name+" p99: median (min–max) of rounds",
+					spreadRatio(c.runs, fl.runs, func(r wrkResult) float64 { return ms(r.p99) }), target("≤ 1.3"))
+				add(c.name+" / "+fl.name+" server CPU per request: median (min–max) of rounds",
+					spreadRatio(c.runs, fl.runs, func(r wrkResult) float64 { return float64(r.cpu) }), "")
+				add(c.name+" / "+fl.name+" server + PostgreSQL CPU per request: median (min–max) of rounds",
+					spreadRatio(c.runs, fl.runs, func(r wrkResult) float64 { return float64(r.cpu + r.dbCPU) }), "")
+			}
 		}
 	}
 
@@ -444,12 +507,26 @@ end
 
 // server is a process under test.
 type server struct {
+	name string // its application_name is "apibench-" + name
 	cmd  *exec.Cmd
 	base string
 	done chan struct{}
 }
 
-func startServer(ctx context.Context, bin string, args []string, env ...string) (*server, error) {
+// withAppName sets the application_name of a database URL to
+// "apibench-" + name.
+func withAppName(dbURL, name string) string {
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		return dbURL // a key=value string: left as it is
+	}
+	q := u.Query()
+	q.Set("application_name", "apibench-"+name)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+func startServer(ctx context.Context, name, bin string, args []string, env ...string) (*server, error) {
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "LOG_LEVEL=info"}, env...)
 	stderr, err := cmd.StderrPipe()
@@ -459,7 +536,7 @@ func startServer(ctx context.Context, bin string, args []string, env ...string) 
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	s := &server{cmd: cmd, done: make(chan struct{})}
+	s := &server{name: name, cmd: cmd, done: make(chan struct{})}
 	addr := make(chan string, 1)
 	go func() {
 		defer close(s.done)
@@ -590,19 +667,51 @@ type wrkResult struct {
 	p99    time.Duration
 	errors int
 	cpu    time.Duration
+	// dbCPU is the CPU per request of the PostgreSQL backends that served
+	// the server.
+	dbCPU time.Duration
 }
 
 func (w wrkResult) summary() string {
 	s := fmt.Sprintf("%.0f/s, p99 %.1f ms, %d err", w.rps, float64(w.p99)/float64(time.Millisecond), w.errors)
 	if w.cpu > 0 {
-		s += fmt.Sprintf(", %.0f µs CPU/req", float64(w.cpu)/float64(time.Microsecond))
+		s += fmt.Sprintf(", %.0f+%.0f µs CPU/req", float64(w.cpu)/float64(time.Microsecond), float64(w.dbCPU)/float64(time.Microsecond))
 	}
 	return s
 }
 
 // cpuTime is the process's user plus system CPU time so far.
-func (s *server) cpuTime() time.Duration {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
+func (s *server) cpuTime() time.Duration { return processCPU(s.cmd.Process.Pid) }
+
+// backendCPU is the CPU time so far of the PostgreSQL backends serving
+// s (by application_name), and their number. PostgreSQL runs on the same
+// cores: a server that has it render JSON moves CPU there, and a fair
+// comparison counts both.
+func (s *server) backendCPU(ctx context.Context, dbURL string) (time.Duration, int, error) {
+	c, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer c.Close(ctx)
+	rows, err := c.Query(ctx, "SELECT pid FROM pg_stat_activity WHERE application_name = $1", "apibench-"+s.name)
+	if err != nil {
+		return 0, 0, err
+	}
+	pids, err := pgx.CollectRows(rows, pgx.RowTo[int])
+	if err != nil {
+		return 0, 0, err
+	}
+	var total time.Duration
+	for _, pid := range pids {
+		total += processCPU(pid)
+	}
+	return total, len(pids), nil
+}
+
+// processCPU is a process's user plus system CPU time so far; 0 when it
+// cannot be read.
+func processCPU(pid int) time.Duration {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0
 	}
@@ -642,12 +751,21 @@ func runWrk(ctx context.Context, o options, srv *server, script string, d time.D
 	if _, err := wrk(3 * time.Second); err != nil {
 		return wrkResult{}, err
 	}
+	// The pool's connections are open after the warm-up.
+	db0, _, err := srv.backendCPU(ctx, o.dbURL)
+	if err != nil {
+		return wrkResult{}, err
+	}
 	cpu0 := srv.cpuTime()
 	out, err := wrk(d)
 	if err != nil {
 		return wrkResult{}, err
 	}
 	cpu := srv.cpuTime() - cpu0
+	db1, _, err := srv.backendCPU(ctx, o.dbURL)
+	if err != nil {
+		return wrkResult{}, err
+	}
 	var r wrkResult
 	m := reRPS.FindStringSubmatch(out)
 	if m == nil {
@@ -655,7 +773,9 @@ func runWrk(ctx context.Context, o options, srv *server, script string, d time.D
 	}
 	r.rps, _ = strconv.ParseFloat(m[1], 64)
 	if r.rps > 0 {
-		r.cpu = time.Duration(float64(cpu) / (r.rps * d.Seconds()))
+		n := r.rps * d.Seconds()
+		r.cpu = time.Duration(float64(cpu) / n)
+		r.dbCPU = time.Duration(float64(db1-db0) / n)
 	}
 	if m := reP99.FindStringSubmatch(out); m != nil {
 		v, _ := strconv.ParseFloat(m[1], 64)

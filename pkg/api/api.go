@@ -77,16 +77,20 @@ type Deps struct {
 	// Logger receives unexpected errors (with the request id); nil
 	// discards them.
 	Logger *slog.Logger
-	// Now is the clock for ages in /sync/status; nil means time.Now.
+	// Now is the clock for ages in /sync/status and of the cached list of
+	// sync Jobs; nil means time.Now.
 	Now func() time.Time
 	// Limits bound streams and requests; the zero value bounds nothing.
 	Limits Limits
 	// Registry receives the operations' metrics (streams, exports); nil
 	// keeps them unexported. NewHandler passes its own.
 	Registry prometheus.Registerer
-	// Launcher starts sync Jobs and reads them (POST /sync/*, GET
+	// Launcher starts sync Jobs and lists them (POST /sync/*, GET
 	// /sync/jobs); nil answers those with 503 "not configured".
 	Launcher SyncLauncher
+	// JobsCacheTTL is how old the list of sync Jobs that GET /sync/jobs
+	// answers from may be; 0 means DefaultJobsCacheTTL.
+	JobsCacheTTL time.Duration
 }
 
 // Tags group the operations in the OpenAPI document.
@@ -106,6 +110,8 @@ type service struct {
 	now     func() time.Time
 	metrics *serviceMetrics
 	slots   *streamSlots
+	// jobs caches the launcher's list of sync Jobs; nil without one.
+	jobs *jobCache
 	// CSV columns of the exportable element types, derived once.
 	usersCSV  *csvTable[User]
 	assetsCSV *csvTable[Asset]
@@ -122,6 +128,9 @@ func Register(api huma.API, deps Deps) {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if deps.Launcher != nil {
+		s.jobs = newJobCache(deps.Launcher, deps.JobsCacheTTL, s.now)
 	}
 	declareSecurity(api.OpenAPI())
 	// Middlewares are captured when an operation is registered, so auth
@@ -151,12 +160,12 @@ func operation[I, O any](s *service, method, scope, id, tag, path, summary strin
 		Path:        path,
 		Summary:     summary,
 		Tags:        []string{tag},
-		Security:    s.security(scope),
 		Errors:      []int{http.StatusUnauthorized, http.StatusForbidden, http.StatusServiceUnavailable},
 	}
 	for _, o := range opts {
 		o(&op)
 	}
+	op.Security = s.security(&op, scope)
 	huma.Register(s.api, op, func(ctx context.Context, in *I) (*O, error) {
 		hctx, cancel := s.withRequestTimeout(ctx)
 		defer cancel()

@@ -130,6 +130,7 @@ func (s *service) registerAssets() {
 				},
 			})
 		},
+		openToPublicReads,
 		withListDocs[Asset](s, "assets"),
 		withErrors(http.StatusUnprocessableEntity),
 		withDescription("A JSON array of assets in id order, archived ones included, live ones only unless "+
@@ -141,6 +142,7 @@ func (s *service) registerAssets() {
 			a, err := s.deps.Assets.GetAsset(ctx, in.AssetID)
 			return resource(in.IfNoneMatch, a, err, newAsset)
 		},
+		openToPublicReads,
 		withResourceDocs[Asset](s),
 		withErrors(http.StatusNotModified, http.StatusNotFound),
 		withDescription("One asset by Snipe-IT id, deleted ones included (with deleted_at set). "+

@@ -70,7 +70,7 @@ func TestATokenFileWithoutTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tokens.scopeOf("r") != scopeRead {
+	if scope, _ := tokens.lookup("r"); scope != scopeRead {
 		t.Fatal("the token is not accepted")
 	}
 	later := time.Now().Add(time.Minute)
@@ -80,7 +80,7 @@ func TestATokenFileWithoutTokens(t *testing.T) {
 	if err := os.Chtimes(path, later, later); err != nil {
 		t.Fatal(err)
 	}
-	if got := tokens.scopeOf("r"); got != "" {
+	if got, _ := tokens.lookup("r"); got != "" {
 		t.Errorf("after the file was emptied the token still has scope %q", got)
 	}
 }

@@ -44,9 +44,12 @@ func fuzzHandler(f *testing.F) http.Handler {
 		f.Fatal(err)
 	}
 	// The whole router, so that the size bounds in front of the
-	// operations are fuzzed too.
+	// operations are fuzzed too. Requests carry fuzzToken (unless a test
+	// fuzzes Authorization), so that the operations PUBLIC_READS does not
+	// open are reached too.
+	tokens, _ := loadTokens(f, "read:"+fuzzToken+"\n")
 	h, err := api.NewHandler(api.Config{
-		Deps: api.Deps{Users: db, Assets: db, Runs: db, Exports: db, PublicReads: true,
+		Deps: api.Deps{Users: db, Assets: db, Runs: db, Exports: db, PublicReads: true, Tokens: tokens,
 			Limits: api.Limits{MaxStreams: 4, RequestTimeout: 10 * time.Second, StreamTimeout: time.Minute}},
 		DB: db,
 	})
@@ -66,12 +69,17 @@ func sliceSeq[T any](rows []T) iter.Seq2[*T, error] {
 	}
 }
 
-// noServerError serves GET path?rawQuery (with header, name then value)
-// and fails on any 5xx, or an error that is not a problem response.
-func noServerError(t *testing.T, h http.Handler, path, rawQuery string, header ...string) {
+// fuzzToken is the read token of fuzzHandler's requests.
+const fuzzToken = "fuzz-token"
+
+// noServerError serves GET path?rawQuery (with header, name then value,
+// and fuzzToken unless header sets Authorization) and fails on any 5xx, or
+// an error that is not a problem response. It returns the status.
+func noServerError(t testing.TB, h http.Handler, path, rawQuery string, header ...string) int {
 	u := &url.URL{Path: path, RawQuery: rawQuery}
 	req := (&http.Request{Method: http.MethodGet, URL: u, RequestURI: u.RequestURI(),
 		Header: http.Header{}, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Host: "example.test"}).WithContext(context.Background())
+	req.Header.Set("Authorization", "Bearer "+fuzzToken)
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
@@ -83,6 +91,7 @@ func noServerError(t *testing.T, h http.Handler, path, rawQuery string, header .
 	if ct := rec.Header().Get("Content-Type"); rec.Code >= 400 && ct != "application/problem+json" {
 		t.Fatalf("GET %s?%q %q = %d as %q: %s; want a problem", path, rawQuery, header, rec.Code, ct, rec.Body)
 	}
+	return rec.Code
 }
 
 var querySeeds = []string{
@@ -97,6 +106,10 @@ var querySeeds = []string{
 
 func fuzzQuery(f *testing.F, path string) {
 	h := fuzzHandler(f)
+	// The fuzzed requests must reach the operation, not stop at auth.
+	if code := noServerError(f, h, path, ""); code != http.StatusOK {
+		f.Fatalf("GET %s = %d, want 200", path, code)
+	}
 	for _, s := range querySeeds {
 		f.Add(s)
 	}

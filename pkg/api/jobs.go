@@ -14,19 +14,18 @@ import (
 	"github.com/usersync/usersync/pkg/model"
 )
 
-// SyncLauncher starts sync Jobs from usersync's CronJob and reads them
-// back. *kube.Launcher satisfies it. Its errors carry model.ErrConflict (a
-// sync Job is unfinished), ErrNotFound, ErrInvalid, ErrNotConfigured,
-// ErrDenied or ErrKubernetesUnavailable.
+// SyncLauncher starts sync Jobs from usersync's CronJob and lists them.
+// *kube.Launcher satisfies it. Its errors carry model.ErrConflict (a sync
+// Job is unfinished), ErrInvalid, ErrNotConfigured, ErrDenied or
+// ErrKubernetesUnavailable.
 type SyncLauncher interface {
 	// LaunchSync creates a Job of scope (users, assets or all) and returns
 	// it with created true; with an idempotency key used before, it
 	// returns that request's Job with created false.
 	LaunchSync(ctx context.Context, scope model.Scope, idempotencyKey string) (job model.SyncJob, created bool, err error)
-	// ListSyncJobs returns the CronJob's Jobs, newest first.
+	// ListSyncJobs returns the CronJob's Jobs, newest first. The API
+	// calls it at most once per Deps.JobsCacheTTL (see jobCache).
 	ListSyncJobs(ctx context.Context) ([]model.SyncJob, error)
-	// GetSyncJob returns one of them, or an error wrapping ErrNotFound.
-	GetSyncJob(ctx context.Context, name string) (model.SyncJob, error)
 }
 
 // errSyncOff answers every sync-job operation when usersapi runs without
@@ -144,10 +143,10 @@ func (s *service) registerSyncJobs() {
 
 	get(s, scopeRead, "list-sync-jobs", tagSync, "/sync/jobs", "List sync Jobs",
 		func(ctx context.Context, _ *struct{}) (*listSyncJobsOutput, error) {
-			if s.deps.Launcher == nil {
+			if s.jobs == nil {
 				return nil, errSyncOff
 			}
-			jobs, err := s.deps.Launcher.ListSyncJobs(ctx)
+			jobs, err := s.jobs.list(ctx)
 			if err != nil {
 				return nil, err
 			}
@@ -163,14 +162,15 @@ func (s *service) registerSyncJobs() {
 		},
 		withDescription("The Jobs of usersync's CronJob that Kubernetes still keeps (its history limits and "+
 			"the Jobs' ttlSecondsAfterFinished decide how many), scheduled, from kubectl and from POST /sync/*, "+
-			"newest first, each with the sync_runs rows it recorded."))
+			"newest first, each with the sync_runs rows it recorded. The Jobs come from a list of them that is "+
+			"at most SYNC_JOBS_CACHE_TTL (5 s) old. Needs a token even with PUBLIC_READS."))
 
 	get(s, scopeRead, "get-sync-job", tagSync, "/sync/jobs/{name}", "Get a sync Job",
 		func(ctx context.Context, in *getSyncJobInput) (*getSyncJobOutput, error) {
-			if s.deps.Launcher == nil {
+			if s.jobs == nil {
 				return nil, errSyncOff
 			}
-			job, err := s.deps.Launcher.GetSyncJob(ctx, in.Name)
+			job, err := s.jobs.get(ctx, in.Name)
 			if err != nil {
 				return nil, err
 			}
@@ -182,7 +182,8 @@ func (s *service) registerSyncJobs() {
 		},
 		withErrors(http.StatusNotFound, http.StatusUnprocessableEntity),
 		withDescription("One Job of usersync's CronJob with the sync_runs rows it recorded; 404 for a Job "+
-			"that does not exist or is not the CronJob's."))
+			"that does not exist or is not the CronJob's. Its state is at most SYNC_JOBS_CACHE_TTL (5 s) old. "+
+			"Needs a token even with PUBLIC_READS."))
 }
 
 // launch starts a sync Job through the launcher, if there is one.
@@ -194,6 +195,7 @@ func (s *service) launch(ctx context.Context, scope model.Scope, key string) (mo
 	if err != nil {
 		return model.SyncJob{}, err
 	}
+	s.jobs.launched()
 	if created {
 		s.log.InfoContext(ctx, "sync job started", "job", job.Name, "scope", string(scope), "request_id", RequestID(ctx))
 	}

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -337,16 +338,23 @@ func TestSyncTriggerMetrics(t *testing.T) {
 
 // TestEveryRouteRefusesAnonymousRequests walks every route the router
 // serves and sends it a request without a token: only the probes,
-// /metrics and the documents may answer it. With public reads, only GET
-// operations may.
+// /metrics and the documents may answer it. With public reads, only the
+// reads of the mirror and of the syncs' state may too: never the export
+// history (token names, search texts) nor the sync Jobs, and no anonymous
+// request reaches the Kubernetes API.
 func TestEveryRouteRefusesAnonymousRequests(t *testing.T) {
 	public := regexp.MustCompile(`^/(healthz|readyz|metrics|docs(/.*)?|openapi(-3\.0)?\.(json|yaml)|schemas/.*)$`)
+	openToPublicReads := map[string]bool{
+		"/api/users": true, "/api/users/{user_id}": true, "/api/users/{user_id}/assets": true,
+		"/api/assets": true, "/api/assets/{asset_id}": true, "/api/sync/runs": true, "/api/sync/status": true,
+	}
 	params := regexp.MustCompile(`\{[^}]+\}`)
 	for _, publicReads := range []bool{false, true} {
 		t.Run(fmt.Sprintf("PUBLIC_READS=%v", publicReads), func(t *testing.T) {
 			store := &fakeStore{users: testUsers()}
+			launcher := &countingLauncher{}
 			h, err := api.NewHandler(api.Config{
-				Deps:     api.Deps{Users: store, Assets: store, Runs: store, Exports: store, PublicReads: publicReads, Launcher: &fakeLauncher{}},
+				Deps:     api.Deps{Users: store, Assets: store, Runs: store, Exports: store, PublicReads: publicReads, Launcher: launcher},
 				BasePath: "/api",
 				DB:       store,
 			})
@@ -357,7 +365,7 @@ func TestEveryRouteRefusesAnonymousRequests(t *testing.T) {
 			if !ok {
 				t.Fatalf("the handler is a %T, not a chi router", h.Handler)
 			}
-			walked := 0
+			walked, opened := 0, 0
 			err = chi.Walk(routes, func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
 				path := strings.ReplaceAll(params.ReplaceAllString(route, "1"), "/*", "/x")
 				req := httptest.NewRequest(method, path, nil)
@@ -365,7 +373,10 @@ func TestEveryRouteRefusesAnonymousRequests(t *testing.T) {
 				h.ServeHTTP(rec, req)
 				walked++
 				isPublic := public.MatchString(route)
-				openRead := publicReads && method == http.MethodGet && strings.HasPrefix(route, "/api/")
+				openRead := publicReads && method == http.MethodGet && openToPublicReads[route]
+				if openRead {
+					opened++
+				}
 				switch {
 				case isPublic || openRead:
 					if rec.Code == http.StatusUnauthorized {
@@ -379,11 +390,38 @@ func TestEveryRouteRefusesAnonymousRequests(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if walked < 15 {
+			if walked < 17 {
 				t.Errorf("walked %d routes: the walk missed the API", walked)
+			}
+			if publicReads && opened != len(openToPublicReads) {
+				t.Errorf("the walk met %d of the %d routes open to public reads", opened, len(openToPublicReads))
+			}
+			if n := launcher.calls.Load(); n != 0 {
+				t.Errorf("anonymous requests reached the launcher %d times", n)
 			}
 		})
 	}
+}
+
+// countingLauncher counts every call.
+type countingLauncher struct {
+	fakeLauncher
+	calls atomic.Int64
+}
+
+func (c *countingLauncher) LaunchSync(ctx context.Context, scope model.Scope, key string) (model.SyncJob, bool, error) {
+	c.calls.Add(1)
+	return c.fakeLauncher.LaunchSync(ctx, scope, key)
+}
+
+func (c *countingLauncher) ListSyncJobs(ctx context.Context) ([]model.SyncJob, error) {
+	c.calls.Add(1)
+	return c.fakeLauncher.ListSyncJobs(ctx)
+}
+
+func (c *countingLauncher) GetSyncJob(ctx context.Context, name string) (model.SyncJob, error) {
+	c.calls.Add(1)
+	return c.fakeLauncher.GetSyncJob(ctx, name)
 }
 
 // TestEveryOperationDeclaresATokenScope reads the OpenAPI document: every
@@ -425,40 +463,25 @@ func TestEveryOperationDeclaresATokenScope(t *testing.T) {
 	}
 }
 
-// checkingLauncher fails the fuzz test when a name that cannot be a Job's
-// reaches the launcher (and so client-go's request path).
-type checkingLauncher struct {
-	fakeLauncher
-	t *testing.T
-}
-
-var jobName = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`)
-
-func (c *checkingLauncher) GetSyncJob(ctx context.Context, name string) (model.SyncJob, error) {
-	if !jobName.MatchString(name) || len(name) > 63 {
-		c.t.Errorf("the launcher was asked for Job %q", name)
-	}
-	return c.fakeLauncher.GetSyncJob(ctx, name)
-}
-
 // FuzzSyncJobPath fuzzes the name segment of GET /sync/jobs/{name}: the
-// answer is never a 5xx, and only a valid Job name reaches the launcher.
+// answer is never a 5xx. (No name reaches the launcher: the Job is looked
+// up in the cached list.)
 func FuzzSyncJobPath(f *testing.F) {
 	for _, s := range []string{"usersync-29000000", "a", "A", "-a", "a-", "a.b", "a/b", "%2e%2e", "..", strings.Repeat("a", 64), "a\x00"} {
 		f.Add(s)
 	}
 	store := &fakeStore{}
-	launcher := &checkingLauncher{}
+	tokens, _ := loadTokens(f, "read:"+readToken+"\n")
 	h, err := api.NewHandler(api.Config{
-		Deps: api.Deps{Users: store, Assets: store, Runs: store, PublicReads: true, Launcher: launcher},
+		Deps: api.Deps{Users: store, Assets: store, Runs: store, Tokens: tokens, Launcher: &fakeLauncher{}},
 		DB:   store,
 	})
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, name string) {
-		launcher.t = t
 		req := httptest.NewRequest(http.MethodGet, "/sync/jobs/x", nil)
+		req.Header.Set("Authorization", "Bearer "+readToken)
 		req.URL.Path, req.URL.RawPath = "/sync/jobs/"+name, ""
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)

@@ -30,7 +30,9 @@ type testServer struct {
 func startServer(t *testing.T, store *fakeStore, edit ...func(*api.Deps)) *testServer {
 	t.Helper()
 	logs := &logtest.Buffer{}
-	d := api.Deps{Users: store, Assets: store, Runs: store, Exports: store, PublicReads: true}
+	// Public reads, and a token for what they do not open (GET /exports).
+	tokens, _ := loadTokens(t, "read:"+readToken+"\n")
+	d := api.Deps{Users: store, Assets: store, Runs: store, Exports: store, PublicReads: true, Tokens: tokens}
 	for _, e := range edit {
 		e(&d)
 	}
@@ -98,7 +100,7 @@ func TestWholeListingsBeyondMaxStreamsAre503(t *testing.T) {
 	// Pages, single reads and listings that end within the first batch
 	// (four users) do not count against the cap.
 	for _, path := range []string{"/assets?limit=10", "/users/1", "/users?limit=1&format=csv", "/exports", "/users", "/users?format=csv"} {
-		if resp, body := get(t, srv.url+path); resp.StatusCode != http.StatusOK {
+		if resp, body := get(t, srv.url+path, "Authorization", "Bearer "+readToken); resp.StatusCode != http.StatusOK {
 			t.Errorf("GET %s while a stream runs: %d %s", path, resp.StatusCode, body)
 		}
 	}
@@ -191,7 +193,7 @@ func TestOversizeRequestsAreRefusedAsProblems(t *testing.T) {
 		{"status too long", "/assets?status=" + strings.Repeat("a", 101), nil, http.StatusUnprocessableEntity},
 		{"unknown format", "/users?format=xml", nil, http.StatusUnprocessableEntity},
 		{"id out of range", "/users/99999999999999999999/assets", nil, http.StatusUnprocessableEntity},
-		{"exports limit", "/exports?limit=0", nil, http.StatusUnprocessableEntity},
+		{"exports limit", "/exports?limit=0", []string{"Authorization", "Bearer " + readToken}, http.StatusUnprocessableEntity},
 	}
 	// An Accept that huma's negotiation cannot parse is disregarded, not a 500.
 	for _, path := range []string{"/users/1", "/users/2/assets", "/sync/status", "/users?format=csv", "/users/9"} {

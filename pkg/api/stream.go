@@ -32,14 +32,12 @@ type Listing struct {
 	Paging
 	Format string `query:"format" enum:"json,csv" doc:"csv answers text/csv (as Accept: text/csv does), json a JSON array (the default)."`
 	accept string
-	auth   string
 }
 
-// Resolve implements huma.Resolver: it keeps what the export history and
-// content negotiation need from the request's headers.
+// Resolve implements huma.Resolver: it keeps the Accept header for
+// content negotiation.
 func (l *Listing) Resolve(ctx huma.Context) []error {
 	l.accept = ctx.Header("Accept")
-	l.auth = ctx.Header("Authorization")
 	return l.Paging.Resolve(ctx)
 }
 
@@ -169,7 +167,7 @@ func writeListing[M, J any](s *service, hctx huma.Context, in *Listing, l *listi
 			outcome = model.ExportCut
 		}
 		s.recordExport(ctx, model.Export{
-			StartedAt: began, FinishedAt: time.Now(), TokenName: s.tokenName(in.auth),
+			StartedAt: began, FinishedAt: time.Now(), TokenName: tokenName(ctx),
 			Resource: l.resource, Filters: l.filters, Format: w.format,
 			Rows: w.rows, Bytes: w.body.written(), Outcome: outcome, RequestID: RequestID(ctx),
 		})

@@ -93,6 +93,7 @@ func (s *service) registerSync() {
 			}
 			return out, nil
 		},
+		openToPublicReads,
 		withErrors(http.StatusUnprocessableEntity),
 		withDescription("Recorded sync runs, newest first, 50 a page unless limit says otherwise; "+
 			"a Link header with rel=\"next\" gives the next page."))
@@ -126,5 +127,6 @@ func (s *service) registerSync() {
 			}
 			return out, nil
 		},
+		openToPublicReads,
 		withDescription("Per scope: the latest run, the latest success and its age, and the mirror's row counts."))
 }

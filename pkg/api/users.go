@@ -163,6 +163,7 @@ func (s *service) registerUsers() {
 				},
 			})
 		},
+		openToPublicReads,
 		withListDocs[User](s, "users"),
 		withErrors(http.StatusUnprocessableEntity),
 		withDescription("A JSON array of users in id order, live ones only unless include_deleted; CSV with "+
@@ -177,6 +178,7 @@ func (s *service) registerUsers() {
 			u, err := s.deps.Users.GetUser(ctx, in.UserID)
 			return resource(in.IfNoneMatch, u, err, newUser)
 		},
+		openToPublicReads,
 		withResourceDocs[User](s),
 		withErrors(http.StatusNotModified, http.StatusNotFound),
 		withDescription("One user by Snipe-IT id. A user that vanished from Snipe-IT is still returned, "+
@@ -197,6 +199,7 @@ func (s *service) registerUsers() {
 				},
 			})
 		},
+		openToPublicReads,
 		withListDocs[Asset](s, "assets checked out to the user"),
 		withErrors(http.StatusNotFound, http.StatusUnprocessableEntity),
 		withDescription("The assets checked out to the user, in id order, paged, streamed and exported as "+

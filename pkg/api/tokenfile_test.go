@@ -1,22 +1,25 @@
-package api
+package api_test
 
 import (
-	"crypto/sha256"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/usersync/usersync/pkg/api"
 )
 
 // FuzzTokenFile feeds the token file parser arbitrary files: it never
 // panics, an error never quotes what follows a line's first colon, and a
-// file it accepts yields, for every token line, the token's digest with
-// its scope and name.
+// file it accepts yields, for every token line in order, its name, scope
+// and token.
 func FuzzTokenFile(f *testing.F) {
 	for _, s := range []string{"read:abc\n", "a=read:b\n", "=read:x", "read=sync:y\n# c\n", "read:\n", ":\n", "x=y=read:z",
 		"read:a:b=c\r\n", "\xff=read:z", strings.Repeat("a", 70) + "=read:t"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, content string) {
-		entries, err := parseTokens([]byte(content))
+		lines, err := api.ParseTokenFile([]byte(content))
 		if err != nil {
 			for line := range strings.SplitSeq(content, "\n") {
 				_, secret, ok := strings.Cut(line, ":")
@@ -27,7 +30,7 @@ func FuzzTokenFile(f *testing.F) {
 			}
 			return
 		}
-		i := 0
+		var want []api.TokenLine
 		for line := range strings.SplitSeq(content, "\n") {
 			line = strings.TrimSpace(line)
 			if line == "" || strings.HasPrefix(line, "#") {
@@ -38,15 +41,22 @@ func FuzzTokenFile(f *testing.F) {
 			if !named {
 				name, scope = "", head
 			}
-			e := entries[i]
-			i++
-			if e.digest != sha256.Sum256([]byte(strings.TrimSpace(token))) || e.scope != strings.TrimSpace(scope) ||
-				e.name != strings.TrimSpace(name) {
-				t.Fatalf("line %q parsed as scope %q, name %q", line, e.scope, e.name)
-			}
+			want = append(want, api.TokenLine{Name: strings.TrimSpace(name), Scope: strings.TrimSpace(scope), Token: strings.TrimSpace(token)})
 		}
-		if i != len(entries) {
-			t.Fatalf("%d token lines, %d entries", i, len(entries))
+		if diff := cmp.Diff(want, lines); diff != "" {
+			t.Fatalf("ParseTokenFile(%q) (-want +got):\n%s", content, diff)
 		}
 	})
+}
+
+func TestParseTokenFile(t *testing.T) {
+	got, err := api.ParseTokenFile([]byte("# operators\nread:r-token\n  sync : s-token  \nfinance.reports=read:a=b:c\r\n\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []api.TokenLine{{Scope: "read", Token: "r-token"}, {Scope: "sync", Token: "s-token"},
+		{Name: "finance.reports", Scope: "read", Token: "a=b:c"}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
 }
