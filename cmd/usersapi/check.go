@@ -4,14 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"time"
-
-	"github.com/usersync/usersync/pkg/api"
 )
 
 // checkPollInterval is how often check retries /readyz until it answers.
@@ -22,29 +18,11 @@ const checkPollInterval = time.Second
 // GET <BASE_PATH>/users?limit=1 with the first token of API_TOKENS_FILE
 // answers 200 with a JSON array. It lives in usersapi so that the test
 // needs no second image: the distroless image has no shell or curl.
-func runCheck(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	if len(args) > 0 {
-		return badConfig("usersapi check takes no arguments (got %q); set CHECK_URL", args)
-	}
-	base := strings.TrimRight(getenv("CHECK_URL"), "/")
-	if base == "" {
-		return badConfig("CHECK_URL is required, e.g. http://usersync-api.default.svc")
-	}
-	basePath, err := api.CleanBasePath(getenv("BASE_PATH"))
-	if err != nil {
-		return configError{fmt.Errorf("BASE_PATH: %w", err)}
-	}
-	timeout := 30 * time.Second
-	if v := getenv("CHECK_TIMEOUT"); v != "" {
-		if timeout, err = time.ParseDuration(v); err != nil || timeout <= 0 {
-			return badConfig("CHECK_TIMEOUT=%q: want a duration such as 30s", v)
-		}
-	}
+func runCheck(ctx context.Context, cfg *config, stdout io.Writer) error {
+	base, basePath, timeout := cfg.check.url, cfg.basePath, cfg.check.timeout
 	var token string
-	if path := getenv("API_TOKENS_FILE"); path != "" {
-		if token, err = firstToken(path); err != nil {
-			return configError{err}
-		}
+	if len(cfg.tokens) > 0 {
+		token = cfg.tokens[0].Token
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -101,17 +79,4 @@ func fetch(ctx context.Context, client *http.Client, url, token string) (int, []
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	return resp.StatusCode, body, err
-}
-
-// firstToken returns the token of the file's first line (api.LoadTokens
-// keeps only digests, so it cannot hand one out).
-func firstToken(path string) (string, error) {
-	lines, err := api.ReadTokenFile(path)
-	if err != nil {
-		return "", fmt.Errorf("API_TOKENS_FILE: %w", err)
-	}
-	if len(lines) == 0 {
-		return "", errors.New("API_TOKENS_FILE holds no token")
-	}
-	return lines[0].Token, nil
 }

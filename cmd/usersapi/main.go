@@ -1,10 +1,11 @@
 // Command usersapi serves the usersync mirror of Snipe-IT users and assets
-// over HTTP. It is configured by environment variables (see run.go and
+// over HTTP. It is configured by environment variables (see config.go and
 // docs/usersapi.md) and shuts down gracefully on SIGTERM or SIGINT.
 package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -19,7 +20,14 @@ func main() {
 		stop()
 	}()
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
-	if err != nil {
+	var problems configProblems
+	switch {
+	case errors.As(err, &problems):
+		fmt.Fprintln(os.Stderr, "usersapi: invalid configuration:")
+		for _, p := range problems {
+			fmt.Fprintln(os.Stderr, "  -", p)
+		}
+	case err != nil:
 		fmt.Fprintln(os.Stderr, "usersapi:", err)
 	}
 	os.Exit(exitCode(err))
