@@ -1,6 +1,7 @@
 package main_test
 
 import (
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -12,6 +13,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+
+	"github.com/usersync/usersync/pkg/api/apitest"
 	"github.com/usersync/usersync/pkg/postgres/pgtest"
 	"github.com/usersync/usersync/pkg/snipeit/snipeittest"
 )
@@ -138,30 +142,125 @@ func TestCSVExportOfASyncedMirror(t *testing.T) {
 	}
 }
 
-// TestExportHistoryWithLeastPrivilege runs usersapi as the role docs/usersapi.md
-// asks for — SELECT on the mirror, INSERT on export_history — and as one
-// without the INSERT: the first records exports, the second still serves
-// them and counts the history rows it could not write.
-func TestExportHistoryWithLeastPrivilege(t *testing.T) {
-	dbURL := seedDatabase(t, genUsers(50), nil)
-	const selectAll = "GRANT SELECT ON ALL TABLES IN SCHEMA public TO %[1]s"
+// The grants of usersapi's database role: docs/database.md's, the one
+// usersapi needed before migration 00004, and one without any write.
+const (
+	grantSelect  = "GRANT SELECT ON ALL TABLES IN SCHEMA public TO %[1]s"
+	grantHistory = "GRANT INSERT, UPDATE, DELETE ON export_history TO %[1]s"
+	grantInsert  = "GRANT INSERT ON export_history TO %[1]s"
+)
 
-	least := startAPI(t, "DATABASE_URL="+pgtest.NewRole(t, dbURL, selectAll, "GRANT INSERT ON export_history TO %[1]s"), "PUBLIC_READS=true")
-	if resp, _ := get(t, least.Base+"/users?format=csv", ""); resp.StatusCode != http.StatusOK {
-		t.Fatalf("export as the least-privilege role: %d", resp.StatusCode)
+// seedOldExport records an export that started 100 days ago, which the
+// default retention of 90 days prunes.
+func seedOldExport(t *testing.T, dbURL string) {
+	t.Helper()
+	ctx := context.Background()
+	c, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
 	}
-	waitFor(t, "the export in the history", func() bool {
-		_, body := get(t, least.Base+"/exports", "")
-		return strings.Contains(string(body), `"rows":50`)
+	defer c.Close(ctx)
+	if _, err := c.Exec(ctx, `INSERT INTO export_history (started_at, finished_at, resource, format, rows_sent, bytes_sent, outcome, request_id)
+		VALUES (now() - interval '100 days', now() - interval '100 days', 'assets', 'json', 1, 1, 'completed', 'old-export')`); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// exportHistory is GET /exports as the tests read it.
+type exportHistory []struct {
+	Resource  string `json:"resource"`
+	Format    string `json:"format"`
+	Rows      int64  `json:"rows"`
+	Outcome   string `json:"outcome"`
+	RequestID string `json:"request_id"`
+}
+
+func readHistory(t *testing.T, base string) exportHistory {
+	t.Helper()
+	resp, body := get(t, base+"/exports", readToken)
+	var h exportHistory
+	if err := json.Unmarshal(body, &h); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /exports: %d %s", resp.StatusCode, body)
+	}
+	return h
+}
+
+// pagedCSVExport follows the Link headers of GET /users?format=csv&limit=20
+// to the end and returns the data rows it got.
+func pagedCSVExport(t *testing.T, base string) int {
+	t.Helper()
+	rows := 0
+	for url := base + "/users?format=csv&limit=20"; url != ""; {
+		resp, body := get(t, url, readToken)
+		records, err := csv.NewReader(strings.NewReader(string(body))).ReadAll()
+		if resp.StatusCode != http.StatusOK || err != nil {
+			t.Fatalf("GET %s: %d, %v", url, resp.StatusCode, err)
+		}
+		rows += len(records) - 1
+		url = apitest.LinkNext(t, resp.Header)
+		if url != "" {
+			url = base + url
+		}
+	}
+	return rows
+}
+
+// TestExportHistoryWithLeastPrivilege runs usersapi as the role
+// docs/database.md asks for — SELECT on the mirror; INSERT, UPDATE and
+// DELETE on export_history — and as roles with less. With the documented
+// role a paged CSV export is one row and the history is pruned; with the
+// role usersapi needed before (INSERT only) each page is a row and nothing
+// is pruned, both said in the log; a read-only role still serves exports
+// and counts the history rows it could not write.
+func TestExportHistoryWithLeastPrivilege(t *testing.T) {
+	tokens := writeTokenFile(t)
+
+	t.Run("documented role", func(t *testing.T) {
+		dbURL := seedDatabase(t, genUsers(50), nil)
+		seedOldExport(t, dbURL)
+		p := startAPI(t, "DATABASE_URL="+pgtest.NewRole(t, dbURL, grantSelect, grantHistory), "API_TOKENS_FILE="+tokens)
+		waitFor(t, "the old export to be pruned", func() bool {
+			return metricValue(t, p.Base, "usersapi_export_history_pruned_total") == "1"
+		})
+		if got := pagedCSVExport(t, p.Base); got != 50 {
+			t.Fatalf("the paged export sent %d users, want 50", got)
+		}
+		h := readHistory(t, p.Base)
+		if len(h) != 1 || h[0].Resource != "users" || h[0].Format != "csv" || h[0].Rows != 50 || h[0].Outcome != "completed" {
+			t.Errorf("export history %+v; want one completed export of 50 users", h)
+		}
 	})
 
-	readOnly := startAPI(t, "DATABASE_URL="+pgtest.NewRole(t, dbURL, selectAll), "PUBLIC_READS=true")
-	resp, body := get(t, readOnly.Base+"/users?format=csv", "")
-	if rows, err := csv.NewReader(strings.NewReader(string(body))).ReadAll(); resp.StatusCode != http.StatusOK || err != nil || len(rows) != 51 {
-		t.Fatalf("export as a read-only role: %d, %d rows, %v", resp.StatusCode, len(rows), err)
-	}
-	if got := metricValue(t, readOnly.Base, "usersapi_export_history_failures_total"); got != "1" {
-		t.Errorf("usersapi_export_history_failures_total = %q, want 1", got)
-	}
-	waitFor(t, "the failed history write in the log", func() bool { return readOnly.Logs.Index("not recorded in export_history") >= 0 })
+	t.Run("the role before migration 00004", func(t *testing.T) {
+		dbURL := seedDatabase(t, genUsers(50), nil)
+		seedOldExport(t, dbURL)
+		p := startAPI(t, "DATABASE_URL="+pgtest.NewRole(t, dbURL, grantSelect, grantInsert), "API_TOKENS_FILE="+tokens)
+		waitFor(t, "the failed prune in the log", func() bool { return p.Logs.Index("could not prune the export history") >= 0 })
+		if got := metricValue(t, p.Base, "usersapi_export_history_prune_failures_total"); got != "1" {
+			t.Errorf("usersapi_export_history_prune_failures_total = %q, want 1", got)
+		}
+		if got := pagedCSVExport(t, p.Base); got != 50 {
+			t.Fatalf("the paged export sent %d users, want 50", got)
+		}
+		h := readHistory(t, p.Base)
+		if len(h) != 4 || h[3].RequestID != "old-export" {
+			t.Errorf("export history %+v; want a row per page of the three and the old export, kept", h)
+		}
+		waitFor(t, "the log to say why each page is a row of its own", func() bool {
+			return p.Logs.Index("may not UPDATE export_history") >= 0
+		})
+	})
+
+	t.Run("read-only role", func(t *testing.T) {
+		dbURL := seedDatabase(t, genUsers(50), nil)
+		p := startAPI(t, "DATABASE_URL="+pgtest.NewRole(t, dbURL, grantSelect), "API_TOKENS_FILE="+tokens)
+		resp, body := get(t, p.Base+"/users?format=csv", readToken)
+		if rows, err := csv.NewReader(strings.NewReader(string(body))).ReadAll(); resp.StatusCode != http.StatusOK || err != nil || len(rows) != 51 {
+			t.Fatalf("export as a read-only role: %d, %d rows, %v", resp.StatusCode, len(rows), err)
+		}
+		if got := metricValue(t, p.Base, "usersapi_export_history_failures_total"); got != "1" {
+			t.Errorf("usersapi_export_history_failures_total = %q, want 1", got)
+		}
+		waitFor(t, "the failed history write in the log", func() bool { return p.Logs.Index("not recorded in export_history") >= 0 })
+	})
 }

@@ -181,6 +181,12 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 	log.Info("listening", "addr", ln.Addr().String(), "base_path", cfg.basePath, "public_reads", cfg.publicReads,
 		"tokens", tokenCount, "max_streams", cfg.limits.MaxStreams, "pool", db.MaxConns(), "version", version)
 
+	if cfg.exportRetention > 0 {
+		go pruneExportHistory(ctx, db, cfg.exportRetention, reg, log)
+	} else {
+		log.Info("the export history is kept forever: EXPORT_HISTORY_RETENTION=0")
+	}
+
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	select {

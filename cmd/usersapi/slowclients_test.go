@@ -41,8 +41,8 @@ func stall(t *testing.T, url string, n int) *stalledReader {
 	return s
 }
 
-// getWithin is GET url that gives up after timeout, as a probe or an
-// impatient client would.
+// getWithin is GET url with the read token that gives up after timeout,
+// as a probe or an impatient client would.
 func getWithin(t *testing.T, url string, timeout time.Duration) (int, http.Header, string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
@@ -51,6 +51,7 @@ func getWithin(t *testing.T, url string, timeout time.Duration) (int, http.Heade
 	if err != nil {
 		t.Fatal(err)
 	}
+	req.Header.Set("Authorization", "Bearer "+readToken)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return 0, nil, "", err
@@ -81,7 +82,7 @@ func metricValue(t *testing.T, base, sample string) string {
 func TestSlowClientsCannotTakeTheServiceDown(t *testing.T) {
 	const n = 20000 // about 30 MB of JSON: far more than socket buffers hold
 	url := seedDatabase(t, genUsers(n), nil)
-	p := startAPI(t, "DATABASE_URL="+url+"&pool_max_conns=2", "PUBLIC_READS=true",
+	p := startAPI(t, "DATABASE_URL="+url+"&pool_max_conns=2", "PUBLIC_READS=true", "API_TOKENS_FILE="+writeTokenFile(t),
 		"STREAM_STALL_TIMEOUT=3s", "LOG_LEVEL=debug")
 
 	first := stall(t, p.Base+"/users", 1024)

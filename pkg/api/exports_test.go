@@ -42,11 +42,16 @@ func TestExportsAreRecordedWithTheTokenName(t *testing.T) {
 			Filters: map[string]string{"department_id": "3", "include_deleted": "true", "q": "a"}, Rows: 2},
 		{Resource: "assets", Format: "json", Outcome: model.ExportCompleted, RequestID: "req-1",
 			Filters: map[string]string{}, Rows: 3},
-		{TokenName: "finance-reports", Resource: "assets", Format: "csv", Outcome: model.ExportCompleted, RequestID: "req-5",
+		// The first page of a paged export: more to come.
+		{TokenName: "finance-reports", Resource: "assets", Format: "csv", Outcome: model.ExportPartial, RequestID: "req-5",
 			Filters: map[string]string{}, Rows: 1},
 	}
-	if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(model.Export{}, "ID", "StartedAt", "FinishedAt", "Bytes")); diff != "" {
+	if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(model.Export{}, "ID", "StartedAt", "FinishedAt", "Bytes", "NextCursor")); diff != "" {
 		t.Errorf("recorded exports (-want +got):\n%s", diff)
+	}
+	if got[2].NextCursor == "" || got[0].NextCursor != "" || got[1].NextCursor != "" {
+		t.Errorf("next cursors %q %q %q: want one on the first page of the paged export only",
+			got[0].NextCursor, got[1].NextCursor, got[2].NextCursor)
 	}
 	for _, e := range got {
 		if e.Bytes < 100 || e.FinishedAt.Before(e.StartedAt) || time.Since(e.StartedAt) > time.Minute {
@@ -63,7 +68,7 @@ func TestExportsAreRecordedWithTheTokenName(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(page) != 2 || page[0].Format != "csv" || page[1].Format != "json" || page[1].TokenName != nil ||
-		*page[0].TokenName != "finance-reports" || page[0].Outcome != "completed" || page[0].DurationSeconds < 0 {
+		*page[0].TokenName != "finance-reports" || page[0].Outcome != "partial" || page[0].DurationSeconds < 0 {
 		t.Errorf("first page of /exports: %s; want the two newest, newest first", body)
 	}
 	next := apitest.LinkNext(t, resp.Header)

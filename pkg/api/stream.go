@@ -99,7 +99,7 @@ func list[M, J any](s *service, ctx context.Context, in *Listing, l listing[M, J
 	}
 	if whole && next != "" {
 		return &listOutput{Body: func(hctx huma.Context) {
-			writeListing(s, hctx, in, &l, true, true, func(ctx context.Context, emit func(*J) error) error {
+			writeListing(s, hctx, in, &l, true, true, "", func(ctx context.Context, emit func(*J) error) error {
 				var j J
 				return l.stream(ctx, func(m *M) error {
 					j = l.convert(m)
@@ -109,7 +109,7 @@ func list[M, J any](s *service, ctx context.Context, in *Listing, l listing[M, J
 		}}, nil
 	}
 	out := &listOutput{Body: func(hctx huma.Context) {
-		writeListing(s, hctx, in, &l, whole, false, func(_ context.Context, emit func(*J) error) error {
+		writeListing(s, hctx, in, &l, whole, false, next, func(_ context.Context, emit func(*J) error) error {
 			var j J
 			for i := range rows {
 				j = l.convert(&rows[i])
@@ -131,14 +131,16 @@ func list[M, J any](s *service, ctx context.Context, in *Listing, l listing[M, J
 // Limits.StreamTimeout, and is cut when its client accepts nothing for
 // Limits.StreamStallTimeout or the server shuts down. A CSV answer, or a
 // whole JSON listing of a table, is an export: it is counted and recorded
-// in the export history, completed or cut.
+// in the export history, completed or cut; the pages of a paged CSV export
+// are recorded as one export (next is the cursor this page hands out, ""
+// on the last page).
 //
 // The status line waits for the first row, so a query that fails at once is
 // still answered with a proper problem response. A failure after that
 // cannot change the status: the connection is cut (http.ErrAbortHandler)
 // so the client sees a truncated response, never a short array or CSV that
 // looks complete.
-func writeListing[M, J any](s *service, hctx huma.Context, in *Listing, l *listing[M, J], whole, streamed bool,
+func writeListing[M, J any](s *service, hctx huma.Context, in *Listing, l *listing[M, J], whole, streamed bool, next string,
 	produce func(context.Context, func(*J) error) error) {
 	ctx := hctx.Context()
 	if streamed {
@@ -162,15 +164,21 @@ func writeListing[M, J any](s *service, hctx huma.Context, in *Listing, l *listi
 		err = w.close()
 	}
 	if w.started && (w.format == formatCSV || whole && l.wholeJSONIsExport) {
-		outcome := model.ExportCompleted
-		if err != nil {
-			outcome = model.ExportCut
-		}
-		s.recordExport(ctx, model.Export{
+		e := model.Export{
 			StartedAt: began, FinishedAt: time.Now(), TokenName: tokenName(ctx),
 			Resource: l.resource, Filters: l.filters, Format: w.format,
-			Rows: w.rows, Bytes: w.body.written(), Outcome: outcome, RequestID: RequestID(ctx),
-		})
+			Rows: w.rows, Bytes: w.body.written(), Outcome: model.ExportCompleted, RequestID: RequestID(ctx),
+		}
+		if !whole {
+			e.PageCursor, e.NextCursor = in.Cursor, next
+		}
+		switch {
+		case err != nil:
+			e.Outcome = model.ExportCut
+		case e.NextCursor != "":
+			e.Outcome = model.ExportPartial
+		}
+		s.recordExport(ctx, e)
 	}
 	if err == nil {
 		return

@@ -312,6 +312,9 @@ const (
 	// too slowly, the stream hit its time bound, the server shut down, or
 	// the database failed midway.
 	ExportCut ExportOutcome = "cut"
+	// ExportPartial: a paged export whose client has not fetched its last
+	// page (yet); every page it fetched was sent whole.
+	ExportPartial ExportOutcome = "partial"
 )
 
 // Export is one recorded export: a CSV listing or a full JSON stream of a
@@ -332,7 +335,16 @@ type Export struct {
 	Format string
 	Rows   int64
 	Bytes  int64
-	// Outcome is completed or cut.
-	Outcome   ExportOutcome
+	// Outcome is completed, cut or partial.
+	Outcome ExportOutcome
+	// RequestID is the X-Request-Id of the export's first request.
 	RequestID string
+	// PageCursor is the cursor a page of a paged export was requested
+	// with: the NextCursor of the export's previous page, by which that
+	// page's record is found and added to. "" for a first page and for a
+	// listing served whole.
+	PageCursor string
+	// NextCursor is the cursor the page handed out for the next one; ""
+	// when it was the last page, or the listing was served whole.
+	NextCursor string
 }

@@ -3,11 +3,13 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/usersync/usersync/pkg/model"
 	"github.com/usersync/usersync/pkg/postgres"
@@ -137,5 +139,122 @@ func TestBusyPoolFailsFastAndProbesStillAnswer(t *testing.T) {
 	defer cancelPing()
 	if err := db.Ping(pingCtx); err != nil {
 		t.Errorf("Ping with the pool taken: %v, want nil", err)
+	}
+}
+
+// TestAPagedExportIsOneRow records the pages of a paged CSV export as
+// usersapi does: the first inserts the row, each later page (found by the
+// cursor it brings) adds to it, a cut page keeps the cursor so its retry
+// continues the same export, and the last page completes it. A cursor
+// brought by another token, or with other filters, starts an export of
+// its own.
+func TestAPagedExportIsOneRow(t *testing.T) {
+	db := openDB(t)
+	ctx := context.Background()
+	t0 := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	filters := map[string]string{"department_id": "3"}
+	page := func(i int, cursor, next string, rows int64, outcome model.ExportOutcome) model.Export {
+		return model.Export{StartedAt: t0.Add(time.Duration(i) * time.Minute), FinishedAt: t0.Add(time.Duration(i)*time.Minute + time.Second),
+			TokenName: "finance", Resource: "users", Filters: filters, Format: "csv", Rows: rows, Bytes: rows * 100,
+			Outcome: outcome, RequestID: fmt.Sprintf("req-%d", i), PageCursor: cursor, NextCursor: next}
+	}
+	for _, e := range []model.Export{
+		page(0, "", "c1", 2, model.ExportPartial),
+		page(1, "c1", "c2", 2, model.ExportPartial),
+		page(2, "c2", "c3", 1, model.ExportCut), // the client went away during page 3…
+		// …and asks for it again. Meanwhile someone else pages the same
+		// listing, and this token another one.
+		{StartedAt: t0, FinishedAt: t0, TokenName: "it", Resource: "users", Filters: filters, Format: "csv", Rows: 2,
+			Outcome: model.ExportPartial, PageCursor: "c2", NextCursor: "c3"},
+		{StartedAt: t0, FinishedAt: t0, TokenName: "finance", Resource: "users", Filters: map[string]string{"department_id": "4"},
+			Format: "csv", Rows: 2, Outcome: model.ExportPartial, PageCursor: "c2", NextCursor: "c3"},
+		page(3, "c2", "", 2, model.ExportCompleted),
+	} {
+		if err := db.RecordExport(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, _, err := db.ListExports(ctx, model.Page{Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 {
+		t.Fatalf("%d rows, want 3: the paged export and the two that only looked like it", len(got))
+	}
+	want := model.Export{StartedAt: t0, FinishedAt: t0.Add(3*time.Minute + time.Second), TokenName: "finance", Resource: "users",
+		Filters: filters, Format: "csv", Rows: 7, Bytes: 700, Outcome: model.ExportCompleted, RequestID: "req-0"}
+	if diff := cmp.Diff(want, got[2], equalTimes, cmpopts.IgnoreFields(model.Export{}, "ID")); diff != "" {
+		t.Errorf("the paged export (-want +got):\n%s", diff)
+	}
+	// Completed, the export keeps no cursor: the same cursor again (a
+	// client starting over from a saved Link) is an export of its own.
+	if err := db.RecordExport(ctx, page(4, "c2", "", 2, model.ExportCompleted)); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _ := db.ListExports(ctx, model.Page{Limit: 10}); len(got) != 4 || got[0].Rows != 2 {
+		t.Errorf("after the export completed, its cursor again: %d rows, newest %+v", len(got), got[0])
+	}
+}
+
+func TestPruneExportsDeletesOnlyOldRows(t *testing.T) {
+	db, url := openDBURL(t)
+	ctx := context.Background()
+	now := time.Now()
+	// 2,500 old rows (more than a batch) and 3 recent ones, straight in.
+	c, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	if _, err := c.Exec(ctx, `INSERT INTO export_history (started_at, finished_at, resource, format, rows_sent, bytes_sent, outcome)
+		SELECT $1::timestamptz - make_interval(secs => i), $1, 'users', 'csv', 1, 1, 'completed' FROM generate_series(1, 2500) i
+		UNION ALL
+		SELECT $2::timestamptz - make_interval(secs => i), $2, 'assets', 'json', 1, 1, 'completed' FROM generate_series(1, 3) i`,
+		now.Add(-100*24*time.Hour), now); err != nil {
+		t.Fatal(err)
+	}
+	n, err := db.PruneExports(ctx, now.Add(-90*24*time.Hour))
+	if err != nil || n != 2500 {
+		t.Fatalf("PruneExports = %d, %v; want 2500", n, err)
+	}
+	left, _, err := db.ListExports(ctx, model.Page{Limit: 10})
+	if err != nil || len(left) != 3 || left[0].Resource != "assets" {
+		t.Errorf("left %d rows, %v; want the 3 recent ones", len(left), err)
+	}
+	if n, err := db.PruneExports(ctx, now.Add(-90*24*time.Hour)); n != 0 || err != nil {
+		t.Errorf("a second prune = %d, %v; want 0", n, err)
+	}
+}
+
+// TestMigration00004KeepsThePreviousUsersapiWorking writes export history
+// as the usersapi before migration 00004 did, against the migrated
+// schema: during a rolling upgrade both run at once.
+func TestMigration00004KeepsThePreviousUsersapiWorking(t *testing.T) {
+	db, url := openDBURL(t)
+	ctx := context.Background()
+	c, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	// The previous usersapi's statement, verbatim.
+	if _, err := c.Exec(ctx, `INSERT INTO export_history
+		(started_at, finished_at, token_name, resource, filters, format, rows_sent, bytes_sent, outcome, request_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		time.Now(), time.Now(), "finance", "users", map[string]string{}, "csv", 5, 500, "cut", "req-old"); err != nil {
+		t.Fatalf("the previous usersapi's insert: %v", err)
+	}
+	got, _, err := db.ListExports(ctx, model.Page{Limit: 10})
+	if err != nil || len(got) != 1 || got[0].Outcome != model.ExportCut {
+		t.Fatalf("ListExports = %+v, %v", got, err)
+	}
+	// A page that continues from a cursor no row holds (the previous
+	// usersapi kept none) starts a row of its own.
+	if err := db.RecordExport(ctx, model.Export{StartedAt: time.Now(), FinishedAt: time.Now(), TokenName: "finance",
+		Resource: "users", Format: "csv", Outcome: model.ExportCompleted, PageCursor: "from-an-old-replica"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _ := db.ListExports(ctx, model.Page{Limit: 10}); len(got) != 2 {
+		t.Errorf("%d rows, want 2", len(got))
 	}
 }
