@@ -114,6 +114,13 @@ func seq[T any](rows []T) iter.Seq2[*T, error] {
 func seedDatabase(t *testing.T, users []model.User, deleted []int64) string {
 	t.Helper()
 	url := pgtest.NewDatabase(t)
+	seed(t, url, users, deleted)
+	return url
+}
+
+// seed migrates the database at url and fills it as seedDatabase does.
+func seed(t *testing.T, url string, users []model.User, deleted []int64) {
+	t.Helper()
 	ctx := context.Background()
 	db, err := postgres.Open(ctx, postgres.Config{URL: url})
 	if err != nil {
@@ -151,7 +158,6 @@ func seedDatabase(t *testing.T, users []model.User, deleted []int64) string {
 			t.Fatal(err)
 		}
 	}
-	return url
 }
 
 func writeTokenFile(t *testing.T) string {

@@ -26,9 +26,12 @@ const (
 	readTimeout       = 15 * time.Second
 	writeTimeout      = 30 * time.Second
 	idleTimeout       = 120 * time.Second
-	// dbMaxConns is the database pool size unless DATABASE_URL sets
+	// dbMaxConns is the size of the pool reads share unless its URL sets
 	// pool_max_conns.
 	dbMaxConns = 8
+	// dbWriteConns is the size of the primary's pool when reads go to a
+	// replica: it only records exports and prunes their history.
+	dbWriteConns = 2
 	// logFlushInterval bounds how long a log line waits in the buffer.
 	logFlushInterval = 200 * time.Millisecond
 	// cutGrace is the part of the shutdown budget kept for the requests
@@ -109,24 +112,15 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 	defer logs.Close()
 	log, accessLog := newLogger(cfg, logs)
 
-	// Requests outnumber cores; a slow listing (a search scans the table)
-	// must not hold up the quick ones waiting for a connection.
-	db, err := postgres.Open(ctx, postgres.Config{URL: cfg.databaseURL, Logger: log, MaxConns: dbMaxConns,
-		AcquireTimeout: cfg.acquireTimeout})
+	reads, writes, err := openDatabases(ctx, cfg, log)
 	if err != nil {
-		return configError{err}
-	}
-	defer db.Close()
-	if err := cfg.streamCap(db.MaxConns()); err != nil {
 		return err
 	}
-	// The pool connects lazily and reconnects by itself: a database that is
-	// down now only makes /readyz fail until it is back.
-	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	if err := db.Ping(pingCtx); err != nil {
-		log.Warn("database not reachable yet; serving anyway, /readyz fails until it is", "err", err)
+	defer reads.Close()
+	defer writes.Close()
+	if err := cfg.streamCap(reads.MaxConns()); err != nil {
+		return err
 	}
-	cancel()
 
 	var tokens *api.Tokens
 	if cfg.tokensFile != "" {
@@ -143,10 +137,12 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 	}
 
 	handler, err := api.NewHandler(api.Config{
-		Deps: api.Deps{Users: db, Assets: db, Runs: db, Exports: db, Tokens: tokens, PublicReads: cfg.publicReads,
-			Logger: log, Limits: cfg.limits, Launcher: launcher, JobsCacheTTL: cfg.sync.cacheTTL},
-		BasePath:  cfg.basePath,
-		DB:        db,
+		Deps: api.Deps{Users: reads, Assets: reads, Runs: reads, Exports: reads, ExportLog: writes, Tokens: tokens,
+			PublicReads: cfg.publicReads, Logger: log, Limits: cfg.limits, Launcher: launcher, JobsCacheTTL: cfg.sync.cacheTTL},
+		BasePath: cfg.basePath,
+		// Ready when the reads, which every request but an export's
+		// history makes, can be served.
+		DB:        reads,
 		Registry:  reg,
 		Logger:    log,
 		AccessLog: accessLog,
@@ -179,10 +175,11 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 		tokenCount = tokens.Len()
 	}
 	log.Info("listening", "addr", ln.Addr().String(), "base_path", cfg.basePath, "public_reads", cfg.publicReads,
-		"tokens", tokenCount, "max_streams", cfg.limits.MaxStreams, "pool", db.MaxConns(), "version", version)
+		"tokens", tokenCount, "max_streams", cfg.limits.MaxStreams, "pool", reads.MaxConns(),
+		"read_replica", cfg.databaseReadURL != "", "version", version)
 
 	if cfg.exportRetention > 0 {
-		go pruneExportHistory(ctx, db, cfg.exportRetention, reg, log)
+		go pruneExportHistory(ctx, writes, cfg.exportRetention, reg, log)
 	} else {
 		log.Info("the export history is kept forever: EXPORT_HISTORY_RETENTION=0")
 	}
@@ -196,6 +193,49 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 	}
 	shutdown(srv, handler, cancelBase, cfg, log)
 	return nil
+}
+
+// openDatabases opens the pools: reads on DATABASE_READ_URL (a replica)
+// and writes — the export history — on DATABASE_URL (the primary); both on
+// DATABASE_URL without a read URL. Neither waits for its server: a pool
+// connects lazily and reconnects by itself, so a database that is down now
+// only makes /readyz (the reads) or the history (the writes) fail until it
+// is back.
+func openDatabases(ctx context.Context, cfg *config, log *slog.Logger) (reads, writes *postgres.DB, err error) {
+	// Requests outnumber cores; a slow listing (a search scans the table)
+	// must not hold up the quick ones waiting for a connection.
+	readCfg := postgres.Config{URL: cfg.databaseURL, Logger: log, MaxConns: dbMaxConns, AcquireTimeout: cfg.acquireTimeout}
+	if cfg.databaseReadURL == "" {
+		db, err := postgres.Open(ctx, readCfg)
+		if err != nil {
+			return nil, nil, configError{err}
+		}
+		ping(ctx, db, "database", log)
+		// Two handles on one pool: closing both is harmless.
+		return db, db, nil
+	}
+	readCfg.URL = cfg.databaseReadURL
+	if reads, err = postgres.Open(ctx, readCfg); err != nil {
+		return nil, nil, configError{fmt.Errorf("DATABASE_READ_URL: %w", err)}
+	}
+	writes, err = postgres.Open(ctx, postgres.Config{URL: cfg.databaseURL, Logger: log, MaxConns: dbWriteConns,
+		AcquireTimeout: cfg.acquireTimeout})
+	if err != nil {
+		reads.Close()
+		return nil, nil, configError{fmt.Errorf("DATABASE_URL: %w", err)}
+	}
+	ping(ctx, reads, "read replica (DATABASE_READ_URL)", log)
+	ping(ctx, writes, "primary (DATABASE_URL)", log)
+	return reads, writes, nil
+}
+
+// ping warns when db does not answer yet.
+func ping(ctx context.Context, db *postgres.DB, what string, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := db.Ping(ctx); err != nil {
+		log.Warn(what+" not reachable yet; serving anyway", "err", err)
+	}
 }
 
 // shutdown takes the server down within cfg.shutdownTimeout: readiness

@@ -55,9 +55,15 @@ type RunReader interface {
 	RunsOfJobs(ctx context.Context, jobs []string) ([]model.SyncRun, error)
 }
 
-// ExportStore keeps the export history. *postgres.DB satisfies it.
-type ExportStore interface {
+// ExportRecorder writes the export history. *postgres.DB satisfies it.
+type ExportRecorder interface {
+	// RecordExport records an export, or a page of a paged one (see
+	// model.Export.PageCursor).
 	RecordExport(ctx context.Context, e model.Export) error
+}
+
+// ExportReader reads the export history. *postgres.DB satisfies it.
+type ExportReader interface {
 	// ListExports returns one page of the history, newest first.
 	ListExports(ctx context.Context, p model.Page) ([]model.Export, string, error)
 }
@@ -67,9 +73,12 @@ type Deps struct {
 	Users  UserReader
 	Assets AssetReader
 	Runs   RunReader
-	// Exports records exports and lists them; nil records nothing and
-	// lists an empty history.
-	Exports ExportStore
+	// Exports lists the export history (GET /exports); nil lists an
+	// empty one. Like the readers above it may be a read replica.
+	Exports ExportReader
+	// ExportLog records the exports; nil records none. It writes, so it is
+	// the primary database.
+	ExportLog ExportRecorder
 	// Tokens holds the accepted bearer tokens; nil accepts none.
 	Tokens *Tokens
 	// PublicReads lets requests without a token use the read operations.

@@ -44,7 +44,7 @@ func testUsers() []model.User {
 func newTestAPI(t *testing.T, store *fakeStore, edit ...func(*api.Deps)) (humatest.TestAPI, *logtest.Buffer) {
 	t.Helper()
 	logs := &logtest.Buffer{}
-	d := api.Deps{Users: store, Assets: store, Runs: store, Exports: store, PublicReads: true,
+	d := api.Deps{Users: store, Assets: store, Runs: store, Exports: store, ExportLog: store, PublicReads: true,
 		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	for _, e := range edit {
 		e(&d)

@@ -49,7 +49,7 @@ func fuzzHandler(f *testing.F) http.Handler {
 	// open are reached too.
 	tokens, _ := loadTokens(f, "read:"+fuzzToken+"\n")
 	h, err := api.NewHandler(api.Config{
-		Deps: api.Deps{Users: db, Assets: db, Runs: db, Exports: db, PublicReads: true, Tokens: tokens,
+		Deps: api.Deps{Users: db, Assets: db, Runs: db, Exports: db, ExportLog: db, PublicReads: true, Tokens: tokens,
 			Limits: api.Limits{MaxStreams: 4, RequestTimeout: 10 * time.Second, StreamTimeout: time.Minute}},
 		DB: db,
 	})

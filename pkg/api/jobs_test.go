@@ -354,7 +354,7 @@ func TestEveryRouteRefusesAnonymousRequests(t *testing.T) {
 			store := &fakeStore{users: testUsers()}
 			launcher := &countingLauncher{}
 			h, err := api.NewHandler(api.Config{
-				Deps:     api.Deps{Users: store, Assets: store, Runs: store, Exports: store, PublicReads: publicReads, Launcher: launcher},
+				Deps:     api.Deps{Users: store, Assets: store, Runs: store, Exports: store, ExportLog: store, PublicReads: publicReads, Launcher: launcher},
 				BasePath: "/api",
 				DB:       store,
 			})

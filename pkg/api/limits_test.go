@@ -32,7 +32,7 @@ func startServer(t *testing.T, store *fakeStore, edit ...func(*api.Deps)) *testS
 	logs := &logtest.Buffer{}
 	// Public reads, and a token for what they do not open (GET /exports).
 	tokens, _ := loadTokens(t, "read:"+readToken+"\n")
-	d := api.Deps{Users: store, Assets: store, Runs: store, Exports: store, PublicReads: true, Tokens: tokens}
+	d := api.Deps{Users: store, Assets: store, Runs: store, Exports: store, ExportLog: store, PublicReads: true, Tokens: tokens}
 	for _, e := range edit {
 		e(&d)
 	}

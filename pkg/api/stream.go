@@ -405,14 +405,14 @@ const historyTimeout = 2 * time.Second
 // the export, which has been served already.
 func (s *service) recordExport(ctx context.Context, e model.Export) {
 	s.metrics.exports.WithLabelValues(e.Resource, e.Format, string(e.Outcome)).Inc()
-	if s.deps.Exports == nil {
+	if s.deps.ExportLog == nil {
 		return
 	}
 	// Neither a client gone nor a shutdown under way keeps the export out
 	// of the history.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), historyTimeout)
 	defer cancel()
-	if err := s.deps.Exports.RecordExport(rctx, e); err != nil {
+	if err := s.deps.ExportLog.RecordExport(rctx, e); err != nil {
 		s.metrics.historyFailures.Inc()
 		s.log.WarnContext(ctx, "export served but not recorded in export_history", "err", err,
 			"request_id", e.RequestID, "resource", e.Resource, "format", e.Format, "rows", e.Rows)

@@ -2,7 +2,8 @@
 // database per test on the server named by TEST_DATABASE_URL, or on a
 // postgres container started with dockertest where Docker runs. With
 // neither, tests skip — except under CI (CI set), where a missing database
-// is a failure.
+// is a failure. StartReplication starts a primary and a streaming hot
+// standby of their own, for tests of reads from a replica.
 package pgtest
 
 import (
