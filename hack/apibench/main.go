@@ -99,27 +99,14 @@ func serveFloor(ctx context.Context, kind, dbURL string) error {
 // SELECT row_to_json(u) FROM users u WHERE id = $1: net/http, a pgx pool
 // and nothing else.
 func jsonFloor(pool *pgxpool.Pool) http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /users/{id}", func(w http.ResponseWriter, r *http.Request) {
-		id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-		if err != nil {
-			http.Error(w, "bad id", http.StatusUnprocessableEntity)
-			return
-		}
+	return apitest.JSONFloorHandler(func(ctx context.Context, id int64) ([]byte, error) {
 		var body []byte
-		err = pool.QueryRow(r.Context(), "SELECT row_to_json(u) FROM users u WHERE id = $1", id).Scan(&body)
+		err := pool.QueryRow(ctx, "SELECT row_to_json(u) FROM users u WHERE id = $1", id).Scan(&body)
 		if errors.Is(err, pgx.ErrNoRows) {
-			http.Error(w, "not found", http.StatusNotFound)
-			return
+			return nil, model.ErrNotFound
 		}
-		if err != nil {
-			http.Error(w, "error", http.StatusInternalServerError)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(body)
+		return body, err
 	})
-	return mux
 }
 
 // pprofMux serves net/http/pprof.

@@ -22,9 +22,10 @@ import (
 
 // UserReader reads mirrored users. *postgres.DB satisfies it.
 type UserReader interface {
-	// GetUser returns one user, soft-deleted or not, or an error wrapping
-	// model.ErrNotFound.
-	GetUser(ctx context.Context, id int64) (*model.User, error)
+	// GetUserJSON returns one user, soft-deleted or not, as the JSON of
+	// User (what Go's encoder writes for it, without the newline), or an
+	// error wrapping model.ErrNotFound.
+	GetUserJSON(ctx context.Context, id int64) ([]byte, error)
 	// ListUsers returns one keyset page and the next page's cursor.
 	ListUsers(ctx context.Context, f model.UserFilter, p model.Page) ([]model.User, string, error)
 	// StreamUsers calls fn for every selected user in id order, reusing

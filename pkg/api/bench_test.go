@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
@@ -18,14 +19,36 @@ import (
 	"github.com/usersync/usersync/pkg/model"
 )
 
-// benchStore holds 1000 users like testUsers()[0].
-func benchStore() *fakeStore {
+// benchStore holds 1000 users like testUsers()[0], and their JSON, as
+// PostgreSQL renders it, for GetUserJSON to answer without work of its
+// own (as the database does it).
+type benchStore struct {
+	*fakeStore
+	json map[int64][]byte
+}
+
+func newBenchStore(b *testing.B) benchStore {
 	users := make([]model.User, 1000)
+	s := benchStore{fakeStore: &fakeStore{users: users}, json: map[int64][]byte{}}
 	for i := range users {
 		users[i] = testUsers()[0]
 		users[i].ID = int64(i + 1)
+		j, err := api.UserJSON(&users[i])
+		if err != nil {
+			b.Fatal(err)
+		}
+		s.json[users[i].ID] = j
 	}
-	return &fakeStore{users: users}
+	return s
+}
+
+func (s benchStore) GetUserJSON(_ context.Context, id int64) ([]byte, error) {
+	j, ok := s.json[id]
+	if !ok {
+		return nil, model.ErrNotFound
+	}
+	// A fresh copy, as pgx returns one.
+	return append([]byte(nil), j...), nil
 }
 
 // cpuTime is the process's user and system CPU time so far.
@@ -62,10 +85,11 @@ func benchGet(b *testing.B, h http.Handler) {
 
 // BenchmarkGetUser measures what the router, middleware, auth, huma, the
 // ETag, the metrics and the access log add to one GET /users/{id}, with no
-// database; BenchmarkGetUserFloor is the bare net/http handler of
-// hack/apibench on the same store, for the ratio.
+// database; BenchmarkGetUserJSONFloor and BenchmarkGetUserFloor are the
+// bare net/http handlers of hack/apibench on the same store, for the
+// ratios.
 func BenchmarkGetUser(b *testing.B) {
-	store := benchStore()
+	store := newBenchStore(b)
 	path := filepath.Join(b.TempDir(), "tokens")
 	writeTokens(b, path, "read:bench-token\n", time.Now())
 	// As usersapi runs it: the file is checked for changes every 10 s.
@@ -88,6 +112,10 @@ func BenchmarkGetUser(b *testing.B) {
 	benchGet(b, h)
 }
 
+func BenchmarkGetUserJSONFloor(b *testing.B) {
+	benchGet(b, apitest.JSONFloorHandler(newBenchStore(b).GetUserJSON))
+}
+
 func BenchmarkGetUserFloor(b *testing.B) {
-	benchGet(b, apitest.FloorHandler(benchStore().GetUser))
+	benchGet(b, apitest.FloorHandler(newBenchStore(b).GetUser))
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/usersync/usersync/pkg/api"
 	"github.com/usersync/usersync/pkg/model"
 )
 
@@ -50,6 +51,14 @@ func (f *fakeStore) GetUser(_ context.Context, id int64) (*model.User, error) {
 		}
 	}
 	return nil, fmt.Errorf("user %d: %w", id, model.ErrNotFound)
+}
+
+func (f *fakeStore) GetUserJSON(ctx context.Context, id int64) ([]byte, error) {
+	u, err := f.GetUser(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return api.UserJSON(u)
 }
 
 func (f *fakeStore) selectUsers(flt model.UserFilter) []model.User {

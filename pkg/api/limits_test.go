@@ -158,7 +158,7 @@ func TestStreamTimeoutCutsAStreamThatStarted(t *testing.T) {
 // database that stopped answering does.
 type stallingStore struct{ *fakeStore }
 
-func (stallingStore) GetUser(ctx context.Context, _ int64) (*model.User, error) {
+func (stallingStore) GetUserJSON(ctx context.Context, _ int64) ([]byte, error) {
 	<-ctx.Done()
 	return nil, fmt.Errorf("get user: %w", ctx.Err())
 }

@@ -17,10 +17,10 @@ import (
 	"github.com/usersync/usersync/pkg/model"
 )
 
-// panicky is a store whose GetUser panics.
+// panicky is a store whose GetUserJSON panics.
 type panicky struct{ *fakeStore }
 
-func (panicky) GetUser(context.Context, int64) (*model.User, error) { panic("boom") }
+func (panicky) GetUserJSON(context.Context, int64) ([]byte, error) { panic("boom") }
 
 func newServer(t *testing.T, store *fakeStore, users api.UserReader) (*httptest.Server, *api.Handler, *logtest.Buffer) {
 	t.Helper()

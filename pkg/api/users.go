@@ -92,9 +92,20 @@ func newUser(u *model.User) User {
 		ConsumablesCount: u.ConsumablesCount, ManagesUsersCount: u.ManagesUsersCount,
 		ManagesLocationsCount: u.ManagesLocationsCount,
 		StartDate:             optDate(u.StartDate), EndDate: optDate(u.EndDate),
-		LastLogin: u.LastLogin, SnipeitCreatedAt: u.CreatedAt, SnipeitUpdatedAt: u.UpdatedAt,
-		DeletedAt: u.DeletedAt,
+		LastLogin: utc(u.LastLogin), SnipeitCreatedAt: utc(u.CreatedAt), SnipeitUpdatedAt: utc(u.UpdatedAt),
+		DeletedAt: utc(u.DeletedAt),
 	}
+}
+
+// utc is t in UTC: timestamps are written "…Z" whatever the server's
+// zone, as PostgreSQL renders them for GET /users/{id}
+// (postgres.DB.GetUserJSON).
+func utc(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
 }
 
 // optString is nil for "", so optional text is JSON null when empty.
@@ -175,8 +186,11 @@ func (s *service) registerUsers() {
 
 	get(s, scopeRead, "get-user", tagUsers, "/users/{user_id}", "Get a user",
 		func(ctx context.Context, in *getUserInput) (*resourceOutput, error) {
-			u, err := s.deps.Users.GetUser(ctx, in.UserID)
-			return resource(in.IfNoneMatch, u, err, newUser)
+			body, err := s.deps.Users.GetUserJSON(ctx, in.UserID)
+			if err != nil {
+				return nil, err
+			}
+			return jsonResource(in.IfNoneMatch, append(body, '\n'))
 		},
 		openToPublicReads,
 		withResourceDocs[User](s),
