@@ -1,17 +1,22 @@
-// Command apibench measures usersapi against a floor on loopback: a bare
-// net/http + pgx handler answering GET /users/{id} with the same query
-// (postgres.DB.GetUser) and no router, middleware, auth, logs or metrics.
-// usersapi runs as in production: bearer auth (every request carries a
-// token, the floor ignores it), metrics, and an access-log line per request.
-// Both are driven by wrk (random ids, 32 connections, bounded duration) in
-// alternating rounds, and the medians and spread of the rounds are reported,
-// since other load on the machine falls on some rounds more than others;
-// -baseline adds a second usersapi binary (say, before a change) to the same
-// rounds. Then the full GET /users stream is timed with the server's peak
-// RSS, and a mixed load runs with RSS sampled over time. It prints a table.
+// Command apibench measures usersapi's GET /users/{id} on loopback against
+// two floors, bare net/http + pgx handlers with no router, middleware,
+// auth, logs or metrics: floor-json writes the bytes of PostgreSQL's
+// SELECT row_to_json(u) FROM users u WHERE id = $1 as the body (the least
+// a Go server can do), floor scans the row's columns (postgres.DB.GetUser)
+// and encodes them with encoding/json. usersapi runs as in production:
+// bearer auth (every request carries a token, the floors ignore it),
+// metrics, and an access-log line per request. All are driven by wrk
+// (random ids, 32 connections, bounded duration) in alternating rounds, and
+// the medians and spread of the rounds are reported, since other load on
+// the machine falls on some rounds more than others; besides requests/s
+// and p99, each server's CPU per request and that of the PostgreSQL
+// backends serving it. -baseline and -also add other usersapi binaries
+// (say, before a change) to the same rounds. Then the full GET /users
+// stream is timed with the server's peak RSS, and a mixed load runs with
+// RSS sampled over time. It prints a table.
 //
-//	apibench -usersapi bin/usersapi [-seed 100000] [-phases get,stream,mixed] [-baseline old/usersapi]
-//	apibench floor   (internal: the floor server; DATABASE_URL names the database)
+//	apibench -usersapi bin/usersapi [-seed 100000] [-phases get,stream,mixed] [-baseline old/usersapi] [-also name=bin …]
+//	apibench floor|floor-json   (internal: a floor server; DATABASE_URL names the database)
 package main
 
 import (
@@ -121,6 +126,7 @@ type options struct {
 	together    bool
 	usersapi    string
 	baseline    string
+	also        []namedBinary
 	phases      map[string]bool
 	token       string
 	dbURL       string
@@ -144,6 +150,14 @@ func bench(ctx context.Context, args []string) error {
 	fs.IntVar(&o.threads, "threads", 2, "wrk threads")
 	fs.IntVar(&o.rounds, "rounds", 5, "alternating floor/usersapi rounds of GET /users/{id}")
 	fs.StringVar(&o.baseline, "baseline", "", "another usersapi binary to measure in the same rounds (e.g. before a change)")
+	fs.Func("also", "name=binary: one more usersapi binary to measure in the same rounds (repeatable)", func(v string) error {
+		name, bin, ok := strings.Cut(v, "=")
+		if !ok || name == "" || bin == "" || strings.HasPrefix(name, "floor") {
+			return errors.New("want name=binary, the name not starting with floor")
+		}
+		o.also = append(o.also, namedBinary{name, bin})
+		return nil
+	})
 	phases := fs.String("phases", "stream,get,mixed", "what to run: stream, get, mixed")
 	fs.BoolVar(&o.together, "together", false, "run the GET /users/{id} contenders at the same time in each round (each with its own wrk) instead of one after another")
 	if err := fs.Parse(args); err != nil {
@@ -227,13 +241,17 @@ func bench(ctx context.Context, args []string) error {
 		}
 		defer jsonFloor.stop()
 		contenders := []contender{{name: "floor-json", srv: jsonFloor}, {name: "floor", srv: floor}}
+		others := o.also
 		if o.baseline != "" {
-			before, err := startServer(ctx, "baseline", o.baseline, nil, apiEnv("baseline")...)
+			others = append([]namedBinary{{"baseline", o.baseline}}, others...)
+		}
+		for _, b := range others {
+			srv, err := startServer(ctx, b.name, b.bin, nil, apiEnv(b.name)...)
 			if err != nil {
 				return err
 			}
-			defer before.stop()
-			contenders = append(contenders, contender{name: "baseline", srv: before})
+			defer srv.stop()
+			contenders = append(contenders, contender{name: b.name, srv: srv})
 		}
 		contenders = append(contenders, contender{name: "usersapi", srv: api})
 		if o.together {
@@ -322,6 +340,9 @@ func bench(ctx context.Context, args []string) error {
 	}
 	return nil
 }
+
+// namedBinary is a usersapi binary of -also.
+type namedBinary struct{ name, bin string }
 
 // contender is one server of the GET /users/{id} rounds and its results.
 type contender struct {
@@ -670,29 +691,40 @@ func (w wrkResult) summary() string {
 // cpuTime is the process's user plus system CPU time so far.
 func (s *server) cpuTime() time.Duration { return processCPU(s.cmd.Process.Pid) }
 
-// backendCPU is the CPU time so far of the PostgreSQL backends serving
-// s (by application_name), and their number. PostgreSQL runs on the same
-// cores: a server that has it render JSON moves CPU there, and a fair
-// comparison counts both.
-func (s *server) backendCPU(ctx context.Context, dbURL string) (time.Duration, int, error) {
+// backendCPU is the CPU time so far of each PostgreSQL backend serving s
+// (by application_name), by pid. PostgreSQL runs on the same cores: a
+// server that has it render JSON moves CPU there, and a fair comparison
+// counts both.
+func (s *server) backendCPU(ctx context.Context, dbURL string) (map[int]time.Duration, error) {
 	c, err := pgx.Connect(ctx, dbURL)
 	if err != nil {
-		return 0, 0, err
+		return nil, err
 	}
 	defer c.Close(ctx)
 	rows, err := c.Query(ctx, "SELECT pid FROM pg_stat_activity WHERE application_name = $1", "apibench-"+s.name)
 	if err != nil {
-		return 0, 0, err
+		return nil, err
 	}
 	pids, err := pgx.CollectRows(rows, pgx.RowTo[int])
 	if err != nil {
-		return 0, 0, err
+		return nil, err
 	}
-	var total time.Duration
+	cpu := make(map[int]time.Duration, len(pids))
 	for _, pid := range pids {
-		total += processCPU(pid)
+		cpu[pid] = processCPU(pid)
 	}
-	return total, len(pids), nil
+	return cpu, nil
+}
+
+// cpuSince is the CPU the backends of now used since then: a backend that
+// is new counts whole. (One that ended in between, as a connection whose
+// query a client's cancelled request cut, is missed.)
+func cpuSince(then, now map[int]time.Duration) time.Duration {
+	var d time.Duration
+	for pid, cpu := range now {
+		d += cpu - then[pid]
+	}
+	return d
 }
 
 // processCPU is a process's user plus system CPU time so far; 0 when it
@@ -739,7 +771,7 @@ func runWrk(ctx context.Context, o options, srv *server, script string, d time.D
 		return wrkResult{}, err
 	}
 	// The pool's connections are open after the warm-up.
-	db0, _, err := srv.backendCPU(ctx, o.dbURL)
+	db0, err := srv.backendCPU(ctx, o.dbURL)
 	if err != nil {
 		return wrkResult{}, err
 	}
@@ -749,7 +781,7 @@ func runWrk(ctx context.Context, o options, srv *server, script string, d time.D
 		return wrkResult{}, err
 	}
 	cpu := srv.cpuTime() - cpu0
-	db1, _, err := srv.backendCPU(ctx, o.dbURL)
+	db1, err := srv.backendCPU(ctx, o.dbURL)
 	if err != nil {
 		return wrkResult{}, err
 	}
@@ -762,7 +794,7 @@ func runWrk(ctx context.Context, o options, srv *server, script string, d time.D
 	if r.rps > 0 {
 		n := r.rps * d.Seconds()
 		r.cpu = time.Duration(float64(cpu) / n)
-		r.dbCPU = time.Duration(float64(db1-db0) / n)
+		r.dbCPU = time.Duration(float64(cpuSince(db0, db1)) / n)
 	}
 	if m := reP99.FindStringSubmatch(out); m != nil {
 		v, _ := strconv.ParseFloat(m[1], 64)

@@ -23,8 +23,8 @@ import (
 // UserReader reads mirrored users. *postgres.DB satisfies it.
 type UserReader interface {
 	// GetUserJSON returns one user, soft-deleted or not, as the JSON of
-	// User (what Go's encoder writes for it, without the newline), or an
-	// error wrapping model.ErrNotFound.
+	// User and a newline (what Go's Encoder writes for it), or an error
+	// wrapping model.ErrNotFound.
 	GetUserJSON(ctx context.Context, id int64) ([]byte, error)
 	// ListUsers returns one keyset page and the next page's cursor.
 	ListUsers(ctx context.Context, f model.UserFilter, p model.Page) ([]model.User, string, error)

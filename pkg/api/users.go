@@ -190,7 +190,7 @@ func (s *service) registerUsers() {
 			if err != nil {
 				return nil, err
 			}
-			return jsonResource(in.IfNoneMatch, append(body, '\n'))
+			return jsonResource(in.IfNoneMatch, body)
 		},
 		openToPublicReads,
 		withResourceDocs[User](s),

@@ -83,20 +83,21 @@ func timestampJSON(col string) string {
 
 // userJSONQuery renders one user. row_to_json writes the fields in order
 // with the same escapes as Go's encoder, except for U+2028 and U+2029,
-// which Go escapes (for JavaScript's sake) and the replaces do too.
+// which Go escapes (for JavaScript's sake) and the replaces do too; the
+// newline ends the line as Go's Encoder ends it.
 var userJSONQuery = func() string {
 	exprs := make([]string, len(userJSONFields))
 	for i, f := range userJSONFields {
 		exprs[i] = f[1] + " AS " + pgx.Identifier{f[0]}.Sanitize()
 	}
-	return `SELECT replace(replace(row_to_json(u)::text, U&'\2028', '\u2028'), U&'\2029', '\u2029') FROM (SELECT ` +
+	return `SELECT replace(replace(row_to_json(u)::text, U&'\2028', '\u2028'), U&'\2029', '\u2029') || E'\n' FROM (SELECT ` +
 		strings.Join(exprs, ", ") + ` FROM users WHERE id = $1) u`
 }()
 
 // GetUserJSON returns the user with id, soft-deleted or not (see
-// GetUser), as the API sends it: the JSON of api.User, byte for byte what
-// Go's encoder writes for it (a test in pkg/api holds the two equal), but
-// rendered by PostgreSQL. The API's most frequent request then costs one
+// GetUser), as the API sends it: the JSON of api.User and a newline, byte
+// for byte what Go's Encoder writes for it (a test in pkg/api holds the
+// two equal), but rendered by PostgreSQL. The API's most frequent request then costs one
 // column of text instead of fifty decoded, converted and encoded again.
 // The error wraps model.ErrNotFound when the mirror never had the user.
 func (db *DB) GetUserJSON(ctx context.Context, id int64) ([]byte, error) {
