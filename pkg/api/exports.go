@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/usersync/usersync/pkg/model"
@@ -76,4 +77,48 @@ func (s *service) registerExports() {
 			"with rel=\"next\" gives the next page. Every CSV answer of GET /users, /assets and "+
 			"/users/{user_id}/assets and every JSON listing of /users or /assets without limit is recorded: when, by which token's "+
 			"name, what with which filters, rows, bytes, and whether it completed or was cut."))
+}
+
+// historyTimeout bounds the write of one export_history row.
+const historyTimeout = 2 * time.Second
+
+// recordExport counts an export and writes its history row. A row that
+// cannot be written is logged and counted, never turned into a failure of
+// the export, which has been served already.
+func (s *service) recordExport(ctx context.Context, e model.Export) {
+	s.metrics.exports.WithLabelValues(e.Resource, e.Format, string(e.Outcome)).Inc()
+	if s.deps.ExportLog == nil {
+		return
+	}
+	// Neither a client gone nor a shutdown under way keeps the export out
+	// of the history.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), historyTimeout)
+	defer cancel()
+	if err := s.deps.ExportLog.RecordExport(rctx, e); err != nil {
+		s.metrics.historyFailures.Inc()
+		s.log.WarnContext(ctx, "export served but not recorded in export_history", "err", err,
+			"request_id", e.RequestID, "resource", e.Resource, "format", e.Format, "rows", e.Rows)
+	}
+}
+
+// filterSet collects the filters a request gave, by query parameter name,
+// for the export history.
+type filterSet map[string]string
+
+func (f filterSet) text(name, v string) {
+	if v != "" {
+		f[name] = v
+	}
+}
+
+func (f filterSet) id(name string, v optional[int64]) {
+	if v.IsSet {
+		f[name] = strconv.FormatInt(v.Value, 10)
+	}
+}
+
+func (f filterSet) flag(name string, v bool) {
+	if v {
+		f[name] = "true"
+	}
 }

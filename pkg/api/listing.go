@@ -1,130 +1,213 @@
 package api
 
 import (
-	"encoding/base64"
-	"encoding/binary"
+	"context"
+	"errors"
 	"fmt"
-	"io"
+	"net"
 	"net/http"
-	"net/url"
 	"reflect"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/cespare/xxhash/v2"
 	"github.com/danielgtaylor/huma/v2"
-	"github.com/danielgtaylor/huma/v2/conditional"
-	segjson "github.com/segmentio/encoding/json"
+	"github.com/danielgtaylor/huma/v2/negotiation"
 
 	"github.com/usersync/usersync/pkg/model"
 )
 
-// defaultPageLimit is the page size when a request carries a cursor but no
-// limit (a hand-made URL; Link headers always carry the limit).
-const defaultPageLimit = 100
+// The formats a listing answers in.
+const (
+	formatJSON = "json"
+	formatCSV  = "csv"
+)
 
-// Paging is the limit and cursor of a listing. It also remembers the
-// request URL, from which the next page's Link is built: same path (so
-// BASE_PATH is kept), same filters, the new cursor.
-type Paging struct {
-	Limit  int    `query:"limit" minimum:"1" maximum:"1000" doc:"Page size (1-1000). Without limit and cursor the whole listing is streamed."`
-	Cursor string `query:"cursor" maxLength:"100" doc:"Where the page starts: the cursor from the previous page's Link header."`
-	url    url.URL
+// Listing is the paging and format of a listing that can be exported:
+// JSON by default, CSV on format=csv or Accept: text/csv.
+type Listing struct {
+	Paging
+	Format string `query:"format" enum:"json,csv" doc:"csv answers text/csv (as Accept: text/csv does), json a JSON array (the default)."`
+	accept string
 }
 
-// Resolve implements huma.Resolver to capture the request URL.
-func (p *Paging) Resolve(ctx huma.Context) []error {
-	p.url = ctx.URL()
-	return nil
+// Resolve implements huma.Resolver: it keeps the Accept header for
+// content negotiation.
+func (l *Listing) Resolve(ctx huma.Context) []error {
+	l.accept = ctx.Header("Accept")
+	return l.Paging.Resolve(ctx)
 }
 
-func (p *Paging) paged() bool { return p.Limit != 0 || p.Cursor != "" }
-
-func (p *Paging) page() model.Page {
-	limit := p.Limit
-	if limit == 0 {
-		limit = defaultPageLimit
+// format is the answer's format: format= wins, else Accept decides, else JSON.
+func (l *Listing) format() string {
+	if l.Format != "" {
+		return l.Format
 	}
-	return model.Page{Limit: limit, Cursor: p.Cursor}
+	// SelectQValue, not the Fast one huma uses: it cannot panic on a
+	// malformed header (see dropMalformedAccept).
+	if l.accept != "" && negotiation.SelectQValue(l.accept, []string{"application/json", "text/csv"}) == "text/csv" {
+		return formatCSV
+	}
+	return formatJSON
 }
 
-// nextLink is the Link header value of the page after this one.
-func (p *Paging) nextLink(cursor string) string {
-	q := p.url.Query()
-	q.Set("cursor", cursor)
-	q.Set("limit", strconv.Itoa(p.page().Limit))
-	next := url.URL{Path: p.url.Path, RawQuery: q.Encode()}
-	return "<" + next.String() + `>; rel="next"`
+// listing describes one listing operation: how to read a page and stream
+// the whole, how a row becomes its JSON element J, and what the export
+// history records about it.
+type listing[M, J any] struct {
+	resource string            // users, assets or user_assets
+	filters  map[string]string // the filters the request gave
+	// wholeJSONIsExport says whether a JSON listing without limit is an
+	// export: true for the mirror's tables, false for a view of one
+	// record (a user's assets), which only CSV makes an export.
+	wholeJSONIsExport bool
+	page              func(context.Context, model.Page) ([]M, string, error)
+	stream            func(context.Context, func(*M) error) error
+	convert           func(*M) J
+	csv               *csvTable[J]
 }
 
-// resourceOutput is a single resource, written by Body: its JSON with
-// its ETag, the headers set directly. A single GET is what clients call
-// most; huma's reflection over output headers cost a tenth of its CPU
-// outside the database.
-type resourceOutput struct {
+// listOutput is the response of a listing: a JSON array or CSV written by
+// Body, either one page or the whole listing streamed.
+type listOutput struct {
+	Link string `header:"Link" doc:"<URL>; rel=\"next\" when a page is returned and another one follows."`
 	Body func(huma.Context)
 }
 
-// resource answers a single GET with the converted row: see jsonResource.
-// Document the operation withResourceDocs[J].
-func resource[M, J any](ifNoneMatch []string, m *M, err error, convert func(*M) J) (*resourceOutput, error) {
+// firstBatch is how many rows a listing without limit reads before it
+// decides to stream: one that ends within them (a user's few assets, a
+// narrow filter) is answered at once, holding no stream slot and no
+// database connection while its client reads.
+const firstBatch = 100
+
+// list answers a listing. A page is read within the request's time bound
+// and then written. Without limit and cursor, the first firstBatch rows are
+// read the same way; when there are more, the whole listing is streamed
+// instead, under the stream limits, from the moment Body runs.
+func list[M, J any](s *service, ctx context.Context, in *Listing, l listing[M, J]) (*listOutput, error) {
+	whole := !in.paged()
+	p := in.page()
+	if whole {
+		p = model.Page{Limit: firstBatch}
+	}
+	rows, next, err := l.page(ctx, p)
 	if err != nil {
 		return nil, err
 	}
-	j := convert(m)
-	body, err := appendJSON(nil, &j)
-	if err != nil {
-		return nil, fmt.Errorf("encode resource: %w", err)
+	if whole && next != "" {
+		return &listOutput{Body: func(hctx huma.Context) {
+			writeListing(s, hctx, in, &l, true, true, "", func(ctx context.Context, emit func(*J) error) error {
+				var j J
+				return l.stream(ctx, func(m *M) error {
+					j = l.convert(m)
+					return emit(&j)
+				})
+			})
+		}}, nil
 	}
-	return jsonResource(ifNoneMatch, body)
-}
-
-// jsonResource answers a single GET with body, a resource's JSON ending in
-// a newline, and its ETag, or 304 when the client's If-None-Match still
-// matches.
-func jsonResource(ifNoneMatch []string, body []byte) (*resourceOutput, error) {
-	etag, err := conditionalGet(ifNoneMatch, body)
-	if err != nil {
-		return nil, err
+	out := &listOutput{Body: func(hctx huma.Context) {
+		writeListing(s, hctx, in, &l, whole, false, next, func(_ context.Context, emit func(*J) error) error {
+			var j J
+			for i := range rows {
+				j = l.convert(&rows[i])
+				if err := emit(&j); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}}
+	if !whole && next != "" {
+		out.Link = in.nextLink(next)
 	}
-	return &resourceOutput{Body: func(hctx huma.Context) {
-		hctx.SetHeader("Content-Type", "application/json")
-		hctx.SetHeader("ETag", etag)
-		hctx.SetStatus(http.StatusOK)
-		_, _ = hctx.BodyWriter().Write(body) // a client gone is nothing to report
-	}}, nil
+	return out, nil
 }
 
-// appendJSON appends v's JSON and a newline to b, exactly as
-// encoding/json's Encoder with SetEscapeHTML(false) writes it (a test holds
-// the two equal), in a third of the time: encoding is most of what a
-// single GET and a stream spend outside the database.
-func appendJSON(b []byte, v any) ([]byte, error) {
-	b, err := segjson.Append(b, v, segjson.SortMapKeys)
-	return append(b, '\n'), err
+// writeListing writes the rows produce yields. A streamed listing takes one
+// of Limits.MaxStreams slots (503 when none is free), runs for at most
+// Limits.StreamTimeout, and is cut when its client accepts nothing for
+// Limits.StreamStallTimeout or the server shuts down. A CSV answer, or a
+// whole JSON listing of a table, is an export: it is counted and recorded
+// in the export history, completed or cut; the pages of a paged CSV export
+// are recorded as one export (next is the cursor this page hands out, ""
+// on the last page).
+//
+// The status line waits for the first row, so a query that fails at once is
+// still answered with a proper problem response. A failure after that
+// cannot change the status: the connection is cut (http.ErrAbortHandler)
+// so the client sees a truncated response, never a short array or CSV that
+// looks complete.
+func writeListing[M, J any](s *service, hctx huma.Context, in *Listing, l *listing[M, J], whole, streamed bool, next string,
+	produce func(context.Context, func(*J) error) error) {
+	ctx := hctx.Context()
+	if streamed {
+		if !s.slots.take() {
+			s.writeError(hctx, fmt.Errorf("%w: %d listings are being streamed whole already; page with limit, or try again shortly",
+				model.ErrBusy, s.limits.MaxStreams))
+			return
+		}
+		defer s.slots.release()
+		if s.limits.StreamTimeout > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeoutCause(ctx, s.limits.StreamTimeout, errTooSlow)
+			defer cancel()
+		}
+	}
+	w := newListWriter(hctx, ctx, in.format(), l, streamed, s.limits.StreamStallTimeout)
+	defer w.stop()
+	began := time.Now()
+	err := produce(ctx, w.row)
+	if err == nil {
+		err = w.close()
+	}
+	if w.started && (w.format == formatCSV || whole && l.wholeJSONIsExport) {
+		e := model.Export{
+			StartedAt: began, FinishedAt: time.Now(), TokenName: tokenName(ctx),
+			Resource: l.resource, Filters: l.filters, Format: w.format,
+			Rows: w.rows, Bytes: w.body.written(), Outcome: model.ExportCompleted, RequestID: RequestID(ctx),
+		}
+		if !whole {
+			e.PageCursor, e.NextCursor = in.Cursor, next
+		}
+		switch {
+		case err != nil:
+			e.Outcome = model.ExportCut
+		case e.NextCursor != "":
+			e.Outcome = model.ExportPartial
+		}
+		s.recordExport(ctx, e)
+	}
+	if err == nil {
+		return
+	}
+	if !w.started {
+		if ctx.Err() != nil && hctx.Context().Err() == nil {
+			// Ended by the stream's own bound, not by the client.
+			err = context.Cause(ctx)
+		}
+		s.writeError(hctx, err)
+		return
+	}
+	s.logCut(ctx, err, w.rows)
+	panic(http.ErrAbortHandler)
 }
 
-// newJSONEncoder returns the streaming counterpart of appendJSON.
-func newJSONEncoder(w io.Writer) *segjson.Encoder {
-	enc := segjson.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	return enc
-}
-
-// withResourceDocs documents a single GET's 200 response as a T with its
-// ETag: the body is written by a function huma cannot see through.
-func withResourceDocs[T any](s *service) func(*huma.Operation) {
-	return func(op *huma.Operation) {
-		schema := s.api.OpenAPI().Components.Schemas.Schema(reflect.TypeFor[T](), true, "")
-		op.Responses = map[string]*huma.Response{"200": {
-			Description: "OK",
-			Headers: map[string]*huma.Param{"ETag": {
-				Description: "The representation's strong validator, for If-None-Match.",
-				Schema:      &huma.Schema{Type: "string"},
-			}},
-			Content: map[string]*huma.MediaType{"application/json": {Schema: schema}},
-		}}
+// logCut says why a stream that had begun was cut: at the level its cause
+// deserves.
+func (s *service) logCut(ctx context.Context, err error, rows int64) {
+	id := RequestID(ctx)
+	var gone errClientGone
+	var ne net.Error
+	switch cause := context.Cause(ctx); {
+	case errors.Is(cause, errTooSlow):
+		s.log.WarnContext(ctx, "stream ran past its time bound; cut", "request_id", id, "rows", rows)
+	case errors.Is(cause, ErrShuttingDown):
+		s.log.WarnContext(ctx, "stream still running when the shutdown budget ran out; cut", "request_id", id, "rows", rows)
+	case errors.As(err, &gone) && errors.As(err, &ne) && ne.Timeout():
+		s.log.WarnContext(ctx, "client accepted nothing within the stall timeout; stream cut", "request_id", id, "rows", rows)
+	case errors.As(err, &gone) || ctx.Err() != nil:
+		s.log.DebugContext(ctx, "client went away during a listing", "err", err, "request_id", id, "rows", rows)
+	default:
+		s.log.ErrorContext(ctx, "listing failed after it started; cutting the response", "err", err, "request_id", id, "rows", rows)
 	}
 }
 
@@ -146,56 +229,4 @@ func withListDocs[T any](s *service, what string) func(*huma.Operation) {
 			},
 		}}
 	}
-}
-
-// optional is a query parameter that may be absent: huma leaves pointer
-// parameters nil even when given, so this wrapper records whether it was set.
-type optional[T any] struct {
-	Value T
-	IsSet bool
-}
-
-// Schema documents the parameter as its value type.
-func (o optional[T]) Schema(r huma.Registry) *huma.Schema {
-	return huma.SchemaFromType(r, reflect.TypeFor[T]())
-}
-
-// Receiver implements huma.ParamWrapper.
-func (o *optional[T]) Receiver() reflect.Value { return reflect.ValueOf(o).Elem().Field(0) }
-
-// OnParamSet implements huma.ParamReactor.
-func (o *optional[T]) OnParamSet(isSet bool, _ any) { o.IsSet = isSet }
-
-func (o *optional[T]) ptr() *T {
-	if !o.IsSet {
-		return nil
-	}
-	v := o.Value
-	return &v
-}
-
-// conditionalGet computes the strong ETag of a single resource's JSON body
-// and answers If-None-Match with 304 Not Modified when it matches.
-//
-// The tag is a 64-bit xxhash of the body: an ETag only has to change when
-// the representation does (a collision between two versions of one user
-// is a 2^-64 chance), not resist forgery, and SHA-256 cost ten times more.
-// A single GET declares only If-None-Match, not all of conditional.Params:
-// the API sends no Last-Modified (no time covers every field), so date
-// conditions do not apply, and parsing four headers by reflection on every
-// request cost a tenth of a GET's CPU.
-func conditionalGet(ifNoneMatch []string, body []byte) (string, error) {
-	var sum [8]byte
-	binary.BigEndian.PutUint64(sum[:], xxhash.Sum64(body))
-	var quoted [2 + 11]byte // "…" around 11 characters of unpadded base64
-	quoted[0], quoted[len(quoted)-1] = '"', '"'
-	base64.RawURLEncoding.Encode(quoted[1:len(quoted)-1], sum[:])
-	etag := string(quoted[:])
-	if len(ifNoneMatch) > 0 {
-		cp := conditional.Params{IfNoneMatch: ifNoneMatch}
-		if err := cp.PreconditionFailed(etag[1:len(etag)-1], time.Time{}); err != nil {
-			return "", huma.ErrorWithHeaders(err, http.Header{"ETag": {etag}})
-		}
-	}
-	return etag, nil
 }
