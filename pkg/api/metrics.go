@@ -102,7 +102,7 @@ func newServiceMetrics(reg prometheus.Registerer) *serviceMetrics {
 		}),
 		exports: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "usersapi_exports_total",
-			Help: "Exports (CSV listings and full JSON streams) by resource, format and outcome (completed or cut).",
+			Help: "Requests of exports (CSV listings and full JSON streams; each page of a paged CSV export) by resource, format and outcome (completed, partial: more pages to come, or cut).",
 		}, []string{"resource", "format", "outcome"}),
 		historyFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "usersapi_export_history_failures_total",
