@@ -18,8 +18,11 @@ const (
 
 // flushWriter buffers log output and writes it out every interval (and
 // sooner when flushLogAt is pending), so the access log line of every
-// request does not cost a write system call of its own: at thousands of
-// requests a second that was a tenth of the server's CPU. The write itself
+// request does not cost a write system call of its own. It pays for its
+// code: in make bench-api's rounds (GET /users/{id}, 32 connections, the
+// same run), usersapi writing each line straight to stderr spent 80 µs of
+// CPU per request against 74 µs with it, and served 0.78× the floor's
+// requests/s against 0.84×. The write itself
 // happens on the flusher's goroutine, outside the lock requests take to
 // append their line, so a reader of stderr that falls behind (a busy
 // container runtime) delays no request until maxPendingLog is pending.

@@ -66,19 +66,13 @@ func exitCode(err error) int {
 	}
 }
 
-// newLogger builds the process logger of cfg, writing to w. With the
-// JSON format at level info or below it also returns w as the access
-// log's writer (api.Config.AccessLog), else nil.
-func newLogger(cfg *config, w io.Writer) (*slog.Logger, io.Writer) {
+// newLogger builds the process logger of cfg, writing to w.
+func newLogger(cfg *config, w io.Writer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: cfg.logLevel}
 	if cfg.logFormat == "text" {
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+		return slog.New(slog.NewTextHandler(w, opts))
 	}
-	var access io.Writer
-	if cfg.logLevel <= slog.LevelInfo {
-		access = w
-	}
-	return slog.New(slog.NewJSONHandler(w, opts)), access
+	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
 // run is usersapi: it reads its configuration once (loadConfig) and then
@@ -110,7 +104,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 	logs := newFlushWriter(stderr, logFlushInterval)
 	defer logs.Close()
-	log, accessLog := newLogger(cfg, logs)
+	log := newLogger(cfg, logs)
 
 	reads, writes, err := openDatabases(ctx, cfg, log)
 	if err != nil {
@@ -142,11 +136,10 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 		BasePath: cfg.basePath,
 		// Ready when the reads, which every request but an export's
 		// history makes, can be served.
-		DB:        reads,
-		Registry:  reg,
-		Logger:    log,
-		AccessLog: accessLog,
-		Version:   version,
+		DB:       reads,
+		Registry: reg,
+		Logger:   log,
+		Version:  version,
 	})
 	if err != nil {
 		return configError{err}

@@ -103,8 +103,7 @@ func BenchmarkGetUser(b *testing.B) {
 		DB:       store,
 		Registry: prometheus.NewRegistry(),
 		// The access log on, as usersapi writes it.
-		Logger:    slog.New(slog.NewJSONHandler(io.Discard, nil)),
-		AccessLog: io.Discard,
+		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		b.Fatal(err)

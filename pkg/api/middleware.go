@@ -59,7 +59,7 @@ func saneRequestID(id string) bool {
 // the access log line, and turns a panic into a bare 500 with the stack
 // in the log. An http.ErrAbortHandler panic — a stream cut on purpose —
 // is passed on to net/http, which closes the connection.
-func observe(log *slog.Logger, access accessLog, m *metrics) func(http.Handler) http.Handler {
+func observe(log *slog.Logger, m *metrics) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
@@ -90,8 +90,10 @@ func observe(log *slog.Logger, access accessLog, m *metrics) func(http.Handler) 
 				if route == "/healthz" || route == "/readyz" || route == "/metrics" {
 					level = slog.LevelDebug
 				}
-				access.write(requestLine{ctx: r.Context(), level: level, method: r.Method, path: r.URL.Path, route: route,
-					status: status, bytes: ww.BytesWritten(), duration: d, id: RequestID(r.Context()), remote: r.RemoteAddr})
+				log.LogAttrs(r.Context(), level, "request", slog.String("method", r.Method), slog.String("path", r.URL.Path),
+					slog.String("route", route), slog.Int("status", status), slog.Int("bytes", ww.BytesWritten()),
+					slog.Duration("duration", d), slog.String("request_id", RequestID(r.Context())),
+					slog.String("remote", r.RemoteAddr))
 				if rec == http.ErrAbortHandler {
 					panic(rec)
 				}

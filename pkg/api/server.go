@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -38,12 +37,6 @@ type Config struct {
 	Registry *prometheus.Registry
 	// Logger receives access logs and errors; nil discards them.
 	Logger *slog.Logger
-	// AccessLog, when set, is the writer of Logger's handler, a
-	// slog.JSONHandler with no attributes or groups added: the access log
-	// lines of level info are then written to it directly, in the bytes the
-	// handler writes, at a fraction of the cost (see accessLog). Leave it
-	// nil for any other handler.
-	AccessLog io.Writer
 	// Version is the API version in the OpenAPI document.
 	Version string
 }
@@ -84,7 +77,7 @@ func NewHandler(cfg Config) (*Handler, error) {
 	h := &Handler{}
 
 	r := chi.NewRouter()
-	r.Use(withRequestID, observe(log, accessLog{log: log, w: cfg.AccessLog}, newMetrics(reg)), limitRequests, dropMalformedAccept)
+	r.Use(withRequestID, observe(log, newMetrics(reg)), limitRequests, dropMalformedAccept)
 	r.NotFound(func(w http.ResponseWriter, _ *http.Request) {
 		writeProblem(w, http.StatusNotFound, "no such path")
 	})
