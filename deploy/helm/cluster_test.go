@@ -123,7 +123,7 @@ func dryRunCreate(t *testing.T, cp *kubetest.ControlPlane, ns, manifest string) 
 // Standard, with strict field validation and not one warning. No pod is
 // ever created here, so the warnings on the templates are the proof.
 func TestPodTemplatesPassRestricted(t *testing.T) {
-	cp := kube.Get(t)
+	cp := kubetest.Get(t)
 	installMonitoringCRDs(t, cp)
 	h := helms(t)[0]
 	for _, values := range ciValues(t) {
@@ -158,7 +158,7 @@ type chartEnv struct {
 
 func newChartEnv(t *testing.T, h helmBinary) *chartEnv {
 	t.Helper()
-	cp := kube.Get(t)
+	cp := kubetest.Get(t)
 	installMonitoringCRDs(t, cp)
 	bin := binaries(t)
 	e := &chartEnv{cp: cp, ns: cp.CreateNamespace(t, "chart-"+h.name), client: cp.Clientset(),
