@@ -300,6 +300,25 @@ func TestJobPolicyConfinesTheAPIsServiceAccount(t *testing.T) {
 			t.Errorf("another installation's Job as r2's account: %v, want r2's policy to deny it", err)
 		}
 	})
+
+	t.Run("without its CronJob the binding denies in its own namespace only", func(t *testing.T) {
+		ctx := context.Background()
+		if err := r.admin.BatchV1().CronJobs(r.ns).Delete(ctx, "r-usersync", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		// The API server looks the parameter up before the match condition,
+		// so even an admin's Job in the namespace is refused then.
+		adminJob := base.DeepCopy()
+		adminJob.OwnerReferences = nil
+		waitUntil(t, "the policy misses its CronJob", func() bool {
+			_, err := r.admin.BatchV1().Jobs(r.ns).Create(ctx, adminJob, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+			return err != nil && strings.Contains(err.Error(), "no params found")
+		})
+		elsewhere := cp.CreateNamespace(t, "elsewhere")
+		if _, err := r.admin.BatchV1().Jobs(elsewhere).Create(ctx, adminJob, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}); err != nil {
+			t.Errorf("a Job in another namespace while the policy's CronJob is missing: %v", err)
+		}
+	})
 }
 
 // TestJobPolicyComparesEveryField: the policy names every field of a Job's

@@ -462,9 +462,19 @@ func TestChartOnAPIServer(t *testing.T) {
 			}
 			e.helmRun(t, "uninstall", "r", "--wait", "--timeout", "2m")
 			for obj, owners := range releaseObjects(t, e.cp, e.ns) {
-				if !strings.HasPrefix(obj, "Job/") || !slices.Equal(owners, []string{string(cj.UID)}) {
+				kept := obj == "Secret/r-usersync-api-tokens" // helm.sh/resource-policy: keep
+				if !kept && (!strings.HasPrefix(obj, "Job/") || !slices.Equal(owners, []string{string(cj.UID)})) {
 					t.Errorf("helm uninstall left %s (owners %v)", obj, owners)
 				}
+			}
+			// The cluster-scoped Job policy and its binding go too: a binding
+			// left without its CronJob would deny every Job in the namespace.
+			policy := "r-usersync." + e.ns + ".usersync.io"
+			if _, err := e.client.AdmissionregistrationV1().ValidatingAdmissionPolicies().Get(ctx, policy, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+				t.Errorf("helm uninstall left ValidatingAdmissionPolicy %s (%v)", policy, err)
+			}
+			if _, err := e.client.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings().Get(ctx, policy, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+				t.Errorf("helm uninstall left ValidatingAdmissionPolicyBinding %s (%v)", policy, err)
 			}
 		})
 	}

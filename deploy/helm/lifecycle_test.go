@@ -2,14 +2,24 @@ package helm
 
 import (
 	"context"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/jackc/pgx/v5"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/usersync/usersync/pkg/kube/kubelettest"
 	"github.com/usersync/usersync/pkg/kube/kubetest"
+	"github.com/usersync/usersync/pkg/postgres/pgtest"
 )
 
 // resolveSecretRef reads the value an env var of a container refers to,
@@ -167,5 +177,112 @@ func TestVolumeClaimChangesFailTheUpgrade(t *testing.T) {
 	}
 	if _, err := h.run(t, append(upgrade, "--set", "postgresql.persistence.size=8192Mi")...); err != nil {
 		t.Errorf("8192Mi is 8Gi: %v", err)
+	}
+}
+
+// TestFirstInstallWaitsForTheDatabase: helm install without --wait, with
+// the bundled PostgreSQL, on a cluster where the database takes a while to
+// accept connections (image pull, volume, initdb): the post-install
+// migration hook — run by the kubelet stand-in as the chart declares it,
+// DATABASE_WAIT included — waits for it instead of failing, and the
+// install succeeds.
+func TestFirstInstallWaitsForTheDatabase(t *testing.T) {
+	cp := kubetest.Get(t)
+	h := helms(t)[0]
+	h.kubeconfig = cp.KubeconfigPath()
+	ns := cp.CreateNamespace(t, "cold")
+	client := cp.Clientset()
+	bin := binaries(t)
+	kubelet := kubelettest.Start(t, kubelettest.Config{
+		Client: client, Namespace: ns,
+		Binaries: map[string]string{"/usersync": filepath.Join(bin, "usersync"), "/usersapi": filepath.Join(bin, "usersapi")},
+		BaseEnv:  []string{"PATH=" + os.Getenv("PATH")},
+		Logf:     t.Logf,
+	})
+
+	// The bundled PostgreSQL's Service, as the hook addresses it, leads to
+	// a port where nothing listens until the database "starts".
+	dbURL := pgtest.NewDatabase(t)
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	late, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := late.Addr().String()
+	late.Close() // refused until startDatabase
+	kubelet.SetRewrite("r-usersync-postgresql."+ns+".svc:5432", port)
+	startDatabase := func() {
+		ln, err := net.Listen("tcp", port)
+		if err != nil {
+			t.Errorf("start the late database: %v", err)
+			return
+		}
+		t.Cleanup(func() { ln.Close() })
+		go proxy(ln, u.Host)
+	}
+
+	values := []string{"--set", "snipeit.url=https://snipe.example.com", "--set", "snipeit.token=t",
+		// Trust authentication here: the generated password is sent and ignored.
+		"--set", "postgresql.username=" + u.User.Username(), "--set", "postgresql.database=" + strings.TrimPrefix(u.Path, "/")}
+	done := make(chan error, 1)
+	go func() {
+		_, err := h.run(t, append([]string{"install", "r", chartDir, "--namespace", ns, "--timeout", "3m"}, values...)...)
+		done <- err
+	}()
+	// The hook is running, and finds nothing to connect to; the database
+	// comes up a while later.
+	waitUntil(t, "the migration hook runs", func() bool {
+		j, err := client.BatchV1().Jobs(ns).Get(context.Background(), "r-usersync-migrate", metav1.GetOptions{})
+		return err == nil && (j.Status.Active > 0 || j.Status.Failed > 0)
+	})
+	time.AfterFunc(5*time.Second, startDatabase)
+	if err := <-done; err != nil {
+		for _, r := range kubelet.Runs("r-usersync-migrate") {
+			t.Logf("migration run: %v\n%s", r.Err, r.Output)
+		}
+		t.Fatalf("helm install without --wait, the database late: %v", err)
+	}
+	runs := kubelet.Runs("r-usersync-migrate")
+	if len(runs) != 1 || runs[0].Err != nil {
+		t.Errorf("migration hook runs: %+v; want one that waited and succeeded", runs)
+	}
+	var env []string
+	if len(runs) > 0 {
+		env = runs[0].Env
+	}
+	if !slices.Contains(env, "DATABASE_WAIT=300s") {
+		t.Errorf("the hook ran without DATABASE_WAIT=300s: %v", env)
+	}
+	conn, err := pgx.Connect(context.Background(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var tables int
+	if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM pg_tables WHERE tablename IN ('users', 'assets', 'sync_runs')`).Scan(&tables); err != nil || tables != 3 {
+		t.Errorf("after the hook: %d of the mirror's tables (%v), want 3", tables, err)
+	}
+}
+
+// proxy forwards every connection ln accepts to target.
+func proxy(ln net.Listener, target string) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			d, err := net.Dial("tcp", target)
+			if err != nil {
+				return
+			}
+			defer d.Close()
+			go func() { _, _ = io.Copy(d, c) }()
+			_, _ = io.Copy(c, d)
+		}()
 	}
 }
