@@ -235,7 +235,9 @@ func TestJobPolicyConfinesTheAPIsServiceAccount(t *testing.T) {
 				Key: "batch.kubernetes.io/job-name", Operator: metav1.LabelSelectorOpExists}}}
 			j.Spec.Template.Labels["batch.kubernetes.io/job-name"] = "r-usersync-29000000"
 		}, "without manualSelector"},
-		{"more pods in parallel", func(j *batchv1.Job, c *corev1.Container) { j.Spec.Parallelism, j.Spec.Completions = ptr(int32(5)), ptr(int32(5)) }, "parallelism"},
+		{"more pods in parallel", func(j *batchv1.Job, c *corev1.Container) {
+			j.Spec.Parallelism, j.Spec.Completions = ptr(int32(5)), ptr(int32(5))
+		}, "parallelism"},
 		{"more retries", func(j *batchv1.Job, c *corev1.Container) { j.Spec.BackoffLimit = ptr(int32(100)) }, "backoff"},
 		{"no deadline", func(j *batchv1.Job, c *corev1.Container) { j.Spec.ActiveDeadlineSeconds = nil }, "deadlines"},
 		{"another TTL than the template's", func(j *batchv1.Job, c *corev1.Container) { j.Spec.TTLSecondsAfterFinished = ptr(int32(1)) }, "ttlSecondsAfterFinished"},
