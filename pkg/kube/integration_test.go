@@ -25,6 +25,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 
 	"github.com/usersync/usersync/pkg/kube"
 	"github.com/usersync/usersync/pkg/kube/kubetest"
@@ -87,11 +88,20 @@ func (c *cluster) launcher(t *testing.T) *kube.Launcher {
 	t.Helper()
 	cfg := c.cp.TokenConfig(c.token)
 	cfg.WarningHandler = c.warnings
+	return c.launcherFor(t, cfg, kube.Config{})
+}
+
+// launcherFor is a Launcher of the test's CronJob with its own client of
+// cfg, configured further by lc (its client, namespace and CronJob are
+// set here).
+func (c *cluster) launcherFor(t *testing.T, cfg *rest.Config, lc kube.Config) *kube.Launcher {
+	t.Helper()
 	client, err := kube.NewClient(cfg, prometheus.NewRegistry(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := kube.NewLauncher(kube.Config{Client: client, Namespace: c.ns, CronJob: "usersync"})
+	lc.Client, lc.Namespace, lc.CronJob = client, c.ns, "usersync"
+	l, err := kube.NewLauncher(lc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -581,15 +591,7 @@ func TestRefusalsAreClassified(t *testing.T) {
 		cfg := c.cp.TokenConfig(c.token)
 		other := kubetest.Run(t, kubetest.Options{}) // another control plane: another CA
 		cfg.CAData = other.CACert()
-		client, err := kube.NewClient(cfg, prometheus.NewRegistry(), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		l, err := kube.NewLauncher(kube.Config{Client: client, Namespace: c.ns, CronJob: "usersync"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _, err = l.LaunchSync(testCtx(t), model.ScopeUsers, "")
+		_, _, err := c.launcherFor(t, cfg, kube.Config{}).LaunchSync(testCtx(t), model.ScopeUsers, "")
 		if !errors.Is(err, model.ErrNotConfigured) || errors.Is(err, model.ErrKubernetesUnavailable) ||
 			!strings.Contains(err.Error(), "cannot verify the Kubernetes API's certificate") {
 			t.Errorf("LaunchSync with a CA that did not sign the server's certificate: %v, want ErrNotConfigured", err)
@@ -623,26 +625,12 @@ func TestReplicasWhoseClocksDifferStartOneJob(t *testing.T) {
 			return rt.RoundTrip(r)
 		})
 	})
-	clientA, err := kube.NewClient(cfgA, prometheus.NewRegistry(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := kube.NewLauncher(kube.Config{Client: clientA, Namespace: c.ns, CronJob: "usersync",
-		Timeout: time.Minute, Now: func() time.Time { return time.Now().Add(-45 * time.Second) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	clientB, err := kube.NewClient(c.cp.TokenConfig(c.token), prometheus.NewRegistry(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := c.launcherFor(t, cfgA, kube.Config{Timeout: time.Minute,
+		Now: func() time.Time { return time.Now().Add(-45 * time.Second) }})
 	var skewB time.Duration
 	var mu sync.Mutex
-	b, err := kube.NewLauncher(kube.Config{Client: clientB, Namespace: c.ns, CronJob: "usersync",
+	b := c.launcherFor(t, c.cp.TokenConfig(c.token), kube.Config{
 		Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return time.Now().Add(skewB) }})
-	if err != nil {
-		t.Fatal(err)
-	}
 
 	type result struct {
 		job model.SyncJob
