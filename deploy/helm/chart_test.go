@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/usersync/usersync/pkg/kube/kubetest"
 )
@@ -626,6 +627,30 @@ func TestNetworkPolicyLetsTestsAndPrometheusIn(t *testing.T) {
 	for k, v := range map[string]string{"app.kubernetes.io/component": "test", "app.kubernetes.io/instance": "r", "app.kubernetes.io/name": "usersync"} {
 		if get(test, "metadata", "labels", k) != v {
 			t.Errorf("the test pod's label %s = %v, not what the NetworkPolicy admits", k, get(test, "metadata", "labels", k))
+		}
+	}
+}
+
+// TestSchemaAcceptsWhatPgxAccepts: externalDatabase.url takes what usersync
+// can connect with — a URL or a libpq key=value string, as pgx parses them
+// — and refuses what pgx refuses.
+func TestSchemaAcceptsWhatPgxAccepts(t *testing.T) {
+	h := helms(t)[0]
+	for _, conn := range []string{
+		"postgres://usersync:secret@db.example.com:5432/usersync?sslmode=verify-full",
+		"postgresql://db.example.com/usersync",
+		"host=db.example.com port=5432 user=usersync dbname=usersync sslmode=require",
+		"host=/var/run/postgresql dbname=usersync",
+		"  dbname=usersync password='a b'",
+		"mysql://db.example.com/usersync",
+		"db.example.com:5432",
+		"usersync@db.example.com",
+	} {
+		_, pgxErr := pgx.ParseConfig(conn)
+		_, err := h.template(t, nil, "--set", "snipeit.url=https://s", "--set", "snipeit.token=x",
+			"--set", "secrets.generateWithoutCluster=true", "--set-string", "externalDatabase.url="+conn)
+		if (err == nil) != (pgxErr == nil) {
+			t.Errorf("%q: the chart says %v, pgx says %v", conn, err, pgxErr)
 		}
 	}
 }
