@@ -14,6 +14,7 @@ import (
 
 	"github.com/usersync/usersync/pkg/model"
 	"github.com/usersync/usersync/pkg/postgres"
+	"github.com/usersync/usersync/pkg/snipeit"
 	"github.com/usersync/usersync/pkg/syncflags"
 )
 
@@ -105,12 +106,13 @@ func parseConfig(cmd string, args []string, getenv func(string) string, help io.
 	fs.StringVar(&c.pushURL, "pushgateway-url", env("PUSHGATEWAY_URL", ""), "Pushgateway URL, basic auth in it if needed; empty: no push (PUSHGATEWAY_URL)")
 	fs.StringVar(&c.pushInstance, "pushgateway-instance", env("PUSHGATEWAY_INSTANCE", ""),
 		"grouping label instance of the pushes, so installations sharing a Pushgateway keep apart; empty: grouped by job and scope only (PUSHGATEWAY_INSTANCE)")
-	fs.StringVar(&rateLimit, "rate-limit", env("SNIPEIT_RATE_LIMIT", "120"), "Snipe-IT requests per minute; 0: unlimited (SNIPEIT_RATE_LIMIT)")
-	fs.StringVar(&pageSize, "page-size", env("SNIPEIT_PAGE_SIZE", "500"), "rows per page asked of Snipe-IT; its MAX_RESULTS cap wins (SNIPEIT_PAGE_SIZE)")
-	fs.StringVar(&parallelism, "parallelism", env("SNIPEIT_PARALLELISM", "4"), "pages fetched at once (SNIPEIT_PARALLELISM)")
-	fs.StringVar(&requestTimeout, "request-timeout", env("SNIPEIT_TIMEOUT", "60s"), "timeout of one Snipe-IT request (SNIPEIT_TIMEOUT)")
-	fs.StringVar(&retries, "retries", env("SNIPEIT_RETRIES", "7"), "retries of a failed Snipe-IT request before the run fails (SNIPEIT_RETRIES)")
-	fs.StringVar(&retryBackoff, "retry-backoff", env("SNIPEIT_RETRY_BACKOFF", "1s"), "first wait before a retry; it doubles up to 30s, with jitter (SNIPEIT_RETRY_BACKOFF)")
+	fs.StringVar(&rateLimit, "rate-limit", env("SNIPEIT_RATE_LIMIT", strconv.Itoa(snipeit.DefaultRatePerMinute)), "Snipe-IT requests per minute; 0: unlimited (SNIPEIT_RATE_LIMIT)")
+	fs.StringVar(&pageSize, "page-size", env("SNIPEIT_PAGE_SIZE", strconv.Itoa(snipeit.DefaultPageSize)), "rows per page asked of Snipe-IT; its MAX_RESULTS cap wins (SNIPEIT_PAGE_SIZE)")
+	fs.StringVar(&parallelism, "parallelism", env("SNIPEIT_PARALLELISM", strconv.Itoa(snipeit.DefaultParallelism)), "pages fetched at once (SNIPEIT_PARALLELISM)")
+	fs.StringVar(&requestTimeout, "request-timeout", env("SNIPEIT_TIMEOUT", snipeit.DefaultRequestTimeout.String()), "timeout of one Snipe-IT request (SNIPEIT_TIMEOUT)")
+	fs.StringVar(&retries, "retries", env("SNIPEIT_RETRIES", strconv.Itoa(snipeit.DefaultMaxAttempts-1)), "retries of a failed Snipe-IT request before the run fails (SNIPEIT_RETRIES)")
+	fs.StringVar(&retryBackoff, "retry-backoff", env("SNIPEIT_RETRY_BACKOFF", snipeit.DefaultRetryInitial.String()),
+		fmt.Sprintf("first wait before a retry; it doubles up to %s, with jitter (SNIPEIT_RETRY_BACKOFF)", snipeit.DefaultRetryMax))
 	fs.StringVar(&tz, "timezone", env("SNIPEIT_TIMEZONE", "UTC"), "Snipe-IT's APP_TIMEZONE, in which it writes datetimes (SNIPEIT_TIMEZONE)")
 	fs.StringVar(&trigg, "trigger", env(syncflags.EnvTrigger, model.TriggerCLI), "what started this run, recorded in sync_runs: schedule, manual, api, cli (SYNC_TRIGGER)")
 	fs.StringVar(&c.jobName, "job-name", env(syncflags.EnvJobName, ""), "the Kubernetes Job running this sync, recorded in sync_runs (JOB_NAME)")

@@ -95,8 +95,8 @@ func syncScopes(ctx context.Context, c *config, db *postgres.DB, log *slog.Logge
 		obs = append(obs, lp)
 	}
 	rate := c.rateLimit
-	if rate == 0 {
-		rate = -1 // the client reads 0 as "default"
+	if rate == 0 { // --rate-limit 0 means none; the client reads 0 as its default
+		rate = snipeit.UnlimitedRate
 	}
 	client, err := snipeit.New(snipeit.Config{
 		BaseURL:        c.snipeURL,
@@ -105,7 +105,7 @@ func syncScopes(ctx context.Context, c *config, db *postgres.DB, log *slog.Logge
 		RequestTimeout: c.requestTimeout,
 		MaxAttempts:    c.retries + 1,
 		RetryInitial:   c.retryBackoff,
-		RetryMax:       max(30*time.Second, c.retryBackoff),
+		RetryMax:       max(snipeit.DefaultRetryMax, c.retryBackoff),
 		RatePerMinute:  rate,
 		PageSize:       c.pageSize,
 		Parallelism:    c.parallelism,
