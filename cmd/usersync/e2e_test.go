@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -477,6 +478,90 @@ func TestDryRunReportsAndWritesNothing(t *testing.T) {
 	}
 	if n := len(f.runs()); n != runs {
 		t.Errorf("a dry run recorded %d sync_runs rows", n-runs)
+	}
+}
+
+// holdPage makes the first request for path at offset wait until the
+// returned release is called, and returns a channel closed once it does;
+// later requests pass.
+func (f *fixture) holdPage(path, offset string) (held <-chan struct{}, release func()) {
+	reached, released := make(chan struct{}), make(chan struct{})
+	var taken atomic.Bool
+	f.sim.OnRequest(func(r snipeittest.RequestInfo) {
+		if r.Path == path && r.Query.Get("offset") == offset && taken.CompareAndSwap(false, true) {
+			close(reached)
+			<-released
+		}
+	})
+	var once sync.Once
+	release = func() { once.Do(func() { close(released) }) }
+	f.t.Cleanup(release)
+	return reached, release
+}
+
+// TestDryRunNeverMakesARealRunSkip: a dry run takes no lock, so a real run
+// that starts while it pages is not skipped (its changes would wait for
+// the next schedule), and a dry run started while a real run holds the
+// lock runs and reports instead of failing.
+func TestDryRunNeverMakesARealRunSkip(t *testing.T) {
+	f := newFixture(t, 300, 0, snipeittest.Config{})
+	f.mustRun()
+	users := f.sim.Users()
+	must(t, f.sim.UpdateUser(users[0].ID, func(u *snipeittest.User) { u.Phone = "+1-555-0199" }))
+	change := fmt.Sprintf("~ users %d %s: phone", users[0].ID, users[0].Username)
+
+	held, release := f.holdPage("/api/v1/users", "99")
+	dry := make(chan result)
+	go func() { dry <- f.run("--dry-run") }()
+	<-held
+	real := f.run()
+	release()
+	if real.code != 0 || !strings.Contains(real.stdout, fmt.Sprintf("users: %d fetched, 0 inserted, 1 updated", len(users))) {
+		t.Errorf("a real run during a dry run: exit %d, stdout %q; want 0 and the change applied", real.code, real.stdout)
+	}
+	// The dry run read its snapshot from before the real run's commit.
+	if r := <-dry; r.code != 0 || !strings.Contains(r.stdout, change) {
+		t.Errorf("the dry run: exit %d, stdout %q; want 0 and %q", r.code, r.stdout, change)
+	}
+	var statuses []string
+	for _, r := range f.runs() {
+		statuses = append(statuses, r.Status)
+	}
+	if diff := cmp.Diff([]string{"succeeded", "succeeded"}, statuses); diff != "" {
+		t.Errorf("sync_runs statuses (-want +got):\n%s", diff)
+	}
+
+	// The other way round: a real run holds the lock while a dry run runs.
+	must(t, f.sim.UpdateUser(users[1].ID, func(u *snipeittest.User) { u.Phone = "+1-555-0100" }))
+	held, release = f.holdPage("/api/v1/users", "198")
+	realDone := make(chan result)
+	go func() { realDone <- f.run() }()
+	<-held
+	r := f.run("--dry-run")
+	release()
+	if want := fmt.Sprintf("~ users %d %s: phone", users[1].ID, users[1].Username); r.code != 0 || !strings.Contains(r.stdout, want) {
+		t.Errorf("a dry run during a real run: exit %d, stdout %q; want 0 and %q", r.code, r.stdout, want)
+	}
+	if r := <-realDone; r.code != 0 || !strings.Contains(r.stdout, "1 updated") {
+		t.Errorf("the real run: exit %d, stdout %q; want 0 and the change applied", r.code, r.stdout)
+	}
+}
+
+// TestFailedDryRunExitsNonZero: a dry run that could not compute its
+// report says FAILED and exits 1, like a real run, so a script or a CI
+// job checking it cannot mistake it for "no changes".
+func TestFailedDryRunExitsNonZero(t *testing.T) {
+	f := newFixture(t, 200, 0, snipeittest.Config{})
+	f.mustRun()
+	f.env["SNIPEIT_RETRIES"] = "1"
+	f.sim.Inject(snipeittest.Fault{Kind: snipeittest.FaultStatus, Status: 503, Path: "/api/v1/users", Persistent: true})
+	if r := f.run("--dry-run"); r.code != 1 || !strings.Contains(r.stdout, "users: dry run FAILED") {
+		t.Errorf("a dry run against a failing Snipe-IT: exit %d, stdout %q; want 1 and FAILED", r.code, r.stdout)
+	}
+	f.sim.ClearFaults()
+	f.env["DATABASE_URL"] = pgtest.NewDatabase(t) // never migrated
+	if r := f.run("--dry-run"); r.code != 1 || !strings.Contains(r.stdout, "usersync migrate") {
+		t.Errorf("a dry run on an unmigrated database: exit %d, stdout %q; want 1 and the advice to migrate", r.code, r.stdout)
 	}
 }
 

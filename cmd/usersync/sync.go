@@ -41,7 +41,9 @@ func runSync(ctx context.Context, c *config, db *postgres.DB, log *slog.Logger, 
 			cancel()
 		}
 	}
-	if errors.Is(err, model.ErrLocked) {
+	// Skipping is a real run's ordinary outcome. A dry run takes no lock,
+	// and any failure of one shows in its exit status.
+	if errors.Is(err, model.ErrLocked) && !c.dryRun {
 		return nil
 	}
 	if c.dryRun && refused {

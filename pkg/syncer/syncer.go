@@ -1,7 +1,8 @@
-// Package syncer is the sync use case: under the single-writer lock, for
-// each scope, stream every record from the source into the store in one
-// transaction, record the run in sync_runs, and report what happened. It
-// declares the small Source and Store interfaces it consumes.
+// Package syncer is the sync use case: for each scope, stream every
+// record from the source into the store in one transaction, record the run
+// in sync_runs, and report what happened; a real run does so under the
+// single-writer lock, a dry run reads and writes nothing. It declares the
+// small Source and Store interfaces it consumes.
 //
 // The store exposes a scope's write as steps (model.MirrorTx: stage,
 // vanished, live rows, changes, apply, commit) and the syncer decides
@@ -71,7 +72,8 @@ type Config struct {
 	// model.DefaultMaxDeleteRows).
 	MaxDeleteRows int64
 	// DryRun computes and reports every change and writes nothing, not even
-	// a sync_runs row.
+	// a sync_runs row. It takes no lock: each scope reads one snapshot of
+	// the mirror, so a real run may start (and commit) meanwhile.
 	DryRun bool
 	// OnChange receives each change in a dry run (and in a real run when
 	// set). It is never called concurrently, though the scopes of one Run
@@ -138,18 +140,24 @@ type MirrorRows struct {
 // another sync holds the lock — every scope is then reported skipped — or
 // the first scope's failure. A failed scope does not stop the next one
 // unless the context is done.
+//
+// A dry run takes no lock. It only reads, each scope in one snapshot, so
+// a real run committing meanwhile cannot make its report inconsistent; and
+// the lock would have it the other way round: a real run starting while a
+// dry run held it — exclusive or shared, the real run's is exclusive —
+// would be skipped, its changes waiting for the next schedule.
 func (s *Syncer) Run(ctx context.Context, scopes []model.Scope) ([]ScopeResult, error) {
 	log := s.cfg.Logger
-	release, err := s.cfg.Store.TryLockSync(ctx)
-	if errors.Is(err, model.ErrLocked) {
-		return s.skip(ctx, scopes, err), err
-	}
-	if err != nil {
-		return s.failAll(scopes, err), fmt.Errorf("lock the mirror: %w", err)
-	}
-	defer release(ctx)
-
 	if !s.cfg.DryRun {
+		release, err := s.cfg.Store.TryLockSync(ctx)
+		if errors.Is(err, model.ErrLocked) {
+			return s.skip(ctx, scopes, err), err
+		}
+		if err != nil {
+			return s.failAll(scopes, err), fmt.Errorf("lock the mirror: %w", err)
+		}
+		defer release(ctx)
+
 		n, err := s.cfg.Store.AbandonRuns(ctx)
 		if err != nil {
 			return s.failAll(scopes, err), err

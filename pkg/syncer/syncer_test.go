@@ -238,6 +238,28 @@ func TestRunSkipsAndRecordsWhenLocked(t *testing.T) {
 	}
 }
 
+// TestDryRunTakesNoLock: a dry run never asks for the single-writer lock,
+// so it runs while a real sync holds it, and a real sync starting while it
+// runs is not skipped; it records no run and commits nothing.
+func TestDryRunTakesNoLock(t *testing.T) {
+	st := newStore()
+	st.locked = true // a real sync is running
+	st.scopes[model.ScopeUsers].changes = []model.Change{{Kind: model.ChangeInsert, ID: 7}}
+	src := &fakeSource{users: make([]model.User, 3)}
+	res, err := newSyncer(t, src, st, func(c *syncer.Config) { c.DryRun = true }).Run(context.Background(), []model.Scope{model.ScopeUsers})
+	if err != nil {
+		t.Fatalf("a dry run while a real sync holds the lock: %v", err)
+	}
+	if st.lockAsks != 0 {
+		t.Errorf("the dry run asked for the lock %d times, want never", st.lockAsks)
+	}
+	users := st.scopes[model.ScopeUsers]
+	if res[0].Status != model.RunSucceeded || !users.dryRun || users.applied != nil || users.committed || !users.rolledBack || len(st.runs) != 0 {
+		t.Errorf("status %s, dry-run transaction %v, applied %v, committed %v, rolled back %v, runs recorded %d; want succeeded, a dry-run transaction rolled back with nothing applied or recorded",
+			res[0].Status, users.dryRun, users.applied, users.committed, users.rolledBack, len(st.runs))
+	}
+}
+
 func TestFailedScopeIsRecordedAndTheNextStillRuns(t *testing.T) {
 	boom := errors.New("snipe-it answered 500")
 	st := newStore()
