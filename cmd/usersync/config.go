@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -114,7 +115,8 @@ func parseConfig(cmd string, args []string, getenv func(string) string, help io.
 	fs.StringVar(&retryBackoff, "retry-backoff", env("SNIPEIT_RETRY_BACKOFF", snipeit.DefaultRetryInitial.String()),
 		fmt.Sprintf("first wait before a retry; it doubles up to %s, with jitter (SNIPEIT_RETRY_BACKOFF)", snipeit.DefaultRetryMax))
 	fs.StringVar(&tz, "timezone", env("SNIPEIT_TIMEZONE", "UTC"), "Snipe-IT's APP_TIMEZONE, in which it writes datetimes (SNIPEIT_TIMEZONE)")
-	fs.StringVar(&trigg, "trigger", env(syncflags.EnvTrigger, model.TriggerCLI), "what started this run, recorded in sync_runs: schedule, manual, api, cli (SYNC_TRIGGER)")
+	fs.StringVar(&trigg, "trigger", env(syncflags.EnvTrigger, model.TriggerCLI), "what started this run, recorded in sync_runs: "+strings.Join(model.Triggers, ", ")+
+		"; schedule is recorded as manual when --job-name is not a name the CronJob controller gives (SYNC_TRIGGER)")
 	fs.StringVar(&c.jobName, "job-name", env(syncflags.EnvJobName, ""), "the Kubernetes Job running this sync, recorded in sync_runs (JOB_NAME)")
 	fs.StringVar(&logLevel, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (LOG_LEVEL)")
 	defaultFormat := "json"
@@ -138,7 +140,9 @@ func parseConfig(cmd string, args []string, getenv func(string) string, help io.
 	if fs.NArg() > 0 {
 		bad("unexpected argument %q", fs.Arg(0))
 	}
-	c.trigger = trigg
+	if c.trigger = trigg; !slices.Contains(model.Triggers, trigg) {
+		bad("trigger %q: want one of %s", trigg, strings.Join(model.Triggers, ", "))
+	}
 	if full {
 		scopeSet := false
 		fs.Visit(func(f *flag.Flag) { scopeSet = scopeSet || f.Name == syncflags.Scope })

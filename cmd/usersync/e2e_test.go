@@ -565,6 +565,40 @@ func TestFailedDryRunExitsNonZero(t *testing.T) {
 	}
 }
 
+// TestTriggerIsRecordedForEachKubernetesPath: the CronJob's own Jobs,
+// Jobs made from it by hand (kubectl create job --from, which copies
+// SYNC_TRIGGER=schedule) and the API's Jobs each record their own trigger
+// in sync_runs, read from the environment a Job gives its pod.
+func TestTriggerIsRecordedForEachKubernetesPath(t *testing.T) {
+	f := newFixture(t, 20, 0, snipeittest.Config{})
+	minutes := time.Now().Add(-2*time.Minute).Unix() / 60
+	paths := []struct {
+		name, trigger, job, want string
+	}{
+		{"the CronJob's schedule", "schedule", fmt.Sprintf("usersync-%d", minutes), "schedule"},
+		{"kubectl create job --from=cronjob/usersync", "schedule", "usersync-manual-2", "manual"},
+		{"POST /sync/users", "api", "usersync-api-7xk2p", "api"},
+		{"a Snipe-IT webhook", "webhook", "usersync-webhook-q9z4d", "webhook"},
+	}
+	var want []string
+	for _, p := range paths {
+		f.env["SYNC_TRIGGER"], f.env["JOB_NAME"] = p.trigger, p.job
+		f.mustRun()
+		want = append(want, p.name+": "+p.want)
+	}
+	var got []string
+	for i, r := range f.runs() {
+		got = append(got, paths[i].name+": "+r.Trigger)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("recorded triggers (-want +got):\n%s", diff)
+	}
+	f.env["SYNC_TRIGGER"] = "cron"
+	if r := f.run(); r.code != 2 || !strings.Contains(r.stderr, `trigger "cron"`) {
+		t.Errorf("an unknown trigger: exit %d, stderr %q; want 2", r.code, r.stderr)
+	}
+}
+
 func TestMetricsArePushedAndAFailedPushKeepsExitZero(t *testing.T) {
 	f := newFixture(t, 200, 120, snipeittest.Config{})
 	f.env["PUSHGATEWAY_URL"] = pushtest.Start(t)

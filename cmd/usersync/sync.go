@@ -119,11 +119,16 @@ func syncScopes(ctx context.Context, c *config, db *postgres.DB, log *slog.Logge
 		log.Error("configure the Snipe-IT client", "err", err)
 		return failAll(&exitError{2, err})
 	}
+	trigger := recordedTrigger(c.trigger, c.jobName, time.Now())
+	if trigger != c.trigger {
+		log.Info("recording the run as manual: its Job is not named as the CronJob controller names scheduled ones (kubectl create job --from?)",
+			"trigger", c.trigger, "job", c.jobName)
+	}
 	cfg := syncer.Config{
 		Source:          client,
 		Store:           db,
 		Logger:          log,
-		Trigger:         c.trigger,
+		Trigger:         trigger,
 		JobName:         c.jobName,
 		AllowMassDelete: c.allowMassDelete,
 		MaxDeleteRows:   c.maxDeleteRows,

@@ -14,8 +14,12 @@ const (
 	TriggerSchedule = "schedule" // the CronJob's schedule
 	TriggerManual   = "manual"   // kubectl create job --from=cronjob/…
 	TriggerAPI      = "api"      // POST /sync/*
+	TriggerWebhook  = "webhook"  // a Snipe-IT webhook, through the API
 	TriggerCLI      = "cli"      // usersync run by hand
 )
+
+// Triggers lists every trigger a run may record.
+var Triggers = []string{TriggerSchedule, TriggerManual, TriggerAPI, TriggerWebhook, TriggerCLI}
 
 // JobState is where a sync Job is in its life.
 type JobState string
@@ -38,7 +42,8 @@ type SyncJob struct {
 	Name string
 	// Scope is users, assets or all.
 	Scope Scope
-	// Trigger is TriggerSchedule, TriggerManual or TriggerAPI.
+	// Trigger is TriggerSchedule, TriggerManual, TriggerAPI or
+	// TriggerWebhook.
 	Trigger    string
 	State      JobState
 	CreatedAt  time.Time

@@ -188,7 +188,7 @@ type RunCounts struct {
 type SyncRun struct {
 	ID         int64
 	Scope      Scope
-	Trigger    string // "schedule", "manual", "api", "cli"
+	Trigger    string // one of Triggers
 	JobName    string
 	StartedAt  time.Time
 	FinishedAt *time.Time

@@ -59,8 +59,8 @@ type Config struct {
 	Source Source
 	Store  Store
 	Logger *slog.Logger
-	// Trigger and JobName are recorded with each run ("schedule", "manual",
-	// "api", "cli"; the Kubernetes Job's name).
+	// Trigger and JobName are recorded with each run (one of
+	// model.Triggers; the Kubernetes Job's name).
 	Trigger string
 	JobName string
 	// AllowMassDelete lifts the mass-delete guard.
