@@ -46,6 +46,12 @@ func (e configError) Error() string {
 
 func (e configError) Unwrap() error { return model.ErrInvalid }
 
+// defaultDatabaseWait is how long a run waits for a database that is still
+// starting: enough for a restart or a failover, short enough that a wrong
+// address is reported within a minute. The chart sets more where the
+// database comes up beside the Job (its migration hook).
+const defaultDatabaseWait = time.Minute
+
 // config is everything a run needs, from flags and environment.
 type config struct {
 	scopes          []model.Scope
@@ -56,6 +62,7 @@ type config struct {
 	snipeURL        string
 	token           string
 	databaseURL     string
+	databaseWait    time.Duration
 	pushURL         string
 	pushInstance    string
 	rateLimit       float64
@@ -93,6 +100,7 @@ func parseConfig(cmd string, args []string, getenv func(string) string, help io.
 		full                                         bool
 		pageSize, parallelism, requestTimeout, trigg string
 		retries, retryBackoff, maxDeleteRows         string
+		databaseWait                                 string
 	)
 	fs.StringVar(&scope, syncflags.Scope, string(model.ScopeUsers), "what to sync: users, assets or all")
 	fs.BoolVar(&full, syncflags.Full, false, "sync everything (same as --scope all)")
@@ -104,6 +112,8 @@ func parseConfig(cmd string, args []string, getenv func(string) string, help io.
 	fs.StringVar(&c.snipeURL, "snipeit-url", env("SNIPEIT_URL", ""), "Snipe-IT base URL, e.g. https://snipe.example.com (SNIPEIT_URL)")
 	fs.StringVar(&tokenFile, "snipeit-token-file", env("SNIPEIT_TOKEN_FILE", ""), "file holding the Snipe-IT API token (SNIPEIT_TOKEN_FILE; or the token itself in SNIPEIT_TOKEN)")
 	fs.StringVar(&c.databaseURL, "database-url", env("DATABASE_URL", ""), "PostgreSQL URL (DATABASE_URL)")
+	fs.StringVar(&databaseWait, "database-wait", env("DATABASE_WAIT", defaultDatabaseWait.String()),
+		"how long to wait for a database that is still starting (refused, not resolvable yet, starting up); 0: try once. A wrong password or a missing database fails at once (DATABASE_WAIT)")
 	fs.StringVar(&c.pushURL, "pushgateway-url", env("PUSHGATEWAY_URL", ""), "Pushgateway URL, basic auth in it if needed; empty: no push (PUSHGATEWAY_URL)")
 	fs.StringVar(&c.pushInstance, "pushgateway-instance", env("PUSHGATEWAY_INSTANCE", ""),
 		"grouping label instance of the pushes, so installations sharing a Pushgateway keep apart; empty: grouped by job and scope only (PUSHGATEWAY_INSTANCE)")
@@ -175,6 +185,9 @@ func parseConfig(cmd string, args []string, getenv func(string) string, help io.
 		bad("no database: set DATABASE_URL or --database-url")
 	} else if err := postgres.CheckURL(c.databaseURL); err != nil {
 		bad("DATABASE_URL: %s", strings.TrimPrefix(err.Error(), model.ErrInvalid.Error()+": "))
+	}
+	if c.databaseWait, err = time.ParseDuration(databaseWait); err != nil || c.databaseWait < 0 {
+		bad("database wait %q: want a duration such as 5m, or 0", databaseWait)
 	}
 	if cmd == "migrate" {
 		if len(problems) > 0 {

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -987,8 +988,10 @@ func TestDatabaseFailuresEndWithTheRunSummary(t *testing.T) {
 	f.env["PUSHGATEWAY_URL"] = pushtest.Start(t)
 	good := f.env["DATABASE_URL"]
 	f.env["DATABASE_URL"] = "postgres://postgres@127.0.0.1:1/nowhere?sslmode=disable&connect_timeout=5"
+	f.env["DATABASE_WAIT"] = "1s"
 	r := f.run("--full")
-	for _, want := range []string{"users: FAILED, mirror unchanged: migrate the database schema", "assets: FAILED, mirror unchanged: migrate the database schema"} {
+	for _, want := range []string{"users: FAILED, mirror unchanged: temporarily unavailable: the database at 127.0.0.1:1 did not accept a connection within 1s",
+		"assets: FAILED, mirror unchanged: temporarily unavailable: the database at 127.0.0.1:1"} {
 		if r.code != 1 || !strings.Contains(r.stdout, want) {
 			t.Errorf("unreachable database: exit %d, stdout %q; want 1 and %q", r.code, r.stdout, want)
 		}
@@ -1009,6 +1012,96 @@ func TestDatabaseFailuresEndWithTheRunSummary(t *testing.T) {
 	}
 	if r = f.run("migrate"); r.code != 1 || !strings.Contains(r.stdout, "migrate: FAILED") {
 		t.Errorf("usersync migrate: exit %d, stdout %q; want 1 and the summary", r.code, r.stdout)
+	}
+}
+
+// TestMigrateWaitsForADatabaseThatStartsLate: on a first install the
+// migration hook starts beside a database that needs a while (image pull,
+// volume, initdb). usersync migrate waits, logging each wait with the
+// server's address and never its password, and succeeds once the server
+// is up; a sync waits the same way.
+func TestMigrateWaitsForADatabaseThatStartsLate(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		args  []string
+		delay time.Duration
+		want  string
+	}{
+		{"usersync migrate", []string{"migrate"}, 20 * time.Second, "migrate: the schema is current"},
+		{"a sync", nil, 3 * time.Second, "users: "},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t, 20, 0, snipeittest.Config{})
+			const password = "late-db-password-5c1e"
+			cluster := pgtest.NewCluster(t, password)
+			f.env["DATABASE_URL"], f.env["DATABASE_WAIT"] = cluster.URL(password), "2m"
+			start := time.Now()
+			timer := time.AfterFunc(tt.delay, cluster.Start)
+			defer timer.Stop()
+			r := f.run(tt.args...)
+			if r.code != 0 || !strings.Contains(r.stdout, tt.want) {
+				t.Fatalf("exit %d, stdout %q; want 0 and %q\nstderr: %s", r.code, r.stdout, tt.want, r.stderr)
+			}
+			if took := time.Since(start); took < tt.delay {
+				t.Errorf("done in %s, before the database started (%s)", took, tt.delay)
+			}
+			waits := 0
+			for line := range strings.Lines(r.stderr) {
+				if strings.Contains(line, "does not accept connections yet") {
+					waits++
+					if !strings.Contains(line, `"host":"`+cluster.Addr()+`"`) || !strings.Contains(line, "connection refused") {
+						t.Errorf("a wait's log line does not name the host and the reason: %s", line)
+					}
+				}
+			}
+			if waits < 2 {
+				t.Errorf("%d waits logged, want one per attempt:\n%s", waits, r.stderr)
+			}
+			if strings.Contains(r.stdout+r.stderr, password) {
+				t.Errorf("the output shows the database password:\n%s", r.stderr)
+			}
+		})
+	}
+}
+
+// TestWrongDatabasePasswordFailsAtOnce: waiting cannot fix a wrong
+// password or a missing database, so usersync does not wait for them,
+// whatever --database-wait says: it fails at once with the server's reason.
+func TestWrongDatabasePasswordFailsAtOnce(t *testing.T) {
+	f := newFixture(t, 20, 0, snipeittest.Config{})
+	cluster := pgtest.NewCluster(t, "right-password")
+	cluster.Start()
+	u, err := url.Parse(f.dbURL)
+	must(t, err)
+	u.Path = "/usersync_no_such_database"
+	for _, tt := range []struct {
+		name, url string
+		args      []string
+		want      string
+	}{
+		{"migrate with a wrong password", cluster.URL("wrong-password-77a1"), []string{"migrate"}, "migrate: FAILED: connect to the database at " + cluster.Addr()},
+		{"a sync with a wrong password", cluster.URL("wrong-password-77a1"), nil, "users: FAILED, mirror unchanged: connect to the database at " + cluster.Addr()},
+		{"a database that does not exist", u.String(), []string{"migrate"}, `database "usersync_no_such_database" does not exist`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f.env["DATABASE_URL"], f.env["DATABASE_WAIT"] = tt.url, "5m"
+			start := time.Now()
+			r := f.run(tt.args...)
+			took := time.Since(start)
+			if r.code != 1 || !strings.Contains(r.stdout, tt.want) || !strings.Contains(r.stdout, "not retried") {
+				t.Errorf("exit %d, stdout %q; want 1 and %q, not retried", r.code, r.stdout, tt.want)
+			}
+			if strings.Contains(tt.url, "wrong-password") && !strings.Contains(r.stdout, "password authentication failed") {
+				t.Errorf("stdout %q does not give the server's reason", r.stdout)
+			}
+			if took > 2*time.Second {
+				t.Errorf("failed after %s, want under 2s", took)
+			}
+			if strings.Contains(r.stdout+r.stderr, "wrong-password-77a1") {
+				t.Errorf("the output shows the password:\n%s%s", r.stdout, r.stderr)
+			}
+		})
 	}
 }
 

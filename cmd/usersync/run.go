@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"runtime/debug"
 
 	"github.com/usersync/usersync/pkg/model"
@@ -104,6 +105,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer db.Close()
 
 	if cmd == "migrate" {
+		if err := waitForDatabase(ctx, c, db, log); err != nil {
+			fmt.Fprintf(stdout, "migrate: FAILED: %v\n", err)
+			return err
+		}
 		n, err := db.Migrate(ctx)
 		if err != nil {
 			log.Error("migrate", "err", err)
@@ -115,4 +120,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return nil
 	}
 	return runSync(ctx, c, db, log, bar, stdout)
+}
+
+// waitForDatabase waits up to --database-wait for a database that is still
+// starting (a first install brings the database up beside the Jobs that
+// need it; a restart or failover takes seconds), logging each wait with
+// the server's address and never its URL.
+func waitForDatabase(ctx context.Context, c *config, db *postgres.DB, log *slog.Logger) error {
+	err := db.WaitReady(ctx, c.databaseWait, func(w postgres.Waiting) {
+		log.Warn("the database does not accept connections yet; waiting", "host", w.Addr, "attempt", w.Attempt,
+			"retry_in", w.Next, "gives_up_in", w.Left, "err", w.Err)
+	})
+	if err != nil {
+		log.Error("connect to the database", "host", db.Addr(), "err", err)
+	}
+	return err
 }

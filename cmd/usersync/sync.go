@@ -57,8 +57,8 @@ func runSync(ctx context.Context, c *config, db *postgres.DB, log *slog.Logger, 
 	return err
 }
 
-// syncScopes brings the schema up to date (or, in a dry run, checks it),
-// then runs the syncer. A failure before the syncer runs is reported as a
+// syncScopes waits for the database, brings the schema up to date (or, in
+// a dry run, checks it), then runs the syncer. A failure before the syncer runs is reported as a
 // failed result for every scope, like a failure within it.
 func syncScopes(ctx context.Context, c *config, db *postgres.DB, log *slog.Logger, bar *barProgress, m *metrics.Sync, report *changeReport) ([]syncer.ScopeResult, error) {
 	failAll := func(err error) ([]syncer.ScopeResult, error) {
@@ -68,6 +68,9 @@ func syncScopes(ctx context.Context, c *config, db *postgres.DB, log *slog.Logge
 			results = append(results, syncer.ScopeResult{Scope: scope, Status: model.RunFailed, Started: now, Finished: now, Err: err})
 		}
 		return results, err
+	}
+	if err := waitForDatabase(ctx, c, db, log); err != nil {
+		return failAll(err)
 	}
 	// A sync is the mirror's only writer, so it brings the schema up to
 	// date first; a dry run writes nothing and only checks.
