@@ -26,9 +26,11 @@ Usage:
   usersync migrate [flags]   apply pending database migrations and exit
   usersync version           print the version
 
-Exit status: 0 synced (or skipped: another sync holds the lock),
-1 the sync failed and the mirror is unchanged, 2 bad flags or config,
-3 a dry run found changes that a real run would refuse (mass-delete guard).
+Exit status: 0 synced (or skipped: another sync holds the lock; a dry run
+takes no lock), 1 the sync (or dry run) failed and the mirror is unchanged,
+also when the database did not come up within --database-wait, 2 bad flags
+or config, 3 a dry run found changes that a real run would refuse
+(mass-delete guard).
 
 Every flag can also be set with the environment variable named in its help;
 a flag wins over the environment.
