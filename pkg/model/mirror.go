@@ -47,8 +47,9 @@ type MirrorTx[T any] interface {
 	// Apply inserts new staged rows, rewrites changed ones (an unchanged
 	// row is not written at all), restores soft-deleted ones, and
 	// soft-deletes the live rows among deleted; nothing else. It returns
-	// the inserted, updated (restores included) and deleted counts. A
-	// dry run's transaction refuses it.
+	// the run's counts: the rows staged, inserted, updated (restores
+	// included), deleted, and the staged rows left unchanged. A dry run's
+	// transaction refuses it.
 	Apply(ctx context.Context, deleted []int64) (RunCounts, error)
 	// Commit ends the transaction, making every change visible at once.
 	// A dry run's transaction refuses it.

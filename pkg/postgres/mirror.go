@@ -46,6 +46,8 @@ type mirrorTx[T any] struct {
 	// of Stage import (see lookups).
 	snapshot string
 	staged   bool
+	// rows is how many distinct rows Stage staged.
+	rows int64
 }
 
 // BeginUsers starts writing the users table; see model.MirrorTx for the
@@ -127,33 +129,27 @@ func mirrorAll[T any](ctx context.Context, db *DB, t table[T], rows iter.Seq2[*T
 	}
 	defer m.Rollback(ctx)
 	staged, err := m.Stage(ctx, func(context.Context) iter.Seq2[*T, error] { return rows })
-	counts := model.RunCounts{Fetched: staged}
 	if err != nil {
-		return counts, err
+		return model.RunCounts{}, err
 	}
 	vanished, err := m.Vanished(ctx)
 	if err != nil {
-		return counts, err
+		return model.RunCounts{}, err
 	}
 	if len(vanished) > 0 {
 		live, err := m.LiveRows(ctx)
 		if err != nil {
-			return counts, err
+			return model.RunCounts{}, err
 		}
 		if err := guard.Check(t.scope, live, int64(len(vanished)), staged); err != nil {
-			return counts, err
+			return model.RunCounts{Fetched: staged}, err
 		}
 	}
-	applied, err := m.Apply(ctx, vanished)
+	counts, err := m.Apply(ctx, vanished)
 	if err != nil {
-		return counts, err
+		return model.RunCounts{}, err
 	}
-	if err := m.Commit(ctx); err != nil {
-		return counts, err
-	}
-	counts.Inserted, counts.Updated, counts.Deleted = applied.Inserted, applied.Updated, applied.Deleted
-	counts.Unchanged = staged - applied.Inserted - applied.Updated
-	return counts, nil
+	return counts, m.Commit(ctx)
 }
 
 // syncTimeouts sets the sync transaction's timeouts, for it alone (like
@@ -264,6 +260,7 @@ func (m *mirrorTx[T]) Stage(ctx context.Context, rows func(context.Context) iter
 	if _, err := m.tx.Exec(ctx, "ANALYZE "+stage+" (id)"); err != nil {
 		return 0, classify(fmt.Errorf("analyze %s staging table: %w", t.name, err))
 	}
+	m.rows = n
 	return n, nil
 }
 
@@ -539,7 +536,7 @@ func (m *mirrorTx[T]) Changes(ctx context.Context, deleted []int64, emit func(mo
 var errDryRun = errors.New("a dry run writes nothing")
 
 // Apply writes the staged rows and soft-deletes the live rows among
-// deleted. Only rows whose mirrored columns differ (or that come back from
+// deleted, and returns the run's counts. Only rows whose mirrored columns differ (or that come back from
 // a soft delete) are written, so a run with no upstream change writes no
 // row versions at all.
 func (m *mirrorTx[T]) Apply(ctx context.Context, deleted []int64) (model.RunCounts, error) {
@@ -550,7 +547,7 @@ func (m *mirrorTx[T]) Apply(ctx context.Context, deleted []int64) (model.RunCoun
 	if err := m.requireStaged("apply"); err != nil {
 		return model.RunCounts{}, err
 	}
-	var counts model.RunCounts
+	counts := model.RunCounts{Fetched: m.rows}
 	stage := stageName(t)
 	var set strings.Builder
 	for _, c := range t.columns[1:] { // id is the join key
@@ -582,6 +579,7 @@ func (m *mirrorTx[T]) Apply(ctx context.Context, deleted []int64) (model.RunCoun
 		}
 		counts.Deleted = tag.RowsAffected()
 	}
+	counts.Unchanged = counts.Fetched - counts.Inserted - counts.Updated
 	return counts, nil
 }
 

@@ -375,7 +375,7 @@ func TestApplyDeletesOnlyTheIDsGiven(t *testing.T) {
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(model.RunCounts{Deleted: 2}, got); diff != "" {
+	if diff := cmp.Diff(model.RunCounts{Fetched: 16, Deleted: 2, Unchanged: 16}, got); diff != "" {
 		t.Errorf("counts (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff(append([]int64{users[2].ID}, ids(users[4:])...), liveIDs(t, db, "users")); diff != "" {
@@ -619,7 +619,7 @@ func TestMirrorOutlivesShortServerTimeouts(t *testing.T) {
 			if err := tx.Commit(ctx); err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(model.RunCounts{Updated: 699, Deleted: 1}, got); diff != "" {
+			if diff := cmp.Diff(model.RunCounts{Fetched: 699, Updated: 699, Deleted: 1}, got); diff != "" {
 				t.Errorf("counts (-want +got):\n%s", diff)
 			}
 		})

@@ -425,9 +425,7 @@ func mirror[T any](ctx context.Context, s *Syncer, log *slog.Logger, scope model
 		return counts, err
 	}
 	steps["merge"] = time.Since(start)
-	counts.Inserted, counts.Updated, counts.Deleted = applied.Inserted, applied.Updated, applied.Deleted
-	counts.Unchanged = counts.Fetched - counts.Inserted - counts.Updated
-	return counts, nil
+	return applied, nil
 }
 
 // tally counts a change as the run's counts do: a restore is an update.

@@ -138,17 +138,17 @@ func (s *fakeStore) BeginAssets(_ context.Context, dryRun bool) (model.MirrorTx[
 type fakeTx[T any] struct {
 	st           *scopeState
 	closeOverlap bool
+	staged       int64
 }
 
 func (tx *fakeTx[T]) Stage(ctx context.Context, rows func(context.Context) iter.Seq2[*T, error]) (int64, error) {
-	var n int64
 	for _, err := range rows(ctx) {
 		if err != nil {
-			return n, err
+			return tx.staged, err
 		}
-		n++
+		tx.staged++
 	}
-	return n, nil
+	return tx.staged, nil
 }
 func (tx *fakeTx[T]) Vanished(context.Context) ([]int64, error) { return tx.st.vanished, nil }
 func (tx *fakeTx[T]) LiveRows(context.Context) (int64, error)   { return tx.st.live, nil }
@@ -167,7 +167,7 @@ func (tx *fakeTx[T]) Changes(_ context.Context, _ []int64, emit func(model.Chang
 }
 func (tx *fakeTx[T]) Apply(_ context.Context, deleted []int64) (model.RunCounts, error) {
 	tx.st.applied = append([]int64{}, deleted...)
-	return model.RunCounts{Deleted: int64(len(deleted))}, nil
+	return model.RunCounts{Fetched: tx.staged, Deleted: int64(len(deleted)), Unchanged: tx.staged}, nil
 }
 func (tx *fakeTx[T]) Commit(context.Context) error {
 	tx.st.committed = true
