@@ -58,8 +58,9 @@ func runSync(ctx context.Context, c *config, db *postgres.DB, log *slog.Logger, 
 }
 
 // syncScopes waits for the database, brings the schema up to date (or, in
-// a dry run, checks it), then runs the syncer. A failure before the syncer runs is reported as a
-// failed result for every scope, like a failure within it.
+// a dry run, checks it), then runs the syncer. A failure before the syncer
+// runs is reported as a failed result for every scope, like a failure
+// within it.
 func syncScopes(ctx context.Context, c *config, db *postgres.DB, log *slog.Logger, bar *barProgress, m *metrics.Sync, report *changeReport) ([]syncer.ScopeResult, error) {
 	failAll := func(err error) ([]syncer.ScopeResult, error) {
 		now := time.Now()
