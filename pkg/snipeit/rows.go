@@ -3,6 +3,7 @@ package snipeit
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/usersync/usersync/pkg/model"
 )
@@ -347,4 +348,104 @@ func (r *reader) customValue(field, sub string) string {
 		return r.str(field, sub)
 	}
 	return string(r.value())
+}
+
+// ref reads a nested {id, name} object (department, location, company…):
+// its id, nil when null, absent, 0 or unreadable, and its name.
+func (r *reader) ref(field string) (*int64, string) {
+	var id int64
+	var ok bool
+	var name string
+	r.members(field, "", storedNull, func(n []byte) {
+		switch string(n) {
+		case "id":
+			id, ok = r.integer(field, "id", 64, storedNull)
+		case "name":
+			name = r.str(field, "name")
+		default:
+			r.skip()
+		}
+	})
+	if !ok || id == 0 {
+		return nil, ""
+	}
+	return &id, name
+}
+
+// refIDs reads an array of {id, name} objects (companies) into their ids;
+// nil when null.
+func (r *reader) refIDs(field string) []int64 {
+	var ids []int64
+	if !r.elements(field, storedNull, func() {
+		if id, _ := r.ref(field); id != nil {
+			ids = append(ids, *id)
+		}
+	}) {
+		return nil
+	}
+	if ids == nil {
+		ids = []int64{}
+	}
+	return ids
+}
+
+// groups reads a user's groups: {"total":n,"rows":[{id,name}…]}, or the
+// raw relation array of Snipe-IT 4.0; nil when null.
+func (r *reader) groups(field string) []string {
+	names := []string{}
+	name := func() {
+		r.members(field, "rows", storedNull, func(n []byte) {
+			if string(n) == "name" {
+				names = append(names, r.str(field, "name"))
+			} else {
+				r.skip()
+			}
+		})
+	}
+	switch r.peek() {
+	case '[':
+		r.elements(field, storedNull, name)
+		return names
+	case '{':
+		r.members(field, "", storedNull, func(n []byte) {
+			if string(n) == "rows" {
+				r.elements(field, storedNull, name)
+			} else {
+				r.skip()
+			}
+		})
+		return names
+	case 'n':
+		r.skip()
+		return nil
+	}
+	r.problem(field, "", r.value(), storedNull)
+	return nil
+}
+
+// restore reads available_actions' restore flag. Before Snipe-IT 6 a row
+// had no deleted_at: restore=true was the only sign of a soft delete.
+func (r *reader) restore(field string) (restore bool) {
+	r.members(field, "", storedNull, func(n []byte) {
+		if string(n) == "restore" {
+			restore = r.boolean(field, "restore")
+		} else {
+			r.skip()
+		}
+	})
+	return restore
+}
+
+// deletedAt returns a row's deletion time: deleted_at, or for rows from
+// versions without it, updated_at when restore is offered (Laravel's soft
+// delete touches updated_at).
+func deletedAt(deleted, updated *time.Time, restore bool) *time.Time {
+	if deleted != nil || !restore {
+		return deleted
+	}
+	if updated != nil {
+		return updated
+	}
+	epoch := time.Unix(0, 0).UTC()
+	return &epoch
 }
