@@ -71,9 +71,11 @@ func (s *Server) modelUser(u *User) model.User {
 		UpdatedAt:         s.datetime(u.UpdatedAt),
 		LastLogin:         s.datetime(u.LastLogin),
 	}
-	if v.v8() {
+	if v.v8Rows() {
 		m.DisplayName = u.DisplayName
 		m.Mobile = u.Mobile
+	}
+	if v.v6Rows() {
 		m.Website = u.Website
 		m.Locale = u.Locale
 		m.Notes = html.UnescapeString(notesHTML(u.Notes))
@@ -130,7 +132,7 @@ func (s *Server) modelAsset(a *Asset) model.Asset {
 		DeletedAt:       s.datetime(a.DeletedAt),
 		CustomFields:    a.customFieldMap(),
 	}
-	if v.v8() {
+	if v.v6Rows() {
 		m.Byod = a.Byod
 		m.Requestable = a.Requestable
 		m.Notes = html.UnescapeString(notesHTML(a.Notes))

@@ -16,40 +16,6 @@ import (
 	"time"
 )
 
-// Version selects the Snipe-IT release whose wire format the simulator
-// speaks.
-type Version string
-
-// The versions the simulator models.
-const (
-	// Version86 is the newest: page metadata in the list envelope, page=,
-	// companies[] on users, role, qr_code_url, department_manager.
-	Version86 Version = "8.6"
-	// Version85 is 8.x before 8.6: {total, rows}, the 8.1+ rate-limit
-	// headers and 429 body.
-	Version85 Version = "8.5"
-	// Version50 is 5.0: {total, rows}, "" instead of null for email and
-	// employee_num, the manager's username as its name, custom_fields []
-	// when empty, no display_name, mobile, deleted_at on users…, the old
-	// limit handling (limit=0 is zero rows) and a bare 429.
-	Version50 Version = "5.0"
-)
-
-// ParseVersion checks a version name ("8.6", "8.5" or "5.0").
-func ParseVersion(s string) (Version, error) {
-	switch v := Version(s); v {
-	case Version86, Version85, Version50:
-		return v, nil
-	}
-	return "", fmt.Errorf("snipe-it version %q: want %s, %s or %s", s, Version86, Version85, Version50)
-}
-
-// v8 reports whether v has the v6–v8 fields and the 8.1+ rate limiting.
-func (v Version) v8() bool { return v != Version50 }
-
-// newest reports whether v has the 2026 additions (8.6).
-func (v Version) newest() bool { return v == Version86 }
-
 // DefaultToken is the API token a Config without Token accepts.
 const DefaultToken = "snipeit-test-token"
 
@@ -338,7 +304,7 @@ func (s *Server) respond(r *http.Request, rt route) response {
 	quota := s.limiter.take(token, s.cfg.Now())
 	if !quota.allowed {
 		s.stats.rateLimited()
-		return tooManyRequests(s.cfg.Version.v8(), quota)
+		return tooManyRequests(s.cfg.Version.throttle81(), quota)
 	}
 	var resp response
 	if restricted && rt.kind != routeMe {
@@ -347,7 +313,7 @@ func (s *Server) respond(r *http.Request, rt route) response {
 		resp = s.serveRoute(r, rt, shapeNormal)
 	}
 	if s.limiter.perMinute > 0 {
-		quota.setHeaders(&resp, s.cfg.Version.v8())
+		quota.setHeaders(&resp, s.cfg.Version.throttle81())
 	}
 	return resp
 }

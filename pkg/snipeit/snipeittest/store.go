@@ -180,6 +180,9 @@ type store struct {
 	assetsOf map[int64]int // user id → live assets checked out to the user
 	manages  map[int64]int // user id → live users with that manager
 	children map[int64]int // asset id → live assets checked out to the asset
+	// generation counts changes; it seeds the order of rows that tie on a
+	// sort key, which in MySQL changes with the table's content.
+	generation uint64
 }
 
 // newStore returns an empty store that keeps up to cacheBytes of rendered
@@ -232,12 +235,14 @@ func (s *store) load(ds *Dataset) error {
 	s.assets.byID, s.assets.views = next.assets.byID, next.assets.views
 	s.cache.used.Store(0) // the new rows have kept nothing yet
 	s.assetsOf, s.manages, s.children = next.assetsOf, next.manages, next.children
+	s.generation++
 	return nil
 }
 
 // setUser stores next as the user with id (nil purges it) and invalidates
 // every rendering that shows the user. Callers hold mu.
 func (s *store) setUser(id int64, next *User) {
+	s.generation++
 	replace(s.users, id, next, s.countUser)
 	s.users.invalidateWhere(func(u *User) bool { return u.ManagerID == id })
 	s.assets.invalidateWhere(func(a *Asset) bool { return assignedTo(a, AssignedUser, id) })
@@ -246,6 +251,7 @@ func (s *store) setUser(id int64, next *User) {
 // setAsset stores next as the asset with id (nil purges it) and invalidates
 // every rendering that shows the asset. Callers hold mu.
 func (s *store) setAsset(id int64, next *Asset) {
+	s.generation++
 	replace(s.assets, id, next, s.countAsset)
 	s.assets.invalidateWhere(func(a *Asset) bool { return assignedTo(a, AssignedAsset, id) })
 }
