@@ -63,14 +63,13 @@ func (s *Server) modelUser(u *User) model.User {
 		Activated:         u.Activated,
 		LDAPImport:        u.LDAPImport,
 		TwoFactorEnrolled: u.TwoFactorEnrolled,
-		AssetsCount:       int32(s.store.assetsCount(u.ID)),
-		LicensesCount:     int32(u.LicensesCount),
-		AccessoriesCount:  int32(u.AccessoriesCount),
-		ConsumablesCount:  int32(u.ConsumablesCount),
+		AssetsCount:       int32(s.store.assetsCount(u.ID, v.countsTrashedAssets())),
 		CreatedAt:         s.datetime(u.CreatedAt),
 		UpdatedAt:         s.datetime(u.UpdatedAt),
 		LastLogin:         s.datetime(u.LastLogin),
 	}
+	licenses, accessories, consumables := s.store.itemCounts(u.ID)
+	m.LicensesCount, m.AccessoriesCount, m.ConsumablesCount = int32(licenses), int32(accessories), int32(consumables)
 	if v.v8Rows() {
 		m.DisplayName = u.DisplayName
 		m.Mobile = u.Mobile

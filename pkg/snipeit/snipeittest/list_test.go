@@ -317,3 +317,55 @@ func TestSelection(t *testing.T) {
 		})
 	}
 }
+
+// TestSortByUpdatedAt: hardware sorts by updated_at on every version;
+// users only from 7.1.14 (8.5 here): before, sort=updated_at is answered
+// in first_name order, desc, without a word.
+func TestSortByUpdatedAt(t *testing.T) {
+	t.Parallel()
+	ds := Generate(GenerateConfig{Users: 300, Assets: 300, Seed: 21})
+	for _, v := range versions {
+		s := mustNew(t, Config{Data: ds, Version: v})
+		users, assets := s.Users(), s.Assets()
+		nonIncreasing := func(ids []int64, key func(int64) string) bool {
+			for i := 1; i < len(ids); i++ {
+				if key(ids[i-1]) < key(ids[i]) {
+					return false
+				}
+			}
+			return true
+		}
+		userUpdated := func(id int64) string { return findUser(users, id).UpdatedAt.Format(time.RFC3339) }
+		userFirst := func(id int64) string { return findUser(users, id).FirstName }
+		assetUpdated := func(id int64) string { return findAsset(assets, id).UpdatedAt.Format(time.RFC3339) }
+		u := list(t, s, "/api/v1/users?sort=updated_at&order=desc&limit=200").rowIDs(t)
+		byUpdated, byFirst := nonIncreasing(u, userUpdated), nonIncreasing(u, userFirst)
+		if wantUpdated := v.sortsUsersByUpdatedAt(); byUpdated != wantUpdated || byFirst == wantUpdated {
+			t.Errorf("%s users: in updated_at order %v, in first_name order %v; want updated_at %v", v, byUpdated, byFirst, wantUpdated)
+		}
+		if a := list(t, s, "/api/v1/hardware?sort=updated_at&order=desc&limit=200").rowIDs(t); !nonIncreasing(a, assetUpdated) {
+			t.Errorf("%s hardware: not in updated_at order", v)
+		}
+	}
+}
+
+// TestDatetimeSortFollowsTheWallClock: around a change from summer time
+// the wall clock repeats an hour, and MySQL sorts the DATETIME column by
+// it, not by the instant.
+func TestDatetimeSortFollowsTheWallClock(t *testing.T) {
+	t.Parallel()
+	paris, err := time.LoadLocation("Europe/Paris")
+	if err != nil {
+		t.Skipf("no tzdata: %v", err)
+	}
+	// 00:50 UTC is 02:50 CEST; 01:10 UTC, twenty minutes later, is 02:10
+	// CET: earlier on the wall clock.
+	ds := &Dataset{Assets: []Asset{
+		{ID: 1, AssetTag: "A", UpdatedAt: time.Date(2025, 10, 26, 0, 50, 0, 0, time.UTC)},
+		{ID: 2, AssetTag: "B", UpdatedAt: time.Date(2025, 10, 26, 1, 10, 0, 0, time.UTC)},
+	}}
+	s := mustNew(t, Config{Data: ds, Timezone: paris})
+	if got := list(t, s, "/api/v1/hardware?sort=updated_at&order=desc").rowIDs(t); !slices.Equal(got, []int64{1, 2}) {
+		t.Errorf("order %v, want [1 2] (02:50 before 02:10 on the wall clock)", got)
+	}
+}

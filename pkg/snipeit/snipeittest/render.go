@@ -24,9 +24,14 @@ type renderer struct {
 type relations interface {
 	user(id int64) *User
 	asset(id int64) *Asset
-	assetsCount(userID int64) int  // live assets checked out to the user
+	// assetsCount is the assets checked out to the user: live ones, and
+	// soft-deleted ones too withTrashed.
+	assetsCount(userID int64, withTrashed bool) int
 	managesCount(userID int64) int // live users the user manages
 	childAssets(assetID int64) int // live assets checked out to the asset
+	// itemCounts are the license seats, accessories and consumables
+	// checked out to the user.
+	itemCounts(userID int64) (licenses, accessories, consumables int)
 }
 
 // userRow appends the JSON row of u.
@@ -112,11 +117,12 @@ func (r *renderer) userRow(b []byte, u *User, rel relations) []byte {
 	if v.v6Rows() {
 		w.boolean("two_factor_optin", u.TwoFactorOptin)
 	}
-	assets, manages := rel.assetsCount(u.ID), rel.managesCount(u.ID)
+	assets, manages := rel.assetsCount(u.ID, v.countsTrashedAssets()), rel.managesCount(u.ID)
+	licenses, accessories, consumables := rel.itemCounts(u.ID)
 	w.num("assets_count", int64(assets))
-	w.num("licenses_count", int64(u.LicensesCount))
-	w.num("accessories_count", int64(u.AccessoriesCount))
-	w.num("consumables_count", int64(u.ConsumablesCount))
+	w.num("licenses_count", int64(licenses))
+	w.num("accessories_count", int64(accessories))
+	w.num("consumables_count", int64(consumables))
 	if v.v6Rows() {
 		w.num("manages_users_count", int64(manages))
 		w.num("manages_locations_count", int64(u.ManagesLocationsCount))
@@ -146,7 +152,7 @@ func (r *renderer) userRow(b []byte, u *User, rel relations) []byte {
 		w.datetime("deleted_at", u.DeletedAt, r.tz)
 	}
 	live := u.DeletedAt.IsZero()
-	hasItems := assets+u.LicensesCount+u.AccessoriesCount+u.ConsumablesCount > 0
+	hasItems := assets+licenses+accessories+consumables > 0
 	w.beginObject("available_actions")
 	w.boolean("update", live)
 	w.boolean("delete", live && !hasItems && manages == 0 && u.ManagesLocationsCount == 0)

@@ -32,6 +32,9 @@ type Config struct {
 	// RestrictedToken, when set, authenticates but lacks users.view and
 	// assets.view: lists and records answer 403.
 	RestrictedToken string
+	// ActivityDeniedToken, when set, may read users and hardware but lacks
+	// activity.view: GET /api/v1/reports/activity answers 403.
+	ActivityDeniedToken string
 	// TokenUserID is the user GET /api/v1/users/me returns; default 1.
 	TokenUserID int64
 	// MaxResults is MAX_RESULTS, the page size cap; default 500.
@@ -56,6 +59,14 @@ type Config struct {
 	// ShowArchivedInList is the show_archived_in_list setting: archived
 	// assets appear in the default /hardware list.
 	ShowArchivedInList bool
+	// Webhook is Admin > Integrations' general webhook (6.1.0 and later;
+	// 5.0 has none): where checkouts, checkins, audits and requests are
+	// POSTed as Slack-format JSON. SetWebhook changes it later.
+	Webhook WebhookSettings
+	// WebhookClient sends the webhooks; default a client that gives up
+	// after WebhookTimeout (default 10s).
+	WebhookClient  *http.Client
+	WebhookTimeout time.Duration
 	// LegacyOffsetReset makes an offset past the end start over at 0, as
 	// Snipe-IT did before 2020, instead of returning no rows.
 	LegacyOffsetReset bool
@@ -83,6 +94,7 @@ type Server struct {
 	stats   stats
 	seq     atomic.Int64
 	hook    atomic.Pointer[func(RequestInfo)]
+	webhook webhook
 	bufs    sync.Pool
 	log     *slog.Logger
 
@@ -141,6 +153,16 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.stats.reset()
 	if err := s.store.load(cfg.Data); err != nil {
+		return nil, fmt.Errorf("snipeittest: %w", err)
+	}
+	if cfg.WebhookTimeout <= 0 {
+		cfg.WebhookTimeout = 10 * time.Second
+	}
+	s.webhook = webhook{client: cfg.WebhookClient, timeout: cfg.WebhookTimeout}
+	if s.webhook.client == nil {
+		s.webhook.client = &http.Client{}
+	}
+	if err := s.SetWebhook(cfg.Webhook); err != nil {
 		return nil, fmt.Errorf("snipeittest: %w", err)
 	}
 	return s, nil
@@ -287,7 +309,7 @@ func (s *Server) respond(r *http.Request, rt route) response {
 	if rt.kind == routeNone {
 		return s.routingError(r, http.StatusNotFound)
 	}
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+	if !rt.allows(r.Method) {
 		return s.routingError(r, http.StatusMethodNotAllowed)
 	}
 	if rt.kind == routeLogin {
@@ -297,8 +319,8 @@ func (s *Server) respond(r *http.Request, rt route) response {
 		return s.userAgentRejected(r)
 	}
 	token, ok := bearerToken(r)
-	restricted := ok && s.cfg.RestrictedToken != "" && constantTimeEqual(token, s.cfg.RestrictedToken)
-	if !ok || (!restricted && !constantTimeEqual(token, s.cfg.Token)) {
+	role := s.role(token)
+	if !ok || role == roleNone {
 		return unauthenticated(r)
 	}
 	quota := s.limiter.take(token, s.cfg.Now())
@@ -307,7 +329,7 @@ func (s *Server) respond(r *http.Request, rt route) response {
 		return tooManyRequests(s.cfg.Version.throttle81(), quota)
 	}
 	var resp response
-	if restricted && rt.kind != routeMe {
+	if !role.may(rt.kind) {
 		resp = jsonResponse(http.StatusForbidden, []byte(`{"message":"This action is unauthorized."}`))
 	} else {
 		resp = s.serveRoute(r, rt, shapeNormal)
@@ -333,8 +355,48 @@ func (s *Server) serveRoute(r *http.Request, rt route, shape listShape) response
 		return s.showUser(strconv.FormatInt(s.cfg.TokenUserID, 10))
 	case routeAsset:
 		return s.showAsset(rt.id)
+	case routeActivity:
+		return s.listActivity(r, shape)
+	case routeCheckout:
+		return s.apiCheckout(r, rt.id)
+	case routeCheckin:
+		return s.apiCheckin(r, rt.id)
 	}
 	return s.routingError(r, http.StatusNotFound)
+}
+
+// tokenRole is what a token may do.
+type tokenRole int
+
+const (
+	roleNone           tokenRole = iota // not a token the server knows
+	roleFull                            // a superuser's
+	roleRestricted                      // no users.view or assets.view
+	roleActivityDenied                  // no activity.view
+)
+
+// role looks a token up in constant time.
+func (s *Server) role(token string) tokenRole {
+	for _, t := range []struct {
+		token string
+		role  tokenRole
+	}{{s.cfg.Token, roleFull}, {s.cfg.RestrictedToken, roleRestricted}, {s.cfg.ActivityDeniedToken, roleActivityDenied}} {
+		if t.token != "" && constantTimeEqual(token, t.token) {
+			return t.role
+		}
+	}
+	return roleNone
+}
+
+// may reports whether the role passes the route's authorize() call.
+func (r tokenRole) may(k routeKind) bool {
+	switch r {
+	case roleRestricted:
+		return k == routeMe
+	case roleActivityDenied:
+		return k != routeActivity
+	}
+	return true
 }
 
 // routeKind names the routes the simulator knows.
@@ -348,6 +410,9 @@ const (
 	routeMe
 	routeHardware
 	routeAsset
+	routeActivity
+	routeCheckout
+	routeCheckin
 	routeLogin
 )
 
@@ -357,6 +422,15 @@ type route struct {
 	kind routeKind
 	key  string
 	id   string
+}
+
+// allows reports whether the route answers method; others get 405.
+func (rt route) allows(method string) bool {
+	switch rt.kind {
+	case routeCheckout, routeCheckin:
+		return method == http.MethodPost
+	}
+	return method == http.MethodGet || method == http.MethodHead
 }
 
 // matchRoute routes a path the way Snipe-IT's routes/api.php does for the
@@ -384,6 +458,12 @@ func matchRoute(path string) route {
 		return route{kind: routeUser, key: "/api/v1/users/{id}", id: parts[1]}
 	case len(parts) == 2 && parts[0] == "hardware" && parts[1] != "":
 		return route{kind: routeAsset, key: "/api/v1/hardware/{id}", id: parts[1]}
+	case len(parts) == 2 && parts[0] == "reports" && parts[1] == "activity":
+		return route{kind: routeActivity, key: path}
+	case len(parts) == 3 && parts[0] == "hardware" && parts[1] != "" && parts[2] == "checkout":
+		return route{kind: routeCheckout, key: "/api/v1/hardware/{id}/checkout", id: parts[1]}
+	case len(parts) == 3 && parts[0] == "hardware" && parts[1] != "" && parts[2] == "checkin":
+		return route{kind: routeCheckin, key: "/api/v1/hardware/{id}/checkin", id: parts[1]}
 	}
 	return route{key: path}
 }
