@@ -124,7 +124,7 @@ func logLines(entries []LogEntry) []string {
 
 // TestWhatAChangeTouches runs each UI action on every version and checks
 // which rows' content changes, which rows' updated_at changes, what is
-// logged and which webhook is sent: the rules of API.md §10.
+// logged and which webhook is sent, as Snipe-IT does on each version.
 func TestWhatAChangeTouches(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

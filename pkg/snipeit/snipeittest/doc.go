@@ -20,7 +20,7 @@
 // # Changes
 //
 // The mutations read like Snipe-IT's UI actions and do exactly what
-// Snipe-IT does to updated_at, the action log and webhooks (API.md §10):
+// Snipe-IT does to updated_at, the action log and webhooks:
 // CheckoutAsset, CheckinAsset, AuditAsset, RequestAsset,
 // CancelAssetRequest, CheckoutLicenseSeat, CheckinLicenseSeat,
 // CheckoutAccessory, CheckinAccessory, CheckoutConsumable, AddUser,
