@@ -26,6 +26,9 @@ type LogEntry struct {
 	ItemID     int64
 	TargetType string
 	TargetID   int64
+	// TargetName names a location target: locations are values inside the
+	// records, not records the log could look up.
+	TargetName string
 	// CreatedBy is the acting user (the token's user for the mutations);
 	// 0 is none.
 	CreatedBy int64
@@ -73,6 +76,7 @@ const (
 	TypeLicense    = "license"
 	TypeAccessory  = "accessory"
 	TypeConsumable = "consumable"
+	TypeLocation   = "location"
 )
 
 // Log returns the action log, oldest first.
@@ -289,7 +293,15 @@ func (s *Server) activityRow(w *jsonWriter, e *LogEntry) {
 	if v.activityCreatedBy() {
 		s.logAdmin(w, "created_by", e.CreatedBy)
 	}
-	s.logItem(w, "target", e.TargetType, e.TargetID, false)
+	if e.TargetType == TypeLocation {
+		w.beginObject("target")
+		w.num("id", e.TargetID)
+		w.str("name", e.TargetName)
+		w.plain("type", TypeLocation)
+		w.endObject()
+	} else {
+		s.logItem(w, "target", e.TargetType, e.TargetID, false)
+	}
 	w.plainOrNull("note", notesHTML(e.Note))
 	w.null("signature_file")
 	if len(e.Changes) == 0 {

@@ -445,7 +445,8 @@ func (s *Server) CheckinAsset(assetID int64) error {
 		next.ExpectedCheckin = time.Time{}
 		next.Location = clonePtr(old.RTDLocation)
 		t.saveAsset(old, next)
-		t.log(LogEntry{Action: ActionCheckin, ItemType: TypeAsset, ItemID: assetID, TargetType: string(from.Type), TargetID: from.ID})
+		t.log(LogEntry{Action: ActionCheckin, ItemType: TypeAsset, ItemID: assetID, TargetType: string(from.Type), TargetID: from.ID,
+			TargetName: from.Name})
 		t.notify(s.checkinAssetMessage(next, t.admin()))
 		return nil
 	})
