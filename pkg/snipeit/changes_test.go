@@ -285,13 +285,45 @@ func TestIncrementalReadCostsAFewRequests(t *testing.T) {
 		func() error { _, err := collect(t, c.AssetsChangedSince(ctx, since)); return err },
 		func() error { _, err := collect(t, c.DeletedAssetsSince(ctx, since)); return err },
 		func() error { _, err := c.ActivitySince(ctx, lastLog); return err },
+		func() error { _, err := c.Departments(ctx); return err },
+		func() error { _, err := c.Locations(ctx); return err },
+		func() error { _, err := c.Companies(ctx); return err },
 	} {
 		if err := seq(); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if n := requestsServed(t, sim, 6); n != 6 {
-		t.Errorf("%d requests for 20 changes, want 6 (one per listing, two for hardware)", n)
+	if n := requestsServed(t, sim, 9); n != 9 {
+		t.Errorf("%d requests for 20 changes, want 9 (one per listing, two for hardware)", n)
+	}
+}
+
+// TestReferenceListings: departments, locations and companies as the
+// simulator has them, a rename included.
+func TestReferenceListings(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	sim := snipeittest.Start(t, snipeittest.Config{Now: clk.Now, MaxResults: 5,
+		Data: snipeittest.Generate(snipeittest.GenerateConfig{Users: 300, Assets: 300, Seed: 9})})
+	clk.Advance(time.Hour)
+	must(t, sim.RenameLocation(sim.Locations()[2].ID, "Neuer Standort & Lager"))
+	c := newClient(t, sim, func(c *snipeit.Config) { c.PageSize = 5 })
+	ctx := context.Background()
+	for _, l := range []struct {
+		name string
+		want []model.Reference
+		list func(context.Context) ([]model.Reference, error)
+	}{
+		{"departments", sim.Departments(), c.Departments},
+		{"locations", sim.Locations(), c.Locations},
+		{"companies", sim.Companies(), c.Companies},
+	} {
+		got, err := l.list(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(l.want, got); diff != "" {
+			t.Errorf("%s (-simulator +client):\n%s", l.name, diff)
+		}
 	}
 }
 

@@ -395,3 +395,21 @@ func FuzzDecodeActivityPage(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeReferencePage feeds arbitrary bodies to the departments,
+// locations and companies decoder.
+func FuzzDecodeReferencePage(f *testing.F) {
+	for _, seed := range []string{
+		`{"total":2,"rows":[{"id":3,"name":"R&amp;D (Fake)","image":null,"users_count":1,"notes":null,` +
+			`"created_at":{"datetime":"2024-02-14 09:31:07","formatted":"2024-02-14 09:31 AM"},` +
+			`"updated_at":{"datetime":"2026-01-02 03:05:05","formatted":"2026-01-02 03:05 AM"},"available_actions":{"update":true,"delete":false}},` +
+			`{"id":"4","name":7,"updated_at":null}]}`,
+		`{"total":1,"rows":[{"name":"no id"}]}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		p, err := decodePage(body, time.UTC, readReference)
+		checkFuzzedPage(t, body, p, err, func(r *model.Reference) int64 { return r.ID })
+	})
+}

@@ -1,7 +1,8 @@
 // Package snipeittest is an in-process Snipe-IT simulator for tests,
 // benchmarks and demos: an http.Handler that answers GET /api/v1/users,
 // /api/v1/users/{id}, /api/v1/users/me, /api/v1/hardware,
-// /api/v1/hardware/{id} and /api/v1/reports/activity, and POST
+// /api/v1/hardware/{id}, /api/v1/reports/activity, /api/v1/departments,
+// /api/v1/locations and /api/v1/companies, and POST
 // /api/v1/hardware/{id}/checkout and /checkin, the way Snipe-IT 8.6, 8.5,
 // 7.0 or 5.0 does, with injectable faults; it sends Snipe-IT's webhooks
 // and says what a correct mirror of its data is.
@@ -83,9 +84,10 @@
 // sort columns exist (unknown ones are ignored, unknown sorts fall back to
 // the default, as in Snipe-IT). Notes render only **bold** and *em* of
 // Parsedown's inline Markdown. Locations, companies, models and the like
-// are values inside the records, not tables of their own (so they have no
-// listings, and are renamed through the records that show them); license
-// seats, accessories and consumables exist only to be checked out. The
+// are values inside the records, not tables of their own: departments,
+// locations and companies are listed from what the records show (id, name,
+// user and asset counts, dates), the rest not at all; license seats,
+// accessories and consumables exist only to be checked out. The
 // activity report's rows have no location, file or signature, and its
 // search looks at the action type, the note and the item's and target's
 // names. Only checkouts to users are modelled. The rate limit is per

@@ -1,7 +1,9 @@
 package snipeittest
 
 import (
+	"cmp"
 	"html"
+	"slices"
 	"time"
 
 	"github.com/usersync/usersync/pkg/model"
@@ -196,3 +198,24 @@ func idName(t *Tagged) (*int64, string) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// Departments, Locations and Companies return what GET /departments,
+// /locations and /companies list, ascending id, as a client reads them.
+func (s *Server) Departments() []model.Reference { return s.references(refDepartments) }
+
+// Locations returns the locations as GET /locations lists them.
+func (s *Server) Locations() []model.Reference { return s.references(refLocations) }
+
+// Companies returns the companies as GET /companies lists them.
+func (s *Server) Companies() []model.Reference { return s.references(refCompanies) }
+
+func (s *Server) references(kind refKind) []model.Reference {
+	s.store.mu.RLock()
+	defer s.store.mu.RUnlock()
+	out := make([]model.Reference, 0, len(s.store.refs[kind]))
+	for _, r := range s.store.refs[kind] {
+		out = append(out, model.Reference{ID: r.ID, Name: r.Name, UpdatedAt: s.datetime(r.UpdatedAt)})
+	}
+	slices.SortFunc(out, func(a, b model.Reference) int { return cmp.Compare(a.ID, b.ID) })
+	return out
+}

@@ -170,14 +170,16 @@ func items[T any, P checkable[T]](s *Server, m map[int64]*T) []T {
 }
 
 // Renaming a department, location, company, model or status label
-// changes the name every row that shows it renders, and bumps nobody's
-// updated_at: Snipe-IT stores only the id in a user or an asset and joins
-// the name when it reads. Nothing is logged and no webhook is sent. Each
-// fails with model.ErrNotFound when no stored record refers to the id.
+// changes the name every row that shows it renders, and bumps no user's or
+// asset's updated_at: Snipe-IT stores only the id in a user or an asset and
+// joins the name when it reads. The department's, location's or
+// company's own row is saved (GET /departments, /locations, /companies
+// show the new name and updated_at). Nothing is logged and no webhook is
+// sent. Each fails with model.ErrNotFound for an id nothing knows.
 
 // RenameDepartment renames the department with id.
 func (s *Server) RenameDepartment(id int64, name string) error {
-	return s.rename("department", id, func(u *User) bool {
+	return s.rename("department", refDepartments, id, name, func(u *User) bool {
 		if u.Department == nil || u.Department.ID != id {
 			return false
 		}
@@ -190,7 +192,7 @@ func (s *Server) RenameDepartment(id int64, name string) error {
 // location and default location, and the target of assets checked out to
 // it.
 func (s *Server) RenameLocation(id int64, name string) error {
-	return s.rename("location", id, func(u *User) bool {
+	return s.rename("location", refLocations, id, name, func(u *User) bool {
 		if u.Location == nil || u.Location.ID != id {
 			return false
 		}
@@ -213,7 +215,7 @@ func (s *Server) RenameLocation(id int64, name string) error {
 // RenameCompany renames the company with id, among users' companies and
 // assets' company.
 func (s *Server) RenameCompany(id int64, name string) error {
-	return s.rename("company", id, func(u *User) bool {
+	return s.rename("company", refCompanies, id, name, func(u *User) bool {
 		hit := false
 		for i := range u.Companies {
 			if u.Companies[i].ID == id {
@@ -232,7 +234,7 @@ func (s *Server) RenameCompany(id int64, name string) error {
 
 // RenameModel renames the asset model with id.
 func (s *Server) RenameModel(id int64, name string) error {
-	return s.rename("model", id, nil, func(a *Asset) bool {
+	return s.rename("model", noRef, id, name, nil, func(a *Asset) bool {
 		if a.Model == nil || a.Model.ID != id {
 			return false
 		}
@@ -243,7 +245,7 @@ func (s *Server) RenameModel(id int64, name string) error {
 
 // RenameStatusLabel renames the status label with id.
 func (s *Server) RenameStatusLabel(id int64, name string) error {
-	return s.rename("status label", id, nil, func(a *Asset) bool {
+	return s.rename("status label", noRef, id, name, nil, func(a *Asset) bool {
 		if a.Status == nil || a.Status.ID != id {
 			return false
 		}
@@ -252,11 +254,18 @@ func (s *Server) RenameStatusLabel(id int64, name string) error {
 	})
 }
 
+// noRef marks a rename of something without a listing of its own.
+const noRef refKind = -1
+
 // rename applies edit to a copy of every user and asset (soft-deleted ones
-// too) and stores the copies edit changed, keeping their updated_at.
-func (s *Server) rename(kind string, id int64, editUser func(*User) bool, editAsset func(*Asset) bool) error {
-	return s.apply(func(*tx) error {
+// too) and stores the copies edit changed, keeping their updated_at, and
+// renames the reference's own row.
+func (s *Server) rename(kind string, ref refKind, id int64, name string, editUser func(*User) bool, editAsset func(*Asset) bool) error {
+	return s.apply(func(t *tx) error {
 		hits := 0
+		if ref != noRef && s.store.renameRef(ref, id, name, t.now) {
+			hits++
+		}
 		if editUser != nil {
 			hits += renameIn(s.store, s.store.users, editUser, s.store.countUser)
 		}

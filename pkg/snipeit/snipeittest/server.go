@@ -361,6 +361,8 @@ func (s *Server) serveRoute(r *http.Request, rt route, shape listShape) response
 		return s.apiCheckout(r, rt.id)
 	case routeCheckin:
 		return s.apiCheckin(r, rt.id)
+	case routeReferences:
+		return s.listReferences(r, rt.ref, shape)
 	}
 	return s.routingError(r, http.StatusNotFound)
 }
@@ -413,6 +415,7 @@ const (
 	routeActivity
 	routeCheckout
 	routeCheckin
+	routeReferences
 	routeLogin
 )
 
@@ -422,6 +425,7 @@ type route struct {
 	kind routeKind
 	key  string
 	id   string
+	ref  refKind // which reference listing
 }
 
 // allows reports whether the route answers method; others get 405.
@@ -452,6 +456,12 @@ func matchRoute(path string) route {
 		return route{kind: routeUsers, key: path}
 	case len(parts) == 1 && parts[0] == "hardware":
 		return route{kind: routeHardware, key: path}
+	case len(parts) == 1 && parts[0] == "departments":
+		return route{kind: routeReferences, key: path, ref: refDepartments}
+	case len(parts) == 1 && parts[0] == "locations":
+		return route{kind: routeReferences, key: path, ref: refLocations}
+	case len(parts) == 1 && parts[0] == "companies":
+		return route{kind: routeReferences, key: path, ref: refCompanies}
 	case len(parts) == 2 && parts[0] == "users" && parts[1] == "me":
 		return route{kind: routeMe, key: path}
 	case len(parts) == 2 && parts[0] == "users" && parts[1] != "":

@@ -183,6 +183,9 @@ type store struct {
 	// counts are what Snipe-IT computes with withCount(), kept up to date
 	// on every change of the records they count.
 	counts counts
+	// refs are the departments, locations and companies users and assets
+	// show, by kind and id.
+	refs [refKinds]map[int64]*reference
 	// log is the action log (GET /reports/activity), ascending id.
 	log       []*LogEntry
 	lastLogID int64
@@ -228,7 +231,21 @@ func newStore(cacheBytes int64) *store {
 		accessories: map[int64]*Accessory{},
 		consumables: map[int64]*Consumable{},
 		counts:      newCounts(),
+		refs:        [refKinds]map[int64]*reference{{}, {}, {}},
 	}
+}
+
+// loadItems copies items into m by id and counts them.
+func loadItems[T any, P checkable[T]](m map[int64]*T, items []T, count func(*T, int)) error {
+	for i := range items {
+		it := P(&items[i]).clone()
+		if m[P(it).key()] != nil {
+			return fmt.Errorf("duplicate id %d", P(it).key())
+		}
+		m[P(it).key()] = it
+		count(it, 1)
+	}
+	return nil
 }
 
 // load replaces everything with ds (nil: empty), or nothing when ds is
@@ -244,35 +261,22 @@ func (s *store) load(ds *Dataset) error {
 	if err := next.assets.load(ds.Assets); err != nil {
 		return fmt.Errorf("load assets: %w", err)
 	}
-	for i := range ds.Licenses {
-		l := ds.Licenses[i].clone()
-		if next.licenses[l.ID] != nil {
-			return fmt.Errorf("load licenses: duplicate id %d", l.ID)
-		}
-		next.licenses[l.ID] = l
-		next.countLicense(l, 1)
+	if err := loadItems(next.licenses, ds.Licenses, next.countLicense); err != nil {
+		return fmt.Errorf("load licenses: %w", err)
 	}
-	for i := range ds.Accessories {
-		a := ds.Accessories[i].clone()
-		if next.accessories[a.ID] != nil {
-			return fmt.Errorf("load accessories: duplicate id %d", a.ID)
-		}
-		next.accessories[a.ID] = a
-		next.countAccessory(a, 1)
+	if err := loadItems(next.accessories, ds.Accessories, next.countAccessory); err != nil {
+		return fmt.Errorf("load accessories: %w", err)
 	}
-	for i := range ds.Consumables {
-		c := ds.Consumables[i].clone()
-		if next.consumables[c.ID] != nil {
-			return fmt.Errorf("load consumables: duplicate id %d", c.ID)
-		}
-		next.consumables[c.ID] = c
-		next.countConsumable(c, 1)
+	if err := loadItems(next.consumables, ds.Consumables, next.countConsumable); err != nil {
+		return fmt.Errorf("load consumables: %w", err)
 	}
 	for _, r := range next.users.byID {
 		next.countUser(r.rec, 1)
+		next.registerUser(r.rec)
 	}
 	for _, r := range next.assets.byID {
 		next.countAsset(r.rec, 1)
+		next.registerAsset(r.rec)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -283,6 +287,7 @@ func (s *store) load(ds *Dataset) error {
 	s.cache.used.Store(0) // the new rows have kept nothing yet
 	s.licenses, s.accessories, s.consumables = next.licenses, next.accessories, next.consumables
 	s.counts = next.counts
+	s.refs = next.refs
 	s.log, s.lastLogID = nil, 0
 	s.generation++
 	return nil
@@ -292,6 +297,7 @@ func (s *store) load(ds *Dataset) error {
 // every rendering that shows the user. Callers hold mu.
 func (s *store) setUser(id int64, next *User) {
 	s.generation++
+	s.registerUser(next)
 	replace(s.users, id, next, s.countUser)
 	s.users.invalidateWhere(func(u *User) bool { return u.ManagerID == id })
 	s.assets.invalidateWhere(func(a *Asset) bool { return assignedTo(a, AssignedUser, id) })
@@ -301,6 +307,7 @@ func (s *store) setUser(id int64, next *User) {
 // every rendering that shows the asset. Callers hold mu.
 func (s *store) setAsset(id int64, next *Asset) {
 	s.generation++
+	s.registerAsset(next)
 	replace(s.assets, id, next, s.countAsset)
 	s.assets.invalidateWhere(func(a *Asset) bool { return assignedTo(a, AssignedAsset, id) })
 }
