@@ -78,9 +78,9 @@ func readActivity(r *reader) (model.ActivityEntry, error) {
 		case "action_type":
 			e.Action = r.str("action_type", "")
 		case "item":
-			e.ItemID, e.ItemType = r.typedRef("item")
+			e.ItemID, _, e.ItemType = r.typedRef("item")
 		case "target":
-			e.TargetID, e.TargetType = r.typedRef("target")
+			e.TargetID, _, e.TargetType = r.typedRef("target")
 		case "created_at":
 			e.CreatedAt = r.when("created_at", true)
 		case "log_meta":
@@ -100,28 +100,6 @@ func readActivity(r *reader) (model.ActivityEntry, error) {
 		e.TargetType = ""
 	}
 	return e, nil
-}
-
-// typedRef reads a {id, name, type…} object (an activity entry's item or
-// target): its id, nil when null or unusable, and its type.
-func (r *reader) typedRef(field string) (*int64, string) {
-	var id int64
-	var ok bool
-	var typ string
-	r.members(field, "", storedNull, func(n []byte) {
-		switch string(n) {
-		case "id":
-			id, ok = r.integer(field, "id", 64, storedNull)
-		case "type":
-			typ = r.str(field, "type")
-		default:
-			r.skip()
-		}
-	})
-	if !ok || id == 0 {
-		return nil, ""
-	}
-	return &id, typ
 }
 
 // memberNames reads an object's member names, skipping the values; nil

@@ -49,7 +49,7 @@ func BenchmarkUsers(b *testing.B) {
 // requests; at Snipe-IT's default 120 requests a minute each costs half a
 // second.
 func BenchmarkReadChanges(b *testing.B) {
-	clk := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	clk := snipeittest.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	sim := snipeittest.Start(b, snipeittest.Config{Now: clk.Now,
 		Data: snipeittest.Generate(snipeittest.GenerateConfig{Users: 100_000, Assets: 50_000, Seed: 1})})
 	c, err := snipeit.New(snipeit.Config{BaseURL: sim.URL(), Token: sim.Token(), RatePerMinute: -1})

@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,24 +18,6 @@ import (
 	"github.com/usersync/usersync/pkg/snipeit"
 	"github.com/usersync/usersync/pkg/snipeit/snipeittest"
 )
-
-// clock is a settable clock for the simulator.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // changedSince keeps the rows whose updated_at is at or after since.
 func changedSince[T any](rows []T, since time.Time, updated func(*T) *time.Time) []T {
@@ -77,7 +58,7 @@ func userID(u *model.User) int64   { return u.ID }
 func TestChangeListingsHoldEveryChange(t *testing.T) {
 	for _, v := range []snipeittest.Version{snipeittest.Version86, snipeittest.Version85, snipeittest.Version70, snipeittest.Version50} {
 		t.Run(string(v), func(t *testing.T) {
-			clk := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+			clk := snipeittest.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 			sim := snipeittest.Start(t, snipeittest.Config{Version: v, Now: clk.Now, MaxResults: 100,
 				Data: snipeittest.Generate(snipeittest.GenerateConfig{Users: 600, Assets: 500, Seed: 4})})
 			since := clk.Now()
@@ -217,7 +198,7 @@ func TestChangeListingsReadTiesWhole(t *testing.T) {
 // is still read.
 func TestChangeListingsSurviveShifts(t *testing.T) {
 	since := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	clk := &clock{t: since.Add(time.Hour)}
+	clk := snipeittest.NewClock(since.Add(time.Hour))
 	sim := snipeittest.Start(t, snipeittest.Config{Data: tiedUsers(500, 3, since), MaxResults: 40, Now: clk.Now})
 	newest := func(s *snipeittest.Server, n int) []int64 {
 		users := sim.Users()
@@ -261,7 +242,7 @@ func TestChangeListingsSurviveShifts(t *testing.T) {
 // TestIncrementalReadCostsAFewRequests: 20 changes among thousands of rows
 // cost one request per listing.
 func TestIncrementalReadCostsAFewRequests(t *testing.T) {
-	clk := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	clk := snipeittest.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	sim := snipeittest.Start(t, snipeittest.Config{Now: clk.Now,
 		Data: snipeittest.Generate(snipeittest.GenerateConfig{Users: 3000, Assets: 2000, Seed: 2})})
 	c := newClient(t, sim, nil)
@@ -301,7 +282,7 @@ func TestIncrementalReadCostsAFewRequests(t *testing.T) {
 // TestReferenceListings: departments, locations and companies as the
 // simulator has them, a rename included.
 func TestReferenceListings(t *testing.T) {
-	clk := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	clk := snipeittest.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	sim := snipeittest.Start(t, snipeittest.Config{Now: clk.Now, MaxResults: 5,
 		Data: snipeittest.Generate(snipeittest.GenerateConfig{Users: 300, Assets: 300, Seed: 9})})
 	clk.Advance(time.Hour)
@@ -328,7 +309,7 @@ func TestReferenceListings(t *testing.T) {
 }
 
 func TestActivitySince(t *testing.T) {
-	clk := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	clk := snipeittest.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	sim := snipeittest.Start(t, snipeittest.Config{Now: clk.Now, MaxResults: 20, ActivityDeniedToken: "no-activity",
 		Data: snipeittest.Generate(snipeittest.GenerateConfig{Users: 200, Assets: 200, Seed: 6})})
 	c := newClient(t, sim, func(c *snipeit.Config) { c.PageSize = 20 })

@@ -353,23 +353,32 @@ func (r *reader) customValue(field, sub string) string {
 // ref reads a nested {id, name} object (department, location, company…):
 // its id, nil when null, absent, 0 or unreadable, and its name.
 func (r *reader) ref(field string) (*int64, string) {
-	var id int64
+	id, name, _ := r.typedRef(field)
+	return id, name
+}
+
+// typedRef reads a nested {id, name, type…} object (an activity entry's
+// item or target carries its type): its id, nil when null, absent, 0 or
+// unreadable, its name and its type.
+func (r *reader) typedRef(field string) (id *int64, name, typ string) {
+	var n int64
 	var ok bool
-	var name string
-	r.members(field, "", storedNull, func(n []byte) {
-		switch string(n) {
+	r.members(field, "", storedNull, func(member []byte) {
+		switch string(member) {
 		case "id":
-			id, ok = r.integer(field, "id", 64, storedNull)
+			n, ok = r.integer(field, "id", 64, storedNull)
 		case "name":
 			name = r.str(field, "name")
+		case "type":
+			typ = r.str(field, "type")
 		default:
 			r.skip()
 		}
 	})
-	if !ok || id == 0 {
-		return nil, ""
+	if !ok || n == 0 {
+		return nil, "", ""
 	}
-	return &id, name
+	return &n, name, typ
 }
 
 // refIDs reads an array of {id, name} objects (companies) into their ids;

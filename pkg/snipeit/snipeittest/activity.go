@@ -147,38 +147,10 @@ func (s *Server) listActivity(r *http.Request, shape listShape) response {
 		}
 		return cmp.Compare(mix(uint64(a.ID)^seed), mix(uint64(b.ID)^seed))
 	})
-	page := rows[min(offset, len(rows)):min(offset+limit, len(rows))]
-	if shape.halve && len(page) > 1 {
-		page = page[:len(page)/2]
-	}
-	if shape.maxRows > 0 && len(page) > shape.maxRows {
-		page = page[:shape.maxRows]
-	}
-	if shape.unsorted {
-		page = slices.Clone(page)
-		slices.Reverse(page)
-	}
-
-	buf := s.getBuf()
 	// The controller answers with JSON_UNESCAPED_UNICODE.
-	w := jsonWriter{b: (*buf)[:0], unicode: true}
-	w.beginObject("")
-	w.num("total", int64(total))
-	if !shape.noRows {
-		w.beginArray("rows")
-		if !shape.empty && !shape.blank {
-			for _, e := range page {
-				s.activityRow(&w, e)
-			}
-		}
-		w.endArray()
-	}
-	if v.newest() {
-		pageMeta(&w, r, total, offset, limit)
-	}
-	w.endObject()
-	*buf = w.b
-	return response{status: http.StatusOK, contentType: "application/json;charset=utf8", body: w.b, buf: buf}
+	resp := listResponse(s, r, true, total, offset, limit, rows[min(offset, len(rows)):min(offset+limit, len(rows))], shape, s.activityRow)
+	resp.contentType = "application/json;charset=utf8"
+	return resp
 }
 
 // activityPaging50 is the 5.0 report's own limit arithmetic:

@@ -18,7 +18,7 @@ import (
 // name, and the checkin of asset 912 from user 42.
 func activityServer(t *testing.T, v Version, cfg Config) *Server {
 	t.Helper()
-	clock := newClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	clock := NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	cfg.Data, cfg.Version, cfg.Now = smallExampleData(), v, clock.Now
 	s := mustNew(t, cfg)
 	for _, act := range []func() error{

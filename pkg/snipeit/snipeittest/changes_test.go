@@ -257,7 +257,7 @@ func TestWhatAChangeTouches(t *testing.T) {
 	for _, v := range versions {
 		for _, tc := range tests {
 			t.Run(string(v)+"/"+tc.name, func(t *testing.T) {
-				clock := newClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+				clock := NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 				rcv := newWebhookReceiver(t)
 				cfg := Config{Data: smallExampleData(), Version: v, Now: clock.Now}
 				if v.webhooks() {

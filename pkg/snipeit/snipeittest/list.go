@@ -209,27 +209,35 @@ func listPage[R any](s *Server, r *http.Request, t *table[R], plan listPlan[R], 
 	}
 	offset, limit := s.paging(q, total)
 	ordered := plan.order(t, selected, offset+limit, s.store.generation)
+	return listResponse(s, r, false, total, offset, limit, ordered.page(offset, limit), shape, func(w *jsonWriter, row *row[R]) {
+		w.field("")
+		w.b = appendRow(w.b, row, s.store.cache, render)
+	})
+}
+
+// listResponse writes DatatablesTransformer's envelope: the total, the
+// page's rows (as a fault's shape bends them) and 8.6's page metadata;
+// non-ASCII stays as it is when unicode is set.
+func listResponse[T any](s *Server, r *http.Request, unicode bool, total, offset, limit int, page []T, shape listShape, writeRow func(*jsonWriter, T)) response {
 	buf := s.getBuf()
-	w := jsonWriter{b: (*buf)[:0]}
+	w := jsonWriter{b: (*buf)[:0], unicode: unicode}
 	w.beginObject("")
 	w.num("total", int64(total))
 	if !shape.noRows {
 		w.beginArray("rows")
 		if !shape.empty && !shape.blank {
-			rows := ordered.page(offset, limit)
-			if shape.halve && len(rows) > 1 {
-				rows = rows[:len(rows)/2]
+			if shape.halve && len(page) > 1 {
+				page = page[:len(page)/2]
 			}
-			if shape.maxRows > 0 && len(rows) > shape.maxRows {
-				rows = rows[:shape.maxRows]
+			if shape.maxRows > 0 && len(page) > shape.maxRows {
+				page = page[:shape.maxRows]
 			}
 			if shape.unsorted {
-				rows = slices.Clone(rows)
-				slices.Reverse(rows)
+				page = slices.Clone(page)
+				slices.Reverse(page)
 			}
-			for _, row := range rows {
-				w.field("")
-				w.b = appendRow(w.b, row, s.store.cache, render)
+			for _, row := range page {
+				writeRow(&w, row)
 			}
 		}
 		w.endArray()

@@ -17,7 +17,7 @@ import (
 
 func TestMutations(t *testing.T) {
 	t.Parallel()
-	clock := newClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	clock := NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	tests := []struct {
 		name   string
 		mutate func(s *Server) error
@@ -277,7 +277,7 @@ func TestRandomChanges(t *testing.T) {
 	t.Parallel()
 	ds := Generate(GenerateConfig{Users: 120, Assets: 150, Seed: 8})
 	run := func(v Version) (*Server, []string) {
-		clock := newClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+		clock := NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 		s := Start(t, Config{Data: ds, Version: v, Now: clock.Now})
 		rng := rand.New(rand.NewPCG(1, 2))
 		var done []string

@@ -126,43 +126,25 @@ func (s *Server) listReferences(r *http.Request, kind refKind, shape listShape) 
 		}
 		return cmp.Or(c, cmp.Compare(mix(uint64(a.ID)^seed), mix(uint64(b.ID)^seed)))
 	})
-	page := refs[min(offset, len(refs)):min(offset+limit, len(refs))]
-	if shape.empty || shape.blank {
-		page = nil
-	}
 	users, assets := s.refCounts(kind)
-	buf := s.getBuf()
-	w := jsonWriter{b: (*buf)[:0]}
-	w.beginObject("")
-	w.num("total", int64(total))
-	if !shape.noRows {
-		w.beginArray("rows")
-		for _, ref := range page {
-			w.beginObject("")
-			w.num("id", ref.ID)
-			w.str("name", ref.Name)
-			w.null("image")
-			if kind != refDepartments {
-				w.num("assets_count", int64(assets[ref.ID]))
-			}
-			w.num("users_count", int64(users[ref.ID]))
-			w.null("notes")
-			w.datetime("created_at", ref.CreatedAt, tz)
-			w.datetime("updated_at", ref.UpdatedAt, tz)
-			w.beginObject("available_actions")
-			w.boolean("update", true)
-			w.boolean("delete", users[ref.ID]+assets[ref.ID] == 0)
-			w.endObject()
-			w.endObject()
+	return listResponse(s, r, false, total, offset, limit, refs[min(offset, len(refs)):min(offset+limit, len(refs))], shape, func(w *jsonWriter, ref *reference) {
+		w.beginObject("")
+		w.num("id", ref.ID)
+		w.str("name", ref.Name)
+		w.null("image")
+		if kind != refDepartments {
+			w.num("assets_count", int64(assets[ref.ID]))
 		}
-		w.endArray()
-	}
-	if s.cfg.Version.newest() {
-		pageMeta(&w, r, total, offset, limit)
-	}
-	w.endObject()
-	*buf = w.b
-	return response{status: http.StatusOK, contentType: contentJSON, body: w.b, buf: buf}
+		w.num("users_count", int64(users[ref.ID]))
+		w.null("notes")
+		w.datetime("created_at", ref.CreatedAt, tz)
+		w.datetime("updated_at", ref.UpdatedAt, tz)
+		w.beginObject("available_actions")
+		w.boolean("update", true)
+		w.boolean("delete", users[ref.ID]+assets[ref.ID] == 0)
+		w.endObject()
+		w.endObject()
+	})
 }
 
 // refCounts counts the live users and assets that show each reference of

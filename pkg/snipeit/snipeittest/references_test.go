@@ -12,7 +12,7 @@ import (
 
 func TestReferenceListings(t *testing.T) {
 	t.Parallel()
-	clock := newClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	clock := NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	s := mustNew(t, Config{Data: smallExampleData(), Now: clock.Now})
 	type row struct {
 		ID          int64
