@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/usersync/usersync/pkg/model"
@@ -20,8 +21,10 @@ import (
 //
 //   - Every page must come in non-increasing updated_at order. Users before
 //     Snipe-IT 7.1.14 cannot be sorted by updated_at and are answered in
-//     first_name order without a word; that shows in the data, and the
-//     walk fails with ErrNotIncremental (ReasonUnsorted).
+//     first_name order without a word; that shows in the data (a page out
+//     of updated_at order, or one in first_name order), and the walk fails
+//     with ErrNotIncremental (ReasonUnsorted). A first page that is all one
+//     updated_at proves nothing either way (ReasonTies).
 //   - updated_at is not unique, and MySQL orders rows that tie on it
 //     differently from one page to the next. Each page therefore starts at
 //     the last row before the previous page's trailing tie group: the whole
@@ -127,7 +130,30 @@ func (c *Client) DeletedAssetsSince(ctx context.Context, since time.Time) iter.S
 
 func usersListing(endpoint string, filter url.Values) listing[model.User] {
 	return listing[model.User]{endpoint: endpoint, path: "/users", filter: filter, read: readUser,
-		id: func(u *model.User) int64 { return u.ID }}
+		id: func(u *model.User) int64 { return u.ID }, fallback: inFirstNameOrder}
+}
+
+// inFirstNameOrder reports whether a page of users is in first_name order,
+// descending, as Snipe-IT answers an unknown sort: users before 7.1.14,
+// asked for updated_at. Rows whose updated_at happen to come in order (all
+// equal but a few, on a site that rarely changes) cannot hide it then. At
+// least eight different names make the test safe: a page sorted by
+// updated_at is in name order by chance once in 40,320.
+func inFirstNameOrder(rows []model.User) bool {
+	for _, fold := range []func(string) string{func(s string) string { return s }, strings.ToLower} {
+		names, ordered := 1, true
+		for i := 1; i < len(rows) && ordered; i++ {
+			a, b := fold(rows[i-1].FirstName), fold(rows[i].FirstName)
+			ordered = a >= b
+			if a != b {
+				names++
+			}
+		}
+		if ordered && names >= 8 {
+			return true
+		}
+	}
+	return false
 }
 
 func assetsListing(endpoint string, filter url.Values) listing[model.Asset] {
@@ -205,6 +231,10 @@ func (w *descWalk[T]) run(ctx context.Context) error {
 					offset, w.sort, w.l.id(&rows[i-1]), w.l.id(&rows[i]))}
 			}
 		}
+		if w.l.fallback != nil && w.l.fallback(rows) {
+			return &IncrementalError{Endpoint: w.l.endpoint, Reason: ReasonUnsorted, Detail: fmt.Sprintf(
+				"the page at offset %d is in the server's default order, not by %s: the server does not sort by it", offset, w.sort)}
+		}
 		if lastTotal >= 0 && p.total != lastTotal {
 			w.c.log.Info("snipe-it list changed while paging", "endpoint", w.l.endpoint, "total_before", lastTotal, "total", p.total)
 		}
@@ -233,7 +263,20 @@ func (w *descWalk[T]) run(ctx context.Context) error {
 		for g > 0 && w.key(&rows[g-1]) == last {
 			g--
 		}
-		done := offset+n >= p.total || last < w.stop
+		end := offset+n >= p.total
+		if offset == 0 && g == 0 && !end {
+			// The newest rows all share one updated_at, older than since or
+			// not: a server that honours the sort says nothing changed
+			// since, one that ignores it (and so orders by something else)
+			// says nothing at all. Only a page that shows more can tell.
+			if full := int64(w.c.cfg.PageSize); limit < full && n == limit {
+				limit = full
+				continue
+			}
+			return &IncrementalError{Endpoint: w.l.endpoint, Reason: ReasonTies, Detail: fmt.Sprintf(
+				"the first %d rows share one %s: the order cannot be checked", n, w.sort)}
+		}
+		done := end || last < w.stop
 		settled := g
 		if done {
 			settled = n

@@ -416,3 +416,53 @@ func TestLookupByID(t *testing.T) {
 		t.Errorf("err %v, want the lookup to fail with ErrForbidden", err)
 	}
 }
+
+// TestUsersChangedSinceOnAQuietOldSite: users imported in one second and
+// seldom changed. Before 7.1.14 the first_name order can look sorted by
+// updated_at (all equal); the walk must still refuse, and from 7.1.14 it
+// must find exactly the changes.
+func TestUsersChangedSinceOnAQuietOldSite(t *testing.T) {
+	imported := time.Date(2024, 3, 1, 8, 0, 0, 0, time.UTC)
+	ds := &snipeittest.Dataset{}
+	for i := range 400 {
+		ds.Users = append(ds.Users, snipeittest.User{ID: int64(1 + i), Username: fmt.Sprint("u", i),
+			FirstName: fmt.Sprintf("Name%03d", (i*37)%400), Activated: true, CreatedAt: imported, UpdatedAt: imported})
+	}
+	for _, v := range []snipeittest.Version{snipeittest.Version85, snipeittest.Version70, snipeittest.Version50} {
+		t.Run(string(v), func(t *testing.T) {
+			clk := snipeittest.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+			sim := snipeittest.Start(t, snipeittest.Config{Data: ds, Version: v, Now: clk.Now})
+			since := clk.Now()
+			// User 228 has the name first_name desc puts first: before
+			// 7.1.14 the first page is it, then users all imported in
+			// one second, in order by updated_at too.
+			for _, id := range []int64{17, 228, 388} {
+				clk.Advance(time.Second)
+				must(t, sim.UpdateUser(id, func(u *snipeittest.User) { u.JobTitle = "Changed" }))
+			}
+			c := newClient(t, sim, nil)
+			got, err := collect(t, c.UsersChangedSince(context.Background(), since))
+			if v != snipeittest.Version85 {
+				if !errors.Is(err, snipeit.ErrNotIncremental) {
+					t.Fatalf("got %d users, err %v; want ErrNotIncremental", len(got), err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff([]int64{17, 228, 388}, ids(byID(got, userID), userID)); diff != "" {
+				t.Errorf("changed users (-want +got):\n%s", diff)
+			}
+		})
+	}
+	t.Run("nothing changed and the newest page is one tie: a full pass is asked for", func(t *testing.T) {
+		sim := snipeittest.Start(t, snipeittest.Config{Data: ds, MaxResults: 100})
+		c := newClient(t, sim, func(c *snipeit.Config) { c.PageSize = 100 })
+		_, err := collect(t, c.UsersChangedSince(context.Background(), imported.Add(time.Hour)))
+		var ie *snipeit.IncrementalError
+		if !errors.As(err, &ie) || ie.Reason != snipeit.ReasonTies {
+			t.Fatalf("err %v, want ErrNotIncremental (ties)", err)
+		}
+	})
+}

@@ -74,6 +74,9 @@ type listing[T any] struct {
 	filter   url.Values               // extra query parameters
 	read     func(*reader) (T, error) // reads one row
 	id       func(*T) int64
+	// fallback, when set, reports whether a page is in the order the
+	// server falls back to for a sort it does not know.
+	fallback func([]T) bool
 }
 
 // fetchPage gets one page sorted by id.
