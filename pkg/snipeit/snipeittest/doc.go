@@ -39,7 +39,10 @@
 // nothing else. They are safe while requests are served; a FaultMutate
 // makes one between two pages of a walk, and OnRequest runs a hook before
 // each response is built. Replace and Clear swap the whole data set.
-// Stats reports what was served.
+// Stats reports what was served. The counts of license seats,
+// accessories and consumables, assets_count (which counts soft-deleted
+// assets before 7.1.16) and manages_users_count are read from the stored
+// records, as Snipe-IT's withCount() reads them.
 //
 // Faults replace an answer (error statuses and envelopes, HTML, redirects,
 // truncated or cut bodies, resets, hangs, 429s) or bend a list page the
@@ -90,9 +93,13 @@
 // accessories and consumables exist only to be checked out. The
 // activity report's rows have no location, file or signature, and its
 // search looks at the action type, the note and the item's and target's
-// names. Only checkouts to users are modelled. The rate limit is per
-// token, where Snipe-IT's is per user. /users/me returns the
+// names. Only checkouts to users are modelled, and only asset checkouts
+// and checkins can be written through the API. Webhook texts are the
+// English ones; only the general (Slack-format) webhook exists. Where the
+// row shapes of 6.x and 7.x were not read (a 7.0 manager's name, notes),
+// the simulator's 7.0 takes the nearer documented version's. The rate
+// limit is per token, where Snipe-IT's is per user. /users/me returns the
 // transformer row on every version (5.0 returned the raw model). A
-// deactivated token owner, writes, filter= JSON and relation sorts are not
-// modelled. Book value is a straight line over whole months.
+// deactivated token owner, other writes, filter= JSON and relation sorts
+// are not modelled. Book value is a straight line over whole months.
 package snipeittest
