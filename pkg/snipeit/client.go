@@ -9,6 +9,11 @@
 // retried with exponential backoff and jitter (honouring Retry-After and the
 // body's retryAfter), then fail. A client-side rate limit keeps a run under
 // Snipe-IT's per-user throttle, adjusted from X-RateLimit-* headers.
+//
+// For incremental runs it also lists what changed since a time (sorted by
+// updated_at, verified page by page, ErrNotIncremental when that cannot be
+// trusted), reads the activity log since an entry, looks records up by id
+// and parses the messages of Snipe-IT's webhook.
 package snipeit
 
 import (
