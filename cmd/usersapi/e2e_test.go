@@ -123,12 +123,12 @@ func seedDatabase(t *testing.T, users []model.User, deleted []int64) string {
 	if _, err := db.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.MirrorUsers(ctx, seq(users), model.MirrorOptions{}); err != nil {
+	if _, err := db.MirrorUsers(ctx, seq(users), model.DeleteGuard{}); err != nil {
 		t.Fatal(err)
 	}
 	if len(deleted) > 0 {
 		keep := slices.DeleteFunc(slices.Clone(users), func(u model.User) bool { return slices.Contains(deleted, u.ID) })
-		if _, err := db.MirrorUsers(ctx, seq(keep), model.MirrorOptions{AllowMassDelete: true}); err != nil {
+		if _, err := db.MirrorUsers(ctx, seq(keep), model.DeleteGuard{AllowMassDelete: true}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -139,7 +139,7 @@ func seedDatabase(t *testing.T, users []model.User, deleted []int64) string {
 		{ID: 3, AssetTag: "A-3", Name: "Monitor", Serial: "S3", StatusType: "deployable", StatusMeta: "deployed",
 			AssignedType: "user", AssignedToID: ptr(int64(1)), AssignedUserID: ptr(int64(1))},
 	}
-	if _, err := db.MirrorAssets(ctx, seq(assets), model.MirrorOptions{}); err != nil {
+	if _, err := db.MirrorAssets(ctx, seq(assets), model.DeleteGuard{}); err != nil {
 		t.Fatal(err)
 	}
 	for _, scope := range model.Scopes {

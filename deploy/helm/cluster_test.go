@@ -394,7 +394,7 @@ func TestChartOnAPIServer(t *testing.T) {
 			}
 			e.waitJob(t, "manual-1")
 			runs := e.syncRuns(t)
-			want := []syncRun{{"users", "schedule", "manual-1", "succeeded"}, {"assets", "schedule", "manual-1", "succeeded"}}
+			want := []syncRun{{"users", "manual", "manual-1", "succeeded"}, {"assets", "manual", "manual-1", "succeeded"}}
 			slices.SortFunc(runs, func(a, b syncRun) int { return strings.Compare(b.Scope, a.Scope) })
 			if !slices.Equal(runs, want) {
 				t.Fatalf("sync_runs after kubectl's Job = %v, want %v", runs, want)

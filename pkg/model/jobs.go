@@ -14,9 +14,12 @@ const (
 	TriggerSchedule = "schedule" // the CronJob's schedule
 	TriggerManual   = "manual"   // kubectl create job --from=cronjob/…
 	TriggerAPI      = "api"      // POST /sync/*
+	TriggerWebhook  = "webhook"  // a Snipe-IT webhook, through the API
 	TriggerCLI      = "cli"      // usersync run by hand
-	TriggerWebhook  = "webhook"  // POST /webhooks/snipeit/{secret}
 )
+
+// Triggers lists every trigger a run may record.
+var Triggers = []string{TriggerSchedule, TriggerManual, TriggerAPI, TriggerWebhook, TriggerCLI}
 
 // JobState is where a sync Job is in its life.
 type JobState string
