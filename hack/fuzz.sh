@@ -9,8 +9,9 @@
 #
 # Floors, in executions per second over the fuzzing phase (after the
 # baseline run of the cached corpus): FUZZ_MIN_RATE (default 1000) for
-# targets that parse in memory — pkg/snipeit's decoders make 3,000 to
-# 18,000 on this 2-core machine with other work running —, and
+# targets that parse in memory — pkg/snipeit's decoders (list pages, the
+# activity report, webhook messages) make 3,000 to 18,000 on this 2-core
+# machine with other work running —, and
 # FUZZ_MIN_RATE_IO (default 20) for pkg/api's, where every input goes
 # through PostgreSQL or a file: 50 to 3,500 here under load, thousands when
 # the machine is quiet; 20 still catches a target that stalls (the decoder

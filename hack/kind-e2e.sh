@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Installs the chart on a real cluster (kind, in the CI workflow) and runs
-# what only a real kubelet can show: the images start under the restricted
-# Pod Security Standard, the bundled PostgreSQL initialises on a real
-# volume, probes pass, a sync Job made with kubectl and one made by
-# POST /sync/users mirror the Snipe-IT simulator, `helm test` passes, an
-# upgrade keeps the API tokens and an uninstall leaves nothing behind.
+# what only a real kubelet can show: a first install without --wait
+# succeeds on a cold cluster (the migration hook waits for the bundled
+# PostgreSQL), the images start under the restricted Pod Security Standard,
+# the bundled PostgreSQL initialises on a real volume, probes pass, a sync
+# Job made with kubectl and one made by POST /sync/users (past the Job
+# policy) mirror the Snipe-IT simulator, `helm test` passes, an upgrade
+# keeps the API tokens, an uninstall leaves nothing behind but the kept
+# Secrets and the volume, and a reinstall logs in to the kept data.
 #
 #   IMAGE=usersync:ci SIM_IMAGE=usersync-snipeit-sim:ci hack/kind-e2e.sh
 #
@@ -33,13 +36,18 @@ sed "s#SIM_IMAGE#$SIM_IMAGE#" .github/kind/snipeit-sim.yaml | kubectl -n "$ns" a
 kubectl -n "$ns" rollout status deploy/snipeit-sim --timeout=2m
 kubectl -n "$ns" create secret generic snipeit --from-literal=token=kind-snipeit-token
 
-log "helm install (bundled PostgreSQL)"
+log "helm install (bundled PostgreSQL), without --wait"
 warnings=$(mktemp)
-helm install "$release" deploy/helm/usersync -n "$ns" --wait --timeout 5m \
-  --set image.repository="${IMAGE%:*}" --set image.tag="${IMAGE##*:}" --set image.pullPolicy=Never \
-  --set snipeit.url="http://snipeit-sim.$ns.svc:8080" --set snipeit.existingSecret=snipeit \
-  --set sync.suspend=true 2> >(tee "$warnings" >&2)
-if grep -qi 'would violate PodSecurity' "$warnings"; then fail "PodSecurity warnings on install"; fi
+install() {
+  helm install "$release" deploy/helm/usersync -n "$ns" --timeout 10m \
+    --set image.repository="${IMAGE%:*}" --set image.tag="${IMAGE##*:}" --set image.pullPolicy=Never \
+    --set snipeit.url="http://snipeit-sim.$ns.svc:8080" --set snipeit.existingSecret=snipeit \
+    --set sync.suspend=true 2> >(tee "$warnings" >&2)
+  if grep -qi 'would violate PodSecurity' "$warnings"; then fail "PodSecurity warnings on install"; fi
+  kubectl -n "$ns" rollout status "deploy/$release-api" --timeout=5m
+}
+install
+kubectl get validatingadmissionpolicy "$release.$ns.usersync.io" >/dev/null || fail "no Job policy on a cluster that serves it"
 
 log "a sync Job from the CronJob, as an operator makes one"
 kubectl -n "$ns" create job --from=cronjob/$release manual-1
@@ -82,15 +90,25 @@ api "$read_token" 'http://127.0.0.1:18080/users?limit=1' >/dev/null 2>&1 || {
   api "$read_token" 'http://127.0.0.1:18080/users?limit=1' >/dev/null
 }
 
-log "helm uninstall leaves nothing but the PostgreSQL volume"
+log "helm uninstall leaves nothing but the kept Secrets and the PostgreSQL volume"
 helm uninstall "$release" -n "$ns" --wait --timeout 5m
+kept="secret/$release-api-tokens
+secret/$release-database"
 # Sync Jobs are owned by the CronJob: the garbage collector removes them
 # shortly after it.
 for _ in $(seq 1 60); do
   left=$(kubectl -n "$ns" get all,secrets,configmaps,roles,rolebindings,serviceaccounts,leases,networkpolicies,ingresses,poddisruptionbudgets,jobs,cronjobs \
-    -l app.kubernetes.io/instance=$release -o name)
-  [ -z "$left" ] && break
+    -l app.kubernetes.io/instance=$release -o name | sort)
+  [ "$left" = "$kept" ] && break
   sleep 2
 done
-[ -z "$left" ] || fail "left behind: $left"
+[ "$left" = "$kept" ] || fail "left behind: $left (want only $kept)"
+if kubectl get validatingadmissionpolicy "$release.$ns.usersync.io" >/dev/null 2>&1; then fail "the Job policy outlived the release"; fi
+
+log "reinstall: the kept password opens the kept data"
+kill $pf 2>/dev/null || true
+install
+kubectl -n "$ns" create job --from=cronjob/$release manual-2
+kubectl -n "$ns" wait --for=condition=complete job/manual-2 --timeout=5m
+[ "$(secret read)" = "$read_token" ] || fail "the reinstall changed the read token"
 log "PASS"

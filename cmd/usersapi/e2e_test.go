@@ -21,6 +21,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/usersync/usersync/pkg/api/apitest"
+	"github.com/usersync/usersync/pkg/kube/kubetest"
 	"github.com/usersync/usersync/pkg/model"
 	"github.com/usersync/usersync/pkg/postgres"
 	"github.com/usersync/usersync/pkg/postgres/pgtest"
@@ -44,10 +45,9 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "build usersapi:", err)
 		os.Exit(1)
 	}
-	code := m.Run()
-	control.Stop()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	// The control plane of the sync-on-demand tests (kubetest.Get) is
+	// started by the first of them and stopped here.
+	kubetest.Main(m, func() { os.RemoveAll(dir) })
 }
 
 const (
@@ -130,12 +130,12 @@ func seed(t *testing.T, url string, users []model.User, deleted []int64) {
 	if _, err := db.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.MirrorUsers(ctx, seq(users), model.MirrorOptions{}); err != nil {
+	if _, err := db.MirrorUsers(ctx, seq(users), model.DeleteGuard{}); err != nil {
 		t.Fatal(err)
 	}
 	if len(deleted) > 0 {
 		keep := slices.DeleteFunc(slices.Clone(users), func(u model.User) bool { return slices.Contains(deleted, u.ID) })
-		if _, err := db.MirrorUsers(ctx, seq(keep), model.MirrorOptions{AllowMassDelete: true}); err != nil {
+		if _, err := db.MirrorUsers(ctx, seq(keep), model.DeleteGuard{AllowMassDelete: true}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -146,7 +146,7 @@ func seed(t *testing.T, url string, users []model.User, deleted []int64) {
 		{ID: 3, AssetTag: "A-3", Name: "Monitor", Serial: "S3", StatusType: "deployable", StatusMeta: "deployed",
 			AssignedType: "user", AssignedToID: ptr(int64(1)), AssignedUserID: ptr(int64(1))},
 	}
-	if _, err := db.MirrorAssets(ctx, seq(assets), model.MirrorOptions{}); err != nil {
+	if _, err := db.MirrorAssets(ctx, seq(assets), model.DeleteGuard{}); err != nil {
 		t.Fatal(err)
 	}
 	for _, scope := range model.Scopes {

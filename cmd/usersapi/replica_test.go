@@ -59,7 +59,7 @@ func TestReadsFromAStreamingReplica(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer db.Close()
-		if _, err := db.MirrorUsers(ctx, seq(append([]model.User{changed}, users[1:]...)), model.MirrorOptions{}); err != nil {
+		if _, err := db.MirrorUsers(ctx, seq(append([]model.User{changed}, users[1:]...)), model.DeleteGuard{}); err != nil {
 			t.Fatal(err)
 		}
 		run, err := db.StartRun(ctx, model.ScopeUsers, "api", "usersync-api-x")
@@ -101,13 +101,13 @@ func TestReadsFromAStreamingReplica(t *testing.T) {
 	})
 
 	t.Run("while the replica is down", func(t *testing.T) {
-		r.Standby.Stop(t)
+		r.Standby.Stop()
 		for _, path := range []string{"/readyz", "/users/1"} {
 			if resp, body := get(t, p.Base+path, readToken); resp.StatusCode != http.StatusServiceUnavailable {
 				t.Errorf("GET %s with the replica down: %d %s, want 503", path, resp.StatusCode, body)
 			}
 		}
-		r.Standby.Start(t)
+		r.Standby.Start()
 		waitFor(t, "/readyz to pass with the replica back", func() bool {
 			resp, _ := get(t, p.Base+"/readyz", "")
 			return resp.StatusCode == http.StatusOK
@@ -118,7 +118,7 @@ func TestReadsFromAStreamingReplica(t *testing.T) {
 	})
 
 	t.Run("while the primary is down", func(t *testing.T) {
-		r.Primary.Stop(t)
+		r.Primary.Stop()
 		for _, path := range []string{"/readyz", "/users/1", "/users?limit=5"} {
 			if resp, body := get(t, p.Base+path, readToken); resp.StatusCode != http.StatusOK {
 				t.Errorf("GET %s with the primary down: %d %s, want 200 from the replica", path, resp.StatusCode, body)
@@ -130,7 +130,7 @@ func TestReadsFromAStreamingReplica(t *testing.T) {
 		if got := metricValue(t, p.Base, "usersapi_export_history_failures_total"); got != "1" {
 			t.Errorf("usersapi_export_history_failures_total = %q, want 1: the export's history had nowhere to go", got)
 		}
-		r.Primary.Start(t)
+		r.Primary.Start()
 		before := exportsOnPrimaryAfterRestart(t, primaryURL)
 		if resp, _ := get(t, p.Base+"/users?format=csv", readToken); resp.StatusCode != http.StatusOK {
 			t.Fatalf("CSV export with the primary back: %d", resp.StatusCode)

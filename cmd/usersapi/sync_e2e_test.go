@@ -23,10 +23,6 @@ import (
 	"github.com/usersync/usersync/pkg/postgres"
 )
 
-// control is the kube-apiserver and etcd of this package's tests, started
-// by the first test that needs them (TestMain stops them).
-var control = kubetest.NewShared(kubetest.Options{})
-
 func post(t *testing.T, url, token string, header ...string) (*http.Response, []byte) {
 	t.Helper()
 	return apitest.Do(t, http.MethodPost, url, token, header...)
@@ -47,7 +43,7 @@ type syncCluster struct {
 
 func newSyncCluster(t *testing.T) *syncCluster {
 	t.Helper()
-	cp := control.Get(t)
+	cp := kubetest.Get(t)
 	c := &syncCluster{cp: cp, ns: cp.CreateNamespace(t, "usersapi")}
 	var manifests []byte
 	for _, f := range []string{"cronjob.yaml", "rbac.yaml"} {

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -480,6 +482,124 @@ func TestDryRunReportsAndWritesNothing(t *testing.T) {
 	}
 }
 
+// holdPage makes the first request for path at offset wait until the
+// returned release is called, and returns a channel closed once it does;
+// later requests pass.
+func (f *fixture) holdPage(path, offset string) (held <-chan struct{}, release func()) {
+	reached, released := make(chan struct{}), make(chan struct{})
+	var taken atomic.Bool
+	f.sim.OnRequest(func(r snipeittest.RequestInfo) {
+		if r.Path == path && r.Query.Get("offset") == offset && taken.CompareAndSwap(false, true) {
+			close(reached)
+			<-released
+		}
+	})
+	var once sync.Once
+	release = func() { once.Do(func() { close(released) }) }
+	f.t.Cleanup(release)
+	return reached, release
+}
+
+// TestDryRunNeverMakesARealRunSkip: a dry run takes no lock, so a real run
+// that starts while it pages is not skipped (its changes would wait for
+// the next schedule), and a dry run started while a real run holds the
+// lock runs and reports instead of failing.
+func TestDryRunNeverMakesARealRunSkip(t *testing.T) {
+	f := newFixture(t, 300, 0, snipeittest.Config{})
+	f.mustRun()
+	users := f.sim.Users()
+	must(t, f.sim.UpdateUser(users[0].ID, func(u *snipeittest.User) { u.Phone = "+1-555-0199" }))
+	change := fmt.Sprintf("~ users %d %s: phone", users[0].ID, users[0].Username)
+
+	held, release := f.holdPage("/api/v1/users", "99")
+	dry := make(chan result)
+	go func() { dry <- f.run("--dry-run") }()
+	<-held
+	real := f.run()
+	release()
+	if real.code != 0 || !strings.Contains(real.stdout, fmt.Sprintf("users: %d fetched, 0 inserted, 1 updated", len(users))) {
+		t.Errorf("a real run during a dry run: exit %d, stdout %q; want 0 and the change applied", real.code, real.stdout)
+	}
+	// The dry run read its snapshot from before the real run's commit.
+	if r := <-dry; r.code != 0 || !strings.Contains(r.stdout, change) {
+		t.Errorf("the dry run: exit %d, stdout %q; want 0 and %q", r.code, r.stdout, change)
+	}
+	var statuses []string
+	for _, r := range f.runs() {
+		statuses = append(statuses, r.Status)
+	}
+	if diff := cmp.Diff([]string{"succeeded", "succeeded"}, statuses); diff != "" {
+		t.Errorf("sync_runs statuses (-want +got):\n%s", diff)
+	}
+
+	// The other way round: a real run holds the lock while a dry run runs.
+	must(t, f.sim.UpdateUser(users[1].ID, func(u *snipeittest.User) { u.Phone = "+1-555-0100" }))
+	held, release = f.holdPage("/api/v1/users", "198")
+	realDone := make(chan result)
+	go func() { realDone <- f.run() }()
+	<-held
+	r := f.run("--dry-run")
+	release()
+	if want := fmt.Sprintf("~ users %d %s: phone", users[1].ID, users[1].Username); r.code != 0 || !strings.Contains(r.stdout, want) {
+		t.Errorf("a dry run during a real run: exit %d, stdout %q; want 0 and %q", r.code, r.stdout, want)
+	}
+	if r := <-realDone; r.code != 0 || !strings.Contains(r.stdout, "1 updated") {
+		t.Errorf("the real run: exit %d, stdout %q; want 0 and the change applied", r.code, r.stdout)
+	}
+}
+
+// TestFailedDryRunExitsNonZero: a dry run that could not compute its
+// report says FAILED and exits 1, like a real run, so a script or a CI
+// job checking it cannot mistake it for "no changes".
+func TestFailedDryRunExitsNonZero(t *testing.T) {
+	f := newFixture(t, 200, 0, snipeittest.Config{})
+	f.mustRun()
+	f.env["SNIPEIT_RETRIES"] = "1"
+	f.sim.Inject(snipeittest.Fault{Kind: snipeittest.FaultStatus, Status: 503, Path: "/api/v1/users", Persistent: true})
+	if r := f.run("--dry-run"); r.code != 1 || !strings.Contains(r.stdout, "users: dry run FAILED") {
+		t.Errorf("a dry run against a failing Snipe-IT: exit %d, stdout %q; want 1 and FAILED", r.code, r.stdout)
+	}
+	f.sim.ClearFaults()
+	f.env["DATABASE_URL"] = pgtest.NewDatabase(t) // never migrated
+	if r := f.run("--dry-run"); r.code != 1 || !strings.Contains(r.stdout, "usersync migrate") {
+		t.Errorf("a dry run on an unmigrated database: exit %d, stdout %q; want 1 and the advice to migrate", r.code, r.stdout)
+	}
+}
+
+// TestTriggerIsRecordedForEachKubernetesPath: the CronJob's own Jobs,
+// Jobs made from it by hand (kubectl create job --from, which copies
+// SYNC_TRIGGER=schedule) and the API's Jobs each record their own trigger
+// in sync_runs, read from the environment a Job gives its pod.
+func TestTriggerIsRecordedForEachKubernetesPath(t *testing.T) {
+	f := newFixture(t, 20, 0, snipeittest.Config{})
+	minutes := time.Now().Add(-2*time.Minute).Unix() / 60
+	paths := []struct {
+		name, trigger, job, want string
+	}{
+		{"the CronJob's schedule", "schedule", fmt.Sprintf("usersync-%d", minutes), "schedule"},
+		{"kubectl create job --from=cronjob/usersync", "schedule", "usersync-manual-2", "manual"},
+		{"POST /sync/users", "api", "usersync-api-7xk2p", "api"},
+		{"a Snipe-IT webhook", "webhook", "usersync-webhook-q9z4d", "webhook"},
+	}
+	var want []string
+	for _, p := range paths {
+		f.env["SYNC_TRIGGER"], f.env["JOB_NAME"] = p.trigger, p.job
+		f.mustRun()
+		want = append(want, p.name+": "+p.want)
+	}
+	var got []string
+	for i, r := range f.runs() {
+		got = append(got, paths[i].name+": "+r.Trigger)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("recorded triggers (-want +got):\n%s", diff)
+	}
+	f.env["SYNC_TRIGGER"] = "cron"
+	if r := f.run(); r.code != 2 || !strings.Contains(r.stderr, `trigger "cron"`) {
+		t.Errorf("an unknown trigger: exit %d, stderr %q; want 2", r.code, r.stderr)
+	}
+}
+
 func TestMetricsArePushedAndAFailedPushKeepsExitZero(t *testing.T) {
 	f := newFixture(t, 200, 120, snipeittest.Config{})
 	f.env["PUSHGATEWAY_URL"] = pushtest.Start(t)
@@ -868,8 +988,10 @@ func TestDatabaseFailuresEndWithTheRunSummary(t *testing.T) {
 	f.env["PUSHGATEWAY_URL"] = pushtest.Start(t)
 	good := f.env["DATABASE_URL"]
 	f.env["DATABASE_URL"] = "postgres://postgres@127.0.0.1:1/nowhere?sslmode=disable&connect_timeout=5"
+	f.env["DATABASE_WAIT"] = "1s"
 	r := f.run("--full")
-	for _, want := range []string{"users: FAILED, mirror unchanged: migrate the database schema", "assets: FAILED, mirror unchanged: migrate the database schema"} {
+	for _, want := range []string{"users: FAILED, mirror unchanged: temporarily unavailable: the database at 127.0.0.1:1 did not accept a connection within 1s",
+		"assets: FAILED, mirror unchanged: temporarily unavailable: the database at 127.0.0.1:1"} {
 		if r.code != 1 || !strings.Contains(r.stdout, want) {
 			t.Errorf("unreachable database: exit %d, stdout %q; want 1 and %q", r.code, r.stdout, want)
 		}
@@ -890,6 +1012,96 @@ func TestDatabaseFailuresEndWithTheRunSummary(t *testing.T) {
 	}
 	if r = f.run("migrate"); r.code != 1 || !strings.Contains(r.stdout, "migrate: FAILED") {
 		t.Errorf("usersync migrate: exit %d, stdout %q; want 1 and the summary", r.code, r.stdout)
+	}
+}
+
+// TestMigrateWaitsForADatabaseThatStartsLate: on a first install the
+// migration hook starts beside a database that needs a while (image pull,
+// volume, initdb). usersync migrate waits, logging each wait with the
+// server's address and never its password, and succeeds once the server
+// is up; a sync waits the same way.
+func TestMigrateWaitsForADatabaseThatStartsLate(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		args  []string
+		delay time.Duration
+		want  string
+	}{
+		{"usersync migrate", []string{"migrate"}, 20 * time.Second, "migrate: the schema is current"},
+		{"a sync", nil, 3 * time.Second, "users: "},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t, 20, 0, snipeittest.Config{})
+			const password = "late-db-password-5c1e"
+			cluster := pgtest.NewCluster(t, password)
+			f.env["DATABASE_URL"], f.env["DATABASE_WAIT"] = cluster.URL(password), "2m"
+			start := time.Now()
+			timer := time.AfterFunc(tt.delay, cluster.Start)
+			defer timer.Stop()
+			r := f.run(tt.args...)
+			if r.code != 0 || !strings.Contains(r.stdout, tt.want) {
+				t.Fatalf("exit %d, stdout %q; want 0 and %q\nstderr: %s", r.code, r.stdout, tt.want, r.stderr)
+			}
+			if took := time.Since(start); took < tt.delay {
+				t.Errorf("done in %s, before the database started (%s)", took, tt.delay)
+			}
+			waits := 0
+			for line := range strings.Lines(r.stderr) {
+				if strings.Contains(line, "does not accept connections yet") {
+					waits++
+					if !strings.Contains(line, `"host":"`+cluster.Addr()+`"`) || !strings.Contains(line, "connection refused") {
+						t.Errorf("a wait's log line does not name the host and the reason: %s", line)
+					}
+				}
+			}
+			if waits < 2 {
+				t.Errorf("%d waits logged, want one per attempt:\n%s", waits, r.stderr)
+			}
+			if strings.Contains(r.stdout+r.stderr, password) {
+				t.Errorf("the output shows the database password:\n%s", r.stderr)
+			}
+		})
+	}
+}
+
+// TestWrongDatabasePasswordFailsAtOnce: waiting cannot fix a wrong
+// password or a missing database, so usersync does not wait for them,
+// whatever --database-wait says: it fails at once with the server's reason.
+func TestWrongDatabasePasswordFailsAtOnce(t *testing.T) {
+	f := newFixture(t, 20, 0, snipeittest.Config{})
+	cluster := pgtest.NewCluster(t, "right-password")
+	cluster.Start()
+	u, err := url.Parse(f.dbURL)
+	must(t, err)
+	u.Path = "/usersync_no_such_database"
+	for _, tt := range []struct {
+		name, url string
+		args      []string
+		want      string
+	}{
+		{"migrate with a wrong password", cluster.URL("wrong-password-77a1"), []string{"migrate"}, "migrate: FAILED: connect to the database at " + cluster.Addr()},
+		{"a sync with a wrong password", cluster.URL("wrong-password-77a1"), nil, "users: FAILED, mirror unchanged: connect to the database at " + cluster.Addr()},
+		{"a database that does not exist", u.String(), []string{"migrate"}, `database "usersync_no_such_database" does not exist`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f.env["DATABASE_URL"], f.env["DATABASE_WAIT"] = tt.url, "5m"
+			start := time.Now()
+			r := f.run(tt.args...)
+			took := time.Since(start)
+			if r.code != 1 || !strings.Contains(r.stdout, tt.want) || !strings.Contains(r.stdout, "not retried") {
+				t.Errorf("exit %d, stdout %q; want 1 and %q, not retried", r.code, r.stdout, tt.want)
+			}
+			if strings.Contains(tt.url, "wrong-password") && !strings.Contains(r.stdout, "password authentication failed") {
+				t.Errorf("stdout %q does not give the server's reason", r.stdout)
+			}
+			if took > 2*time.Second {
+				t.Errorf("failed after %s, want under 2s", took)
+			}
+			if strings.Contains(r.stdout+r.stderr, "wrong-password-77a1") {
+				t.Errorf("the output shows the password:\n%s%s", r.stdout, r.stderr)
+			}
+		})
 	}
 }
 

@@ -6,6 +6,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/usersync/usersync/pkg/kube/kubetest"
 )
 
 // TestLintAndTemplate lints and renders the chart with every ci values
@@ -36,7 +41,12 @@ func checkRender(t *testing.T, ms manifests) {
 		if n := o.name(); len(n) > 63 || n == "" {
 			t.Errorf("%s: name %q is empty or longer than 63", o.kind(), n)
 		}
-		if get(o, "metadata", "namespace") != "ns" {
+		if clusterScoped[o.kind()] {
+			// Named per installation, so that two coexist.
+			if !strings.Contains(o.name(), ".ns.") || get(o, "metadata", "namespace") != nil {
+				t.Errorf("%s/%s: a cluster-scoped object not named after the release's namespace", o.kind(), o.name())
+			}
+		} else if get(o, "metadata", "namespace") != "ns" {
 			t.Errorf("%s/%s: namespace %v, want the release's", o.kind(), o.name(), get(o, "metadata", "namespace"))
 		}
 		for _, l := range []string{"app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/component", "app.kubernetes.io/managed-by", "helm.sh/chart"} {
@@ -49,6 +59,10 @@ func checkRender(t *testing.T, ms manifests) {
 		}
 	}
 }
+
+// clusterScoped are the kinds the chart renders outside the release's
+// namespace.
+var clusterScoped = map[string]bool{"ValidatingAdmissionPolicy": true, "ValidatingAdmissionPolicyBinding": true}
 
 // podSpec returns the pod spec an object runs, or nil.
 func podSpec(o object) any {
@@ -103,7 +117,7 @@ func checkHardened(t *testing.T, what string, spec any) {
 // TestSchemaRejectsUnknownKeys: a misspelt key, at any depth, fails the
 // install instead of being silently ignored.
 func TestSchemaRejectsUnknownKeys(t *testing.T) {
-	base := []string{"--set", "snipeit.url=https://snipe.example.com", "--set", "snipeit.token=x"}
+	base := []string{"--set", "snipeit.url=https://snipe.example.com", "--set", "snipeit.token=x", "--set", "secrets.generateWithoutCluster=true"}
 	for _, h := range helms(t) {
 		if _, err := h.template(t, nil, base...); err != nil {
 			t.Fatalf("%s: the base values do not render: %v", h.name, err)
@@ -116,6 +130,9 @@ func TestSchemaRejectsUnknownKeys(t *testing.T) {
 			{"containerSecurityContext.readOnlyRootFileSystem=true", "readOnlyRootFileSystem"},
 			{"metrics.prometheusRule.disabled[0]=UsersyncStale", "UsersyncStale"},
 			{"api.replicas=two", "replicas"},
+			{"api.jobPolicy=sometimes", "jobPolicy"},
+			{"externalDatabase.url=mysql://db/x", "url"},
+			{"externalDatabase.url=db.example.com", "url"},
 		} {
 			t.Run(h.name+"/"+bad.set, func(t *testing.T) {
 				t.Parallel()
@@ -131,25 +148,88 @@ func TestSchemaRejectsUnknownKeys(t *testing.T) {
 	}
 }
 
-// TestRequiredValues: an install without Snipe-IT or a database says what
-// to set.
+// TestRequiredValues: values the schema cannot judge fail the render with
+// what to set (all of them in templates/_validate.tpl).
 func TestRequiredValues(t *testing.T) {
 	h := helms(t)[0]
+	ok := []string{"--set", "snipeit.url=https://s", "--set", "snipeit.token=x", "--set", "secrets.generateWithoutCluster=true"}
 	for _, c := range []struct {
 		args []string
 		want string
 	}{
 		{nil, "snipeit.url is required"},
 		{[]string{"--set", "snipeit.url=https://s"}, "a Snipe-IT token is required"},
-		{[]string{"--set", "snipeit.url=https://s", "--set", "snipeit.token=x", "--set", "postgresql.enabled=false"}, "a database is required"},
-		{[]string{"--set", "snipeit.url=https://s", "--set", "snipeit.token=x", "--set", "api.ingress.enabled=true"}, "api.ingress.hosts"},
-		{[]string{"--set", "snipeit.url=https://s", "--set", "snipeit.token=x", "--set", "api.shutdownTimeoutSeconds=40"}, "must be longer than api.shutdownTimeoutSeconds"},
-		{[]string{"--set", "snipeit.url=https://s", "--set", "snipeit.token=x", "--set", "api.shutdownDelaySeconds=24"}, "leaves no time to drain"},
+		{append(ok, "--set", "postgresql.enabled=false"), "a database is required"},
+		{append(ok, "--set", "api.ingress.enabled=true"), "api.ingress.hosts"},
+		{append(ok, "--set", "api.shutdownTimeoutSeconds=40"), "must be longer than api.shutdownTimeoutSeconds"},
+		{append(ok, "--set", "api.shutdownDelaySeconds=24"), "leaves no time to drain"},
+		{append(ok, "--set", "databaseWaitSeconds=600"), "migration.activeDeadlineSeconds must be longer than databaseWaitSeconds"},
+		{append(ok, "--set", "databaseWaitSeconds=500", "--set", "sync.activeDeadlineSeconds=400"), "sync.activeDeadlineSeconds must be longer than databaseWaitSeconds"},
+		{append(ok, "--set", "sync.args={--scope,users}"), "write the scope as one argument, --scope=users"},
+		{append(ok, "--set", "api.autoscaling.enabled=true", "--set", "api.autoscaling.minReplicas=4", "--set", "api.autoscaling.maxReplicas=3"), "minReplicas must not exceed"},
 	} {
 		_, err := h.template(t, nil, c.args...)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: err = %v, want %q", c.args, err, c.want)
 		}
+	}
+	// The one-argument scope is fine, and so are two arguments when no Job
+	// policy needs to read them.
+	for _, args := range [][]string{
+		append(ok, "--set", "sync.args={--scope=users}"),
+		append(ok, "--set", "sync.args={--scope,users}", "--set", "api.syncOnDemand=false"),
+	} {
+		if _, err := h.template(t, nil, args...); err != nil {
+			t.Errorf("%v: %v", args, err)
+		}
+	}
+}
+
+// TestRendersWithoutClusterAccess: helm template (as Argo CD runs it) cannot
+// read back the secrets the chart generated; it refuses, naming the values
+// that avoid generating, rather than make new ones on every render — unless
+// told to, or given existing secrets.
+func TestRendersWithoutClusterAccess(t *testing.T) {
+	for _, h := range helms(t) {
+		t.Run(h.name, func(t *testing.T) {
+			snipe := []string{"--set", "snipeit.url=https://s", "--set", "snipeit.existingSecret=snipeit"}
+			_, err := h.template(t, nil, snipe...)
+			for _, want := range []string{"this render cannot read the cluster", "postgresql.existingSecret", "api.tokens.existingSecret", "secrets.generateWithoutCluster=true"} {
+				if err == nil || !strings.Contains(err.Error(), want) {
+					t.Errorf("helm template with generated secrets: %v, want a refusal saying %q", err, want)
+				}
+			}
+			_, err = h.template(t, nil, append(snipe, "--set", "externalDatabase.existingSecret=db")...)
+			if err == nil || strings.Contains(err.Error(), "postgresql.existingSecret") || !strings.Contains(err.Error(), "api.tokens.existingSecret") {
+				t.Errorf("with an external database: %v, want a refusal naming the tokens alone", err)
+			}
+			// Everything by reference: a GitOps render, stable across renders.
+			gitops := append(snipe, "--set", "postgresql.existingSecret=pg", "--set", "api.tokens.existingSecret=tokens")
+			first := h.mustTemplate(t, nil, gitops...)
+			second := h.mustTemplate(t, nil, gitops...)
+			if d := cmp.Diff(first, second); d != "" {
+				t.Errorf("two renders of the same values differ:\n%s", d)
+			}
+			for _, o := range first {
+				if o.kind() == "Secret" {
+					t.Errorf("Secret %s rendered; every secret is given", o.name())
+				}
+			}
+			env := envOf(get(podSpec(first.find("CronJob", "r-usersync")), "containers", 0))
+			if env["PGPASSWORD"] != "secretKeyRef:pg/postgres-password" {
+				t.Errorf("PGPASSWORD = %q, want postgresql.existingSecret's key", env["PGPASSWORD"])
+			}
+			if pw := envOf(get(podSpec(first.find("StatefulSet", "r-usersync-postgresql")), "containers", 0))["POSTGRES_PASSWORD"]; pw != "secretKeyRef:pg/postgres-password" {
+				t.Errorf("POSTGRES_PASSWORD = %q, want postgresql.existingSecret's key", pw)
+			}
+			// The explicit opt-in generates (new values each time).
+			ms := h.mustTemplate(t, nil, append(snipe, "--set", "secrets.generateWithoutCluster=true")...)
+			for _, name := range []string{"r-usersync-database", "r-usersync-api-tokens"} {
+				if get(ms.find("Secret", name), "metadata", "annotations", "helm.sh/resource-policy") != "keep" {
+					t.Errorf("generated Secret %s is not kept by helm uninstall (helm.sh/resource-policy: keep)", name)
+				}
+			}
+		})
 	}
 }
 
@@ -168,10 +248,17 @@ func TestRenderShapes(t *testing.T) {
 		if got := get(job, "metadata", "annotations", "helm.sh/hook"); got != "post-install,pre-upgrade" {
 			t.Errorf("migration hook = %v, want post-install,pre-upgrade (the database is part of the release)", got)
 		}
-		url, _ := get(ms.find("Secret", "r-usersync-database"), "stringData", "url").(string)
 		pw, _ := get(ms.find("Secret", "r-usersync-database"), "stringData", "postgres-password").(string)
-		if len(pw) < 32 || !strings.Contains(url, ":"+pw+"@r-usersync-postgresql.ns.svc:5432/usersync") {
-			t.Errorf("database URL %q does not carry the generated password %q and the Service", url, pw)
+		if len(pw) < 32 {
+			t.Errorf("generated password %q is short", pw)
+		}
+		for _, o := range []object{ms.find("CronJob", "r-usersync"), ms.find("Deployment", "r-usersync-api"), job} {
+			env := envOf(get(podSpec(o), "containers", 0))
+			if env["DATABASE_URL"] != "postgres://usersync@r-usersync-postgresql.ns.svc:5432/usersync?sslmode=disable" ||
+				env["PGPASSWORD"] != "secretKeyRef:r-usersync-database/postgres-password" {
+				t.Errorf("%s/%s: DATABASE_URL %q, PGPASSWORD %q; want the Service's URL, and the password from its Secret",
+					o.kind(), o.name(), env["DATABASE_URL"], env["PGPASSWORD"])
+			}
 		}
 		if ms.find("PodDisruptionBudget", "r-usersync-api") == nil {
 			t.Error("2 replicas and no PodDisruptionBudget")
@@ -261,8 +348,11 @@ func TestRenderShapes(t *testing.T) {
 		if env["JOB_NAME"] != "fieldRef:metadata.labels['batch.kubernetes.io/job-name']" {
 			t.Errorf("JOB_NAME = %q, want the downward API", env["JOB_NAME"])
 		}
-		if env["DATABASE_URL"] != "secretKeyRef:r-usersync-database/url" {
-			t.Errorf("DATABASE_URL = %q, want a secret reference", env["DATABASE_URL"])
+		if env["PGPASSWORD"] != "secretKeyRef:r-usersync-database/postgres-password" || strings.Contains(env["DATABASE_URL"], "@r-usersync-postgresql") == false {
+			t.Errorf("DATABASE_URL = %q, PGPASSWORD = %q; want the password by secret reference", env["DATABASE_URL"], env["PGPASSWORD"])
+		}
+		if env["DATABASE_WAIT"] != "300s" || envOf(get(podSpec(ms.find("Job", "r-usersync-migrate")), "containers", 0))["DATABASE_WAIT"] != "300s" {
+			t.Errorf("DATABASE_WAIT = %q in the CronJob; want databaseWaitSeconds in it and in the migration hook", env["DATABASE_WAIT"])
 		}
 		api := podSpec(ms.find("Deployment", "r-usersync-api"))
 		apiEnv := envOf(get(api, "containers", 0))
@@ -363,4 +453,204 @@ func envOf(c any) map[string]string {
 		}
 	}
 	return out
+}
+
+// TestSyncOnDemandOff: api.syncOnDemand=false leaves the API's
+// ServiceAccount with no right at all — no Role, RoleBinding, Lease or Job
+// policy, no mounted token — whatever api.jobPolicy says.
+func TestSyncOnDemandOff(t *testing.T) {
+	h := helms(t)[0]
+	ms := h.mustTemplate(t, nil, "-f", "usersync/ci/default-values.yaml", "--set", "api.syncOnDemand=false", "--set", "api.jobPolicy=always")
+	for _, kind := range []string{"Role", "RoleBinding", "Lease", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"} {
+		for _, o := range ms {
+			if o.kind() == kind {
+				t.Errorf("api.syncOnDemand=false renders %s/%s", kind, o.name())
+			}
+		}
+	}
+	if get(podSpec(ms.find("Deployment", "r-usersync-api")), "automountServiceAccountToken") != false {
+		t.Error("api.syncOnDemand=false and the API still mounts a token")
+	}
+	if ms.find("ServiceAccount", "r-usersync-api") == nil {
+		t.Error("no ServiceAccount for the API")
+	}
+	on := h.mustTemplate(t, nil, "-f", "usersync/ci/default-values.yaml", "--set", "api.jobPolicy=always")
+	if on.find("ValidatingAdmissionPolicy", "r-usersync.ns.usersync.io") == nil || on.find("ValidatingAdmissionPolicyBinding", "r-usersync.ns.usersync.io") == nil {
+		t.Errorf("api.jobPolicy=always renders no policy and binding: %v", on.kinds())
+	}
+	if p := h.mustTemplate(t, nil, "-f", "usersync/ci/default-values.yaml"); p.find("ValidatingAdmissionPolicy", "r-usersync.ns.usersync.io") != nil {
+		t.Error("api.jobPolicy=auto rendered the policy for a cluster that does not serve it")
+	}
+	withAPI := h.mustTemplate(t, []string{"admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy"}, "-f", "usersync/ci/default-values.yaml")
+	if withAPI.find("ValidatingAdmissionPolicy", "r-usersync.ns.usersync.io") == nil {
+		t.Error("api.jobPolicy=auto rendered no policy for a cluster that serves it")
+	}
+	never := h.mustTemplate(t, []string{"admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy"}, "-f", "usersync/ci/default-values.yaml", "--set", "api.jobPolicy=never")
+	if never.find("ValidatingAdmissionPolicy", "r-usersync.ns.usersync.io") != nil {
+		t.Error("api.jobPolicy=never rendered the policy")
+	}
+}
+
+// TestNotesWarnWithoutJobPolicy: where the Job policy is not installed,
+// NOTES says what the API's ServiceAccount can do and what to do about it
+// (helm install --dry-run=server on the real API server, which serves
+// ValidatingAdmissionPolicy; TestSyncOnDemandOff checks that auto follows
+// what the cluster serves).
+func TestNotesWarnWithoutJobPolicy(t *testing.T) {
+	cp := kubetest.Get(t)
+	ns := cp.CreateNamespace(t, "notes")
+	for _, h := range helms(t) {
+		t.Run(h.name, func(t *testing.T) {
+			h.kubeconfig = cp.KubeconfigPath()
+			install := []string{"install", "r", chartDir, "--namespace", ns, "--dry-run=server", "-f", "usersync/ci/default-values.yaml"}
+			for _, c := range []struct {
+				args []string
+				warn bool
+			}{
+				{[]string{"--set", "api.jobPolicy=never"}, true},
+				{nil, false},
+				{[]string{"--set", "api.syncOnDemand=false", "--set", "api.jobPolicy=never"}, false},
+			} {
+				out, err := h.run(t, append(install, c.args...)...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, want := range []string{"WARNING: nothing confines the Jobs", "api.jobPolicy is never", "a namespace of its own", "api.syncOnDemand=false"} {
+					if strings.Contains(out, want) != c.warn {
+						t.Errorf("%v: NOTES say %q: %v, want %v:\n%s", c.args, want, !c.warn, c.warn, notes(out))
+					}
+				}
+			}
+		})
+	}
+}
+
+// notes is the NOTES part of helm install's output.
+func notes(out string) string {
+	if _, after, ok := strings.Cut(out, "NOTES:"); ok {
+		return after
+	}
+	return out
+}
+
+// TestAutoscaling: with api.autoscaling the Deployment leaves its replicas
+// to a HorizontalPodAutoscaler, and the PodDisruptionBudget follows the
+// autoscaler's floor.
+func TestAutoscaling(t *testing.T) {
+	h := helms(t)[0]
+	base := []string{"-f", "usersync/ci/default-values.yaml", "--set", "api.autoscaling.enabled=true"}
+	ms := h.mustTemplate(t, nil, base...)
+	hpa := ms.find("HorizontalPodAutoscaler", "r-usersync-api")
+	if get(hpa, "spec", "minReplicas") != 2 || get(hpa, "spec", "maxReplicas") != 6 || get(hpa, "spec", "scaleTargetRef", "name") != "r-usersync-api" ||
+		get(hpa, "spec", "metrics", 0, "resource", "target", "averageUtilization") != 70 {
+		t.Errorf("HorizontalPodAutoscaler = %v", hpa)
+	}
+	if r := get(ms.find("Deployment", "r-usersync-api"), "spec", "replicas"); r != nil {
+		t.Errorf("the Deployment sets replicas %v: every helm upgrade would undo the autoscaler", r)
+	}
+	if ms.find("PodDisruptionBudget", "r-usersync-api") == nil {
+		t.Error("minReplicas 2 and no PodDisruptionBudget")
+	}
+	one := h.mustTemplate(t, nil, append(base, "--set", "api.autoscaling.minReplicas=1")...)
+	if one.find("PodDisruptionBudget", "r-usersync-api") != nil {
+		t.Error("minReplicas 1 and a PodDisruptionBudget: it would block every node drain while the autoscaler is at its floor")
+	}
+	if off := h.mustTemplate(t, nil, "-f", "usersync/ci/default-values.yaml"); off.find("HorizontalPodAutoscaler", "r-usersync-api") != nil ||
+		get(off.find("Deployment", "r-usersync-api"), "spec", "replicas") != 2 {
+		t.Error("without autoscaling: an autoscaler, or no replicas on the Deployment")
+	}
+}
+
+// TestSecretsByReference: the Pushgateway's URL (which may carry
+// credentials) reaches Jobs only through a Secret, never as a literal that
+// whoever may list Jobs can read; the API can have database credentials of
+// its own and a read replica.
+func TestSecretsByReference(t *testing.T) {
+	h := helms(t)[0]
+	url := "https://user:s3cret@pushgateway.example.com"
+	ms := h.mustTemplate(t, nil, "-f", "usersync/ci/default-values.yaml", "--set", "metrics.pushgatewayURL="+url)
+	if get(ms.find("Secret", "r-usersync-metrics"), "stringData", "url") != url {
+		t.Error("no Secret r-usersync-metrics holding the Pushgateway's URL")
+	}
+	for _, o := range ms {
+		if o.kind() == "Secret" {
+			continue
+		}
+		if raw := fmt.Sprint(o); strings.Contains(raw, "s3cret") {
+			t.Errorf("%s/%s carries the Pushgateway's credentials", o.kind(), o.name())
+		}
+	}
+	env := envOf(get(podSpec(ms.find("CronJob", "r-usersync")), "containers", 0))
+	if env["PUSHGATEWAY_URL"] != "secretKeyRef:r-usersync-metrics/url" {
+		t.Errorf("PUSHGATEWAY_URL = %q, want a secret reference", env["PUSHGATEWAY_URL"])
+	}
+
+	scale := h.mustTemplate(t, nil, "-f", "usersync/ci/scale-out-values.yaml")
+	if env := envOf(get(podSpec(scale.find("CronJob", "r-usersync")), "containers", 0)); env["PUSHGATEWAY_URL"] != "secretKeyRef:pushgateway/url-with-credentials" {
+		t.Errorf("PUSHGATEWAY_URL = %q, want metrics.pushgatewayExistingSecret's key", env["PUSHGATEWAY_URL"])
+	}
+	if scale.find("Secret", "r-usersync-metrics") != nil {
+		t.Error("a Pushgateway Secret rendered although one is given")
+	}
+	api := envOf(get(podSpec(scale.find("Deployment", "r-usersync-api")), "containers", 0))
+	if api["DATABASE_URL"] != "secretKeyRef:usersapi-db/url" || api["DATABASE_READ_URL"] != "secretKeyRef:usersapi-db-replica/url" {
+		t.Errorf("the API's DATABASE_URL %q, DATABASE_READ_URL %q; want api.database's Secrets", api["DATABASE_URL"], api["DATABASE_READ_URL"])
+	}
+	if sync := envOf(get(podSpec(scale.find("CronJob", "r-usersync")), "containers", 0)); sync["DATABASE_URL"] != "secretKeyRef:r-usersync-database/url" {
+		t.Errorf("the sync's DATABASE_URL = %q, want the owner's", sync["DATABASE_URL"])
+	}
+	if get(scale.find("Secret", "r-usersync-database"), "stringData", "url") != "host=db.example.com port=5432 user=usersync dbname=usersync sslmode=verify-full" {
+		t.Error("a libpq key=value connection string did not reach the database Secret")
+	}
+}
+
+// TestNetworkPolicyLetsTestsAndPrometheusIn: narrowing the API's ingress to
+// apiFrom still lets the release's helm test pod in, and
+// networkPolicy.metricsFrom (Prometheus) besides.
+func TestNetworkPolicyLetsTestsAndPrometheusIn(t *testing.T) {
+	h := helms(t)[0]
+	np := h.mustTemplate(t, nil, "-f", "usersync/ci/scale-out-values.yaml").find("NetworkPolicy", "r-usersync-api")
+	from, _ := get(np, "spec", "ingress", 0, "from").([]any)
+	var peers []string
+	for i := range from {
+		peers = append(peers, fmt.Sprint(get(from, i)))
+	}
+	want := []string{
+		"map[namespaceSelector:map[matchLabels:map[kubernetes.io/metadata.name:ingress-nginx]]]",
+		"map[podSelector:map[matchLabels:map[app.kubernetes.io/component:test app.kubernetes.io/instance:r app.kubernetes.io/name:usersync]]]",
+		"map[namespaceSelector:map[matchLabels:map[kubernetes.io/metadata.name:monitoring]]]",
+	}
+	if d := cmp.Diff(want, peers); d != "" {
+		t.Errorf("the API's NetworkPolicy admits (-want +got):\n%s", d)
+	}
+	test := h.mustTemplate(t, nil, "-f", "usersync/ci/scale-out-values.yaml").find("Pod", "r-usersync-test")
+	for k, v := range map[string]string{"app.kubernetes.io/component": "test", "app.kubernetes.io/instance": "r", "app.kubernetes.io/name": "usersync"} {
+		if get(test, "metadata", "labels", k) != v {
+			t.Errorf("the test pod's label %s = %v, not what the NetworkPolicy admits", k, get(test, "metadata", "labels", k))
+		}
+	}
+}
+
+// TestSchemaAcceptsWhatPgxAccepts: externalDatabase.url takes what usersync
+// can connect with — a URL or a libpq key=value string, as pgx parses them
+// — and refuses what pgx refuses.
+func TestSchemaAcceptsWhatPgxAccepts(t *testing.T) {
+	h := helms(t)[0]
+	for _, conn := range []string{
+		"postgres://usersync:secret@db.example.com:5432/usersync?sslmode=verify-full",
+		"postgresql://db.example.com/usersync",
+		"host=db.example.com port=5432 user=usersync dbname=usersync sslmode=require",
+		"host=/var/run/postgresql dbname=usersync",
+		"  dbname=usersync password='a b'",
+		"mysql://db.example.com/usersync",
+		"db.example.com:5432",
+		"usersync@db.example.com",
+	} {
+		_, pgxErr := pgx.ParseConfig(conn)
+		_, err := h.template(t, nil, "--set", "snipeit.url=https://s", "--set", "snipeit.token=x",
+			"--set", "secrets.generateWithoutCluster=true", "--set-string", "externalDatabase.url="+conn)
+		if (err == nil) != (pgxErr == nil) {
+			t.Errorf("%q: the chart says %v, pgx says %v", conn, err, pgxErr)
+		}
+	}
 }

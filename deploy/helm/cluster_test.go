@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	batchv1 "k8s.io/api/batch/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -34,6 +36,7 @@ import (
 	"k8s.io/client-go/restmapper"
 
 	"github.com/usersync/usersync/pkg/api/apitest"
+	"github.com/usersync/usersync/pkg/kube"
 	"github.com/usersync/usersync/pkg/kube/kubelettest"
 	"github.com/usersync/usersync/pkg/kube/kubetest"
 	"github.com/usersync/usersync/pkg/metrics/pushtest"
@@ -123,7 +126,7 @@ func dryRunCreate(t *testing.T, cp *kubetest.ControlPlane, ns, manifest string) 
 // Standard, with strict field validation and not one warning. No pod is
 // ever created here, so the warnings on the templates are the proof.
 func TestPodTemplatesPassRestricted(t *testing.T) {
-	cp := kube.Get(t)
+	cp := kubetest.Get(t)
 	installMonitoringCRDs(t, cp)
 	h := helms(t)[0]
 	for _, values := range ciValues(t) {
@@ -158,7 +161,7 @@ type chartEnv struct {
 
 func newChartEnv(t *testing.T, h helmBinary) *chartEnv {
 	t.Helper()
-	cp := kube.Get(t)
+	cp := kubetest.Get(t)
 	installMonitoringCRDs(t, cp)
 	bin := binaries(t)
 	e := &chartEnv{cp: cp, ns: cp.CreateNamespace(t, "chart-"+h.name), client: cp.Clientset(),
@@ -391,7 +394,7 @@ func TestChartOnAPIServer(t *testing.T) {
 			}
 			e.waitJob(t, "manual-1")
 			runs := e.syncRuns(t)
-			want := []syncRun{{"users", "schedule", "manual-1", "succeeded"}, {"assets", "schedule", "manual-1", "succeeded"}}
+			want := []syncRun{{"users", "manual", "manual-1", "succeeded"}, {"assets", "manual", "manual-1", "succeeded"}}
 			slices.SortFunc(runs, func(a, b syncRun) int { return strings.Compare(b.Scope, a.Scope) })
 			if !slices.Equal(runs, want) {
 				t.Fatalf("sync_runs after kubectl's Job = %v, want %v", runs, want)
@@ -459,9 +462,19 @@ func TestChartOnAPIServer(t *testing.T) {
 			}
 			e.helmRun(t, "uninstall", "r", "--wait", "--timeout", "2m")
 			for obj, owners := range releaseObjects(t, e.cp, e.ns) {
-				if !strings.HasPrefix(obj, "Job/") || !slices.Equal(owners, []string{string(cj.UID)}) {
+				kept := obj == "Secret/r-usersync-api-tokens" // helm.sh/resource-policy: keep
+				if !kept && (!strings.HasPrefix(obj, "Job/") || !slices.Equal(owners, []string{string(cj.UID)})) {
 					t.Errorf("helm uninstall left %s (owners %v)", obj, owners)
 				}
+			}
+			// The cluster-scoped Job policy and its binding go too: a binding
+			// left without its CronJob would deny every Job in the namespace.
+			policy := "r-usersync." + e.ns + ".usersync.io"
+			if _, err := e.client.AdmissionregistrationV1().ValidatingAdmissionPolicies().Get(ctx, policy, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+				t.Errorf("helm uninstall left ValidatingAdmissionPolicy %s (%v)", policy, err)
+			}
+			if _, err := e.client.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings().Get(ctx, policy, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+				t.Errorf("helm uninstall left ValidatingAdmissionPolicyBinding %s (%v)", policy, err)
 			}
 		})
 	}
@@ -578,4 +591,90 @@ func (e *chartEnv) checkInstalledObjects(t *testing.T) {
 	if !slices.Equal(hookKinds, []string{"Job", "Pod", "Secret"}) {
 		t.Errorf("release hooks = %v, want the migration Job and its Secret, and the test Pod", hookKinds)
 	}
+}
+
+// TestLongReleaseName: a release name of 53 characters, the longest Helm
+// accepts, renders objects the API server accepts (names, label values,
+// DNS labels: a server-side dry run of each), and the names Kubernetes
+// derives from them at run time fit too: the StatefulSet's pods'
+// controller-revision-hash and pod-name labels, the CronJob's Jobs and their
+// job-name label, the API's launched Jobs.
+func TestLongReleaseName(t *testing.T) {
+	cp := kubetest.Get(t)
+	installMonitoringCRDs(t, cp)
+	h := helms(t)[0]
+	release := "identity-mirror-production-eu-west-1-snipeit-it-asset"[:53]
+	if len(release) != 53 {
+		t.Fatalf("release name of %d characters", len(release))
+	}
+	ns := cp.CreateNamespace(t, "long")
+	out, err := h.run(t, "template", release, chartDir, "--namespace", ns, "--kube-version", kubeVersion,
+		"--api-versions", monitoringAPIs[0], "--api-versions", monitoringAPIs[1],
+		"-f", "usersync/ci/default-values.yaml", "-f", "usersync/ci/monitoring-values.yaml",
+		"--set", "postgresql.enabled=true", "--set", "externalDatabase.existingSecret=",
+		"--set", "api.jobPolicy=always", "--set", "api.autoscaling.enabled=true",
+		"--set", "networkPolicy.enabled=true", "--set", "api.ingress.enabled=true", "--set", "api.ingress.hosts={users.example.com}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := dryRunCreate(t, cp, ns, out); len(w) > 0 {
+		t.Errorf("the API server warned:\n%s", strings.Join(w, "\n"))
+	}
+	ms, err := parseManifests(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	label := regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+	fits := func(what, value string) {
+		t.Helper()
+		if len(value) > 63 || !label.MatchString(value) {
+			t.Errorf("%s %q (%d characters) is not a valid label value or DNS label", what, value, len(value))
+		}
+	}
+	var sts, cronJob string
+	for _, o := range ms {
+		switch o.kind() {
+		case "StatefulSet":
+			sts = o.name()
+		case "CronJob":
+			cronJob = o.name()
+		case "Job", "Service":
+			fits(o.kind()+" name", o.name())
+		}
+	}
+	if sts == "" || cronJob == "" {
+		t.Fatalf("no StatefulSet or CronJob in %v", ms.kinds())
+	}
+	// The StatefulSet controller labels each pod controller-revision-hash:
+	// <name>-<hash>, the hash up to 10 characters, and
+	// statefulset.kubernetes.io/pod-name: <name>-<ordinal>.
+	fits("controller-revision-hash", sts+"-"+strings.Repeat("9", 10))
+	fits("statefulset.kubernetes.io/pod-name", sts+"-0")
+	// The CronJob controller names Jobs <cronjob>-<minutes since the epoch>,
+	// and the job-name label carries it.
+	fits("a scheduled Job's name", fmt.Sprintf("%s-%d", cronJob, time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC).Unix()/60))
+	if len(cronJob) > 52 {
+		t.Errorf("CronJob name %q is longer than the 52 characters the API server accepts", cronJob)
+	}
+	// The launcher cuts the CronJob's name to fit its suffix; exercised on
+	// the API server.
+	client := cp.Clientset()
+	if _, err := cp.CreateObjects(context.Background(), ns, []byte(out)); err != nil {
+		t.Fatal(err)
+	}
+	lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: cronJob}}
+	if _, err := client.CoordinationV1().Leases(ns).Get(context.Background(), cronJob, metav1.GetOptions{}); err != nil {
+		if _, err := client.CoordinationV1().Leases(ns).Create(context.Background(), lease, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l, err := kube.NewLauncher(kube.Config{Client: client, Namespace: ns, CronJob: cronJob})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, _, err := l.Launch(context.Background(), kube.LaunchOptions{Scope: "users", Trigger: "webhook"})
+	if err != nil {
+		t.Fatalf("launch from the long-named CronJob: %v", err)
+	}
+	fits("a launched Job's name", j.Name)
 }

@@ -126,7 +126,7 @@ func servedPaths(t *testing.T, basePath string) (operations, docs []string) {
 // it; the probes and /metrics never are.
 func TestIngressRoutesTheAPIAndItsDocs(t *testing.T) {
 	h := helms(t)[0]
-	ingress := []string{"--set", "snipeit.url=https://s", "--set", "snipeit.token=x",
+	ingress := []string{"--set", "snipeit.url=https://s", "--set", "snipeit.token=x", "--set", "secrets.generateWithoutCluster=true",
 		"--set", "api.ingress.enabled=true", "--set", "api.ingress.hosts[0]=users.example.com"}
 	internal := []string{"/metrics", "/healthz", "/readyz"}
 	type served struct{ operations, docs []string }

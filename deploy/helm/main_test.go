@@ -7,14 +7,12 @@ import (
 	"github.com/usersync/usersync/pkg/kube/kubetest"
 )
 
-// kube is one real kube-apiserver and etcd for the package's cluster tests.
-var kube = kubetest.NewShared(kubetest.Options{})
-
+// TestMain shares one real kube-apiserver and etcd among the package's
+// cluster tests, and removes the binaries they built.
 func TestMain(m *testing.M) {
-	code := m.Run()
-	kube.Stop()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
-	os.Exit(code)
+	kubetest.Main(m, func() {
+		if binDir != "" {
+			os.RemoveAll(binDir)
+		}
+	})
 }

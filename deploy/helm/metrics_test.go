@@ -20,7 +20,8 @@ import (
 
 // scrapeLabels are added by Prometheus (or the scrape config), not by the
 // binaries.
-var scrapeLabels = map[string]bool{"job": true, "instance": true, "namespace": true, "pod": true, "service": true}
+var scrapeLabels = map[string]bool{"job": true, "instance": true, "namespace": true, "pod": true, "service": true,
+	"usersync_instance": true} // the chart's ServiceMonitor relabels it in
 
 // exposedSeries indexes scraped families by every series name they
 // expose (a histogram's _bucket, _sum and _count), with the label names

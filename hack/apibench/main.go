@@ -417,7 +417,7 @@ func prepare(ctx context.Context, o options) ([]int64, error) {
 	}
 	if len(ids) < o.seed {
 		fmt.Printf("seeding %d generated users…\n", o.seed)
-		if _, err := db.MirrorUsers(ctx, generated(o.seed), model.MirrorOptions{AllowMassDelete: true}); err != nil {
+		if _, err := db.MirrorUsers(ctx, generated(o.seed), model.DeleteGuard{AllowMassDelete: true}); err != nil {
 			return nil, fmt.Errorf("seed: %w", err)
 		}
 		return liveIDs(ctx, db)

@@ -5,7 +5,10 @@
 //
 // Once listening it prints one line, SNIPEIT_URL=http://127.0.0.1:PORT, on
 // stdout; it logs JSON to stderr and serves until SIGINT or SIGTERM. It
-// listens on loopback unless -listen says otherwise.
+// listens on loopback unless -listen says otherwise. With -webhook-url it
+// sends Snipe-IT's webhooks there; -churn makes a random change (a
+// checkout, an edit, a rename…) at that interval, and POST
+// /api/v1/hardware/{id}/checkout and /checkin make one on demand.
 package main
 
 import (
@@ -15,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -52,9 +56,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		token     = fs.String("token", snipeittest.DefaultToken, "API token the server accepts")
 		rateLimit = fs.Int("rate-limit", 0, "requests per minute per token (API_THROTTLE_PER_MINUTE); 0 is off")
 		maxRes    = fs.Int("max-results", 500, "page size cap (MAX_RESULTS)")
-		version   = fs.String("version", string(snipeittest.Version86), "Snipe-IT version to emulate: 8.6, 8.5 or 5.0")
+		version   = fs.String("version", string(snipeittest.Version86), "Snipe-IT version to emulate: 8.6, 8.5, 7.0 or 5.0")
 		latency   = fs.Duration("latency", 0, "delay added to every response")
 		cacheMB   = fs.Int64("row-cache-mb", 1024, "MiB of rendered rows to keep for reuse; 0 renders rows on every request")
+		webhook   = fs.String("webhook-url", "", "where to POST Snipe-IT's general webhook (Slack-format JSON) on checkouts, checkins, audits and requests; not on 5.0")
+		churn     = fs.Duration("churn", 0, "make one random change (checkout, checkin, edit, rename, delete…) at this interval; 0 is none")
 	)
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)
@@ -66,8 +72,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}
-	if *users < 0 || *assets < 0 || *maxRes <= 0 || *rateLimit < 0 || *latency < 0 || *cacheMB < 0 {
-		return fmt.Errorf("%w: -users, -assets, -rate-limit, -latency and -row-cache-mb must not be negative, -max-results must be positive", errUsage)
+	if *users < 0 || *assets < 0 || *maxRes <= 0 || *rateLimit < 0 || *latency < 0 || *cacheMB < 0 || *churn < 0 {
+		return fmt.Errorf("%w: -users, -assets, -rate-limit, -latency, -row-cache-mb and -churn must not be negative, -max-results must be positive", errUsage)
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
 
@@ -81,6 +87,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		RateLimitPerMinute: *rateLimit,
 		Latency:            *latency,
 		RowCacheBytes:      rowCacheBytes(*cacheMB),
+		Webhook:            snipeittest.WebhookSettings{Endpoint: *webhook},
 		Logger:             log,
 	})
 	if err != nil {
@@ -102,6 +109,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("report url: %w", err)
 	}
 
+	if *churn > 0 {
+		go makeChanges(ctx, sim, *churn, rand.New(rand.NewPCG(*seed, *seed)), log)
+	}
+
 	select {
 	case err := <-served:
 		return fmt.Errorf("serve: %w", err)
@@ -118,6 +129,25 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	st := sim.Stats()
 	log.Info("stopped", "requests", st.Requests, "too_many_requests", st.TooManyRequests)
 	return nil
+}
+
+// makeChanges makes a random change every interval until ctx ends.
+func makeChanges(ctx context.Context, sim *snipeittest.Server, every time.Duration, rng *rand.Rand, log *slog.Logger) {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		what, err := sim.RandomChange(rng)
+		if err != nil {
+			log.Info("random change failed", "change", what, "err", err)
+			continue
+		}
+		log.Info("changed", "change", what)
+	}
 }
 
 // rowCacheBytes turns -row-cache-mb into Config.RowCacheBytes, where 0

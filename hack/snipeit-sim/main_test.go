@@ -5,11 +5,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/usersync/usersync/pkg/logtest"
+	"github.com/usersync/usersync/pkg/snipeit/snipeittest"
 )
 
 func TestRunServesUntilCancelled(t *testing.T) {
@@ -68,6 +73,8 @@ func TestRunRejectsBadFlags(t *testing.T) {
 		args []string
 	}{
 		{"an unknown version", []string{"-version", "4.0"}},
+		{"a webhook on 5.0, which has none", []string{"-version", "5.0", "-webhook-url", "http://127.0.0.1:1/"}},
+		{"a negative churn interval", []string{"-churn", "-1s"}},
 		{"a negative user count", []string{"-users", "-1"}},
 		{"an unknown flag", []string{"-bogus"}},
 		{"a stray argument", []string{"extra"}},
@@ -79,5 +86,81 @@ func TestRunRejectsBadFlags(t *testing.T) {
 				t.Errorf("err %v, want a usage error", err)
 			}
 		})
+	}
+}
+
+// TestRunSendsWebhooksAndChurns: a checkout through the API reaches the
+// -webhook-url, and -churn keeps changing the data.
+func TestRunSendsWebhooksAndChurns(t *testing.T) {
+	got := make(chan string, 100)
+	rcv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		var m struct{ Text string }
+		_ = json.NewDecoder(r.Body).Decode(&m)
+		got <- m.Text
+	}))
+	defer rcv.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out, outW := io.Pipe()
+	var logs logtest.Buffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-users", "30", "-assets", "40", "-webhook-url", rcv.URL, "-churn", "20ms"}, outW, &logs)
+		outW.Close()
+	}()
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("reading the URL line: %v (logs: %s)", err, logs.String())
+	}
+	base := strings.TrimPrefix(strings.TrimSpace(line), "SNIPEIT_URL=")
+
+	// An asset that can be checked out: the first one the default list
+	// shows as ready to deploy and not checked out.
+	req, _ := http.NewRequest(http.MethodGet, base+"/api/v1/hardware?status=RTD&sort=id&order=asc&limit=1", nil)
+	req.Header.Set("Authorization", "Bearer "+snipeittest.DefaultToken)
+	req.Header.Set("Accept", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var page struct{ Rows []struct{ ID int64 } }
+	err = json.NewDecoder(resp.Body).Decode(&page)
+	resp.Body.Close()
+	if err != nil || len(page.Rows) == 0 {
+		t.Fatalf("no asset to check out: %v", err)
+	}
+	req, _ = http.NewRequest(http.MethodPost, fmt.Sprintf("%s/api/v1/hardware/%d/checkout", base, page.Rows[0].ID),
+		strings.NewReader("checkout_to_type=user&assigned_user=1"))
+	req.Header.Set("Authorization", "Bearer "+snipeittest.DefaultToken)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `"status":"success"`) {
+		t.Fatalf("checkout: %s", body)
+	}
+	deadline := time.After(10 * time.Second)
+	for checkedOut := false; !checkedOut; {
+		select {
+		case text := <-got:
+			checkedOut = text == ":arrow_up: :computer: Asset checked out"
+		case <-deadline:
+			t.Fatal("no checkout webhook within 10s")
+		}
+	}
+	for !strings.Contains(logs.String(), `"msg":"changed"`) {
+		select {
+		case <-deadline:
+			t.Fatalf("-churn made no change within 10s:\n%s", logs.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("run: %v", err)
 	}
 }

@@ -32,11 +32,11 @@ func fuzzHandler(f *testing.F) http.Handler {
 		f.Fatal(err)
 	}
 	users := testUsers()
-	if _, err := db.MirrorUsers(ctx, sliceSeq(users), model.MirrorOptions{}); err != nil {
+	if _, err := db.MirrorUsers(ctx, sliceSeq(users), model.DeleteGuard{}); err != nil {
 		f.Fatal(err)
 	}
 	assets := []model.Asset{{ID: 1, AssetTag: "A-1", Name: "Laptop", Serial: "S1", StatusType: "deployable", AssignedUserID: ptr(int64(1))}}
-	if _, err := db.MirrorAssets(ctx, sliceSeq(assets), model.MirrorOptions{}); err != nil {
+	if _, err := db.MirrorAssets(ctx, sliceSeq(assets), model.DeleteGuard{}); err != nil {
 		f.Fatal(err)
 	}
 	if err := db.RecordExport(ctx, model.Export{Resource: "users", Format: "csv", Outcome: model.ExportCompleted,

@@ -90,11 +90,11 @@ func TestUserJSONFromPostgreSQLIsGos(t *testing.T) {
 			CreatedAt: at(-4713, 11, 24, 0, 0, 0, 0), UpdatedAt: at(10000, 1, 1, 0, 0, 0, 0)},
 	}
 	ctx := context.Background()
-	if _, err := db.MirrorUsers(ctx, sliceSeq(users), model.MirrorOptions{}); err != nil {
+	if _, err := db.MirrorUsers(ctx, sliceSeq(users), model.DeleteGuard{}); err != nil {
 		t.Fatal(err)
 	}
 	// A user deleted upstream carries deleted_at.
-	if _, err := db.MirrorUsers(ctx, sliceSeq(users[1:]), model.MirrorOptions{AllowMassDelete: true}); err != nil {
+	if _, err := db.MirrorUsers(ctx, sliceSeq(users[1:]), model.DeleteGuard{AllowMassDelete: true}); err != nil {
 		t.Fatal(err)
 	}
 	for _, u := range users {
@@ -126,7 +126,7 @@ func FuzzUserJSONFromPostgreSQLIsGos(f *testing.F) {
 		u := model.User{ID: 1, Username: username, FirstName: text, LastName: name, Name: name, Email: text, Notes: text,
 			City: name, DepartmentID: &n, AssetsCount: int32(n), CompanyIDs: []int64{n, -n}, Groups: []string{text, name},
 			StartDate: &day, LastLogin: &ts, UpdatedAt: &ts}
-		if _, err := db.MirrorUsers(context.Background(), sliceSeq([]model.User{u}), model.MirrorOptions{AllowMassDelete: true}); err != nil {
+		if _, err := db.MirrorUsers(context.Background(), sliceSeq([]model.User{u}), model.DeleteGuard{AllowMassDelete: true}); err != nil {
 			t.Fatal(err)
 		}
 		sameUserJSON(t, db, 1)

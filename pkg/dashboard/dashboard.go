@@ -22,7 +22,8 @@ const UID = "usersync"
 
 // Metric names, as usersync pushes them (job "usersync", one group per
 // scope, and per instance where installations share a Pushgateway) and
-// usersapi serves them (job "usersapi").
+// usersapi serves them (job "usersapi"; the chart's ServiceMonitor labels
+// its series usersync_instance, with the installation's instance).
 const (
 	LastSuccess           = "usersync_last_success_timestamp_seconds"
 	LastCompletion        = "usersync_last_completion_timestamp_seconds"
@@ -42,8 +43,8 @@ const (
 	APISyncTriggers       = "usersapi_sync_triggers_total"
 	APIKubernetesLatency  = "usersapi_kubernetes_request_duration_seconds"
 	syncSelector          = `{job="usersync",instance=~"$instance"}`
-	apiSelector           = `{job="usersapi"}`
-	apiServerErrSelector  = `{job="usersapi",code=~"5.."}`
+	apiSelector           = `{job="usersapi",usersync_instance=~"$instance"}`
+	apiServerErrSelector  = `{job="usersapi",usersync_instance=~"$instance",code=~"5.."}`
 	staleThresholdSeconds = 13 * 3600
 )
 
@@ -108,7 +109,7 @@ func Build() (dashboard.Dashboard, error) {
 		// instance (the chart's default: <namespace>/<release>). All is
 		// ".*", which also matches pushes without an instance label.
 		WithVariable(dashboard.NewQueryVariableBuilder("instance").Label("Instance").
-			Description("The usersync installation (PUSHGATEWAY_INSTANCE; the chart sets <namespace>/<release>). The API panels show every installation's usersapi.").
+			Description("The usersync installation (PUSHGATEWAY_INSTANCE; the chart sets <namespace>/<release>). The API panels follow it through the label usersync_instance, which the chart's ServiceMonitor gives usersapi's series.").
 			Datasource(datasource).
 			Query(dashboard.StringOrMap{String: cog.ToPtr(`label_values(` + LastCompletion + `{job="usersync"}, instance)`)}).
 			Refresh(dashboard.VariableRefreshOnTimeRangeChanged).Sort(dashboard.VariableSortAlphabeticalAsc).
@@ -153,20 +154,20 @@ func Build() (dashboard.Dashboard, error) {
 			query(SnipeITRateLimited+syncSelector, "{{instance}} {{scope}} 429"),
 			query(RateLimitWait+syncSelector, "{{instance}} {{scope}} wait (s)"))).
 		WithRow(dashboard.NewRowBuilder("API (usersapi)")).
-		WithPanel(series("Request rate", "By route and status.", "reqps", 12,
-			query(`sum by (route, code) (rate(`+APIRequests+apiSelector+`[$__rate_interval]))`, "{{route}} {{code}}"))).
-		WithPanel(series("Latency quantiles", "All routes; full streams of every user are slow by design.", "s", 12,
-			query(`histogram_quantile(0.5, sum by (le) (rate(`+APILatency+`_bucket`+apiSelector+`[$__rate_interval])))`, "p50"),
-			query(`histogram_quantile(0.9, sum by (le) (rate(`+APILatency+`_bucket`+apiSelector+`[$__rate_interval])))`, "p90"),
-			query(`histogram_quantile(0.99, sum by (le) (rate(`+APILatency+`_bucket`+apiSelector+`[$__rate_interval])))`, "p99"))).
-		WithPanel(series("5xx ratio", "Share of requests answered with a server error (alert UsersapiErrors above 5%).", "percentunit", 8,
-			query(`sum(rate(`+APIRequests+apiServerErrSelector+`[$__rate_interval])) / sum(rate(`+APIRequests+apiSelector+`[$__rate_interval]))`, "5xx"))).
-		WithPanel(series("Requests in flight", "Concurrent requests per instance.", "short", 8,
-			query(APIInFlight+apiSelector, "{{instance}}"))).
+		WithPanel(series("Request rate", "By installation, route and status.", "reqps", 12,
+			query(`sum by (usersync_instance, route, code) (rate(`+APIRequests+apiSelector+`[$__rate_interval]))`, "{{usersync_instance}} {{route}} {{code}}"))).
+		WithPanel(series("Latency quantiles", "All routes, per installation; full streams of every user are slow by design.", "s", 12,
+			query(`histogram_quantile(0.5, sum by (usersync_instance, le) (rate(`+APILatency+`_bucket`+apiSelector+`[$__rate_interval])))`, "{{usersync_instance}} p50"),
+			query(`histogram_quantile(0.9, sum by (usersync_instance, le) (rate(`+APILatency+`_bucket`+apiSelector+`[$__rate_interval])))`, "{{usersync_instance}} p90"),
+			query(`histogram_quantile(0.99, sum by (usersync_instance, le) (rate(`+APILatency+`_bucket`+apiSelector+`[$__rate_interval])))`, "{{usersync_instance}} p99"))).
+		WithPanel(series("5xx ratio", "Share of requests answered with a server error, per installation (alert UsersapiErrors above 5%).", "percentunit", 8,
+			query(`sum by (usersync_instance) (rate(`+APIRequests+apiServerErrSelector+`[$__rate_interval])) / sum by (usersync_instance) (rate(`+APIRequests+apiSelector+`[$__rate_interval]))`, "{{usersync_instance}} 5xx"))).
+		WithPanel(series("Requests in flight", "Concurrent requests per pod.", "short", 8,
+			query(APIInFlight+apiSelector, "{{usersync_instance}} {{instance}}"))).
 		WithPanel(series("Sync triggers by outcome", "POST /sync/*: accepted (a Job was made), conflict (a sync was running), failed, forbidden.", "short", 8,
-			query(`sum by (scope, outcome) (increase(`+APISyncTriggers+apiSelector+`[$__rate_interval]))`, "{{scope}} {{outcome}}"))).
+			query(`sum by (usersync_instance, scope, outcome) (increase(`+APISyncTriggers+apiSelector+`[$__rate_interval]))`, "{{usersync_instance}} {{scope}} {{outcome}}"))).
 		WithPanel(series("Kubernetes API latency", "p95 of usersapi's calls to the Kubernetes API (sync on demand), by verb.", "s", 24,
-			query(`histogram_quantile(0.95, sum by (verb, le) (rate(`+APIKubernetesLatency+`_bucket`+apiSelector+`[$__rate_interval])))`, "{{verb}} p95")))
+			query(`histogram_quantile(0.95, sum by (usersync_instance, verb, le) (rate(`+APIKubernetesLatency+`_bucket`+apiSelector+`[$__rate_interval])))`, "{{usersync_instance}} {{verb}} p95")))
 	d, err := b.Build()
 	if err != nil {
 		return d, err

@@ -44,13 +44,15 @@ func TestShippedDashboardIsCurrent(t *testing.T) {
 	t.Errorf("%s is not what dashboard.JSON builds: run go test ./pkg/dashboard -update", shipped)
 }
 
-// TestSyncPanelsFollowTheInstanceVariable: installations that share a
+// TestPanelsFollowTheInstanceVariable: installations that share a
 // Pushgateway push under their own instance label. The dashboard offers
 // them in an "instance" variable (All by default, which also matches pushes
 // without an instance), and every query of usersync's metrics filters by
 // it, keeps it through every aggregation and match, and names it in the
-// legend, so two installations never add up or hide each other.
-func TestSyncPanelsFollowTheInstanceVariable(t *testing.T) {
+// legend, so two installations never add up or hide each other. usersapi's
+// series carry the same value as usersync_instance (the chart's
+// ServiceMonitor relabels it in), and the API panels follow it the same way.
+func TestPanelsFollowTheInstanceVariable(t *testing.T) {
 	raw, err := dashboard.JSON()
 	if err != nil {
 		t.Fatal(err)
@@ -87,29 +89,31 @@ func TestSyncPanelsFollowTheInstanceVariable(t *testing.T) {
 	if !found {
 		t.Fatal("the dashboard has no instance variable")
 	}
-	checked := 0
+	checked := map[string]int{}
 	for _, p := range d.Panels {
 		for _, tg := range p.Targets {
-			if !strings.Contains(tg.Expr, "usersync_") {
-				continue
+			label := "instance"
+			if strings.Contains(tg.Expr, "usersapi_") {
+				label = "usersync_instance"
 			}
-			checked++
+			checked[label]++
 			where := fmt.Sprintf("panel %q: %s", p.Title, tg.Expr)
-			for _, problem := range instanceProblems(t, tg.Expr) {
+			for _, problem := range instanceProblems(t, tg.Expr, label) {
 				t.Errorf("%s: %s", where, problem)
 			}
-			if !strings.Contains(tg.LegendFormat, "{{instance}}") {
-				t.Errorf("%s: legend %q does not name the instance", where, tg.LegendFormat)
+			if !strings.Contains(tg.LegendFormat, "{{"+label+"}}") {
+				t.Errorf("%s: legend %q does not name the %s", where, tg.LegendFormat, label)
 			}
 		}
 	}
-	if checked < 10 {
-		t.Fatalf("only %d queries of usersync metrics found", checked)
+	if checked["instance"] < 10 || checked["usersync_instance"] < 6 {
+		t.Fatalf("only %v queries of usersync's and usersapi's metrics found", checked)
 	}
 }
 
-// instanceProblems lists where expr loses or ignores the instance label.
-func instanceProblems(t *testing.T, expr string) []string {
+// instanceProblems lists where expr loses or ignores the installation's
+// label.
+func instanceProblems(t *testing.T, expr, label string) []string {
 	t.Helper()
 	e, err := parser.ParseExpr(strings.ReplaceAll(expr, "$__rate_interval", "5m"))
 	if err != nil {
@@ -121,18 +125,18 @@ func instanceProblems(t *testing.T, expr string) []string {
 		case *parser.VectorSelector:
 			ok := false
 			for _, m := range n.LabelMatchers {
-				ok = ok || (m.Name == "instance" && m.Type == labels.MatchRegexp && m.Value == "$instance")
+				ok = ok || (m.Name == label && m.Type == labels.MatchRegexp && m.Value == "$instance")
 			}
 			if !ok {
-				out = append(out, n.String()+` does not filter by instance=~"$instance"`)
+				out = append(out, n.String()+` does not filter by `+label+`=~"$instance"`)
 			}
 		case *parser.AggregateExpr:
-			if n.Without == slices.Contains(n.Grouping, "instance") {
-				out = append(out, n.Op.String()+" drops the instance label")
+			if n.Without == slices.Contains(n.Grouping, label) {
+				out = append(out, n.Op.String()+" drops the "+label+" label")
 			}
 		case *parser.BinaryExpr:
-			if vm := n.VectorMatching; vm != nil && vm.On && !slices.Contains(vm.MatchingLabels, "instance") {
-				out = append(out, "a match on "+fmt.Sprint(vm.MatchingLabels)+" ignores the instance")
+			if vm := n.VectorMatching; vm != nil && vm.On && !slices.Contains(vm.MatchingLabels, label) {
+				out = append(out, "a match on "+fmt.Sprint(vm.MatchingLabels)+" ignores the "+label)
 			}
 		}
 		return nil

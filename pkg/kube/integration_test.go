@@ -3,6 +3,8 @@ package kube_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,26 +16,23 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 
 	"github.com/usersync/usersync/pkg/kube"
 	"github.com/usersync/usersync/pkg/kube/kubetest"
 	"github.com/usersync/usersync/pkg/model"
 )
 
-var control = kubetest.NewShared(kubetest.Options{})
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	control.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { kubetest.Main(m) }
 
 func testCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -71,7 +70,7 @@ func manifests(t *testing.T, ns string) []byte {
 
 func newCluster(t *testing.T) *cluster {
 	t.Helper()
-	cp := control.Get(t)
+	cp := kubetest.Get(t)
 	c := &cluster{cp: cp, ns: cp.CreateNamespace(t, "sync"), admin: cp.Clientset(), warnings: &kubetest.Warnings{}}
 	if _, err := cp.CreateObjects(testCtx(t), c.ns, manifests(t, c.ns)); err != nil {
 		t.Fatal(err)
@@ -89,11 +88,20 @@ func (c *cluster) launcher(t *testing.T) *kube.Launcher {
 	t.Helper()
 	cfg := c.cp.TokenConfig(c.token)
 	cfg.WarningHandler = c.warnings
+	return c.launcherFor(t, cfg, kube.Config{})
+}
+
+// launcherFor is a Launcher of the test's CronJob with its own client of
+// cfg, configured further by lc (its client, namespace and CronJob are
+// set here).
+func (c *cluster) launcherFor(t *testing.T, cfg *rest.Config, lc kube.Config) *kube.Launcher {
+	t.Helper()
 	client, err := kube.NewClient(cfg, prometheus.NewRegistry(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := kube.NewLauncher(kube.Config{Client: client, Namespace: c.ns, CronJob: "usersync"})
+	lc.Client, lc.Namespace, lc.CronJob = client, c.ns, "usersync"
+	l, err := kube.NewLauncher(lc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,42 +166,62 @@ func TestJobEqualsKubectlsExceptTheDocumentedDifferences(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			launched, created, err := c.launcher(t).LaunchSync(ctx, model.ScopeUsers, "")
-			if err != nil || !created {
-				t.Fatalf("LaunchSync: %v, %v", created, err)
-			}
 			c.kubectl(t, "create", "job", "by-kubectl", "--from=cronjob/usersync")
-			if w := c.warnings.All(); len(w) > 0 {
-				t.Errorf("the API server warned about the launched Job: %q", w)
+			if err := c.cp.SetJobStatus(ctx, c.ns, "by-kubectl", kubetest.JobSucceeded); err != nil {
+				t.Fatal(err)
 			}
 			byKubectl, err := c.admin.BatchV1().Jobs(c.ns).Get(ctx, "by-kubectl", metav1.GetOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			ours, err := c.admin.BatchV1().Jobs(c.ns).Get(ctx, launched.Name, metav1.GetOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-
-			// kubectl's Job, with the documented differences applied.
-			want := normalized(byKubectl)
-			want.Labels["usersync.io/scope"] = "users"
-			want.Labels["usersync.io/trigger"] = "api"
-			sc := syncContainerOf(t, want)
-			if !cmp.Equal(sc.Args, []string{"--full"}) {
-				t.Fatalf("kubectl's Job runs %q; the chart's args changed?", sc.Args)
-			}
-			sc.Args = []string{"--scope", "users"}
-			for i := range sc.Env {
-				if sc.Env[i].Name == "SYNC_TRIGGER" {
-					sc.Env[i].Value = "api"
+			l := c.launcher(t)
+			for _, opts := range []kube.LaunchOptions{
+				{Scope: model.ScopeUsers},
+				{Scope: model.ScopeAll, Incremental: true, Trigger: model.TriggerWebhook},
+			} {
+				launched, created, err := l.Launch(ctx, opts)
+				if err != nil || !created {
+					t.Fatalf("Launch(%+v): %v, %v", opts, created, err)
 				}
-			}
-			if want.Spec.TTLSecondsAfterFinished == nil {
-				want.Spec.TTLSecondsAfterFinished = ptr(int32(kube.DefaultJobTTL / time.Second))
-			}
-			if diff := cmp.Diff(want, normalized(ours)); diff != "" {
-				t.Errorf("launched Job differs from kubectl's beyond the documented differences (-kubectl +launched):\n%s", diff)
+				if w := c.warnings.All(); len(w) > 0 {
+					t.Errorf("the API server warned about the launched Job: %q", w)
+				}
+				ours, err := c.admin.BatchV1().Jobs(c.ns).Get(ctx, launched.Name, metav1.GetOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+
+				// kubectl's Job, with the documented differences applied.
+				want := normalized(byKubectl)
+				want.Labels["usersync.io/scope"] = string(opts.Scope)
+				trigger := opts.Trigger
+				if trigger == "" {
+					trigger = "api"
+				}
+				want.Labels["usersync.io/trigger"] = trigger
+				sc := syncContainerOf(t, want)
+				if !cmp.Equal(sc.Args, []string{"--full"}) {
+					t.Fatalf("kubectl's Job runs %q; the chart's args changed?", sc.Args)
+				}
+				sc.Args = []string{"--scope", string(opts.Scope)}
+				if opts.Incremental {
+					want.Labels["usersync.io/mode"] = "incremental"
+					sc.Args = append(sc.Args, "--incremental")
+				}
+				for i := range sc.Env {
+					if sc.Env[i].Name == "SYNC_TRIGGER" {
+						sc.Env[i].Value = trigger
+					}
+				}
+				if want.Spec.TTLSecondsAfterFinished == nil {
+					want.Spec.TTLSecondsAfterFinished = ptr(int32(kube.DefaultJobTTL / time.Second))
+				}
+				if diff := cmp.Diff(want, normalized(ours)); diff != "" {
+					t.Errorf("%+v: launched Job differs from kubectl's beyond the documented differences (-kubectl +launched):\n%s", opts, diff)
+				}
+				if err := c.cp.SetJobStatus(ctx, c.ns, launched.Name, kubetest.JobSucceeded); err != nil {
+					t.Fatal(err)
+				}
 			}
 		})
 	}
@@ -475,6 +503,188 @@ func TestWithoutTheRoleBindingLaunchIsDenied(t *testing.T) {
 		t.Errorf("ListSyncJobs without the RoleBinding: %v, want ErrDenied", err)
 	}
 }
+
+// TestRefusalsAreClassified: on a real API server, RBAC, admission
+// (a ResourceQuota, a ValidatingAdmissionPolicy) and a client that cannot
+// verify the server's certificate each give their own sentinel, and none
+// of them is "unavailable, try again".
+func TestRefusalsAreClassified(t *testing.T) {
+	t.Run("an exhausted ResourceQuota is admission, not RBAC", func(t *testing.T) {
+		c := newCluster(t)
+		ctx := testCtx(t)
+		quota := &corev1.ResourceQuota{
+			ObjectMeta: metav1.ObjectMeta{Name: "jobs"},
+			Spec:       corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{"count/jobs.batch": resource.MustParse("0")}},
+		}
+		created, err := c.admin.CoreV1().ResourceQuotas(c.ns).Create(ctx, quota, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// No quota controller runs here: write the usage it would.
+		created.Status = corev1.ResourceQuotaStatus{Hard: quota.Spec.Hard, Used: corev1.ResourceList{"count/jobs.batch": resource.MustParse("0")}}
+		if _, err := c.admin.CoreV1().ResourceQuotas(c.ns).UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err = c.launcher(t).LaunchSync(ctx, model.ScopeUsers, "")
+		if !errors.Is(err, model.ErrAdmissionDenied) || errors.Is(err, model.ErrDenied) || !strings.Contains(err.Error(), "exceeded quota") {
+			t.Errorf("LaunchSync over quota: %v, want ErrAdmissionDenied naming the quota", err)
+		}
+	})
+
+	t.Run("a ValidatingAdmissionPolicy's denial is admission, not RBAC", func(t *testing.T) {
+		c := newCluster(t)
+		ctx := testCtx(t)
+		name := c.ns + ".deny-jobs.usersync.io"
+		policy := &admissionregistrationv1.ValidatingAdmissionPolicy{
+			ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
+				FailurePolicy: ptr(admissionregistrationv1.Fail),
+				MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
+					RuleWithOperations: admissionregistrationv1.RuleWithOperations{
+						Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
+						Rule:       admissionregistrationv1.Rule{APIGroups: []string{"batch"}, APIVersions: []string{"v1"}, Resources: []string{"jobs"}},
+					}}}},
+				MatchConditions: []admissionregistrationv1.MatchCondition{{Name: "this-test",
+					Expression: fmt.Sprintf("request.namespace == %q", c.ns)}},
+				Validations: []admissionregistrationv1.Validation{{Expression: "false", Message: "no Jobs here"}},
+			},
+		}
+		binding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{PolicyName: name,
+				ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny}},
+		}
+		if _, err := c.admin.AdmissionregistrationV1().ValidatingAdmissionPolicies().Create(ctx, policy, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.admin.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			ctx := context.Background()
+			_ = c.admin.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings().Delete(ctx, name, metav1.DeleteOptions{})
+			_ = c.admin.AdmissionregistrationV1().ValidatingAdmissionPolicies().Delete(ctx, name, metav1.DeleteOptions{})
+		})
+		l := c.launcher(t)
+		// The API server starts enforcing a new policy within moments.
+		var err error
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			var created bool
+			var job model.SyncJob
+			job, created, err = l.LaunchSync(ctx, model.ScopeUsers, "")
+			if created {
+				// Not enforced yet: let the next launch through.
+				if err := c.cp.SetJobStatus(ctx, c.ns, job.Name, kubetest.JobSucceeded); err != nil {
+					t.Fatal(err)
+				}
+				continue
+			}
+			break
+		}
+		if !errors.Is(err, model.ErrAdmissionDenied) || !strings.Contains(err.Error(), "no Jobs here") {
+			t.Errorf("LaunchSync against a denying policy: %v, want ErrAdmissionDenied with the policy's message", err)
+		}
+	})
+
+	t.Run("a certificate the client cannot verify is misconfiguration, not an outage", func(t *testing.T) {
+		c := newCluster(t)
+		cfg := c.cp.TokenConfig(c.token)
+		other := kubetest.Run(t, kubetest.Options{}) // another control plane: another CA
+		cfg.CAData = other.CACert()
+		_, _, err := c.launcherFor(t, cfg, kube.Config{}).LaunchSync(testCtx(t), model.ScopeUsers, "")
+		if !errors.Is(err, model.ErrNotConfigured) || errors.Is(err, model.ErrKubernetesUnavailable) ||
+			!strings.Contains(err.Error(), "cannot verify the Kubernetes API's certificate") {
+			t.Errorf("LaunchSync with a CA that did not sign the server's certificate: %v, want ErrNotConfigured", err)
+		}
+	})
+}
+
+// TestReplicasWhoseClocksDifferStartOneJob: replica A, whose clock is 45 s
+// behind B's, wins the Lease and is slow to create its Job; B, launching
+// meanwhile, must not take A's acquireTime for stale (by B's clock it is
+// older than the grace) and start a second Job. Once B has seen that Lease
+// unchanged for the grace on its own clock, A counts as dead.
+func TestReplicasWhoseClocksDifferStartOneJob(t *testing.T) {
+	c := newCluster(t)
+	ctx := testCtx(t)
+
+	// A's client holds its Job create until the test lets it go.
+	release := make(chan struct{})
+	holding := make(chan struct{}, 1)
+	cfgA := c.cp.TokenConfig(c.token)
+	cfgA.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/jobs") {
+				holding <- struct{}{}
+				select {
+				case <-release:
+				case <-r.Context().Done():
+					return nil, r.Context().Err()
+				}
+			}
+			return rt.RoundTrip(r)
+		})
+	})
+	a := c.launcherFor(t, cfgA, kube.Config{Timeout: time.Minute,
+		Now: func() time.Time { return time.Now().Add(-45 * time.Second) }})
+	var skewB time.Duration
+	var mu sync.Mutex
+	b := c.launcherFor(t, c.cp.TokenConfig(c.token), kube.Config{
+		Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return time.Now().Add(skewB) }})
+
+	type result struct {
+		job model.SyncJob
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		j, _, err := a.LaunchSync(ctx, model.ScopeUsers, "")
+		done <- result{j, err}
+	}()
+	<-holding // A holds the Lease and is creating its Job
+
+	if _, _, err := b.LaunchSync(ctx, model.ScopeAssets, ""); !errors.Is(err, model.ErrConflict) {
+		t.Fatalf("B launched while A was creating its Job: %v; want a conflict", err)
+	}
+	close(release)
+	ra := <-done
+	if ra.err != nil {
+		t.Fatalf("A's launch: %v", ra.err)
+	}
+	jobs, err := c.admin.BatchV1().Jobs(c.ns).List(ctx, metav1.ListOptions{})
+	if err != nil || len(jobs.Items) != 1 {
+		t.Fatalf("%d Jobs (%v), want A's alone", len(jobs.Items), err)
+	}
+
+	// A dies between writing the Lease and creating its Job (the Lease as
+	// A writes it, by A's clock): B waits out the grace on its own clock,
+	// then launches.
+	if err := c.cp.SetJobStatus(ctx, c.ns, ra.job.Name, kubetest.JobSucceeded); err != nil {
+		t.Fatal(err)
+	}
+	lease, err := c.admin.CoordinationV1().Leases(c.ns).Get(ctx, "usersync", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lease.Spec.HolderIdentity = ptr("usersync-api-died0000")
+	lease.Spec.AcquireTime = &metav1.MicroTime{Time: time.Now().Add(-45 * time.Second)}
+	if _, err := c.admin.CoordinationV1().Leases(c.ns).Update(ctx, lease, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := b.LaunchSync(ctx, model.ScopeAssets, ""); !errors.Is(err, model.ErrConflict) {
+		t.Fatalf("B launched at first sight of A's fresh Lease: %v; want a conflict", err)
+	}
+	mu.Lock()
+	skewB = 31 * time.Second
+	mu.Unlock()
+	if _, created, err := b.LaunchSync(ctx, model.ScopeAssets, ""); err != nil || !created {
+		t.Fatalf("B after seeing A's Lease unchanged for the grace: %v, %v; want a new Job", created, err)
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // TestTestdataDecodes keeps testdata in the API's typed shape: a field
 // misspelt there would be dropped silently by the API server.

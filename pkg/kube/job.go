@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,8 +29,13 @@ const (
 	ContainerName = "usersync"
 	// LabelScope is the scope a launched Job syncs: users, assets or all.
 	LabelScope = "usersync.io/scope"
-	// LabelTrigger is what launched a Job: api.
+	// LabelTrigger is what launched a Job: api or webhook.
 	LabelTrigger = "usersync.io/trigger"
+	// LabelMode is "incremental" on a launched incremental Job, and absent
+	// on a full one.
+	LabelMode = "usersync.io/mode"
+	// ModeIncremental is LabelMode's value.
+	ModeIncremental = "incremental"
 	// AnnotationIdempotencyKey holds the SHA-256 (hex) of the request's
 	// Idempotency-Key, never the key itself.
 	AnnotationIdempotencyKey = "usersync.io/idempotency-key"
@@ -45,16 +51,19 @@ const DefaultJobTTL = 7 * 24 * time.Hour
 // createJobFromCronJob) — the template's labels and annotations, the
 // instantiate annotation, a controller owner reference to the CronJob
 // without blockOwnerDeletion, the template's spec — and then applies the
-// documented differences: the sync container's scope flag, SYNC_TRIGGER=api,
-// the scope and trigger labels, the idempotency annotation, and a
-// ttlSecondsAfterFinished when the template has none.
+// documented differences: the sync container's mode flags
+// (syncflags.Args in place of the template's), SYNC_TRIGGER, the scope,
+// trigger and mode labels, the idempotency annotation, and a
+// ttlSecondsAfterFinished when the template has none. The chart's
+// ValidatingAdmissionPolicy accepts exactly these differences: change one
+// here, change it there (deploy/helm/usersync/templates/api-job-policy.yaml).
 //
 // blockOwnerDeletion stays unset as kubectl leaves it: setting it needs
 // update on cronjobs/finalizers where the OwnerReferencesPermissionEnforcement
 // admission plugin runs, a right usersapi has no other use for. Without it
 // a foreground deletion of the CronJob does not wait for its Jobs; the
 // garbage collector still deletes them.
-func newJob(cj *batchv1.CronJob, name string, scope model.Scope, keyDigest string, ttl time.Duration) (*batchv1.Job, error) {
+func newJob(cj *batchv1.CronJob, name string, opts LaunchOptions, keyDigest string, ttl time.Duration) (*batchv1.Job, error) {
 	annotations := map[string]string{AnnotationInstantiate: "manual"}
 	for k, v := range cj.Spec.JobTemplate.Annotations {
 		annotations[k] = v
@@ -73,8 +82,11 @@ func newJob(cj *batchv1.CronJob, name string, scope model.Scope, keyDigest strin
 	for k, v := range src {
 		labels[k] = v
 	}
-	labels[LabelScope] = string(scope)
-	labels[LabelTrigger] = model.TriggerAPI
+	labels[LabelScope] = string(opts.Scope)
+	labels[LabelTrigger] = opts.Trigger
+	if opts.Incremental {
+		labels[LabelMode] = ModeIncremental
+	}
 
 	job := &batchv1.Job{
 		TypeMeta: metav1.TypeMeta{APIVersion: batchv1.SchemeGroupVersion.String(), Kind: "Job"},
@@ -102,8 +114,8 @@ func newJob(cj *batchv1.CronJob, name string, scope model.Scope, keyDigest strin
 	}
 	// Flags first: Go's flag package stops at the first argument that is
 	// not one.
-	c.Args = append(syncflags.Args(scope, false), syncflags.WithoutModeFlags(c.Args)...)
-	setEnv(c, syncflags.EnvTrigger, model.TriggerAPI)
+	c.Args = append(syncflags.Args(opts.Scope, opts.Incremental), syncflags.WithoutModeFlags(c.Args)...)
+	setEnv(c, syncflags.EnvTrigger, opts.Trigger)
 	if job.Spec.TTLSecondsAfterFinished == nil {
 		job.Spec.TTLSecondsAfterFinished = ptr(int32(ttl / time.Second))
 	}
@@ -136,15 +148,15 @@ func setEnv(c *corev1.Container, name, value string) {
 // jobName makes a Job name that is a valid DNS label (at most 63
 // characters, which Job names must be for the job-name label of their
 // pods) whatever the CronJob's name: the CronJob's name, cut to fit, then
-// -api- and eight random characters.
-func jobName(cronJob string) string {
+// the trigger (api, webhook) and eight random characters.
+func jobName(cronJob, trigger string) string {
 	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	for i := range b {
 		b[i] = alphabet[int(b[i])%len(alphabet)]
 	}
-	suffix := "-api-" + string(b[:])
+	suffix := "-" + trigger + "-" + string(b[:])
 	prefix := strings.Map(func(r rune) rune {
 		switch {
 		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '-':
@@ -180,12 +192,14 @@ func ownedBy(job *batchv1.Job, uid types.UID) bool {
 
 // summarize derives what GET /sync/jobs shows from a Job.
 func summarize(job *batchv1.Job) model.SyncJob {
+	scope, incremental := jobMode(job)
 	s := model.SyncJob{
-		Name:      job.Name,
-		Scope:     jobScope(job),
-		Trigger:   jobTrigger(job),
-		State:     jobState(job),
-		CreatedAt: job.CreationTimestamp.Time,
+		Name:        job.Name,
+		Scope:       scope,
+		Incremental: incremental,
+		Trigger:     jobTrigger(job),
+		State:       jobState(job),
+		CreatedAt:   job.CreationTimestamp.Time,
 	}
 	if t := job.Status.StartTime; t != nil {
 		s.StartedAt = ptr(t.Time)
@@ -209,28 +223,52 @@ func jobTrigger(job *batchv1.Job) string {
 	if job.Annotations[AnnotationInstantiate] != "manual" {
 		return model.TriggerSchedule
 	}
-	if job.Labels[LabelTrigger] == model.TriggerAPI {
-		return model.TriggerAPI
+	switch t := job.Labels[LabelTrigger]; t {
+	case model.TriggerAPI, model.TriggerWebhook:
+		return t
 	}
 	return model.TriggerManual
 }
 
-// jobScope is the scope label of a launched Job, else what the sync
-// container's command line selects.
-func jobScope(job *batchv1.Job) model.Scope {
+// jobMode is the scope and mode labels of a launched Job, else what the
+// sync container's command line and SYNC_INCREMENTAL select (a Job of the
+// schedule or from kubectl).
+func jobMode(job *batchv1.Job) (model.Scope, bool) {
 	if s := model.Scope(job.Labels[LabelScope]); validScope(s) {
-		return s
+		return s, job.Labels[LabelMode] == ModeIncremental
 	}
 	c := syncContainer(&job.Spec.Template.Spec)
 	if c == nil {
-		return model.ScopeUsers
+		return model.ScopeUsers, false
 	}
 	var args []string
 	if len(c.Command) > 1 {
 		args = append(args, c.Command[1:]...)
 	}
-	scope, _ := syncflags.ModeOf(append(args, c.Args...))
-	return scope
+	scope, incremental := syncflags.ModeOf(append(args, c.Args...))
+	if !incremental {
+		// usersync reads the variable when no flag says (flags win).
+		i := slices.IndexFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == syncflags.EnvIncremental })
+		if i >= 0 && !slices.ContainsFunc(append(args, c.Args...), isIncrementalFlag) {
+			incremental, _ = strconv.ParseBool(c.Env[i].Value)
+		}
+	}
+	return scope, incremental
+}
+
+// isIncrementalFlag reports whether arg sets --incremental.
+func isIncrementalFlag(arg string) bool {
+	name := strings.TrimLeft(arg, "-")
+	name, _, _ = strings.Cut(name, "=")
+	return strings.HasPrefix(arg, "-") && name == syncflags.Incremental
+}
+
+// modeName says incremental or full.
+func modeName(incremental bool) string {
+	if incremental {
+		return "incremental"
+	}
+	return "full"
 }
 
 func validScope(s model.Scope) bool {

@@ -2,6 +2,7 @@ package kube
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"regexp"
 	"strings"
@@ -35,13 +36,30 @@ func chartCronJob(t *testing.T) *batchv1.CronJob {
 }
 
 func TestNewJobIsKubectlsJobPlusTheDocumentedDifferences(t *testing.T) {
+	for _, tt := range []struct {
+		opts   LaunchOptions
+		args   []string
+		labels map[string]string
+	}{
+		{LaunchOptions{Scope: model.ScopeAssets, Trigger: "api"}, []string{"--scope", "assets"},
+			map[string]string{LabelScope: "assets", LabelTrigger: "api"}},
+		{LaunchOptions{Scope: model.ScopeUsers, Incremental: true, Trigger: "webhook"}, []string{"--scope", "users", "--incremental"},
+			map[string]string{LabelScope: "users", LabelTrigger: "webhook", LabelMode: "incremental"}},
+	} {
+		t.Run(fmt.Sprintf("%+v", tt.opts), func(t *testing.T) {
+			checkNewJob(t, tt.opts, tt.args, tt.labels)
+		})
+	}
+}
+
+func checkNewJob(t *testing.T, opts LaunchOptions, args []string, labels map[string]string) {
 	cj := chartCronJob(t)
 	// A sidecar first: the sync container is found by name, not position.
 	cj.Spec.JobTemplate.Spec.Template.Spec.Containers = append([]corev1.Container{{Name: "proxy", Image: "proxy", Args: []string{"--full"}}},
 		cj.Spec.JobTemplate.Spec.Template.Spec.Containers...)
 	cj.Spec.JobTemplate.Annotations = map[string]string{"team": "it", AnnotationInstantiate: "template-wins"}
 
-	got, err := newJob(cj, "usersync-api-abc", model.ScopeAssets, "digest", time.Hour)
+	got, err := newJob(cj, "usersync-api-abc", opts, "digest", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,16 +78,16 @@ func TestNewJobIsKubectlsJobPlusTheDocumentedDifferences(t *testing.T) {
 		Spec: *cj.Spec.JobTemplate.Spec.DeepCopy(),
 	}
 	// The documented differences.
-	want.Labels = map[string]string{LabelScope: "assets", LabelTrigger: "api"}
+	want.Labels = labels
 	for k, v := range cj.Spec.JobTemplate.Labels {
 		want.Labels[k] = v
 	}
 	want.Annotations[AnnotationIdempotencyKey] = "digest"
 	c := &want.Spec.Template.Spec.Containers[1]
-	c.Args = []string{"--scope", "assets"} // was --full
+	c.Args = args // was --full
 	for i := range c.Env {
 		if c.Env[i].Name == "SYNC_TRIGGER" {
-			c.Env[i].Value = "api" // was schedule
+			c.Env[i].Value = opts.Trigger // was schedule
 		}
 	}
 
@@ -86,7 +104,7 @@ func TestNewJobIsKubectlsJobPlusTheDocumentedDifferences(t *testing.T) {
 
 func TestNewJobTTL(t *testing.T) {
 	cj := chartCronJob(t)
-	job, err := newJob(cj, "j", model.ScopeUsers, "", time.Hour)
+	job, err := newJob(cj, "j", LaunchOptions{Scope: model.ScopeUsers, Trigger: "api"}, "", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +112,7 @@ func TestNewJobTTL(t *testing.T) {
 		t.Errorf("ttl with the template's 604800 = %d, want it kept", got)
 	}
 	cj.Spec.JobTemplate.Spec.TTLSecondsAfterFinished = nil
-	if job, err = newJob(cj, "j", model.ScopeUsers, "", time.Hour); err != nil {
+	if job, err = newJob(cj, "j", LaunchOptions{Scope: model.ScopeUsers, Trigger: "api"}, "", time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	if got := job.Spec.TTLSecondsAfterFinished; got == nil || *got != 3600 {
@@ -105,7 +123,7 @@ func TestNewJobTTL(t *testing.T) {
 func TestNewJobWithoutTemplateLabelsKeepsThePodLabelsKubectlsJobGets(t *testing.T) {
 	cj := chartCronJob(t)
 	cj.Spec.JobTemplate.Labels = nil
-	job, err := newJob(cj, "j", model.ScopeUsers, "", time.Hour)
+	job, err := newJob(cj, "j", LaunchOptions{Scope: model.ScopeUsers, Trigger: "api"}, "", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +140,7 @@ func TestNewJobEnvAndCommand(t *testing.T) {
 	c.Command = []string{"/usersync", "--scope=users", "--log-level", "debug"}
 	c.Args = []string{"-scope", "all", "--full=true", "--allow-mass-delete"}
 	c.Env = []corev1.EnvVar{{Name: "SYNC_TRIGGER", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "x"}}}}
-	job, err := newJob(cj, "j", model.ScopeUsers, "", time.Hour)
+	job, err := newJob(cj, "j", LaunchOptions{Scope: model.ScopeUsers, Trigger: "api"}, "", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +162,7 @@ func TestNewJobEnvAndCommand(t *testing.T) {
 func TestNewJobWithoutSyncContainer(t *testing.T) {
 	cj := chartCronJob(t)
 	cj.Spec.JobTemplate.Spec.Template.Spec.Containers[0].Name = "sync"
-	_, err := newJob(cj, "j", model.ScopeUsers, "", time.Hour)
+	_, err := newJob(cj, "j", LaunchOptions{Scope: model.ScopeUsers, Trigger: "api"}, "", time.Hour)
 	if !errors.Is(err, model.ErrNotConfigured) || !strings.Contains(err.Error(), `"usersync"`) {
 		t.Errorf("err = %v, want ErrNotConfigured naming the container", err)
 	}
@@ -162,7 +180,7 @@ func TestJobNameIsAUniqueDNSLabel(t *testing.T) {
 	} {
 		seen := map[string]bool{}
 		for range 1000 {
-			name := jobName(cron)
+			name := jobName(cron, "webhook")
 			if len(name) > 63 || !label.MatchString(name) {
 				t.Fatalf("jobName(%q) = %q (%d characters): not a DNS label", cron, name, len(name))
 			}
@@ -172,8 +190,8 @@ func TestJobNameIsAUniqueDNSLabel(t *testing.T) {
 			seen[name] = true
 		}
 	}
-	if got := jobName("usersync"); !strings.HasPrefix(got, "usersync-api-") {
-		t.Errorf("jobName(usersync) = %q, want usersync-api-…", got)
+	if got := jobName("usersync", "api"); !strings.HasPrefix(got, "usersync-api-") {
+		t.Errorf("jobName(usersync, api) = %q, want usersync-api-…", got)
 	}
 }
 
@@ -212,6 +230,35 @@ func TestSummarize(t *testing.T) {
 				j.Status = batchv1.JobStatus{StartTime: mt(time.Second), Active: 1, Ready: ptr(int32(1))}
 			},
 			want: model.SyncJob{Scope: "assets", Trigger: "api", State: "running", StartedAt: ptr(t0.Add(time.Second))},
+		},
+		"from a webhook, incremental": {
+			edit: func(j *batchv1.Job) {
+				j.Annotations = map[string]string{AnnotationInstantiate: "manual"}
+				j.Labels = map[string]string{LabelTrigger: "webhook", LabelScope: "users", LabelMode: "incremental"}
+			},
+			want: model.SyncJob{Scope: "users", Incremental: true, Trigger: "webhook", State: "pending"},
+		},
+		"scheduled by an incremental CronJob (SYNC_INCREMENTAL)": {
+			edit: func(j *batchv1.Job) {
+				c := &j.Spec.Template.Spec.Containers[0]
+				c.Env = append(c.Env, corev1.EnvVar{Name: "SYNC_INCREMENTAL", Value: "true"})
+			},
+			want: model.SyncJob{Scope: "all", Incremental: true, Trigger: "schedule", State: "pending"},
+		},
+		"SYNC_INCREMENTAL=true overridden by --incremental=false": {
+			edit: func(j *batchv1.Job) {
+				c := &j.Spec.Template.Spec.Containers[0]
+				c.Env = append(c.Env, corev1.EnvVar{Name: "SYNC_INCREMENTAL", Value: "true"})
+				c.Args = append(c.Args, "--incremental=false")
+			},
+			want: model.SyncJob{Scope: "all", Trigger: "schedule", State: "pending"},
+		},
+		"kubectl's Job with --incremental": {
+			edit: func(j *batchv1.Job) {
+				j.Annotations = map[string]string{AnnotationInstantiate: "manual"}
+				j.Spec.Template.Spec.Containers[0].Args = []string{"--scope=assets", "--incremental"}
+			},
+			want: model.SyncJob{Scope: "assets", Incremental: true, Trigger: "manual", State: "pending"},
 		},
 		"a trigger label without the instantiate annotation is the schedule's": {
 			edit: func(j *batchv1.Job) { j.Labels = map[string]string{LabelTrigger: "api"} },

@@ -11,19 +11,25 @@
 //
 // Every call is bounded (Config.Timeout) and its errors carry the model
 // sentinels the API maps to statuses: ErrConflict, ErrNotFound,
-// ErrNotConfigured, ErrDenied, ErrKubernetesUnavailable.
+// ErrNotConfigured, ErrDenied, ErrAdmissionDenied, ErrKubernetesUnavailable.
 //
 // The RBAC usersapi needs, in the CronJob's namespace (testdata/rbac.yaml):
 // get on the one CronJob and get, update on the one Lease (both by
-// resourceNames); create, get, list on Jobs.
+// resourceNames); create, get, list on Jobs. RBAC cannot narrow create by
+// name, so the chart confines the Jobs usersapi's ServiceAccount may create
+// with a ValidatingAdmissionPolicy to exactly what newJob makes.
 package kube
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -45,6 +51,12 @@ const DefaultTimeout = 5 * time.Second
 // (its own deadline is Config.Timeout), or died in between.
 const launchGrace = 30 * time.Second
 
+// maxClockSkew is more than the clocks of two usersapi replicas differ by.
+// A Lease its writer acquired longer ago than launchGrace plus this, by the
+// writer's clock, is stale at once — e.g. it names an API launch whose Job
+// was deleted after its TTL — so no replica waits out launchGrace for it.
+const maxClockSkew = 5 * time.Minute
+
 // Config configures a Launcher.
 type Config struct {
 	// Client talks to the Kubernetes API; see NewClient.
@@ -57,7 +69,8 @@ type Config struct {
 	// JobTTL is the ttlSecondsAfterFinished of a launched Job whose
 	// template has none; 0 means DefaultJobTTL.
 	JobTTL time.Duration
-	// Now is the clock of the Lease; nil means time.Now.
+	// Now is this replica's clock, by which it judges how long a Lease has
+	// named a Job that does not exist yet; nil means time.Now.
 	Now func() time.Time
 }
 
@@ -68,6 +81,33 @@ type Launcher struct {
 	namespace, name string
 	timeout, ttl    time.Duration
 	now             func() time.Time
+
+	mu sync.Mutex
+	// sighting is the Lease version this Launcher last saw naming a Job
+	// that did not exist, and when it first saw it, on its own clock.
+	sighting leaseSighting
+}
+
+// leaseSighting is one version of the Lease as first seen by a Launcher.
+type leaseSighting struct {
+	version string // resourceVersion, holder and acquireTime
+	at      time.Time
+}
+
+// LaunchOptions say what a launched Job syncs and who asked for it.
+type LaunchOptions struct {
+	// Scope is users, assets or all.
+	Scope model.Scope
+	// Incremental makes the run incremental (usersync --incremental);
+	// false is a full pass of Scope.
+	Incremental bool
+	// Trigger is what asked: model.TriggerAPI (the default, when empty) or
+	// model.TriggerWebhook. It is the Job's SYNC_TRIGGER and its trigger
+	// label.
+	Trigger string
+	// IdempotencyKey, when set, makes a repeated launch with the same key
+	// return the Job the first one started, while that Job exists.
+	IdempotencyKey string
 }
 
 // NewLauncher returns a Launcher for cfg. It does not contact the API.
@@ -89,12 +129,17 @@ func NewLauncher(cfg Config) (*Launcher, error) {
 	return l, nil
 }
 
-// LaunchSync creates a Job of scope from the CronJob and returns it with
+// LaunchSync is Launch of a full run of scope, triggered by the API.
+func (l *Launcher) LaunchSync(ctx context.Context, scope model.Scope, idempotencyKey string) (model.SyncJob, bool, error) {
+	return l.Launch(ctx, LaunchOptions{Scope: scope, Trigger: model.TriggerAPI, IdempotencyKey: idempotencyKey})
+}
+
+// Launch creates a Job from the CronJob as opts say and returns it with
 // created true. With an idempotency key it first looks for the Job an
 // earlier request with the same key made, and returns that one (created
-// false) while it exists; the same key for another scope is ErrInvalid.
-// While any Job of the CronJob is unfinished it returns ErrConflict naming
-// that Job.
+// false) while it exists; the same key for another scope or mode is
+// ErrInvalid. While any Job of the CronJob is unfinished it returns
+// ErrConflict naming that Job.
 //
 // Check and create are made safe against concurrent launches (other
 // requests, other replicas) by the Lease named like the CronJob: a launch
@@ -102,13 +147,26 @@ func NewLauncher(cfg Config) (*Launcher, error) {
 // writes its new Job's name into the Lease — an update conditional on the
 // Lease's resourceVersion, which the API server grants to one writer only
 // — and then creates the Job. A launch that reads a Lease naming a Job
-// that is not in its list, written less than launchGrace ago, is racing
-// one that won and has not created its Job yet: ErrConflict too. So of any
-// two launches the later one to update the Lease has seen the earlier
-// one's Job (or its name in the Lease), and refuses.
-func (l *Launcher) LaunchSync(ctx context.Context, scope model.Scope, idempotencyKey string) (model.SyncJob, bool, error) {
+// that is not in its list is racing one that won and has not created its
+// Job yet: ErrConflict too, until this Launcher has seen that same version
+// of the Lease for launchGrace on its own clock (the writer died between
+// the two steps). Judging by the writer's acquireTime instead would let a
+// replica whose clock runs ahead of the writer's by the grace take over a
+// launch in progress; only a Lease older than that by more than
+// maxClockSkew is judged by it. So of any two launches the later one to update the
+// Lease has seen the earlier one's Job (or its name in the Lease), and
+// refuses.
+func (l *Launcher) Launch(ctx context.Context, opts LaunchOptions) (model.SyncJob, bool, error) {
+	scope := opts.Scope
 	if !validScope(scope) {
 		return model.SyncJob{}, false, fmt.Errorf("%w: scope %q: want users, assets or all", model.ErrInvalid, scope)
+	}
+	if opts.Trigger == "" {
+		opts.Trigger = model.TriggerAPI
+	}
+	if opts.Trigger != model.TriggerAPI && opts.Trigger != model.TriggerWebhook {
+		return model.SyncJob{}, false, fmt.Errorf("%w: trigger %q: want %s or %s", model.ErrInvalid, opts.Trigger,
+			model.TriggerAPI, model.TriggerWebhook)
 	}
 	ctx, cancel := context.WithTimeout(ctx, l.timeout)
 	defer cancel()
@@ -120,8 +178,8 @@ func (l *Launcher) LaunchSync(ctx context.Context, scope model.Scope, idempotenc
 		return model.SyncJob{}, false, errNoContainer(cj)
 	}
 	digest := ""
-	if idempotencyKey != "" {
-		digest = keyDigest(idempotencyKey)
+	if opts.IdempotencyKey != "" {
+		digest = keyDigest(opts.IdempotencyKey)
 	}
 	leases := l.client.CoordinationV1().Leases(l.namespace)
 	for range 5 {
@@ -136,9 +194,9 @@ func (l *Launcher) LaunchSync(ctx context.Context, scope model.Scope, idempotenc
 		if digest != "" {
 			if i := slices.IndexFunc(jobs, func(j batchv1.Job) bool { return j.Annotations[AnnotationIdempotencyKey] == digest }); i >= 0 {
 				prev := summarize(&jobs[i])
-				if prev.Scope != scope {
-					return model.SyncJob{}, false, fmt.Errorf("%w: this Idempotency-Key started Job %s of scope %s, not %s",
-						model.ErrInvalid, prev.Name, prev.Scope, scope)
+				if prev.Scope != scope || prev.Incremental != opts.Incremental {
+					return model.SyncJob{}, false, fmt.Errorf("%w: this Idempotency-Key started Job %s, a sync of %s (%s), not of %s (%s)",
+						model.ErrInvalid, prev.Name, prev.Scope, modeName(prev.Incremental), scope, modeName(opts.Incremental))
 				}
 				return prev, false, nil
 			}
@@ -154,7 +212,7 @@ func (l *Launcher) LaunchSync(ctx context.Context, scope model.Scope, idempotenc
 				model.ErrConflict, pending)
 		}
 
-		name := jobName(cj.Name)
+		name := jobName(cj.Name, opts.Trigger)
 		lease.Spec.HolderIdentity = &name
 		lease.Spec.AcquireTime = &metav1.MicroTime{Time: l.now()}
 		lease.Spec.LeaseDurationSeconds = ptr(int32(launchGrace / time.Second))
@@ -165,7 +223,7 @@ func (l *Launcher) LaunchSync(ctx context.Context, scope model.Scope, idempotenc
 		if err != nil {
 			return model.SyncJob{}, false, l.apiError(err, "update", "leases", l.name)
 		}
-		job, err := newJob(cj, name, scope, digest, l.ttl)
+		job, err := newJob(cj, name, opts, digest, l.ttl)
 		if err != nil {
 			return model.SyncJob{}, false, err
 		}
@@ -180,10 +238,12 @@ func (l *Launcher) LaunchSync(ctx context.Context, scope model.Scope, idempotenc
 }
 
 // pendingLaunch returns the Job name the Lease holds when that Job is not
-// among jobs and the Lease is fresh: another launch is creating it.
+// among jobs and the Lease is fresh: another launch is creating it. Fresh
+// means this Launcher first saw this version of the Lease less than the
+// Lease's duration ago, on its own clock: replicas' clocks differ.
 func (l *Launcher) pendingLaunch(lease *coordinationv1.Lease, jobs []batchv1.Job) string {
 	spec := lease.Spec
-	if spec.HolderIdentity == nil || *spec.HolderIdentity == "" || spec.AcquireTime == nil {
+	if spec.HolderIdentity == nil || *spec.HolderIdentity == "" {
 		return ""
 	}
 	holder := *spec.HolderIdentity
@@ -194,7 +254,20 @@ func (l *Launcher) pendingLaunch(lease *coordinationv1.Lease, jobs []batchv1.Job
 	if spec.LeaseDurationSeconds != nil {
 		grace = time.Duration(*spec.LeaseDurationSeconds) * time.Second
 	}
-	if l.now().Sub(spec.AcquireTime.Time) >= grace {
+	now := l.now()
+	if spec.AcquireTime != nil && now.Sub(spec.AcquireTime.Time) >= grace+maxClockSkew {
+		return ""
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	version := lease.ResourceVersion + "/" + holder + "/"
+	if spec.AcquireTime != nil {
+		version += spec.AcquireTime.UTC().Format(time.RFC3339Nano)
+	}
+	if l.sighting.version != version {
+		l.sighting = leaseSighting{version: version, at: now}
+	}
+	if now.Sub(l.sighting.at) >= grace {
 		return ""
 	}
 	return holder
@@ -286,9 +359,23 @@ func errNoContainer(cj *batchv1.CronJob) error {
 		model.ErrNotConfigured, cj.Namespace, cj.Name, ContainerName)
 }
 
+// rbacRefusal matches the message of the API server's authorizer when it
+// refuses a request (k8s.io/apiserver's forbiddenMessage): a 403 without it
+// comes from admission — a ResourceQuota, a LimitRange, a policy or a
+// webhook — after RBAC allowed the call.
+var rbacRefusal = regexp.MustCompile(`User ".*" cannot \S+ (resource|path) `)
+
+// admissionRefusal matches what the API server says when a
+// ValidatingAdmissionPolicy or an admission webhook denies a request with
+// the status reason Invalid or BadRequest.
+var admissionRefusal = regexp.MustCompile(`ValidatingAdmissionPolicy '[^']*' with binding '[^']*' denied request|admission webhook "[^"]*" denied the request`)
+
 // apiError wraps an error of the Kubernetes API with the sentinel its
-// kind maps to, saying which call failed. A lease that is missing is a
-// configuration error like a missing CronJob.
+// kind maps to, saying which call failed: by the status reason, and for a
+// 403 or 422 by whether authorization or admission refused; without a
+// status, by whether the TLS handshake failed verification (usersapi's
+// configuration, not a passing outage) or no answer came. A lease that is
+// missing is a configuration error like a missing CronJob.
 func (l *Launcher) apiError(err error, verb, resource, name string) error {
 	call := verb + " " + resource
 	if name != "" {
@@ -297,8 +384,11 @@ func (l *Launcher) apiError(err error, verb, resource, name string) error {
 	call += " in namespace " + l.namespace
 	var status apierrors.APIStatus
 	switch {
-	case apierrors.IsForbidden(err):
+	case apierrors.IsForbidden(err) && rbacRefusal.MatchString(err.Error()):
 		return fmt.Errorf("%w: usersapi may not %s (RBAC; see the Role in docs/sync-on-demand.md): %w", model.ErrDenied, call, err)
+	case apierrors.IsForbidden(err), (apierrors.IsInvalid(err) || apierrors.IsBadRequest(err)) && admissionRefusal.MatchString(err.Error()):
+		return fmt.Errorf("%w: the Kubernetes API's admission refused to %s (a ResourceQuota, LimitRange, admission policy or webhook; see docs/sync-on-demand.md): %w",
+			model.ErrAdmissionDenied, call, err)
 	case apierrors.IsUnauthorized(err):
 		return fmt.Errorf("%w: the Kubernetes API did not accept usersapi's credentials (%s): %w", model.ErrDenied, call, err)
 	case apierrors.IsNotFound(err) && resource == "leases":
@@ -306,6 +396,9 @@ func (l *Launcher) apiError(err error, verb, resource, name string) error {
 			model.ErrNotConfigured, l.namespace, name)
 	case apierrors.IsInvalid(err), apierrors.IsBadRequest(err):
 		return fmt.Errorf("%w: the Kubernetes API refused to %s: %w", model.ErrNotConfigured, call, err)
+	case !errors.As(err, &status) && tlsMisconfigured(err):
+		return fmt.Errorf("%w: usersapi cannot verify the Kubernetes API's certificate, or the API refused its client certificate (%s; check KUBECONFIG or the pod's service-account CA): %w",
+			model.ErrNotConfigured, call, err)
 	case apierrors.IsAlreadyExists(err):
 		return fmt.Errorf("%w: %s: %w", model.ErrConflict, call, err)
 	case !errors.As(err, &status), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled),
@@ -316,4 +409,24 @@ func (l *Launcher) apiError(err error, verb, resource, name string) error {
 	default:
 		return fmt.Errorf("%s: %w", call, err)
 	}
+}
+
+// tlsMisconfigured reports whether err is a TLS handshake that failed
+// verification — an unknown authority, a wrong host name, an expired or
+// otherwise unusable certificate, on either side — which retrying cannot
+// fix.
+func tlsMisconfigured(err error) bool {
+	var (
+		verify    *tls.CertificateVerificationError
+		authority x509.UnknownAuthorityError
+		host      x509.HostnameError
+		invalid   x509.CertificateInvalidError
+		alert     tls.AlertError
+	)
+	if errors.As(err, &verify) || errors.As(err, &authority) || errors.As(err, &host) || errors.As(err, &invalid) {
+		return true
+	}
+	// The server's refusal of a client certificate: bad_certificate (42)
+	// to certificate_unknown (46), and unknown_ca (48).
+	return errors.As(err, &alert) && (alert >= 42 && alert <= 46 || alert == 48)
 }

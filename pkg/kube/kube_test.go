@@ -2,16 +2,22 @@ package kube
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -22,11 +28,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/rest"
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/usersync/usersync/pkg/model"
+	"github.com/usersync/usersync/pkg/syncflags"
 )
 
 // fakeCluster is a fake clientset holding the chart's CronJob and its
@@ -157,14 +165,25 @@ func TestLaunchWithIdempotencyKey(t *testing.T) {
 	}
 }
 
+// TestLaunchRespectsALeaseHeldByAConcurrentLaunch: a Lease naming a Job
+// that does not exist yet blocks launches until this launcher has seen it,
+// unchanged, for the grace on its own clock — whatever the writer's clock
+// said — unless the writer's acquireTime is older than any skew explains.
 func TestLaunchRespectsALeaseHeldByAConcurrentLaunch(t *testing.T) {
 	now := time.Now()
 	tests := map[string]struct {
-		acquired time.Time
+		acquired time.Time     // by the writer's clock
+		after    time.Duration // on this launcher's clock, since it first saw the Lease
 		conflict bool
 	}{
-		"fresh: another launch is creating its Job": {acquired: now.Add(-time.Second), conflict: true},
-		"stale: that launch died":                   {acquired: now.Add(-launchGrace - time.Second)},
+		"fresh: another launch is creating its Job":                          {acquired: now.Add(-time.Second), conflict: true},
+		"written by a replica whose clock is 45 s behind: still fresh":       {acquired: now.Add(-45 * time.Second), conflict: true},
+		"written by a replica whose clock is 45 s ahead: still fresh":        {acquired: now.Add(45 * time.Second), conflict: true},
+		"seen unchanged for less than the grace":                             {acquired: now.Add(-45 * time.Second), after: launchGrace - time.Second, conflict: true},
+		"seen unchanged for the grace: that launch died":                     {acquired: now.Add(-45 * time.Second), after: launchGrace},
+		"acquired longer ago than grace and any clock skew: stale at once":   {acquired: now.Add(-launchGrace - maxClockSkew)},
+		"written by a replica whose clock is far ahead, seen for the grace":  {acquired: now.Add(time.Hour), after: launchGrace},
+		"a week-old Lease whose Job's TTL ran out does not delay the launch": {acquired: now.Add(-7 * 24 * time.Hour)},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -174,8 +193,16 @@ func TestLaunchRespectsALeaseHeldByAConcurrentLaunch(t *testing.T) {
 					AcquireTime: &metav1.MicroTime{Time: tt.acquired}, LeaseDurationSeconds: ptr(int32(30))},
 			}
 			client, l := fakeCluster(t)
+			clock := now
+			l.now = func() time.Time { return clock }
 			if _, err := client.CoordinationV1().Leases("sync").Update(context.Background(), lease, metav1.UpdateOptions{}); err != nil {
 				t.Fatal(err)
+			}
+			if tt.after > 0 {
+				if _, _, err := l.LaunchSync(context.Background(), model.ScopeUsers, ""); !errors.Is(err, model.ErrConflict) {
+					t.Fatalf("first sight of the Lease: %v, want a conflict", err)
+				}
+				clock = clock.Add(tt.after)
 			}
 			_, _, err := l.LaunchSync(context.Background(), model.ScopeUsers, "")
 			if tt.conflict != errors.Is(err, model.ErrConflict) {
@@ -188,10 +215,72 @@ func TestLaunchRespectsALeaseHeldByAConcurrentLaunch(t *testing.T) {
 	}
 }
 
+// TestLaunchOptions: an incremental or webhook launch makes the Job the
+// contract describes, and GET /sync/jobs's summary shows its mode and
+// trigger.
+func TestLaunchOptions(t *testing.T) {
+	for _, opts := range []LaunchOptions{
+		{Scope: model.ScopeUsers},
+		{Scope: model.ScopeAssets, Incremental: true},
+		{Scope: model.ScopeAll, Trigger: model.TriggerWebhook},
+		{Scope: model.ScopeUsers, Incremental: true, Trigger: model.TriggerWebhook},
+	} {
+		t.Run(fmt.Sprintf("%+v", opts), func(t *testing.T) {
+			client, l := fakeCluster(t)
+			ctx := context.Background()
+			job, created, err := l.Launch(ctx, opts)
+			if err != nil || !created {
+				t.Fatalf("Launch = %v, %v", created, err)
+			}
+			trigger := opts.Trigger
+			if trigger == "" {
+				trigger = model.TriggerAPI
+			}
+			want := model.SyncJob{Name: job.Name, Scope: opts.Scope, Incremental: opts.Incremental, Trigger: trigger, State: model.JobPending}
+			if diff := cmp.Diff(want, job); diff != "" {
+				t.Errorf("summary (-want +got):\n%s", diff)
+			}
+			if !strings.HasPrefix(job.Name, "usersync-"+trigger+"-") {
+				t.Errorf("Job name %q, want usersync-%s-…", job.Name, trigger)
+			}
+			stored, err := client.BatchV1().Jobs("sync").Get(ctx, job.Name, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := stored.Spec.Template.Spec.Containers[0].Args, syncflags.Args(opts.Scope, opts.Incremental); !cmp.Equal(got, want) {
+				t.Errorf("args %q, want %q", got, want)
+			}
+			if got := stored.Labels[LabelMode]; (got == "incremental") != opts.Incremental || (got != "" && got != "incremental") {
+				t.Errorf("mode label %q with incremental %v", got, opts.Incremental)
+			}
+			if listed, err := l.ListSyncJobs(ctx); err != nil || len(listed) != 1 || listed[0] != job {
+				t.Errorf("ListSyncJobs = %+v, %v; want the launched Job", listed, err)
+			}
+		})
+	}
+	t.Run("an unknown trigger is refused", func(t *testing.T) {
+		_, l := fakeCluster(t)
+		if _, _, err := l.Launch(context.Background(), LaunchOptions{Scope: model.ScopeUsers, Trigger: "schedule"}); !errors.Is(err, model.ErrInvalid) {
+			t.Errorf("Launch with trigger schedule: %v, want ErrInvalid", err)
+		}
+	})
+	t.Run("an idempotency key reused for another mode is refused", func(t *testing.T) {
+		_, l := fakeCluster(t)
+		ctx := context.Background()
+		if _, _, err := l.Launch(ctx, LaunchOptions{Scope: model.ScopeUsers, Incremental: true, IdempotencyKey: "k"}); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err := l.Launch(ctx, LaunchOptions{Scope: model.ScopeUsers, IdempotencyKey: "k"})
+		if !errors.Is(err, model.ErrInvalid) || !strings.Contains(err.Error(), "a sync of users (incremental), not of users (full)") {
+			t.Errorf("Launch: %v, want ErrInvalid saying both modes", err)
+		}
+	})
+}
+
 func TestLaunchReleasesTheLeaseWhenTheCreateFails(t *testing.T) {
 	client, l := fakeCluster(t)
 	client.PrependReactor("create", "jobs", func(k8stesting.Action) (bool, runtime.Object, error) {
-		return true, nil, apierrors.NewForbidden(schema.GroupResource{Group: "batch", Resource: "jobs"}, "", errors.New("RBAC"))
+		return true, nil, rbacForbidden("create", "jobs")
 	})
 	_, _, err := l.LaunchSync(context.Background(), model.ScopeUsers, "")
 	if !errors.Is(err, model.ErrDenied) {
@@ -203,14 +292,25 @@ func TestLaunchReleasesTheLeaseWhenTheCreateFails(t *testing.T) {
 	}
 }
 
+// rbacForbidden is the API server's answer when RBAC refuses a call, as
+// its authorizer words it.
+func rbacForbidden(verb, resource string) error {
+	return apierrors.NewForbidden(schema.GroupResource{Resource: resource}, "x",
+		fmt.Errorf(`User "system:serviceaccount:sync:usersync-api" cannot %s resource %q in API group "" in the namespace "sync"`, verb, resource))
+}
+
 func TestLaunchErrors(t *testing.T) {
-	forbidden := func(verb, resource string) func(*fake.Clientset) {
+	refuse := func(verb, resource string, err error) func(*fake.Clientset) {
 		return func(c *fake.Clientset) {
 			c.PrependReactor(verb, resource, func(k8stesting.Action) (bool, runtime.Object, error) {
-				return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: resource}, "x", errors.New("no"))
+				return true, nil, err
 			})
 		}
 	}
+	forbidden := func(verb, resource string) func(*fake.Clientset) {
+		return refuse(verb, resource, rbacForbidden(verb, resource))
+	}
+	jobs := schema.GroupResource{Group: "batch", Resource: "jobs"}
 	tests := map[string]struct {
 		edit func(*fake.Clientset)
 		want error
@@ -231,6 +331,39 @@ func TestLaunchErrors(t *testing.T) {
 		"RBAC forbids reading the CronJob": {edit: forbidden("get", "cronjobs"), want: model.ErrDenied, text: "may not get cronjobs usersync"},
 		"RBAC forbids listing Jobs":        {edit: forbidden("list", "jobs"), want: model.ErrDenied, text: "may not list jobs"},
 		"RBAC forbids the Lease":           {edit: forbidden("update", "leases"), want: model.ErrDenied, text: "may not update leases"},
+		"a ResourceQuota is exhausted: admission, not RBAC": {
+			edit: refuse("create", "jobs", apierrors.NewForbidden(jobs, "usersync-api-x",
+				errors.New("exceeded quota: jobs, requested: count/jobs.batch=1, used: count/jobs.batch=5, limited: count/jobs.batch=5"))),
+			want: model.ErrAdmissionDenied, text: "exceeded quota",
+		},
+		"a ValidatingAdmissionPolicy denies the Job (reason Forbidden)": {
+			edit: refuse("create", "jobs", apierrors.NewForbidden(jobs, "usersync-api-x",
+				errors.New("ValidatingAdmissionPolicy 'p' with binding 'p' denied request: no"))),
+			want: model.ErrAdmissionDenied, text: "ValidatingAdmissionPolicy 'p'",
+		},
+		"a ValidatingAdmissionPolicy denies the Job (reason Invalid)": {
+			edit: refuse("create", "jobs", apierrors.NewInvalid(schema.GroupKind{Group: "batch", Kind: "Job"}, "usersync-api-x",
+				field.ErrorList{field.Invalid(field.NewPath(""), nil, "ValidatingAdmissionPolicy 'p' with binding 'p' denied request: no")})),
+			want: model.ErrAdmissionDenied, text: "admission refused",
+		},
+		"the template makes an invalid Job": {
+			edit: refuse("create", "jobs", apierrors.NewInvalid(schema.GroupKind{Group: "batch", Kind: "Job"}, "usersync-api-x",
+				field.ErrorList{field.Required(field.NewPath("spec", "template", "spec", "containers"), "")})),
+			want: model.ErrNotConfigured, text: "refused to create jobs",
+		},
+		"the API server's certificate is not trusted": {
+			edit: refuse("get", "cronjobs", &url.Error{Op: "Get", URL: "https://k", Err: &tls.CertificateVerificationError{
+				Err: x509.UnknownAuthorityError{}}}),
+			want: model.ErrNotConfigured, text: "cannot verify the Kubernetes API's certificate",
+		},
+		"the API server refuses the client certificate": {
+			edit: refuse("get", "cronjobs", &url.Error{Op: "Get", URL: "https://k", Err: tls.AlertError(42)}),
+			want: model.ErrNotConfigured, text: "cannot verify",
+		},
+		"a connection refused is unavailable": {
+			edit: refuse("get", "cronjobs", &url.Error{Op: "Get", URL: "https://k", Err: syscall.ECONNREFUSED}),
+			want: model.ErrKubernetesUnavailable,
+		},
 		"the API server is overloaded": {
 			edit: func(c *fake.Clientset) {
 				c.PrependReactor("list", "jobs", func(k8stesting.Action) (bool, runtime.Object, error) {

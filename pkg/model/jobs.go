@@ -14,8 +14,12 @@ const (
 	TriggerSchedule = "schedule" // the CronJob's schedule
 	TriggerManual   = "manual"   // kubectl create job --from=cronjob/…
 	TriggerAPI      = "api"      // POST /sync/*
+	TriggerWebhook  = "webhook"  // a Snipe-IT webhook, through the API
 	TriggerCLI      = "cli"      // usersync run by hand
 )
+
+// Triggers lists every trigger a run may record.
+var Triggers = []string{TriggerSchedule, TriggerManual, TriggerAPI, TriggerWebhook, TriggerCLI}
 
 // JobState is where a sync Job is in its life.
 type JobState string
@@ -38,7 +42,11 @@ type SyncJob struct {
 	Name string
 	// Scope is users, assets or all.
 	Scope Scope
-	// Trigger is TriggerSchedule, TriggerManual or TriggerAPI.
+	// Incremental is true of a Job that runs usersync --incremental (its
+	// mode is "incremental"), false of a full run.
+	Incremental bool
+	// Trigger is TriggerSchedule, TriggerManual, TriggerAPI or
+	// TriggerWebhook.
 	Trigger    string
 	State      JobState
 	CreatedAt  time.Time
@@ -57,6 +65,11 @@ var (
 	// (RBAC forbids the call, or the token is not accepted). Unlike
 	// ErrForbidden, it is about usersapi, not about the client.
 	ErrDenied = errors.New("denied by the Kubernetes API")
+	// ErrAdmissionDenied: RBAC allowed usersapi's call, but the Kubernetes
+	// API's admission refused the object — a ResourceQuota or LimitRange,
+	// the chart's ValidatingAdmissionPolicy, another policy or a webhook.
+	// An operator must act (raise the quota, fix the policy or template).
+	ErrAdmissionDenied = errors.New("refused by Kubernetes admission")
 	// ErrKubernetesUnavailable: the Kubernetes API did not answer in time
 	// or answered that it cannot serve now; trying again later may succeed.
 	ErrKubernetesUnavailable = errors.New("the Kubernetes API is unavailable")

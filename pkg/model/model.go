@@ -4,7 +4,6 @@
 package model
 
 import (
-	"context"
 	"fmt"
 	"time"
 )
@@ -189,7 +188,7 @@ type RunCounts struct {
 type SyncRun struct {
 	ID         int64
 	Scope      Scope
-	Trigger    string // "schedule", "manual", "api", "cli"
+	Trigger    string // one of Triggers
 	JobName    string
 	StartedAt  time.Time
 	FinishedAt *time.Time
@@ -235,49 +234,6 @@ type ScopeStatus struct {
 	LastSuccess *SyncRun
 	LiveRows    int64
 	DeletedRows int64
-}
-
-// DefaultMaxDeleteFraction is the share of live rows one run may
-// soft-delete before the mass-delete guard refuses it.
-const DefaultMaxDeleteFraction = 0.10
-
-// DefaultMaxDeleteRows is how many rows one run may soft-delete whatever
-// the fraction: without a floor a mirror of 9 users could not lose one.
-const DefaultMaxDeleteRows = 10
-
-// MirrorOptions tunes how one scope is written to the mirror.
-type MirrorOptions struct {
-	// AllowMassDelete lifts the mass-delete guard.
-	AllowMassDelete bool
-	// MaxDeleteFraction is the guard's threshold; 0 means
-	// DefaultMaxDeleteFraction.
-	MaxDeleteFraction float64
-	// MaxDeleteRows is the guard's floor: a run may always delete this many
-	// rows, whatever the fraction says (0: no floor).
-	MaxDeleteRows int64
-	// DryRun computes every change, reports it through OnChange, and
-	// writes nothing.
-	DryRun bool
-	// OnChange, when set, receives every change the run makes (or would
-	// make, in a dry run), before it is committed.
-	OnChange func(Change)
-	// ConfirmDeleted, when set, is asked about the live rows that did not
-	// come in this run before they are soft-deleted (only when there are at
-	// most MaxConfirm of them). It returns the ids that are in fact still
-	// live upstream; those are kept as they are.
-	ConfirmDeleted func(ctx context.Context, ids []int64) (stillLive []int64, err error)
-	// MaxConfirm caps how many candidates ConfirmDeleted is asked about.
-	MaxConfirm int
-	// CancelSource, when set, is called when writing fails while rows are
-	// still coming (the database went away mid-COPY), so that a source
-	// blocked on a slow page returns at once: it should cancel the context
-	// the row sequence was made with. The store waits for the sequence to
-	// return either way.
-	CancelSource func()
-	// Observe, when set, receives the duration of each step of the write:
-	// "stage" (streaming rows into the database while they are fetched)
-	// and "merge" (applying them).
-	Observe func(step string, d time.Duration)
 }
 
 // ChangeKind says what a Change does to a row.

@@ -51,7 +51,7 @@ func TestExtremeDatesRoundTrip(t *testing.T) {
 	// Dates PostgreSQL cannot hold: NULL, one warning per column.
 	beyond := user(5, day(5874898, 1, 1), nil, at(294277, 1, 1, 0, 0, 0, 0), nil)
 	beyondToo := user(6, day(-4713, 11, 23), nil, at(-4713, 11, 23, 23, 59, 59, 0), nil)
-	counts, err := db.MirrorUsers(ctx, seq(append(users, beyond, beyondToo)), model.MirrorOptions{})
+	counts, err := db.MirrorUsers(ctx, seq(append(users, beyond, beyondToo)), model.DeleteGuard{})
 	if err != nil {
 		t.Fatalf("a date PostgreSQL cannot hold failed the run: %v", err)
 	}

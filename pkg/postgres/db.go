@@ -1,7 +1,9 @@
 // Package postgres is usersync's PostgreSQL adapter (pgx/v5): the schema
-// migrations runner, the mirror writer (COPY into a staging table, one
-// merge that rewrites only changed rows, soft deletes, the single-writer
-// advisory lock, sync_runs bookkeeping) and the read queries the API serves.
+// migrations runner, the mirror writer (one transaction per scope, in the
+// steps of model.MirrorTx: COPY into a staging table while pages arrive,
+// statements that rewrite only changed rows and soft-delete exactly the
+// ids given; the single-writer advisory lock, sync_runs bookkeeping) and
+// the read queries the API serves.
 package postgres
 
 import (

@@ -19,6 +19,7 @@ import (
 // table describes one mirrored table to the generic writer.
 type table[T any] struct {
 	name    string
+	scope   model.Scope
 	columns []column[T] // id first
 	id      func(*T) int64
 	// label is the column that names a row in reports.
@@ -26,77 +27,129 @@ type table[T any] struct {
 }
 
 var (
-	usersTable = table[model.User]{name: "users", columns: userColumns, label: "username",
+	usersTable = table[model.User]{name: "users", scope: model.ScopeUsers, columns: userColumns, label: "username",
 		id: func(u *model.User) int64 { return u.ID }}
-	assetsTable = table[model.Asset]{name: "assets", columns: assetColumns, label: "asset_tag",
+	assetsTable = table[model.Asset]{name: "assets", scope: model.ScopeAssets, columns: assetColumns, label: "asset_tag",
 		id: func(a *model.Asset) int64 { return a.ID }}
 )
 
-// MirrorUsers makes the users table equal to the users yielded, in one
-// transaction: new rows are inserted, changed rows updated (unchanged rows
-// are not written at all), rows that reappeared have deleted_at cleared, and
-// live rows that did not come are soft-deleted — unless that trips the
-// mass-delete guard, in which case nothing is written and the error wraps
-// model.ErrMassDelete. An error from the sequence aborts the run the same
-// way. The caller must hold the sync lock (TryLockSync).
-//
-// A dry run (opts.DryRun) computes the same counts and changes from the
-// diff alone and writes nothing: it needs only SELECT on the table and the
-// right to create temporary tables. When the guard would refuse the real
-// run, a dry run still reports every change and the counts, and returns
-// them with the guard's error.
-func (db *DB) MirrorUsers(ctx context.Context, users iter.Seq2[*model.User, error], opts model.MirrorOptions) (model.RunCounts, error) {
-	return mirror(ctx, db, usersTable, users, opts)
+// mirrorTx is one scope's write to the mirror in one transaction: the
+// steps of model.MirrorTx, in SQL. Rows are staged with a binary COPY into
+// a temporary table while they are fetched, unchanged rows as their id
+// alone; Apply then rewrites only what differs.
+type mirrorTx[T any] struct {
+	db     *DB
+	tx     pgx.Tx
+	table  table[T]
+	dryRun bool
+	// snapshot is a dry run's exported snapshot, which the digest lookups
+	// of Stage import (see lookups).
+	snapshot string
+	staged   bool
+	// rows is how many distinct rows Stage staged.
+	rows int64
 }
 
-// MirrorAssets does for assets what MirrorUsers does for users. An asset
-// may be yielded more than once (it can move between Snipe-IT's default
+// BeginUsers starts writing the users table; see model.MirrorTx for the
+// steps. The caller must hold the sync lock (TryLockSync) — except for a
+// dry run (dryRun true), whose transaction reads one snapshot of the
+// mirror and writes nothing but its own temporary table: it needs no lock,
+// and no privilege beyond SELECT on the table and the right to create
+// temporary tables (which every role has by default).
+func (db *DB) BeginUsers(ctx context.Context, dryRun bool) (model.MirrorTx[model.User], error) {
+	m, err := begin(ctx, db, usersTable, dryRun)
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// BeginAssets does for assets what BeginUsers does for users. An asset
+// may be staged more than once (it can move between Snipe-IT's default
 // and archived listings while a sync pages); the last one wins.
-func (db *DB) MirrorAssets(ctx context.Context, assets iter.Seq2[*model.Asset, error], opts model.MirrorOptions) (model.RunCounts, error) {
-	return mirror(ctx, db, assetsTable, assets, opts)
+func (db *DB) BeginAssets(ctx context.Context, dryRun bool) (model.MirrorTx[model.Asset], error) {
+	m, err := begin(ctx, db, assetsTable, dryRun)
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
-func mirror[T any](ctx context.Context, db *DB, t table[T], rows iter.Seq2[*T, error], opts model.MirrorOptions) (counts model.RunCounts, err error) {
-	observe := opts.Observe
-	if observe == nil {
-		observe = func(string, time.Duration) {}
+// begin opens the transaction. A dry run's is REPEATABLE READ, so that
+// every step reads the same state of the mirror although no lock keeps a
+// real run from committing meanwhile; it exports that snapshot for the
+// lookups made on other connections.
+func begin[T any](ctx context.Context, db *DB, t table[T], dryRun bool) (*mirrorTx[T], error) {
+	opts := pgx.TxOptions{}
+	if dryRun {
+		opts.IsoLevel = pgx.RepeatableRead
 	}
-	tx, err := db.pool.Begin(ctx)
+	tx, err := db.pool.BeginTx(ctx, opts)
 	if err != nil {
-		return counts, classify(fmt.Errorf("begin %s transaction: %w", t.name, err))
+		return nil, classify(fmt.Errorf("begin %s transaction: %w", t.name, err))
 	}
-	defer func() {
-		// Rollback after Commit is a no-op; this covers every error path
-		// and the dry run.
-		rbCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		_ = tx.Rollback(rbCtx)
-	}()
+	m := &mirrorTx[T]{db: db, tx: tx, table: t, dryRun: dryRun}
 	if _, err := tx.Exec(ctx, syncTimeouts); err != nil {
-		return counts, classify(fmt.Errorf("set %s transaction timeouts: %w", t.name, err))
+		m.Rollback(ctx)
+		return nil, classify(fmt.Errorf("set %s transaction timeouts: %w", t.name, err))
 	}
+	if dryRun {
+		if err := tx.QueryRow(ctx, "SELECT pg_export_snapshot()").Scan(&m.snapshot); err != nil {
+			m.Rollback(ctx)
+			return nil, classify(fmt.Errorf("export the %s dry run's snapshot: %w", t.name, err))
+		}
+	}
+	return m, nil
+}
 
-	start := time.Now()
-	staged, err := stageRows(ctx, db, tx, t, rows, opts)
-	if err != nil {
-		return counts, err
-	}
-	observe("stage", time.Since(start))
+// MirrorUsers makes the users table equal to the users yielded, in one
+// transaction: new rows are inserted, changed rows rewritten (unchanged
+// rows are not written at all), returning rows restored, and live rows
+// that did not come soft-deleted — unless guard refuses that, and then
+// nothing is written and the error wraps model.ErrMassDelete. An error
+// from the sequence aborts the run the same way. The caller must hold the
+// sync lock (TryLockSync).
+//
+// It is a full sync without a source to ask whether a vanished row is
+// really gone and without a run record: tests, benchmarks and the demo
+// seed mirrors with it. usersync's syncer drives the steps itself.
+func (db *DB) MirrorUsers(ctx context.Context, users iter.Seq2[*model.User, error], guard model.DeleteGuard) (model.RunCounts, error) {
+	return mirrorAll(ctx, db, usersTable, users, guard)
+}
 
-	start = time.Now()
-	counts, err = mergeStaged(ctx, tx, t, staged, opts)
+// MirrorAssets does for assets what MirrorUsers does for users.
+func (db *DB) MirrorAssets(ctx context.Context, assets iter.Seq2[*model.Asset, error], guard model.DeleteGuard) (model.RunCounts, error) {
+	return mirrorAll(ctx, db, assetsTable, assets, guard)
+}
+
+func mirrorAll[T any](ctx context.Context, db *DB, t table[T], rows iter.Seq2[*T, error], guard model.DeleteGuard) (model.RunCounts, error) {
+	m, err := begin(ctx, db, t, false)
 	if err != nil {
-		return counts, err
+		return model.RunCounts{}, err
 	}
-	if opts.DryRun {
-		observe("merge", time.Since(start))
-		return counts, nil
+	defer m.Rollback(ctx)
+	staged, err := m.Stage(ctx, func(context.Context) iter.Seq2[*T, error] { return rows })
+	if err != nil {
+		return model.RunCounts{}, err
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return model.RunCounts{}, classify(fmt.Errorf("commit %s: %w", t.name, err))
+	vanished, err := m.Vanished(ctx)
+	if err != nil {
+		return model.RunCounts{}, err
 	}
-	observe("merge", time.Since(start))
-	return counts, nil
+	if len(vanished) > 0 {
+		live, err := m.LiveRows(ctx)
+		if err != nil {
+			return model.RunCounts{}, err
+		}
+		if err := guard.Check(t.scope, live, int64(len(vanished)), staged); err != nil {
+			return model.RunCounts{Fetched: staged}, err
+		}
+	}
+	counts, err := m.Apply(ctx, vanished)
+	if err != nil {
+		return model.RunCounts{}, err
+	}
+	return counts, m.Commit(ctx)
 }
 
 // syncTimeouts sets the sync transaction's timeouts, for it alone (like
@@ -114,27 +167,21 @@ const syncTimeouts = `SELECT set_config(name, CASE name WHEN 'lock_timeout' THEN
 
 func stageName[T any](t table[T]) string { return "stage_" + t.name }
 
-// staged is what stageRows put in the staging table.
-type staged struct {
-	rows int64
-	// ascending is true when ids came strictly ascending, so none repeats
-	// and the dedupe pass can be skipped.
-	ascending bool
-}
-
 // batchSize is how many rows are looked up in the mirror at once.
 const batchSize = 500
 
 // chunkSize is about how much COPY data is produced per read.
 const chunkSize = 64 << 10
 
-// stageRows creates the staging table and streams rows into it with a
-// binary COPY while they are still being fetched. Rows go in batches: each
-// batch's ids are looked up in the mirror (on another connection, outside
-// the transaction: the sync lock means nothing else writes), and a row
-// whose digest equals the stored sync_hash is staged as its id alone, so an
-// unchanged mirror costs PostgreSQL almost nothing. Memory stays at one
-// batch.
+// errWriteFailed is why Stage stops the source: the COPY failed.
+var errWriteFailed = errors.New("writing to the mirror failed")
+
+// Stage creates the staging table and streams rows into it with a binary
+// COPY while they are still being fetched. Rows go in batches: each
+// batch's ids are looked up in the mirror (on another connection, see
+// lookups), and a row whose digest equals the stored sync_hash is staged
+// as its id alone, so an unchanged mirror costs PostgreSQL almost nothing.
+// Memory stays at one batch.
 //
 // The rows are pulled by a goroutine of ours (the feeder) that writes the
 // COPY stream into a pipe, never by pgx's own copy goroutine: pgx returns
@@ -142,7 +189,12 @@ const chunkSize = 64 << 10
 // connection (a FATAL error, a broken socket), and the source would then
 // still be running while this function returns. The pipe is closed and
 // the feeder joined before the source's error is read.
-func stageRows[T any](ctx context.Context, db *DB, tx pgx.Tx, t table[T], rows iter.Seq2[*T, error], opts model.MirrorOptions) (staged, error) {
+func (m *mirrorTx[T]) Stage(ctx context.Context, rows func(context.Context) iter.Seq2[*T, error]) (int64, error) {
+	t := m.table
+	if m.staged {
+		return 0, fmt.Errorf("stage %s: already staged", t.name)
+	}
+	m.staged = true
 	// WITH NO DATA copies the column types but none of the constraints, so
 	// the staging table takes exactly what Snipe-IT sent; seq orders
 	// repeated ids (the last one wins); unchanged rows carry only their id.
@@ -150,28 +202,37 @@ func stageRows[T any](ctx context.Context, db *DB, tx pgx.Tx, t table[T], rows i
 	create := fmt.Sprintf(`CREATE TEMP TABLE %s ON COMMIT DROP AS
 		SELECT NULL::bigint AS seq, NULL::boolean AS unchanged, sync_hash, %s FROM %s WITH NO DATA`,
 		stage, columnNames(t.columns, ""), t.name)
-	if _, err := tx.Exec(ctx, create); err != nil {
-		return staged{}, classify(fmt.Errorf("create %s staging table: %w", t.name, err))
+	if _, err := m.tx.Exec(ctx, create); err != nil {
+		return 0, classify(fmt.Errorf("create %s staging table: %w", t.name, err))
 	}
+	lookup, endLookups, err := m.lookups(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer endLookups()
+	// The source runs under a context of its own, stopped when the COPY
+	// fails, so that a slow page does not hold up the failure.
+	srcCtx, stopSource := context.WithCancelCause(ctx)
+	defer stopSource(nil)
 	pr, pw := io.Pipe()
-	f := &feeder[T]{ctx: ctx, db: db, table: t, w: pw, batch: make([]T, 0, batchSize), ascending: true,
-		enc: newRowEncoder(t.name, t.columns, db.logger)}
+	f := &feeder[T]{ctx: ctx, lookup: lookup, table: t, w: pw, batch: make([]T, 0, batchSize), ascending: true,
+		enc: newRowEncoder(t.name, t.columns, m.db.logger)}
 	fed := make(chan struct{})
 	go func() {
 		defer close(fed)
-		f.err = f.feed(rows)
+		f.err = f.feed(rows(srcCtx))
 		// A nil error ends the stream with io.EOF: the COPY completes.
 		// Anything else makes pgx abort the COPY with CopyFail.
 		pw.CloseWithError(f.err)
 	}()
 	copySQL := fmt.Sprintf("COPY %s (seq, unchanged, sync_hash, %s) FROM STDIN (FORMAT binary)", stage, columnNames(t.columns, ""))
-	tag, err := tx.Conn().PgConn().CopyFrom(ctx, pr, copySQL)
+	tag, err := m.tx.Conn().PgConn().CopyFrom(ctx, pr, copySQL)
 	// The feeder may be blocked writing to the pipe (pgx stopped reading)
 	// or waiting on the source (a slow page): unblock the first, ask the
 	// source to stop for the second, then wait for it.
 	pr.CloseWithError(errCopyEnded)
-	if err != nil && opts.CancelSource != nil {
-		opts.CancelSource()
+	if err != nil {
+		stopSource(errWriteFailed)
 	}
 	<-fed
 	// When the source failed (e.g. Snipe-IT kept answering errors), report
@@ -179,18 +240,70 @@ func stageRows[T any](ctx context.Context, db *DB, tx pgx.Tx, t table[T], rows i
 	// first and the source failed only because it was stopped.
 	dbFirst := err != nil && ctx.Err() == nil && connectionLost(err)
 	if f.err != nil && !errors.Is(f.err, errCopyEnded) && !dbFirst {
-		return staged{}, fmt.Errorf("stage %s: %w", t.name, f.err)
+		return 0, fmt.Errorf("stage %s: %w", t.name, f.err)
 	}
 	if err != nil {
-		return staged{}, classify(fmt.Errorf("copy %s into staging: %w", t.name, err))
+		return 0, classify(fmt.Errorf("copy %s into staging: %w", t.name, err))
+	}
+	n := tag.RowsAffected()
+	if !f.ascending {
+		// A row repeated in the stream keeps its last version.
+		tag, err := m.tx.Exec(ctx, fmt.Sprintf(
+			"DELETE FROM %[1]s s USING %[1]s later WHERE later.id = s.id AND later.seq > s.seq", stage))
+		if err != nil {
+			return 0, classify(fmt.Errorf("dedupe staged %s: %w", t.name, err))
+		}
+		n -= tag.RowsAffected()
 	}
 	// Statistics on the join key keep the planner on hash joins; the other
 	// columns would cost ten times more to analyze and steer nothing.
-	if _, err := tx.Exec(ctx, "ANALYZE "+stage+" (id)"); err != nil {
-		return staged{}, classify(fmt.Errorf("analyze %s staging table: %w", t.name, err))
+	if _, err := m.tx.Exec(ctx, "ANALYZE "+stage+" (id)"); err != nil {
+		return 0, classify(fmt.Errorf("analyze %s staging table: %w", t.name, err))
 	}
-	return staged{rows: tag.RowsAffected(), ascending: f.ascending}, nil
+	m.rows = n
+	return n, nil
 }
+
+// querier runs a query: the pool, or a transaction.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// lookups returns where Stage looks up the stored digests, and the
+// function that ends it. The transaction's own connection is busy with the
+// COPY, so they go elsewhere: for a real run, anywhere in the pool — the
+// sync lock means nothing else writes the mirror. A dry run holds no lock,
+// so they go through one read-only transaction that imports the dry run's
+// snapshot: a real run committing meanwhile must not make a row look
+// unchanged (and be staged as its id alone) that the dry run's snapshot
+// holds in an older version.
+func (m *mirrorTx[T]) lookups(ctx context.Context) (querier, func(), error) {
+	if m.snapshot == "" {
+		return m.db.pool, func() {}, nil
+	}
+	tx, err := m.db.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return nil, nil, classify(fmt.Errorf("begin the %s dry run's lookups: %w", m.table.name, err))
+	}
+	end := func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		_ = tx.Rollback(ctx)
+	}
+	// It idles between batches while pages are fetched, as the COPY
+	// does, so it lifts the same timeouts.
+	for _, q := range []string{"SET TRANSACTION SNAPSHOT " + quoteLiteral(m.snapshot), syncTimeouts} {
+		if _, err := tx.Exec(ctx, q); err != nil {
+			end()
+			return nil, nil, classify(fmt.Errorf("share the %s dry run's snapshot: %w", m.table.name, err))
+		}
+	}
+	return tx, end, nil
+}
+
+// quoteLiteral quotes s as an SQL string literal (SET takes no
+// parameters).
+func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 // errCopyEnded tells the feeder that the COPY is over (it failed): its
 // remaining rows have nowhere to go.
@@ -199,11 +312,11 @@ var errCopyEnded = errors.New("the staging COPY ended")
 // feeder writes the binary COPY stream of the staging table into w, a
 // batch at a time.
 type feeder[T any] struct {
-	ctx   context.Context
-	db    *DB
-	table table[T]
-	w     io.Writer
-	enc   *rowEncoder[T]
+	ctx    context.Context
+	lookup querier
+	table  table[T]
+	w      io.Writer
+	enc    *rowEncoder[T]
 
 	batch []T    // copies: the source's rows are only lent
 	out   []byte // encoded, not yet written
@@ -250,7 +363,7 @@ func (f *feeder[T]) flushBatch() error {
 	for i := range f.batch {
 		ids[i] = f.table.id(&f.batch[i])
 	}
-	stored, err := f.db.storedRows(f.ctx, f.table.name, ids)
+	stored, err := storedRows(f.ctx, f.lookup, f.table.name, ids)
 	if err != nil {
 		return err
 	}
@@ -319,8 +432,8 @@ func (f *feeder[T]) appendRow(row *T, stored map[int64]storedRow) error {
 }
 
 // storedRows returns the digests the mirror holds for ids.
-func (db *DB) storedRows(ctx context.Context, table string, ids []int64) (map[int64]storedRow, error) {
-	rows, err := db.pool.Query(ctx, "SELECT id, sync_hash, deleted_at IS NOT NULL FROM "+table+" WHERE id = ANY($1)", ids)
+func storedRows(ctx context.Context, q querier, table string, ids []int64) (map[int64]storedRow, error) {
+	rows, err := q.Query(ctx, "SELECT id, sync_hash, deleted_at IS NOT NULL FROM "+table+" WHERE id = ANY($1)", ids)
 	if err != nil {
 		return nil, classify(fmt.Errorf("look up stored %s: %w", table, err))
 	}
@@ -340,151 +453,48 @@ func (db *DB) storedRows(ctx context.Context, table string, ids []int64) (map[in
 	return m, nil
 }
 
-// mergeStaged applies the staged rows to the table: dedupe, guard,
-// update changed, insert new, soft-delete vanished. A dry run stops after
-// the guard and the change report and counts the changes from the diff
-// instead: it writes nothing but its own temporary table.
-func mergeStaged[T any](ctx context.Context, tx pgx.Tx, t table[T], st staged, opts model.MirrorOptions) (model.RunCounts, error) {
-	counts := model.RunCounts{Fetched: st.rows}
-	stage := stageName(t)
-
-	if !st.ascending {
-		// A row repeated in the stream keeps its last version.
-		tag, err := tx.Exec(ctx, fmt.Sprintf(
-			"DELETE FROM %[1]s s USING %[1]s later WHERE later.id = s.id AND later.seq > s.seq", stage))
-		if err != nil {
-			return counts, classify(fmt.Errorf("dedupe staged %s: %w", t.name, err))
-		}
-		counts.Fetched -= tag.RowsAffected()
-	}
-
-	vanished := fmt.Sprintf("FROM %s t WHERE t.deleted_at IS NULL AND NOT EXISTS (SELECT 1 FROM %s s WHERE s.id = t.id)", t.name, stage)
-	var live, missing int64
-	if err := tx.QueryRow(ctx, fmt.Sprintf(
-		"SELECT (SELECT count(*) FROM %s WHERE deleted_at IS NULL), (SELECT count(*) %s)", t.name, vanished),
-	).Scan(&live, &missing); err != nil {
-		return counts, classify(fmt.Errorf("count vanished %s: %w", t.name, err))
-	}
-
-	var keep []int64
-	if missing > 0 && opts.ConfirmDeleted != nil && missing <= int64(opts.MaxConfirm) {
-		ids, err := queryIDs(ctx, tx, "SELECT t.id "+vanished+" ORDER BY t.id")
-		if err != nil {
-			return counts, fmt.Errorf("list vanished %s: %w", t.name, err)
-		}
-		if keep, err = opts.ConfirmDeleted(ctx, ids); err != nil {
-			return counts, fmt.Errorf("confirm vanished %s: %w", t.name, err)
-		}
-		missing -= int64(len(keep))
-	}
-	guard := checkMassDelete(t.name, live, missing, counts.Fetched, opts)
-	if guard != nil && !opts.DryRun {
-		return counts, guard
-	}
-
-	if opts.OnChange != nil {
-		if err := reportChanges(ctx, tx, t, vanished, keep, opts.OnChange); err != nil {
-			return counts, err
-		}
-	}
-	if opts.DryRun {
-		// What the statements below would report, from the same
-		// conditions, without taking a row lock or writing a row version.
-		if err := tx.QueryRow(ctx, fmt.Sprintf(
-			`SELECT count(*) FILTER (WHERE t.id IS NULL), count(*) FILTER (WHERE t.id IS NOT NULL)
-			 FROM %s s LEFT JOIN %s t ON t.id = s.id WHERE NOT s.unchanged AND (t.id IS NULL OR %s)`,
-			stage, t.name, rowChanged(t)),
-		).Scan(&counts.Inserted, &counts.Updated); err != nil {
-			return counts, classify(fmt.Errorf("count %s changes: %w", t.name, err))
-		}
-		counts.Deleted = missing
-		counts.Unchanged = counts.Fetched - counts.Inserted - counts.Updated
-		// A run the guard would refuse still reports what it would do.
-		return counts, guard
-	}
-
-	var set strings.Builder
-	for _, c := range t.columns[1:] { // id is the join key
-		fmt.Fprintf(&set, "%[1]s = s.%[1]s, ", c.name)
-	}
-	// Only rows whose mirrored columns differ (or that come back from a
-	// soft delete) are written, so a run with no upstream change writes no
-	// row versions at all.
-	tag, err := tx.Exec(ctx, fmt.Sprintf(
-		`UPDATE %s t SET %s sync_hash = s.sync_hash, deleted_at = NULL, changed_at = now() FROM %s s
-		 WHERE t.id = s.id AND NOT s.unchanged AND (%s)`,
-		t.name, set.String(), stage, rowChanged(t)))
-	if err != nil {
-		return counts, classify(fmt.Errorf("update changed %s: %w", t.name, err))
-	}
-	counts.Updated = tag.RowsAffected()
-
-	tag, err = tx.Exec(ctx, fmt.Sprintf(
-		`INSERT INTO %s (sync_hash, %s) SELECT s.sync_hash, %s FROM %s s
-		 WHERE NOT s.unchanged AND NOT EXISTS (SELECT 1 FROM %s t WHERE t.id = s.id)`,
-		t.name, columnNames(t.columns, ""), columnNames(t.columns, "s."), stage, t.name))
-	if err != nil {
-		return counts, classify(fmt.Errorf("insert new %s: %w", t.name, err))
-	}
-	counts.Inserted = tag.RowsAffected()
-
-	tag, err = tx.Exec(ctx, fmt.Sprintf(
-		`UPDATE %s t SET deleted_at = now(), changed_at = now() WHERE t.deleted_at IS NULL
-		 AND NOT EXISTS (SELECT 1 FROM %s s WHERE s.id = t.id) AND NOT (t.id = ANY($1))`, t.name, stage), keepIDs(keep))
-	if err != nil {
-		return counts, classify(fmt.Errorf("soft-delete vanished %s: %w", t.name, err))
-	}
-	counts.Deleted = tag.RowsAffected()
-	counts.Unchanged = counts.Fetched - counts.Inserted - counts.Updated
-	return counts, nil
-}
-
-func keepIDs(ids []int64) []int64 {
-	if ids == nil {
-		return []int64{}
-	}
-	return ids
-}
-
-// rowChanged is the SQL condition under which staged row s changes mirror
-// row t: a mirrored column or the digest differs, or t is soft-deleted.
-func rowChanged[T any](t table[T]) string {
-	var target, staged strings.Builder
-	for _, c := range t.columns[1:] {
-		target.WriteString("t." + c.name + ", ")
-		staged.WriteString("s." + c.name + ", ")
-	}
-	return fmt.Sprintf("(%st.sync_hash) IS DISTINCT FROM (%ss.sync_hash) OR t.deleted_at IS NOT NULL", target.String(), staged.String())
-}
-
-// checkMassDelete is the guard: refuse a run that would delete more rows
-// than the larger of the allowed share of live rows and the floor, or that
-// saw nothing upstream while the mirror holds rows (an empty answer is far
-// likelier a broken token or filter than an empty Snipe-IT). The floor
-// keeps a small mirror from being stuck: 10% of 9 users is not one user.
-func checkMassDelete(name string, live, missing, fetched int64, opts model.MirrorOptions) error {
-	if opts.AllowMassDelete || missing == 0 {
-		return nil
-	}
-	if fetched == 0 {
-		return fmt.Errorf("%w: Snipe-IT returned no %s but the mirror holds %d live ones (use --allow-mass-delete if that is intended)",
-			model.ErrMassDelete, name, live)
-	}
-	fraction := opts.MaxDeleteFraction
-	if fraction <= 0 {
-		fraction = model.DefaultMaxDeleteFraction
-	}
-	allowed := max(fraction*float64(live), float64(opts.MaxDeleteRows))
-	if float64(missing) > allowed {
-		return fmt.Errorf("%w: %d of %d live %s (%.1f%%) vanished upstream, more than the guard allows: %d, the larger of %.0f%% of live rows and %d rows (use --allow-mass-delete if that is intended)",
-			model.ErrMassDelete, missing, live, name, 100*float64(missing)/float64(live), int64(allowed), 100*fraction, opts.MaxDeleteRows)
+// requireStaged fails a step that reads the staging table before Stage
+// made it.
+func (m *mirrorTx[T]) requireStaged(step string) error {
+	if !m.staged {
+		return fmt.Errorf("%s %s: nothing staged yet", step, m.table.name)
 	}
 	return nil
 }
 
-// reportChanges lists every change the merge is about to make, with the
-// names of changed columns for updates.
-func reportChanges[T any](ctx context.Context, tx pgx.Tx, t table[T], vanished string, keep []int64, emit func(model.Change)) error {
+// Vanished returns the ids of live mirror rows that were not staged,
+// ascending.
+func (m *mirrorTx[T]) Vanished(ctx context.Context) ([]int64, error) {
+	if err := m.requireStaged("list vanished"); err != nil {
+		return nil, err
+	}
+	ids, err := queryIDs(ctx, m.tx, fmt.Sprintf(
+		"SELECT t.id FROM %s t WHERE t.deleted_at IS NULL AND NOT EXISTS (SELECT 1 FROM %s s WHERE s.id = t.id) ORDER BY t.id",
+		m.table.name, stageName(m.table)))
+	if err != nil {
+		return nil, fmt.Errorf("list vanished %s: %w", m.table.name, err)
+	}
+	return ids, nil
+}
+
+// LiveRows returns how many live rows the mirror table holds, as the
+// transaction sees it.
+func (m *mirrorTx[T]) LiveRows(ctx context.Context) (int64, error) {
+	var n int64
+	if err := m.tx.QueryRow(ctx, "SELECT count(*) FROM "+m.table.name+" WHERE deleted_at IS NULL").Scan(&n); err != nil {
+		return 0, classify(fmt.Errorf("count live %s: %w", m.table.name, err))
+	}
+	return n, nil
+}
+
+// Changes lists every change Apply(deleted) would make, with the names of
+// changed columns for updates, from the same conditions as Apply's
+// statements, without taking a row lock or writing a row version.
+func (m *mirrorTx[T]) Changes(ctx context.Context, deleted []int64, emit func(model.Change)) error {
+	if err := m.requireStaged("list changes of"); err != nil {
+		return err
+	}
+	t := m.table
 	var diff strings.Builder
 	for i, c := range t.columns[1:] {
 		if i > 0 {
@@ -493,16 +503,16 @@ func reportChanges[T any](ctx context.Context, tx pgx.Tx, t table[T], vanished s
 		fmt.Fprintf(&diff, "CASE WHEN t.%[1]s IS DISTINCT FROM s.%[1]s THEN '%[1]s' END", c.name)
 	}
 	q := fmt.Sprintf(`
-		SELECT s.id, s.%s::text,
+		SELECT s.id, s.%[1]s::text,
 		       CASE WHEN t.id IS NULL THEN 'insert' WHEN t.deleted_at IS NOT NULL THEN 'restore' ELSE 'update' END,
-		       CASE WHEN t.id IS NULL THEN NULL ELSE array_remove(ARRAY[%s], NULL) END
-		FROM %s s LEFT JOIN %s t ON t.id = s.id
-		WHERE NOT s.unchanged AND (t.id IS NULL OR %s)
+		       CASE WHEN t.id IS NULL THEN NULL ELSE array_remove(ARRAY[%[2]s], NULL) END
+		FROM %[3]s s LEFT JOIN %[4]s t ON t.id = s.id
+		WHERE NOT s.unchanged AND (t.id IS NULL OR %[5]s)
 		UNION ALL
-		SELECT t.id, t.%s::text, 'delete', NULL %s AND NOT (t.id = ANY($1))
+		SELECT t.id, t.%[1]s::text, 'delete', NULL FROM %[4]s t WHERE t.id = ANY($1) AND t.deleted_at IS NULL
 		ORDER BY 1`,
-		t.label, diff.String(), stageName(t), t.name, rowChanged(t), t.label, vanished)
-	rows, err := tx.Query(ctx, q, keepIDs(keep))
+		t.label, diff.String(), stageName(t), t.name, rowChanged(t))
+	rows, err := m.tx.Query(ctx, q, nonNil(deleted))
 	if err != nil {
 		return classify(fmt.Errorf("list %s changes: %w", t.name, err))
 	}
@@ -520,6 +530,96 @@ func reportChanges[T any](ctx context.Context, tx pgx.Tx, t table[T], vanished s
 		return classify(fmt.Errorf("list %s changes: %w", t.name, err))
 	}
 	return nil
+}
+
+// errDryRun refuses a write in a dry run's transaction.
+var errDryRun = errors.New("a dry run writes nothing")
+
+// Apply writes the staged rows and soft-deletes the live rows among
+// deleted, and returns the run's counts. Only rows whose mirrored columns differ (or that come back from
+// a soft delete) are written, so a run with no upstream change writes no
+// row versions at all.
+func (m *mirrorTx[T]) Apply(ctx context.Context, deleted []int64) (model.RunCounts, error) {
+	t := m.table
+	if m.dryRun {
+		return model.RunCounts{}, fmt.Errorf("apply %s: %w", t.name, errDryRun)
+	}
+	if err := m.requireStaged("apply"); err != nil {
+		return model.RunCounts{}, err
+	}
+	counts := model.RunCounts{Fetched: m.rows}
+	stage := stageName(t)
+	var set strings.Builder
+	for _, c := range t.columns[1:] { // id is the join key
+		fmt.Fprintf(&set, "%[1]s = s.%[1]s, ", c.name)
+	}
+	tag, err := m.tx.Exec(ctx, fmt.Sprintf(
+		`UPDATE %s t SET %s sync_hash = s.sync_hash, deleted_at = NULL, changed_at = now() FROM %s s
+		 WHERE t.id = s.id AND NOT s.unchanged AND (%s)`,
+		t.name, set.String(), stage, rowChanged(t)))
+	if err != nil {
+		return counts, classify(fmt.Errorf("update changed %s: %w", t.name, err))
+	}
+	counts.Updated = tag.RowsAffected()
+
+	tag, err = m.tx.Exec(ctx, fmt.Sprintf(
+		`INSERT INTO %s (sync_hash, %s) SELECT s.sync_hash, %s FROM %s s
+		 WHERE NOT s.unchanged AND NOT EXISTS (SELECT 1 FROM %s t WHERE t.id = s.id)`,
+		t.name, columnNames(t.columns, ""), columnNames(t.columns, "s."), stage, t.name))
+	if err != nil {
+		return counts, classify(fmt.Errorf("insert new %s: %w", t.name, err))
+	}
+	counts.Inserted = tag.RowsAffected()
+
+	if len(deleted) > 0 {
+		tag, err = m.tx.Exec(ctx, fmt.Sprintf(
+			`UPDATE %s SET deleted_at = now(), changed_at = now() WHERE id = ANY($1) AND deleted_at IS NULL`, t.name), deleted)
+		if err != nil {
+			return counts, classify(fmt.Errorf("soft-delete vanished %s: %w", t.name, err))
+		}
+		counts.Deleted = tag.RowsAffected()
+	}
+	counts.Unchanged = counts.Fetched - counts.Inserted - counts.Updated
+	return counts, nil
+}
+
+// Commit commits the transaction.
+func (m *mirrorTx[T]) Commit(ctx context.Context) error {
+	if m.dryRun {
+		return fmt.Errorf("commit %s: %w", m.table.name, errDryRun)
+	}
+	if err := m.tx.Commit(ctx); err != nil {
+		return classify(fmt.Errorf("commit %s: %w", m.table.name, err))
+	}
+	return nil
+}
+
+// Rollback rolls the transaction back, also when ctx is cancelled; after
+// Commit it does nothing.
+func (m *mirrorTx[T]) Rollback(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	_ = m.tx.Rollback(ctx)
+}
+
+// nonNil makes a nil slice an empty array parameter rather than NULL
+// (id = ANY(NULL) is never true either, but says so less plainly).
+func nonNil(ids []int64) []int64 {
+	if ids == nil {
+		return []int64{}
+	}
+	return ids
+}
+
+// rowChanged is the SQL condition under which staged row s changes mirror
+// row t: a mirrored column or the digest differs, or t is soft-deleted.
+func rowChanged[T any](t table[T]) string {
+	var target, staged strings.Builder
+	for _, c := range t.columns[1:] {
+		target.WriteString("t." + c.name + ", ")
+		staged.WriteString("s." + c.name + ", ")
+	}
+	return fmt.Sprintf("(%st.sync_hash) IS DISTINCT FROM (%ss.sync_hash) OR t.deleted_at IS NOT NULL", target.String(), staged.String())
 }
 
 func queryIDs(ctx context.Context, tx pgx.Tx, q string, args ...any) ([]int64, error) {

@@ -24,7 +24,7 @@ func BenchmarkMirrorUsersInitial(b *testing.B) {
 		b.StopTimer()
 		db := openDB(b)
 		b.StartTimer()
-		if _, err := db.MirrorUsers(ctx, seq(users), model.MirrorOptions{}); err != nil {
+		if _, err := db.MirrorUsers(ctx, seq(users), model.DeleteGuard{}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -37,12 +37,12 @@ func BenchmarkMirrorUsersUnchanged(b *testing.B) {
 	users := benchUsers(b, 20_000)
 	ctx := context.Background()
 	db := openDB(b)
-	if _, err := db.MirrorUsers(ctx, seq(users), model.MirrorOptions{}); err != nil {
+	if _, err := db.MirrorUsers(ctx, seq(users), model.DeleteGuard{}); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := db.MirrorUsers(ctx, seq(users), model.MirrorOptions{}); err != nil {
+		if _, err := db.MirrorUsers(ctx, seq(users), model.DeleteGuard{}); err != nil {
 			b.Fatal(err)
 		}
 	}

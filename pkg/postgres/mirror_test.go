@@ -126,7 +126,7 @@ func TestMirrorUsersAppliesChangesAndWritesNothingWhenUnchanged(t *testing.T) {
 	db := openDB(t)
 	users := testUsers(20)
 
-	got, err := db.MirrorUsers(ctx, seq(users), model.MirrorOptions{})
+	got, err := db.MirrorUsers(ctx, seq(users), model.DeleteGuard{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +135,7 @@ func TestMirrorUsersAppliesChangesAndWritesNothingWhenUnchanged(t *testing.T) {
 	}
 
 	before := rowVersions(t, db, "users")
-	got, err = db.MirrorUsers(ctx, seq(users), model.MirrorOptions{})
+	got, err = db.MirrorUsers(ctx, seq(users), model.DeleteGuard{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +150,7 @@ func TestMirrorUsersAppliesChangesAndWritesNothingWhenUnchanged(t *testing.T) {
 	changed := slices.Clone(users[1:])
 	changed[0].Email = "new@example.test"
 	changed = append(changed, model.User{ID: 1000, Username: "newbie", FirstName: "New", Name: "New"})
-	got, err = db.MirrorUsers(ctx, seq(changed), model.MirrorOptions{})
+	got, err = db.MirrorUsers(ctx, seq(changed), model.DeleteGuard{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +162,7 @@ func TestMirrorUsersAppliesChangesAndWritesNothingWhenUnchanged(t *testing.T) {
 	}
 
 	// The vanished user comes back.
-	got, err = db.MirrorUsers(ctx, seq(append(changed, users[0])), model.MirrorOptions{})
+	got, err = db.MirrorUsers(ctx, seq(append(changed, users[0])), model.DeleteGuard{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,41 +174,30 @@ func TestMirrorUsersAppliesChangesAndWritesNothingWhenUnchanged(t *testing.T) {
 	}
 }
 
+// TestMirrorUsersRefusesMassDelete: MirrorUsers applies the guard (its
+// rule is tested in pkg/model) and a refused run writes nothing.
 func TestMirrorUsersRefusesMassDelete(t *testing.T) {
 	ctx := context.Background()
-	floor := model.MirrorOptions{MaxDeleteRows: 10}
 	tests := []struct {
 		name  string
-		live  int // rows in the mirror before; 20 when 0
 		next  []model.User
-		opts  model.MirrorOptions
+		guard model.DeleteGuard
 		want  error
 		alive int
 	}{
 		{name: "more than 10% vanished is refused", next: testUsers(20)[:17], want: model.ErrMassDelete, alive: 20},
 		{name: "an empty upstream is refused", next: nil, want: model.ErrMassDelete, alive: 20},
 		{name: "10% vanished is allowed", next: testUsers(20)[:18], alive: 18},
-		{name: "allow-mass-delete lifts the guard", next: testUsers(20)[:2], opts: model.MirrorOptions{AllowMassDelete: true}, alive: 2},
-		{name: "a custom threshold applies", next: testUsers(20)[:15], opts: model.MirrorOptions{MaxDeleteFraction: 0.3}, alive: 15},
-		// The floor: a run may always delete MaxDeleteRows rows.
-		{name: "one of 9 may go under the floor", live: 9, next: testUsers(9)[1:], opts: floor, alive: 8},
-		{name: "the floor allows exactly its rows", next: testUsers(20)[:10], opts: floor, alive: 10},
-		{name: "one row past the floor is refused", next: testUsers(20)[:9], opts: floor, want: model.ErrMassDelete, alive: 20},
-		{name: "the fraction wins when larger: 10% of 200", live: 200, next: testUsers(200)[:180], opts: floor, alive: 180},
-		{name: "the fraction wins when larger: one past it", live: 200, next: testUsers(200)[:179], opts: floor, want: model.ErrMassDelete, alive: 200},
-		{name: "an empty upstream is refused under the floor", live: 5, next: nil, opts: floor, want: model.ErrMassDelete, alive: 5},
+		{name: "allow-mass-delete lifts the guard", next: testUsers(20)[:2], guard: model.DeleteGuard{AllowMassDelete: true}, alive: 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			db := openDB(t)
-			if tt.live == 0 {
-				tt.live = 20
-			}
-			if _, err := db.MirrorUsers(ctx, seq(testUsers(tt.live)), model.MirrorOptions{}); err != nil {
+			if _, err := db.MirrorUsers(ctx, seq(testUsers(20)), model.DeleteGuard{}); err != nil {
 				t.Fatal(err)
 			}
 			before := rowVersions(t, db, "users")
-			_, err := db.MirrorUsers(ctx, seq(tt.next), tt.opts)
+			_, err := db.MirrorUsers(ctx, seq(tt.next), tt.guard)
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
 			}
@@ -228,7 +217,7 @@ func TestMirrorUsersSourceErrorWritesNothing(t *testing.T) {
 	ctx := context.Background()
 	db := openDB(t)
 	users := testUsers(10)
-	if _, err := db.MirrorUsers(ctx, seq(users), model.MirrorOptions{}); err != nil {
+	if _, err := db.MirrorUsers(ctx, seq(users), model.DeleteGuard{}); err != nil {
 		t.Fatal(err)
 	}
 	before := rowVersions(t, db, "users")
@@ -243,7 +232,7 @@ func TestMirrorUsersSourceErrorWritesNothing(t *testing.T) {
 		}
 		yield(nil, boom)
 	}
-	_, err := db.MirrorUsers(ctx, failing, model.MirrorOptions{})
+	_, err := db.MirrorUsers(ctx, failing, model.DeleteGuard{})
 	if !errors.Is(err, boom) {
 		t.Fatalf("err = %v, want the source's error", err)
 	}
@@ -252,37 +241,145 @@ func TestMirrorUsersSourceErrorWritesNothing(t *testing.T) {
 	}
 }
 
-func TestMirrorUsersDryRunReportsAndWritesNothing(t *testing.T) {
+// stage begins a users transaction (a dry run's when dryRun) and stages
+// users; the transaction is rolled back when the test ends.
+func stage(t *testing.T, db *postgres.DB, dryRun bool, users []model.User) model.MirrorTx[model.User] {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := db.BeginUsers(ctx, dryRun)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tx.Rollback(ctx) })
+	if _, err := tx.Stage(ctx, func(context.Context) iter.Seq2[*model.User, error] { return seq(users) }); err != nil {
+		t.Fatal(err)
+	}
+	return tx
+}
+
+// TestDryRunListsChangesAndWritesNothing: a dry run's transaction lists
+// every change Apply would make, in id order with the changed columns, and
+// refuses to apply or commit.
+func TestDryRunListsChangesAndWritesNothing(t *testing.T) {
 	ctx := context.Background()
 	db := openDB(t)
 	users := testUsers(20)
-	if _, err := db.MirrorUsers(ctx, seq(users), model.MirrorOptions{}); err != nil {
+	if _, err := db.MirrorUsers(ctx, seq(users[:19]), model.DeleteGuard{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.MirrorUsers(ctx, seq(users[:18]), model.DeleteGuard{}); err != nil { // users[18] is soft-deleted
 		t.Fatal(err)
 	}
 	before := rowVersions(t, db, "users")
 
-	next := slices.Clone(users[1:])
+	next := slices.Clone(users[1:19])
 	next[0].Email = "new@example.test"
 	next[0].AssetsCount = 9
 	next = append(next, model.User{ID: 5, Username: "early", Name: "Early"})
-	var changes []model.Change
-	got, err := db.MirrorUsers(ctx, seq(next), model.MirrorOptions{DryRun: true, OnChange: func(c model.Change) { changes = append(changes, c) }})
+	tx := stage(t, db, true, next)
+	vanished, err := tx.Vanished(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(model.RunCounts{Fetched: 20, Inserted: 1, Updated: 1, Deleted: 1, Unchanged: 18}, got); diff != "" {
-		t.Errorf("dry-run counts (-want +got):\n%s", diff)
+	if diff := cmp.Diff([]int64{users[0].ID}, vanished); diff != "" {
+		t.Errorf("vanished (-want +got):\n%s", diff)
+	}
+	var changes []model.Change
+	if err := tx.Changes(ctx, vanished, func(c model.Change) { changes = append(changes, c) }); err != nil {
+		t.Fatal(err)
 	}
 	want := []model.Change{
 		{Kind: model.ChangeInsert, ID: 5, Label: "early"},
 		{Kind: model.ChangeDelete, ID: users[0].ID, Label: users[0].Username},
 		{Kind: model.ChangeUpdate, ID: users[1].ID, Label: users[1].Username, Columns: []string{"email", "assets_count"}},
+		{Kind: model.ChangeRestore, ID: users[18].ID, Label: users[18].Username, Columns: []string{}},
 	}
 	if diff := cmp.Diff(want, changes); diff != "" {
-		t.Errorf("reported changes (-want +got):\n%s", diff)
+		t.Errorf("listed changes (-want +got):\n%s", diff)
+	}
+	if _, err := tx.Apply(ctx, vanished); err == nil {
+		t.Error("a dry run's transaction applied")
+	}
+	if err := tx.Commit(ctx); err == nil {
+		t.Error("a dry run's transaction committed")
 	}
 	if diff := cmp.Diff(before, rowVersions(t, db, "users")); diff != "" {
 		t.Errorf("a dry run wrote rows (-before +after):\n%s", diff)
+	}
+}
+
+// TestDryRunReadsOneSnapshot: a dry run holds no lock, so a real run may
+// commit while it stages. Its report must describe the mirror as its
+// snapshot holds it: a row the real run just rewrote to what the dry run
+// stages is still a change from the dry run's point of view — it must not
+// be staged as "unchanged" because a digest lookup saw the newer version.
+func TestDryRunReadsOneSnapshot(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t)
+	users := testUsers(20)
+	if _, err := db.MirrorUsers(ctx, seq(users), model.DeleteGuard{}); err != nil {
+		t.Fatal(err)
+	}
+	next := slices.Clone(users)
+	next[3].City = "Elsewhere"
+
+	dry, err := db.BeginUsers(ctx, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dry.Rollback(ctx)
+	// The real run commits after the dry run began, before it stages.
+	if _, err := db.MirrorUsers(ctx, seq(next), model.DeleteGuard{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dry.Stage(ctx, func(context.Context) iter.Seq2[*model.User, error] { return seq(next) }); err != nil {
+		t.Fatal(err)
+	}
+	var changes []model.Change
+	if err := dry.Changes(ctx, nil, func(c model.Change) { changes = append(changes, c) }); err != nil {
+		t.Fatal(err)
+	}
+	want := []model.Change{{Kind: model.ChangeUpdate, ID: users[3].ID, Label: users[3].Username, Columns: []string{"city"}}}
+	if diff := cmp.Diff(want, changes); diff != "" {
+		t.Errorf("the dry run's changes (-want +got):\n%s", diff)
+	}
+}
+
+// TestApplyDeletesOnlyTheIDsGiven: which vanished rows go is the caller's
+// decision (and an incremental run's deletions come from upstream, not
+// from what did not come): Apply soft-deletes the live rows among the ids
+// it is given and nothing else.
+func TestApplyDeletesOnlyTheIDsGiven(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t)
+	users := testUsers(20)
+	if _, err := db.MirrorUsers(ctx, seq(users), model.DeleteGuard{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.MirrorUsers(ctx, seq(users[1:]), model.DeleteGuard{}); err != nil { // users[0] is soft-deleted
+		t.Fatal(err)
+	}
+	tx := stage(t, db, false, users[4:])
+	vanished, err := tx.Vanished(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(ids(users[1:4]), vanished); diff != "" {
+		t.Errorf("vanished (-want +got):\n%s", diff)
+	}
+	// users[2] is kept; users[0] is already deleted and 999 unknown: not counted.
+	got, err := tx.Apply(ctx, []int64{users[0].ID, users[1].ID, users[3].ID, 999})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(model.RunCounts{Fetched: 16, Deleted: 2, Unchanged: 16}, got); diff != "" {
+		t.Errorf("counts (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(append([]int64{users[2].ID}, ids(users[4:])...), liveIDs(t, db, "users")); diff != "" {
+		t.Errorf("live ids (-want +got):\n%s", diff)
 	}
 }
 
@@ -294,7 +391,7 @@ func TestMirrorAssetsRepeatedRowLastWins(t *testing.T) {
 		{ID: 2, AssetTag: "A2", StatusType: "deployable"},
 		{ID: 1, AssetTag: "A1", StatusType: "archived", PurchaseCost: "1299.00"},
 	}
-	got, err := db.MirrorAssets(ctx, seq(assets), model.MirrorOptions{})
+	got, err := db.MirrorAssets(ctx, seq(assets), model.DeleteGuard{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -307,33 +404,6 @@ func TestMirrorAssetsRepeatedRowLastWins(t *testing.T) {
 	}
 	if status != "archived" || cost != "1299.00" || fields != "{}" {
 		t.Errorf("asset 1 = (%q, %q, %q), want the last version (archived, 1299.00, {})", status, cost, fields)
-	}
-}
-
-func TestMirrorUsersConfirmDeletedKeepsStillLiveRows(t *testing.T) {
-	ctx := context.Background()
-	db := openDB(t)
-	users := testUsers(20)
-	if _, err := db.MirrorUsers(ctx, seq(users), model.MirrorOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	var asked []int64
-	opts := model.MirrorOptions{MaxConfirm: 10, ConfirmDeleted: func(_ context.Context, ids []int64) ([]int64, error) {
-		asked = ids
-		return ids[:1], nil // the first is still live upstream; the paging missed it
-	}}
-	got, err := db.MirrorUsers(ctx, seq(users[2:]), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(ids(users[:2]), asked); diff != "" {
-		t.Errorf("candidates asked about (-want +got):\n%s", diff)
-	}
-	if got.Deleted != 1 {
-		t.Errorf("deleted = %d, want 1", got.Deleted)
-	}
-	if diff := cmp.Diff(append([]int64{users[0].ID}, ids(users[2:])...), liveIDs(t, db, "users")); diff != "" {
-		t.Errorf("live ids (-want +got):\n%s", diff)
 	}
 }
 
@@ -399,52 +469,60 @@ func TestRunsAreRecordedAndAbandonedOnesFailed(t *testing.T) {
 	}
 }
 
-// TestMirrorStopsTheSourceWhenTheCopyBackendDies terminates the backend
-// running the staging COPY while the source is blocked (a slow page): the
-// store asks the source to stop, waits for it, and returns the database's
-// error; nothing is written.
-func TestMirrorStopsTheSourceWhenTheCopyBackendDies(t *testing.T) {
+// TestStageStopsTheSourceWhenTheCopyBackendDies terminates the backend
+// running the staging COPY while the source is blocked (a slow page):
+// Stage cancels the source's context, waits for it, and returns the
+// database's error; nothing is written.
+func TestStageStopsTheSourceWhenTheCopyBackendDies(t *testing.T) {
 	ctx := context.Background()
 	db, url := openDBURL(t)
 	users := testUsers(700)
-	if _, err := db.MirrorUsers(ctx, seq(users), model.MirrorOptions{}); err != nil {
+	if _, err := db.MirrorUsers(ctx, seq(users), model.DeleteGuard{}); err != nil {
 		t.Fatal(err)
 	}
 	before := rowVersions(t, db, "users")
 
-	blocked, cancelled := make(chan struct{}), make(chan struct{})
+	blocked := make(chan struct{})
 	var returned bool
-	slow := func(yield func(*model.User, error) bool) {
-		for i := range users[:600] { // past the first batch: the COPY is streaming
-			u := users[i]
-			u.City = "Elsewhere"
-			if !yield(&u, nil) {
-				return
+	slow := func(ctx context.Context) iter.Seq2[*model.User, error] {
+		return func(yield func(*model.User, error) bool) {
+			for i := range users[:600] { // past the first batch: the COPY is streaming
+				u := users[i]
+				u.City = "Elsewhere"
+				if !yield(&u, nil) {
+					return
+				}
 			}
+			close(blocked)
+			select {
+			case <-ctx.Done():
+				yield(nil, context.Cause(ctx))
+			case <-time.After(time.Minute):
+				yield(nil, errors.New("never stopped"))
+			}
+			returned = true
 		}
-		close(blocked)
-		select {
-		case <-cancelled:
-			yield(nil, context.Canceled)
-		case <-time.After(time.Minute):
-			yield(nil, errors.New("never stopped"))
-		}
-		returned = true
 	}
+	tx, err := db.BeginUsers(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
 	done := make(chan error)
 	go func() {
-		_, err := db.MirrorUsers(ctx, slow, model.MirrorOptions{CancelSource: func() { close(cancelled) }})
+		_, err := tx.Stage(ctx, slow)
 		done <- err
 	}()
 	<-blocked
 	pgtest.TerminateBackend(t, url, "COPY stage_users")
-	err := <-done
+	err = <-done
 	if !errors.Is(err, model.ErrUnavailable) || !strings.Contains(err.Error(), "57P01") {
 		t.Errorf("err = %v, want the database's termination (unavailable)", err)
 	}
 	if !returned {
-		t.Error("MirrorUsers returned before the source did")
+		t.Error("Stage returned before the source did")
 	}
+	tx.Rollback(ctx)
 	if diff := cmp.Diff(before, rowVersions(t, db, "users")); diff != "" {
 		t.Errorf("rows written (-before +after):\n%s", diff)
 	}
@@ -469,54 +547,82 @@ func waitFor(db *postgres.DB, what, query string, args ...any) error {
 	}
 }
 
-// TestMirrorOutlivesShortServerTimeouts runs a sync as a role whose
+// TestMirrorOutlivesShortServerTimeouts writes a scope as a role whose
 // statement_timeout and idle_in_transaction_session_timeout are 100 ms,
 // far below a real sync's COPY (open for the whole fetch) and its idle
-// spells (vanished rows looked up one by one upstream): the sync sets its
-// own and succeeds.
+// spells (vanished rows looked up one by one upstream): the transaction
+// sets its own and commits. A dry run's transaction, and the one its
+// digest lookups use, outlive them too.
 func TestMirrorOutlivesShortServerTimeouts(t *testing.T) {
-	ctx := context.Background()
-	admin, url := openDBURL(t)
-	users := testUsers(700)
-	if _, err := admin.MirrorUsers(ctx, seq(users), model.MirrorOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	db := open(t, pgtest.NewRole(t, url,
-		"GRANT SELECT, INSERT, UPDATE ON users, assets TO %[1]s",
-		"ALTER ROLE %[1]s SET statement_timeout = '100ms'",
-		"ALTER ROLE %[1]s SET idle_in_transaction_session_timeout = '100ms'"))
+	for _, dryRun := range []bool{false, true} {
+		t.Run(map[bool]string{false: "a real run", true: "a dry run"}[dryRun], func(t *testing.T) {
+			ctx := context.Background()
+			admin, url := openDBURL(t)
+			users := testUsers(700)
+			if _, err := admin.MirrorUsers(ctx, seq(users), model.DeleteGuard{}); err != nil {
+				t.Fatal(err)
+			}
+			db := open(t, pgtest.NewRole(t, url,
+				"GRANT SELECT, INSERT, UPDATE ON users, assets TO %[1]s",
+				"ALTER ROLE %[1]s SET statement_timeout = '100ms'",
+				"ALTER ROLE %[1]s SET idle_in_transaction_session_timeout = '100ms'"))
 
-	// The COPY waits on the source, then the transaction idles while a
-	// vanished row is checked upstream: each for four times the timeout
-	// (or until the backend is gone, when the timeout killed it).
-	const copyHeld = `SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database()
-		AND query LIKE 'COPY stage_users%' AND state = 'active' AND now() - query_start < interval '400ms')`
-	const idleHeld = `SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database()
-		AND state = 'idle in transaction' AND now() - state_change < interval '400ms')`
-	slow := func(yield func(*model.User, error) bool) {
-		for i := range users[1:] {
-			u := users[1+i]
-			if i == 600 {
-				if err := waitFor(admin, "the COPY to outlive statement_timeout", copyHeld); err != nil {
-					yield(nil, err)
-					return
+			// The COPY waits on the source, while the lookups' transaction
+			// idles; then the transaction idles while a vanished row
+			// would be checked upstream: each for four times the timeout
+			// (or until the backend is gone, when the timeout killed it).
+			const copyHeld = `SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database()
+				AND query LIKE 'COPY stage_users%' AND state = 'active' AND now() - query_start < interval '400ms')`
+			const idleHeld = `SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database()
+				AND state = 'idle in transaction' AND now() - state_change < interval '400ms')`
+			slow := func(yield func(*model.User, error) bool) {
+				for i := range users[1:] {
+					u := users[1+i]
+					if i == 600 {
+						if err := waitFor(admin, "the COPY to outlive statement_timeout", copyHeld); err != nil {
+							yield(nil, err)
+							return
+						}
+					}
+					u.City = "Elsewhere"
+					if !yield(&u, nil) {
+						return
+					}
 				}
 			}
-			u.City = "Elsewhere"
-			if !yield(&u, nil) {
+			tx, err := db.BeginUsers(ctx, dryRun)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback(ctx)
+			if _, err := tx.Stage(ctx, func(context.Context) iter.Seq2[*model.User, error] { return slow }); err != nil {
+				t.Fatalf("stage under short server timeouts: %v", err)
+			}
+			if err := waitFor(admin, "the transaction to idle past idle_in_transaction_session_timeout", idleHeld); err != nil {
+				t.Fatal(err)
+			}
+			vanished, err := tx.Vanished(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if dryRun {
+				n := 0
+				if err := tx.Changes(ctx, vanished, func(model.Change) { n++ }); err != nil || n != 700 {
+					t.Fatalf("changes: %d, %v; want 700", n, err)
+				}
 				return
 			}
-		}
-	}
-	confirm := func(context.Context, []int64) ([]int64, error) {
-		return nil, waitFor(admin, "the transaction to idle past idle_in_transaction_session_timeout", idleHeld)
-	}
-	got, err := db.MirrorUsers(ctx, slow, model.MirrorOptions{MaxConfirm: 10, ConfirmDeleted: confirm})
-	if err != nil {
-		t.Fatalf("a sync under short server timeouts failed: %v", err)
-	}
-	if diff := cmp.Diff(model.RunCounts{Fetched: 699, Updated: 699, Deleted: 1}, got); diff != "" {
-		t.Errorf("counts (-want +got):\n%s", diff)
+			got, err := tx.Apply(ctx, vanished)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := tx.Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(model.RunCounts{Fetched: 699, Updated: 699, Deleted: 1}, got); diff != "" {
+				t.Errorf("counts (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 

@@ -22,7 +22,7 @@ var equalTimes = cmp.Comparer(func(a, b time.Time) bool { return a.Equal(b) })
 func seedUsers(t *testing.T, db *postgres.DB, us []model.User, deleted ...int64) {
 	t.Helper()
 	ctx := context.Background()
-	if _, err := db.MirrorUsers(ctx, seq(us), model.MirrorOptions{}); err != nil {
+	if _, err := db.MirrorUsers(ctx, seq(us), model.DeleteGuard{}); err != nil {
 		t.Fatalf("seed users: %v", err)
 	}
 	if len(deleted) == 0 {
@@ -34,7 +34,7 @@ func seedUsers(t *testing.T, db *postgres.DB, us []model.User, deleted ...int64)
 			keep = append(keep, u)
 		}
 	}
-	if _, err := db.MirrorUsers(ctx, seq(keep), model.MirrorOptions{AllowMassDelete: true}); err != nil {
+	if _, err := db.MirrorUsers(ctx, seq(keep), model.DeleteGuard{AllowMassDelete: true}); err != nil {
 		t.Fatalf("soft-delete users: %v", err)
 	}
 }
@@ -247,7 +247,7 @@ func TestAssetReads(t *testing.T) {
 	seedUsers(t, db, testUsers(2)) // ids 10 and 13
 	as := testAssets()
 	ctx := context.Background()
-	if _, err := db.MirrorAssets(ctx, seq(as), model.MirrorOptions{}); err != nil {
+	if _, err := db.MirrorAssets(ctx, seq(as), model.DeleteGuard{}); err != nil {
 		t.Fatal(err)
 	}
 

@@ -9,6 +9,11 @@
 // retried with exponential backoff and jitter (honouring Retry-After and the
 // body's retryAfter), then fail. A client-side rate limit keeps a run under
 // Snipe-IT's per-user throttle, adjusted from X-RateLimit-* headers.
+//
+// For incremental runs it also lists what changed since a time (sorted by
+// updated_at, verified page by page, ErrNotIncremental when that cannot be
+// trusted), reads the activity log since an entry, looks records up by id
+// and parses the messages of Snipe-IT's webhook.
 package snipeit
 
 import (
@@ -32,7 +37,7 @@ import (
 	"github.com/usersync/usersync/pkg/model"
 )
 
-// Config configures a Client. Zero values take the documented defaults.
+// Config configures a Client. Zero values take the defaults below.
 type Config struct {
 	// BaseURL is the Snipe-IT site, e.g. https://snipe.example.com; a
 	// trailing /api/v1 is accepted too.
@@ -45,26 +50,30 @@ type Config struct {
 	// HTTPClient is used for every request; nil builds one with sane
 	// timeouts that does not follow redirects.
 	HTTPClient *http.Client
-	// RequestTimeout bounds one request, body included (default 60s).
+	// RequestTimeout bounds one request, body included
+	// (DefaultRequestTimeout).
 	RequestTimeout time.Duration
-	// RatePerMinute caps requests per minute (default 120, Snipe-IT's
-	// default API_THROTTLE_PER_MINUTE); negative disables the limit.
+	// RatePerMinute caps requests per minute (DefaultRatePerMinute);
+	// UnlimitedRate lifts the cap. The server's own throttle is honoured
+	// either way.
 	RatePerMinute float64
-	// PageSize is the limit asked for (default 500, Snipe-IT's default
-	// MAX_RESULTS); the server's cap wins when lower.
+	// PageSize is the limit asked for (DefaultPageSize); the server's cap
+	// wins when lower.
 	PageSize int
-	// Parallelism is how many pages may be in flight at once (default 4).
+	// Parallelism is how many pages may be in flight at once
+	// (DefaultParallelism).
 	Parallelism int
-	// MaxAttempts bounds the tries of one request (default 8).
+	// MaxAttempts bounds the tries of one request (DefaultMaxAttempts).
 	MaxAttempts int
 	// RetryInitial and RetryMax shape the exponential backoff between
-	// tries (defaults 1s and 30s; jitter ±50%).
+	// tries (DefaultRetryInitial, DefaultRetryMax; jitter ±50%).
 	RetryInitial, RetryMax time.Duration
-	// MaxRetryAfter caps a wait the server asks for (default 5m).
+	// MaxRetryAfter caps a wait the server asks for
+	// (DefaultMaxRetryAfter).
 	MaxRetryAfter time.Duration
-	// MaxBodyBytes bounds a response body (default 64 MiB; a page of 500
-	// rows is about 1 MB). A larger one fails the request at once, with an
-	// error that asks for a smaller page size.
+	// MaxBodyBytes bounds a response body (DefaultMaxBodyBytes; a page of
+	// 500 rows is about 1 MB). A larger one fails the request at once,
+	// with an error that asks for a smaller page size.
 	MaxBodyBytes int64
 	// Location is the server's APP_TIMEZONE, in which Snipe-IT writes
 	// datetimes without an offset (default UTC).
@@ -75,6 +84,27 @@ type Config struct {
 	// discards them.
 	Observer Observer
 }
+
+// The defaults of Config, written once: usersync's flags show and pass
+// the same values.
+const (
+	DefaultRequestTimeout = 60 * time.Second
+	// DefaultRatePerMinute is Snipe-IT's default API_THROTTLE_PER_MINUTE.
+	DefaultRatePerMinute = 120
+	// DefaultPageSize is Snipe-IT's default MAX_RESULTS.
+	DefaultPageSize      = 500
+	DefaultParallelism   = 4
+	DefaultMaxAttempts   = 8
+	DefaultRetryInitial  = time.Second
+	DefaultRetryMax      = 30 * time.Second
+	DefaultMaxRetryAfter = 5 * time.Minute
+	DefaultMaxBodyBytes  = 64 << 20
+)
+
+// UnlimitedRate as Config.RatePerMinute sends requests as fast as
+// Parallelism allows. It is a value of its own because 0 means "the
+// default".
+const UnlimitedRate float64 = -1
 
 // Observer is told what the client does, for metrics and progress.
 type Observer interface {
@@ -139,15 +169,18 @@ func New(cfg Config) (*Client, error) {
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "usersync (+https://github.com/usersync/usersync)"
 	}
-	setDefault(&cfg.RequestTimeout, 60*time.Second)
-	setDefault(&cfg.RatePerMinute, 120)
-	setDefault(&cfg.PageSize, 500)
-	setDefault(&cfg.Parallelism, 4)
-	setDefault(&cfg.MaxAttempts, 8)
-	setDefault(&cfg.RetryInitial, time.Second)
-	setDefault(&cfg.RetryMax, 30*time.Second)
-	setDefault(&cfg.MaxRetryAfter, 5*time.Minute)
-	setDefault(&cfg.MaxBodyBytes, 64<<20)
+	setDefault(&cfg.RequestTimeout, DefaultRequestTimeout)
+	setDefault(&cfg.RatePerMinute, DefaultRatePerMinute)
+	setDefault(&cfg.PageSize, DefaultPageSize)
+	setDefault(&cfg.Parallelism, DefaultParallelism)
+	setDefault(&cfg.MaxAttempts, DefaultMaxAttempts)
+	setDefault(&cfg.RetryInitial, DefaultRetryInitial)
+	setDefault(&cfg.RetryMax, DefaultRetryMax)
+	setDefault(&cfg.MaxRetryAfter, DefaultMaxRetryAfter)
+	setDefault(&cfg.MaxBodyBytes, DefaultMaxBodyBytes)
+	if cfg.RatePerMinute < 0 && cfg.RatePerMinute != UnlimitedRate {
+		return nil, fmt.Errorf("%w: rate %v per minute: want more than 0, or UnlimitedRate", model.ErrInvalid, cfg.RatePerMinute)
+	}
 	if cfg.PageSize < 2 {
 		return nil, fmt.Errorf("%w: page size %d: want at least 2", model.ErrInvalid, cfg.PageSize)
 	}

@@ -367,3 +367,49 @@ func FuzzDecodeHardwarePage(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeActivityPage feeds arbitrary bodies to the activity report's
+// decoder: an accepted entry has an id, and an item or target id only with
+// its type's record.
+func FuzzDecodeActivityPage(f *testing.F) {
+	for _, seed := range []string{
+		`{"total":2,"rows":[{"id":7,"icon":"fa fa-barcode","file":null,"item":{"id":911,"name":"Sampleview 27 (Fake) (MON-000911)","type":"asset","serial":null},` +
+			`"location":null,"created_at":{"datetime":"2026-01-02 03:04:06","formatted":"2026-01-02 03:04 AM"},"next_audit_date":null,` +
+			`"days_to_next_audit":null,"action_type":"checkout","admin":{"id":1,"name":"Admin Fakeuser","first_name":"Admin","last_name":"Fakeuser"},` +
+			`"target":{"id":118,"name":"Yara","type":"user"},"note":null,"signature_file":null,"log_meta":null,"action_source":"gui"},` +
+			`{"id":"8","action_type":"update","item":{"id":"118","type":"user"},"target":null,"log_meta":{"email":{"old":null,"new":"y@example.test"}}}]}`,
+		`{"total":1,"rows":[{"id":9,"action_type":"create new","item":null,"created_at":{"datetime":"0000-00-00 00:00:00"},"log_meta":[]}]}`,
+		`{"total":0,"rows":[]}`,
+		`{"message":"This action is unauthorized."}`,
+		`{"status":"error","messages":"Too many requests","payload":null}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		p, err := decodePage(body, time.UTC, readActivity)
+		checkFuzzedPage(t, body, p, err, func(e *model.ActivityEntry) int64 { return e.ID })
+		for _, e := range p.rows {
+			if (e.ItemID == nil && e.ItemType != "") || (e.TargetID == nil && e.TargetType != "") {
+				t.Fatalf("entry %d has a type without an id: %+v", e.ID, e)
+			}
+		}
+	})
+}
+
+// FuzzDecodeReferencePage feeds arbitrary bodies to the departments,
+// locations and companies decoder.
+func FuzzDecodeReferencePage(f *testing.F) {
+	for _, seed := range []string{
+		`{"total":2,"rows":[{"id":3,"name":"R&amp;D (Fake)","image":null,"users_count":1,"notes":null,` +
+			`"created_at":{"datetime":"2024-02-14 09:31:07","formatted":"2024-02-14 09:31 AM"},` +
+			`"updated_at":{"datetime":"2026-01-02 03:05:05","formatted":"2026-01-02 03:05 AM"},"available_actions":{"update":true,"delete":false}},` +
+			`{"id":"4","name":7,"updated_at":null}]}`,
+		`{"total":1,"rows":[{"name":"no id"}]}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		p, err := decodePage(body, time.UTC, readReference)
+		checkFuzzedPage(t, body, p, err, func(r *model.Reference) int64 { return r.ID })
+	})
+}

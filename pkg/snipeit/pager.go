@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"iter"
 	"net/url"
-	"strconv"
 
 	"github.com/usersync/usersync/pkg/model"
 )
@@ -15,10 +14,7 @@ import (
 // ends with a non-nil error (and no more users) when the listing cannot be
 // read completely.
 func (c *Client) Users(ctx context.Context) iter.Seq2[*model.User, error] {
-	l := listing[model.User]{
-		endpoint: "users", path: "/users", read: readUser,
-		id: func(u *model.User) int64 { return u.ID },
-	}
+	l := usersListing("users", nil)
 	return func(yield func(*model.User, error) bool) {
 		var problems fieldWarnings
 		defer problems.report(c.log, "users")
@@ -31,13 +27,8 @@ func (c *Client) Users(ctx context.Context) iter.Seq2[*model.User, error] {
 // status=Archived, so this pages both. An asset archived or unarchived
 // while the run pages can come in both listings; consumers keep the last.
 func (c *Client) Assets(ctx context.Context) iter.Seq2[*model.Asset, error] {
-	base := listing[model.Asset]{
-		endpoint: "hardware", path: "/hardware", read: readAsset,
-		id: func(a *model.Asset) int64 { return a.ID },
-	}
-	archived := base
-	archived.endpoint = "hardware_archived"
-	archived.filter = url.Values{"status": {"Archived"}}
+	base := assetsListing("hardware", nil)
+	archived := assetsListing("hardware_archived", url.Values{"status": {"Archived"}})
 	return func(yield func(*model.Asset, error) bool) {
 		// Where the site sets show_archived_in_list, the default listing
 		// already holds the archived assets and the second pass would only
@@ -83,30 +74,14 @@ type listing[T any] struct {
 	filter   url.Values               // extra query parameters
 	read     func(*reader) (T, error) // reads one row
 	id       func(*T) int64
+	// fallback, when set, reports whether a page is in the order the
+	// server falls back to for a sort it does not know.
+	fallback func([]T) bool
 }
 
-// fetchPage gets one page sorted by id. An empty first page of a listing
-// whose total is not zero is inconsistent and retried like any other body
-// that is not data.
+// fetchPage gets one page sorted by id.
 func fetchPage[T any](ctx context.Context, c *Client, l listing[T], offset, limit int64) (page[T], error) {
-	q := url.Values{}
-	for k, v := range l.filter {
-		q[k] = v
-	}
-	q.Set("sort", "id")
-	q.Set("order", "asc")
-	q.Set("limit", strconv.FormatInt(limit, 10))
-	q.Set("offset", strconv.FormatInt(offset, 10))
-	var p page[T]
-	err := c.get(ctx, l.endpoint, l.path, q, func(body []byte) error {
-		var err error
-		p, err = decodePage(body, c.cfg.Location, l.read)
-		if err == nil && offset == 0 && len(p.rows) == 0 && p.total > 0 {
-			return fmt.Errorf("%w: total is %d but the first page is empty", errNotData, p.total)
-		}
-		return err
-	})
-	return p, err
+	return fetchOrdered(ctx, c, l, "id", "asc", offset, limit)
 }
 
 // pageResult is a page fetched ahead of its turn.

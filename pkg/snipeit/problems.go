@@ -1,6 +1,9 @@
 package snipeit
 
-import "log/slog"
+import (
+	"log/slog"
+	"unicode/utf8"
+)
 
 // fieldWarnings collects the unreadable values of one scope's run (the
 // users listing, or both asset listings), so that a field broken in every
@@ -51,4 +54,42 @@ func logProblem(log *slog.Logger, endpoint string, p fieldProblem, rows int) {
 		args = append(args, "reason", p.reason)
 	}
 	log.Warn("snipe-it sent a value that cannot be read; stored as NULL or the column's empty value", args...)
+}
+
+// fieldProblem is a value that could not be read and was stored as NULL
+// or as its type's empty value.
+type fieldProblem struct {
+	id     int64  // the record's id
+	field  string // e.g. "activated"
+	sub    string // the member of a nested object, e.g. "id" of department
+	value  string // what came, shortened
+	stored string // what is stored instead: NULL, false, 0 or ""
+	reason string // why it cannot be read, when not obvious
+}
+
+// name is the dotted field name, e.g. "department.id".
+func (p fieldProblem) name() string {
+	if p.sub == "" {
+		return p.field
+	}
+	return p.field + "." + p.sub
+}
+
+// Values stored in place of what cannot be read.
+const (
+	storedNull  = "NULL"
+	storedFalse = "false"
+	storedZero  = "0"
+	storedEmpty = `""`
+)
+
+// snippet shortens a value for a message, on a rune boundary.
+func snippet(b []byte) string {
+	if len(b) > 40 {
+		b = b[:40]
+		for len(b) > 0 && !utf8.Valid(b) {
+			b = b[:len(b)-1]
+		}
+	}
+	return string(b)
 }

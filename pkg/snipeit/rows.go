@@ -3,6 +3,7 @@ package snipeit
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/usersync/usersync/pkg/model"
 )
@@ -347,4 +348,113 @@ func (r *reader) customValue(field, sub string) string {
 		return r.str(field, sub)
 	}
 	return string(r.value())
+}
+
+// ref reads a nested {id, name} object (department, location, company…):
+// its id, nil when null, absent, 0 or unreadable, and its name.
+func (r *reader) ref(field string) (*int64, string) {
+	id, name, _ := r.typedRef(field)
+	return id, name
+}
+
+// typedRef reads a nested {id, name, type…} object (an activity entry's
+// item or target carries its type): its id, nil when null, absent, 0 or
+// unreadable, its name and its type.
+func (r *reader) typedRef(field string) (id *int64, name, typ string) {
+	var n int64
+	var ok bool
+	r.members(field, "", storedNull, func(member []byte) {
+		switch string(member) {
+		case "id":
+			n, ok = r.integer(field, "id", 64, storedNull)
+		case "name":
+			name = r.str(field, "name")
+		case "type":
+			typ = r.str(field, "type")
+		default:
+			r.skip()
+		}
+	})
+	if !ok || n == 0 {
+		return nil, "", ""
+	}
+	return &n, name, typ
+}
+
+// refIDs reads an array of {id, name} objects (companies) into their ids;
+// nil when null.
+func (r *reader) refIDs(field string) []int64 {
+	var ids []int64
+	if !r.elements(field, storedNull, func() {
+		if id, _ := r.ref(field); id != nil {
+			ids = append(ids, *id)
+		}
+	}) {
+		return nil
+	}
+	if ids == nil {
+		ids = []int64{}
+	}
+	return ids
+}
+
+// groups reads a user's groups: {"total":n,"rows":[{id,name}…]}, or the
+// raw relation array of Snipe-IT 4.0; nil when null.
+func (r *reader) groups(field string) []string {
+	names := []string{}
+	name := func() {
+		r.members(field, "rows", storedNull, func(n []byte) {
+			if string(n) == "name" {
+				names = append(names, r.str(field, "name"))
+			} else {
+				r.skip()
+			}
+		})
+	}
+	switch r.peek() {
+	case '[':
+		r.elements(field, storedNull, name)
+		return names
+	case '{':
+		r.members(field, "", storedNull, func(n []byte) {
+			if string(n) == "rows" {
+				r.elements(field, storedNull, name)
+			} else {
+				r.skip()
+			}
+		})
+		return names
+	case 'n':
+		r.skip()
+		return nil
+	}
+	r.problem(field, "", r.value(), storedNull)
+	return nil
+}
+
+// restore reads available_actions' restore flag. Before Snipe-IT 6 a row
+// had no deleted_at: restore=true was the only sign of a soft delete.
+func (r *reader) restore(field string) (restore bool) {
+	r.members(field, "", storedNull, func(n []byte) {
+		if string(n) == "restore" {
+			restore = r.boolean(field, "restore")
+		} else {
+			r.skip()
+		}
+	})
+	return restore
+}
+
+// deletedAt returns a row's deletion time: deleted_at, or for rows from
+// versions without it, updated_at when restore is offered (Laravel's soft
+// delete touches updated_at).
+func deletedAt(deleted, updated *time.Time, restore bool) *time.Time {
+	if deleted != nil || !restore {
+		return deleted
+	}
+	if updated != nil {
+		return updated
+	}
+	epoch := time.Unix(0, 0).UTC()
+	return &epoch
 }

@@ -1,7 +1,19 @@
-// Package syncer is the sync use case: under the single-writer lock, for
-// each scope, stream every record from the source into the store in one
-// transaction, record the run in sync_runs, and report what happened. It
-// declares the small Source and Store interfaces it consumes.
+// Package syncer is the sync use case: for each scope, stream every
+// record from the source into the store in one transaction, record the run
+// in sync_runs, and report what happened; a real run does so under the
+// single-writer lock, a dry run reads and writes nothing. It declares the
+// small Source and Store interfaces it consumes.
+//
+// The store exposes a scope's write as steps (model.MirrorTx: stage,
+// vanished, live rows, changes, apply, commit) and the syncer decides
+// between them: which vanished rows are really gone (it asks the source
+// about each when they are few), whether the mass-delete guard lets the
+// run delete them, what to report, and how long each step took. Keeping
+// those decisions here, rather than handing the store callbacks to call
+// back up with, keeps the sync's rules out of the SQL adapter and the data
+// flowing one way, source to syncer to store; and an incremental run can
+// apply "these rows changed, these ids were deleted" with the same steps,
+// because nothing in the store deletes whatever did not come.
 package syncer
 
 import (
@@ -32,8 +44,11 @@ type Store interface {
 	AbandonRuns(ctx context.Context) (int64, error)
 	StartRun(ctx context.Context, scope model.Scope, trigger, jobName string) (int64, error)
 	FinishRun(ctx context.Context, id int64, status model.RunStatus, c model.RunCounts, errText string) error
-	MirrorUsers(ctx context.Context, users iter.Seq2[*model.User, error], opts model.MirrorOptions) (model.RunCounts, error)
-	MirrorAssets(ctx context.Context, assets iter.Seq2[*model.Asset, error], opts model.MirrorOptions) (model.RunCounts, error)
+	// BeginUsers and BeginAssets start writing one scope in one
+	// transaction. A dry run's transaction reads one snapshot of the
+	// mirror, writes nothing, and needs no lock.
+	BeginUsers(ctx context.Context, dryRun bool) (model.MirrorTx[model.User], error)
+	BeginAssets(ctx context.Context, dryRun bool) (model.MirrorTx[model.Asset], error)
 	// CountRows returns how many live and soft-deleted rows scope's mirror
 	// holds.
 	CountRows(ctx context.Context, scope model.Scope) (live, deleted int64, err error)
@@ -44,8 +59,8 @@ type Config struct {
 	Source Source
 	Store  Store
 	Logger *slog.Logger
-	// Trigger and JobName are recorded with each run ("schedule", "manual",
-	// "api", "cli"; the Kubernetes Job's name).
+	// Trigger and JobName are recorded with each run (one of
+	// model.Triggers; the Kubernetes Job's name).
 	Trigger string
 	JobName string
 	// AllowMassDelete lifts the mass-delete guard.
@@ -57,7 +72,8 @@ type Config struct {
 	// model.DefaultMaxDeleteRows).
 	MaxDeleteRows int64
 	// DryRun computes and reports every change and writes nothing, not even
-	// a sync_runs row.
+	// a sync_runs row. It takes no lock: each scope reads one snapshot of
+	// the mirror, so a real run may start (and commit) meanwhile.
 	DryRun bool
 	// OnChange receives each change in a dry run (and in a real run when
 	// set). It is never called concurrently, though the scopes of one Run
@@ -74,11 +90,9 @@ type Config struct {
 // Syncer runs syncs.
 type Syncer struct {
 	cfg      Config
+	guard    model.DeleteGuard
 	changeMu sync.Mutex // serialises OnChange
 }
-
-// errWriteFailed is why the source is stopped when the store failed.
-var errWriteFailed = errors.New("writing to the mirror failed")
 
 // New returns a Syncer for cfg.
 func New(cfg Config) (*Syncer, error) {
@@ -94,7 +108,8 @@ func New(cfg Config) (*Syncer, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Syncer{cfg: cfg}, nil
+	guard := model.DeleteGuard{AllowMassDelete: cfg.AllowMassDelete, MaxDeleteFraction: cfg.MaxDeleteFraction, MaxDeleteRows: cfg.MaxDeleteRows}
+	return &Syncer{cfg: cfg, guard: guard}, nil
 }
 
 // ScopeResult is what one scope's run did. A dry run that the
@@ -125,18 +140,24 @@ type MirrorRows struct {
 // another sync holds the lock — every scope is then reported skipped — or
 // the first scope's failure. A failed scope does not stop the next one
 // unless the context is done.
+//
+// A dry run takes no lock. It only reads, each scope in one snapshot, so
+// a real run committing meanwhile cannot make its report inconsistent; and
+// the lock would have it the other way round: a real run starting while a
+// dry run held it — exclusive or shared, the real run's is exclusive —
+// would be skipped, its changes waiting for the next schedule.
 func (s *Syncer) Run(ctx context.Context, scopes []model.Scope) ([]ScopeResult, error) {
 	log := s.cfg.Logger
-	release, err := s.cfg.Store.TryLockSync(ctx)
-	if errors.Is(err, model.ErrLocked) {
-		return s.skip(ctx, scopes, err), err
-	}
-	if err != nil {
-		return s.failAll(scopes, err), fmt.Errorf("lock the mirror: %w", err)
-	}
-	defer release(ctx)
-
 	if !s.cfg.DryRun {
+		release, err := s.cfg.Store.TryLockSync(ctx)
+		if errors.Is(err, model.ErrLocked) {
+			return s.skip(ctx, scopes, err), err
+		}
+		if err != nil {
+			return s.failAll(scopes, err), fmt.Errorf("lock the mirror: %w", err)
+		}
+		defer release(ctx)
+
 		n, err := s.cfg.Store.AbandonRuns(ctx)
 		if err != nil {
 			return s.failAll(scopes, err), err
@@ -203,16 +224,9 @@ func (s *Syncer) runScope(ctx context.Context, scope model.Scope, fetched func()
 	}
 	log.Info("sync started", "run_id", runID, "dry_run", s.cfg.DryRun)
 
-	opts := model.MirrorOptions{
-		AllowMassDelete:   s.cfg.AllowMassDelete,
-		MaxDeleteFraction: s.cfg.MaxDeleteFraction,
-		MaxDeleteRows:     s.cfg.MaxDeleteRows,
-		DryRun:            s.cfg.DryRun,
-		MaxConfirm:        s.cfg.MaxConfirm,
-		Observe:           func(step string, d time.Duration) { r.Durations[step] = d },
-	}
+	var onChange func(model.Change)
 	if s.cfg.OnChange != nil {
-		opts.OnChange = func(c model.Change) {
+		onChange = func(c model.Change) {
 			// Scopes overlap (see Run): one scope's changes can be
 			// reported while the next one's are.
 			s.changeMu.Lock()
@@ -220,12 +234,6 @@ func (s *Syncer) runScope(ctx context.Context, scope model.Scope, fetched func()
 			s.cfg.OnChange(scope, c)
 		}
 	}
-	// The source gets a context of its own, which the store cancels when
-	// writing fails mid-stream, so that a slow page does not hold up the
-	// failure.
-	srcCtx, cancelSrc := context.WithCancelCause(ctx)
-	defer cancelSrc(nil)
-	opts.CancelSource = func() { cancelSrc(errWriteFailed) }
 	start := time.Now()
 	var fetchTime time.Duration
 	fetchDone := func() {
@@ -235,11 +243,13 @@ func (s *Syncer) runScope(ctx context.Context, scope model.Scope, fetched func()
 	var err error
 	switch scope {
 	case model.ScopeUsers:
-		opts.ConfirmDeleted = confirmGone(log, s.cfg.Source.User, func(u *model.User) bool { return u.DeletedAt != nil })
-		r.Counts, err = s.cfg.Store.MirrorUsers(ctx, timed(s.cfg.Source.Users(srcCtx), fetchDone), opts)
+		r.Counts, err = mirror(ctx, s, log, scope, s.cfg.Store.BeginUsers, upstream[model.User]{
+			list: s.cfg.Source.Users, get: s.cfg.Source.User, deleted: func(u *model.User) bool { return u.DeletedAt != nil },
+		}, fetchDone, onChange, r.Durations)
 	case model.ScopeAssets:
-		opts.ConfirmDeleted = confirmGone(log, s.cfg.Source.Asset, func(a *model.Asset) bool { return a.DeletedAt != nil })
-		r.Counts, err = s.cfg.Store.MirrorAssets(ctx, timed(s.cfg.Source.Assets(srcCtx), fetchDone), opts)
+		r.Counts, err = mirror(ctx, s, log, scope, s.cfg.Store.BeginAssets, upstream[model.Asset]{
+			list: s.cfg.Source.Assets, get: s.cfg.Source.Asset, deleted: func(a *model.Asset) bool { return a.DeletedAt != nil },
+		}, fetchDone, onChange, r.Durations)
 	default:
 		err = fmt.Errorf("%w: unknown scope %q", model.ErrInvalid, scope)
 	}
@@ -331,26 +341,125 @@ func timed[T any](seq iter.Seq2[*T, error], done func()) iter.Seq2[*T, error] {
 	}
 }
 
-// confirmGone builds the store's ConfirmDeleted check: each row that did
-// not come in the listing is looked up on its own, and kept if the source
-// still has it live — a row can slip between Snipe-IT's default and
-// archived asset listings while they are paged.
-func confirmGone[T any](log *slog.Logger, get func(context.Context, int64) (*T, error), deleted func(*T) bool) func(context.Context, []int64) ([]int64, error) {
-	return func(ctx context.Context, ids []int64) ([]int64, error) {
-		var live []int64
-		for _, id := range ids {
-			row, err := get(ctx, id)
-			switch {
-			case errors.Is(err, model.ErrNotFound):
-			case err != nil:
-				return nil, fmt.Errorf("check whether %d is gone: %w", id, err)
-			case !deleted(row):
-				live = append(live, id)
-			}
-		}
-		if len(live) > 0 {
-			log.Warn("rows missing from the listing are still live upstream; kept", "ids", live)
-		}
-		return live, nil
+// upstream is what the syncer reads of one scope from the source.
+type upstream[T any] struct {
+	list func(context.Context) iter.Seq2[*T, error]
+	// get looks one row up, soft-deleted ones too; model.ErrNotFound when
+	// the source has no such row.
+	get     func(context.Context, int64) (*T, error)
+	deleted func(*T) bool
+}
+
+// mirror writes one scope to the mirror, step by step: stage the
+// listing; take the live rows that did not come, and when they are few
+// keep those the source still has live; check the guard; report the
+// changes (a dry run counts them and stops there); apply; commit. fetched
+// is called when the listing has ended; steps receives the durations of
+// "stage" and "merge" (everything after the stage, the commit included).
+func mirror[T any](ctx context.Context, s *Syncer, log *slog.Logger, scope model.Scope,
+	begin func(context.Context, bool) (model.MirrorTx[T], error), src upstream[T],
+	fetched func(), onChange func(model.Change), steps map[string]time.Duration,
+) (model.RunCounts, error) {
+	var counts model.RunCounts
+	tx, err := begin(ctx, s.cfg.DryRun)
+	if err != nil {
+		return counts, err
 	}
+	defer tx.Rollback(ctx)
+
+	start := time.Now()
+	counts.Fetched, err = tx.Stage(ctx, func(ctx context.Context) iter.Seq2[*T, error] { return timed(src.list(ctx), fetched) })
+	steps["stage"] = time.Since(start)
+	if err != nil {
+		return counts, err
+	}
+
+	start = time.Now()
+	deleted, err := tx.Vanished(ctx)
+	if err != nil {
+		return counts, err
+	}
+	// A row can slip between Snipe-IT's default and archived asset
+	// listings while they are paged; when few rows vanished, each is
+	// looked up on its own before it is deleted.
+	if n := len(deleted); n > 0 && n <= s.cfg.MaxConfirm {
+		if deleted, err = confirmGone(ctx, log, src, deleted); err != nil {
+			return counts, err
+		}
+	}
+	var refused error
+	if len(deleted) > 0 {
+		live, err := tx.LiveRows(ctx)
+		if err != nil {
+			return counts, err
+		}
+		refused = s.guard.Check(scope, live, int64(len(deleted)), counts.Fetched)
+	}
+	if refused != nil && !s.cfg.DryRun {
+		return counts, refused
+	}
+	if s.cfg.DryRun || onChange != nil {
+		var would model.RunCounts
+		err := tx.Changes(ctx, deleted, func(c model.Change) {
+			tally(&would, c)
+			if onChange != nil {
+				onChange(c)
+			}
+		})
+		if err != nil {
+			return counts, err
+		}
+		if s.cfg.DryRun {
+			// A run the guard would refuse still reports what it would do.
+			counts.Inserted, counts.Updated, counts.Deleted = would.Inserted, would.Updated, would.Deleted
+			counts.Unchanged = counts.Fetched - counts.Inserted - counts.Updated
+			steps["merge"] = time.Since(start)
+			return counts, refused
+		}
+	}
+	applied, err := tx.Apply(ctx, deleted)
+	if err != nil {
+		return counts, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return counts, err
+	}
+	steps["merge"] = time.Since(start)
+	return applied, nil
+}
+
+// tally counts a change as the run's counts do: a restore is an update.
+func tally(c *model.RunCounts, ch model.Change) {
+	switch ch.Kind {
+	case model.ChangeInsert:
+		c.Inserted++
+	case model.ChangeUpdate, model.ChangeRestore:
+		c.Updated++
+	case model.ChangeDelete:
+		c.Deleted++
+	}
+}
+
+// confirmGone looks up each of the vanished ids on its own and returns
+// those the source does not have live: unknown (purged) or soft-deleted
+// there. Rows still live upstream are kept as they are.
+func confirmGone[T any](ctx context.Context, log *slog.Logger, src upstream[T], vanished []int64) ([]int64, error) {
+	var gone, live []int64
+	for _, id := range vanished {
+		row, err := src.get(ctx, id)
+		switch {
+		case errors.Is(err, model.ErrNotFound):
+			gone = append(gone, id)
+		case err != nil:
+			return nil, fmt.Errorf("check whether %d is gone: %w", id, err)
+		case src.deleted(row):
+			gone = append(gone, id)
+		default:
+			live = append(live, id)
+		}
+	}
+	if len(live) > 0 {
+		log.Warn("rows missing from the listing are still live upstream; kept", "ids", live)
+	}
+	return gone, nil
 }

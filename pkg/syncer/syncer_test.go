@@ -22,24 +22,23 @@ type fakeSource struct {
 	midway   func() // called after the users, before usersErr
 	assets   []model.Asset
 	lookup   map[int64]*model.User // nil entry: not found
+	mu       sync.Mutex
+	lookedUp []int64
 }
 
-func rows[T any](rs []T, err error) iter.Seq2[*T, error] {
+func rows[T any](rs []T) iter.Seq2[*T, error] {
 	return func(yield func(*T, error) bool) {
 		for i := range rs {
 			if !yield(&rs[i], nil) {
 				return
 			}
 		}
-		if err != nil {
-			yield(nil, err)
-		}
 	}
 }
 
 func (f *fakeSource) Users(context.Context) iter.Seq2[*model.User, error] {
 	return func(yield func(*model.User, error) bool) {
-		for u, err := range rows(f.users, nil) {
+		for u, err := range rows(f.users) {
 			if !yield(u, err) {
 				return
 			}
@@ -53,9 +52,12 @@ func (f *fakeSource) Users(context.Context) iter.Seq2[*model.User, error] {
 	}
 }
 func (f *fakeSource) Assets(context.Context) iter.Seq2[*model.Asset, error] {
-	return rows(f.assets, nil)
+	return rows(f.assets)
 }
 func (f *fakeSource) User(_ context.Context, id int64) (*model.User, error) {
+	f.mu.Lock()
+	f.lookedUp = append(f.lookedUp, id)
+	f.mu.Unlock()
 	if u := f.lookup[id]; u != nil {
 		return u, nil
 	}
@@ -65,26 +67,40 @@ func (f *fakeSource) Asset(context.Context, int64) (*model.Asset, error) {
 	return nil, model.ErrNotFound
 }
 
-// fakeStore records runs and drains the sequences it is given.
+// scopeState is what the fake store holds and records for one scope.
+type scopeState struct {
+	live     int64          // live rows in the mirror
+	vanished []int64        // what Vanished answers
+	changes  []model.Change // what Changes emits
+	// overlap, when set, is waited for (users) or closed (assets) before
+	// Changes emits, so that both scopes report at once.
+	overlap chan struct{}
+
+	dryRun     bool
+	applied    []int64 // the ids Apply was told to delete; nil when not called
+	committed  bool
+	rolledBack bool
+}
+
+// fakeStore records runs and the steps of each scope's write.
 type fakeStore struct {
 	mu       sync.Mutex
 	locked   bool
+	lockAsks int
 	runs     map[int64]model.RunStatus
 	errs     map[int64]string
 	nextID   int64
-	confirm  []int64 // ids MirrorUsers asks ConfirmDeleted about
-	kept     []int64
 	finishOK bool // FinishRun saw a live context
-	// overlap, when set, makes the users scope report its changes while
-	// the assets scope reports its own.
-	overlap chan struct{}
+	scopes   map[model.Scope]*scopeState
 }
 
 func newStore() *fakeStore {
-	return &fakeStore{runs: map[int64]model.RunStatus{}, errs: map[int64]string{}}
+	return &fakeStore{runs: map[int64]model.RunStatus{}, errs: map[int64]string{},
+		scopes: map[model.Scope]*scopeState{model.ScopeUsers: {}, model.ScopeAssets: {}}}
 }
 
 func (s *fakeStore) TryLockSync(context.Context) (func(context.Context), error) {
+	s.lockAsks++
 	if s.locked {
 		return nil, model.ErrLocked
 	}
@@ -105,56 +121,71 @@ func (s *fakeStore) FinishRun(ctx context.Context, id int64, st model.RunStatus,
 	s.finishOK = ctx.Err() == nil
 	return nil
 }
-
-func drain[T any](seq iter.Seq2[*T, error]) (int64, error) {
-	var n int64
-	for _, err := range seq {
-		if err != nil {
-			return n, err
-		}
-		n++
-	}
-	return n, nil
-}
-
-func (s *fakeStore) MirrorUsers(ctx context.Context, seq iter.Seq2[*model.User, error], opts model.MirrorOptions) (model.RunCounts, error) {
-	n, err := drain(seq)
-	if err != nil {
-		return model.RunCounts{}, err
-	}
-	if s.overlap != nil {
-		// Report while the assets scope reports too.
-		<-s.overlap
-		report(opts, n)
-	}
-	if opts.ConfirmDeleted != nil && len(s.confirm) > 0 {
-		if s.kept, err = opts.ConfirmDeleted(ctx, s.confirm); err != nil {
-			return model.RunCounts{}, err
-		}
-	}
-	return model.RunCounts{Fetched: n, Unchanged: n}, nil
-}
-func (s *fakeStore) MirrorAssets(_ context.Context, seq iter.Seq2[*model.Asset, error], opts model.MirrorOptions) (model.RunCounts, error) {
-	n, err := drain(seq)
-	if s.overlap != nil {
-		close(s.overlap)
-		report(opts, n)
-	}
-	return model.RunCounts{Fetched: n, Unchanged: n}, err
-}
-
-// report sends one change per row, as a dry run would.
-func report(opts model.MirrorOptions, n int64) {
-	for i := range n {
-		opts.OnChange(model.Change{Kind: model.ChangeInsert, ID: i})
-	}
-}
-
 func (s *fakeStore) CountRows(context.Context, model.Scope) (int64, int64, error) { return 0, 0, nil }
 
-func newSyncer(t *testing.T, src syncer.Source, st syncer.Store) *syncer.Syncer {
+func (s *fakeStore) BeginUsers(_ context.Context, dryRun bool) (model.MirrorTx[model.User], error) {
+	st := s.scopes[model.ScopeUsers]
+	st.dryRun = dryRun
+	return &fakeTx[model.User]{st: st}, nil
+}
+func (s *fakeStore) BeginAssets(_ context.Context, dryRun bool) (model.MirrorTx[model.Asset], error) {
+	st := s.scopes[model.ScopeAssets]
+	st.dryRun = dryRun
+	return &fakeTx[model.Asset]{st: st, closeOverlap: true}, nil
+}
+
+// fakeTx drains what it stages and answers from its scope's state.
+type fakeTx[T any] struct {
+	st           *scopeState
+	closeOverlap bool
+	staged       int64
+}
+
+func (tx *fakeTx[T]) Stage(ctx context.Context, rows func(context.Context) iter.Seq2[*T, error]) (int64, error) {
+	for _, err := range rows(ctx) {
+		if err != nil {
+			return tx.staged, err
+		}
+		tx.staged++
+	}
+	return tx.staged, nil
+}
+func (tx *fakeTx[T]) Vanished(context.Context) ([]int64, error) { return tx.st.vanished, nil }
+func (tx *fakeTx[T]) LiveRows(context.Context) (int64, error)   { return tx.st.live, nil }
+func (tx *fakeTx[T]) Changes(_ context.Context, _ []int64, emit func(model.Change)) error {
+	if tx.st.overlap != nil {
+		if tx.closeOverlap {
+			close(tx.st.overlap)
+		} else {
+			<-tx.st.overlap
+		}
+	}
+	for _, c := range tx.st.changes {
+		emit(c)
+	}
+	return nil
+}
+func (tx *fakeTx[T]) Apply(_ context.Context, deleted []int64) (model.RunCounts, error) {
+	tx.st.applied = append([]int64{}, deleted...)
+	return model.RunCounts{Fetched: tx.staged, Deleted: int64(len(deleted)), Unchanged: tx.staged}, nil
+}
+func (tx *fakeTx[T]) Commit(context.Context) error {
+	tx.st.committed = true
+	return nil
+}
+func (tx *fakeTx[T]) Rollback(context.Context) {
+	if !tx.st.committed {
+		tx.st.rolledBack = true
+	}
+}
+
+func newSyncer(t *testing.T, src syncer.Source, st syncer.Store, tweak ...func(*syncer.Config)) *syncer.Syncer {
 	t.Helper()
-	s, err := syncer.New(syncer.Config{Source: src, Store: st, Logger: slog.New(slog.DiscardHandler)})
+	cfg := syncer.Config{Source: src, Store: st, Logger: slog.New(slog.DiscardHandler)}
+	for _, f := range tweak {
+		f(&cfg)
+	}
+	s, err := syncer.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,11 +210,16 @@ func TestRunSyncsEveryScopeInOrder(t *testing.T) {
 	if res[0].Scope != model.ScopeUsers || res[1].Scope != model.ScopeAssets {
 		t.Fatalf("results out of order: %v, %v", res[0].Scope, res[1].Scope)
 	}
-	if res[0].Counts.Fetched != 3 || res[1].Counts.Fetched != 2 {
-		t.Errorf("fetched = %d, %d; want 3, 2", res[0].Counts.Fetched, res[1].Counts.Fetched)
+	if diff := cmp.Diff([]model.RunCounts{{Fetched: 3, Unchanged: 3}, {Fetched: 2, Unchanged: 2}}, []model.RunCounts{res[0].Counts, res[1].Counts}); diff != "" {
+		t.Errorf("counts (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff(map[int64]model.RunStatus{1: model.RunSucceeded, 2: model.RunSucceeded}, st.runs); diff != "" {
 		t.Errorf("recorded runs (-want +got):\n%s", diff)
+	}
+	for scope, state := range st.scopes {
+		if !state.committed {
+			t.Errorf("%s was not committed", scope)
+		}
 	}
 }
 
@@ -202,6 +238,28 @@ func TestRunSkipsAndRecordsWhenLocked(t *testing.T) {
 	}
 }
 
+// TestDryRunTakesNoLock: a dry run never asks for the single-writer lock,
+// so it runs while a real sync holds it, and a real sync starting while it
+// runs is not skipped; it records no run and commits nothing.
+func TestDryRunTakesNoLock(t *testing.T) {
+	st := newStore()
+	st.locked = true // a real sync is running
+	st.scopes[model.ScopeUsers].changes = []model.Change{{Kind: model.ChangeInsert, ID: 7}}
+	src := &fakeSource{users: make([]model.User, 3)}
+	res, err := newSyncer(t, src, st, func(c *syncer.Config) { c.DryRun = true }).Run(context.Background(), []model.Scope{model.ScopeUsers})
+	if err != nil {
+		t.Fatalf("a dry run while a real sync holds the lock: %v", err)
+	}
+	if st.lockAsks != 0 {
+		t.Errorf("the dry run asked for the lock %d times, want never", st.lockAsks)
+	}
+	users := st.scopes[model.ScopeUsers]
+	if res[0].Status != model.RunSucceeded || !users.dryRun || users.applied != nil || users.committed || !users.rolledBack || len(st.runs) != 0 {
+		t.Errorf("status %s, dry-run transaction %v, applied %v, committed %v, rolled back %v, runs recorded %d; want succeeded, a dry-run transaction rolled back with nothing applied or recorded",
+			res[0].Status, users.dryRun, users.applied, users.committed, users.rolledBack, len(st.runs))
+	}
+}
+
 func TestFailedScopeIsRecordedAndTheNextStillRuns(t *testing.T) {
 	boom := errors.New("snipe-it answered 500")
 	st := newStore()
@@ -215,6 +273,9 @@ func TestFailedScopeIsRecordedAndTheNextStillRuns(t *testing.T) {
 	}
 	if st.runs[1] != model.RunFailed || st.errs[1] == "" {
 		t.Errorf("users run recorded as %s with error %q; want failed with the cause", st.runs[1], st.errs[1])
+	}
+	if users := st.scopes[model.ScopeUsers]; users.applied != nil || users.committed || !users.rolledBack {
+		t.Errorf("the failed scope: applied %v, committed %v, rolled back %v; want rolled back, nothing applied", users.applied, users.committed, users.rolledBack)
 	}
 }
 
@@ -230,21 +291,121 @@ func TestCancelledRunIsStillRecordedAsFailed(t *testing.T) {
 	if st.runs[1] != model.RunFailed || !st.finishOK {
 		t.Errorf("run recorded as %q (live context %v); want failed, recorded despite the cancellation", st.runs[1], st.finishOK)
 	}
+	if !st.scopes[model.ScopeUsers].rolledBack {
+		t.Error("the cancelled scope was not rolled back")
+	}
 }
 
-func TestVanishedUsersAreCheckedOneByOne(t *testing.T) {
+// TestVanishedRowsAreDeletedOnlyWhenGoneUpstream: the few live rows that
+// did not come are looked up one by one; only those the source does not
+// have live are deleted. Many vanished rows are not looked up (that would
+// cost a request each): all are deleted, within the guard.
+func TestVanishedRowsAreDeletedOnlyWhenGoneUpstream(t *testing.T) {
 	gone := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	src := &fakeSource{users: make([]model.User, 1), lookup: map[int64]*model.User{
+	lookup := map[int64]*model.User{
 		2: {ID: 2},                   // still live upstream: the paging missed it
 		3: {ID: 3, DeletedAt: &gone}, // soft-deleted upstream
-	}}
-	st := newStore()
-	st.confirm = []int64{1, 2, 3} // 1 is unknown upstream (purged)
-	if _, err := newSyncer(t, src, st).Run(context.Background(), []model.Scope{model.ScopeUsers}); err != nil {
-		t.Fatal(err)
+	} // 1 is unknown upstream (purged)
+	tests := []struct {
+		name         string
+		vanished     []int64
+		maxConfirm   int
+		wantLookedUp []int64
+		wantDeleted  []int64
+	}{
+		{name: "few are confirmed one by one", vanished: []int64{1, 2, 3}, wantLookedUp: []int64{1, 2, 3}, wantDeleted: []int64{1, 3}},
+		{name: "more than MaxConfirm are deleted unconfirmed", vanished: []int64{1, 2, 3}, maxConfirm: 2, wantDeleted: []int64{1, 2, 3}},
+		{name: "none vanished, none looked up", wantDeleted: []int64{}},
 	}
-	if diff := cmp.Diff([]int64{2}, st.kept); diff != "" {
-		t.Errorf("kept (-want +got):\n%s", diff)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := &fakeSource{users: make([]model.User, 100), lookup: lookup}
+			st := newStore()
+			st.scopes[model.ScopeUsers].live, st.scopes[model.ScopeUsers].vanished = 103, tt.vanished
+			res, err := newSyncer(t, src, st, func(c *syncer.Config) { c.MaxConfirm = tt.maxConfirm }).
+				Run(context.Background(), []model.Scope{model.ScopeUsers})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.wantLookedUp, src.lookedUp); diff != "" {
+				t.Errorf("looked up (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.wantDeleted, st.scopes[model.ScopeUsers].applied); diff != "" {
+				t.Errorf("deleted (-want +got):\n%s", diff)
+			}
+			if got := res[0].Counts.Deleted; got != int64(len(tt.wantDeleted)) {
+				t.Errorf("counted %d deleted, want %d", got, len(tt.wantDeleted))
+			}
+		})
+	}
+}
+
+// TestGuardRefusalWritesNothing: the syncer applies the mass-delete guard
+// to the rows it would delete (after confirmation), and a refused scope is
+// rolled back with nothing applied and recorded as failed.
+func TestGuardRefusalWritesNothing(t *testing.T) {
+	tests := []struct {
+		name    string
+		cfg     func(*syncer.Config)
+		refused bool
+	}{
+		{name: "3 of 20 is refused by default", refused: true},
+		{name: "allow-mass-delete lets it through", cfg: func(c *syncer.Config) { c.AllowMassDelete = true }},
+		{name: "the floor lets it through", cfg: func(c *syncer.Config) { c.MaxDeleteRows = 3 }},
+		{name: "a larger share lets it through", cfg: func(c *syncer.Config) { c.MaxDeleteFraction = 0.2 }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := newStore()
+			users := st.scopes[model.ScopeUsers]
+			users.live, users.vanished = 20, []int64{1, 2, 3}
+			var tweaks []func(*syncer.Config)
+			if tt.cfg != nil {
+				tweaks = append(tweaks, tt.cfg)
+			}
+			res, err := newSyncer(t, &fakeSource{users: make([]model.User, 17)}, st, tweaks...).Run(context.Background(), []model.Scope{model.ScopeUsers})
+			if got := errors.Is(err, model.ErrMassDelete); got != tt.refused {
+				t.Fatalf("err = %v, want refused %v", err, tt.refused)
+			}
+			if tt.refused {
+				if users.applied != nil || users.committed || !users.rolledBack || res[0].Status != model.RunFailed || st.runs[1] != model.RunFailed {
+					t.Errorf("applied %v, committed %v, rolled back %v, status %s, recorded %s; want rolled back, nothing applied, failed",
+						users.applied, users.committed, users.rolledBack, res[0].Status, st.runs[1])
+				}
+			} else if diff := cmp.Diff([]int64{1, 2, 3}, users.applied); diff != "" || !users.committed {
+				t.Errorf("deleted (-want +got):\n%s\ncommitted %v", diff, users.committed)
+			}
+		})
+	}
+}
+
+// TestDryRunCountsWhatItWouldChange: a dry run's counts are the changes
+// the store lists (a restore is an update), and a dry run the guard would
+// refuse still reports them, with the refusal.
+func TestDryRunCountsWhatItWouldChange(t *testing.T) {
+	st := newStore()
+	users := st.scopes[model.ScopeUsers]
+	users.live, users.vanished = 20, []int64{4, 5, 6}
+	users.changes = []model.Change{
+		{Kind: model.ChangeInsert, ID: 1}, {Kind: model.ChangeUpdate, ID: 2, Columns: []string{"email"}},
+		{Kind: model.ChangeRestore, ID: 3}, {Kind: model.ChangeDelete, ID: 4}, {Kind: model.ChangeDelete, ID: 5}, {Kind: model.ChangeDelete, ID: 6},
+	}
+	var reported []model.Change
+	res, err := newSyncer(t, &fakeSource{users: make([]model.User, 19)}, st, func(c *syncer.Config) {
+		c.DryRun = true
+		c.OnChange = func(_ model.Scope, ch model.Change) { reported = append(reported, ch) }
+	}).Run(context.Background(), []model.Scope{model.ScopeUsers})
+	if !errors.Is(err, model.ErrMassDelete) {
+		t.Fatalf("err = %v, want the guard's refusal (3 of 20)", err)
+	}
+	if diff := cmp.Diff(model.RunCounts{Fetched: 19, Inserted: 1, Updated: 2, Deleted: 3, Unchanged: 16}, res[0].Counts); diff != "" {
+		t.Errorf("counts (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(users.changes, reported); diff != "" {
+		t.Errorf("reported changes (-want +got):\n%s", diff)
+	}
+	if users.applied != nil || users.committed {
+		t.Errorf("a dry run applied %v, committed %v", users.applied, users.committed)
 	}
 }
 
@@ -255,13 +416,18 @@ func TestVanishedUsersAreCheckedOneByOne(t *testing.T) {
 func TestOnChangeIsNeverCalledConcurrently(t *testing.T) {
 	src := &fakeSource{users: make([]model.User, 300), assets: make([]model.Asset, 300)}
 	st := newStore()
-	st.overlap = make(chan struct{})
-	seen := map[model.Scope]int{} // unguarded on purpose
-	s, err := syncer.New(syncer.Config{Source: src, Store: st, Logger: slog.New(slog.DiscardHandler), DryRun: true,
-		OnChange: func(scope model.Scope, _ model.Change) { seen[scope]++ }})
-	if err != nil {
-		t.Fatal(err)
+	overlap := make(chan struct{})
+	for _, scope := range model.Scopes {
+		st.scopes[scope].overlap = overlap
+		for i := range 300 {
+			st.scopes[scope].changes = append(st.scopes[scope].changes, model.Change{Kind: model.ChangeInsert, ID: int64(i)})
+		}
 	}
+	seen := map[model.Scope]int{} // unguarded on purpose
+	s := newSyncer(t, src, st, func(c *syncer.Config) {
+		c.DryRun = true
+		c.OnChange = func(scope model.Scope, _ model.Change) { seen[scope]++ }
+	})
 	if _, err := s.Run(context.Background(), model.Scopes); err != nil {
 		t.Fatal(err)
 	}

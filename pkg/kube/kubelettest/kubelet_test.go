@@ -17,13 +17,7 @@ import (
 	"github.com/usersync/usersync/pkg/kube/kubetest"
 )
 
-var kube = kubetest.NewShared(kubetest.Options{})
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	kube.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { kubetest.Main(m) }
 
 const objects = `
 apiVersion: v1
@@ -98,7 +92,7 @@ func hasCondition(j *batchv1.Job, ct batchv1.JobConditionType) bool {
 }
 
 func TestJobsRunWithTheEnvironmentKubernetesResolves(t *testing.T) {
-	cp := kube.Get(t)
+	cp := kubetest.Get(t)
 	ns := cp.CreateNamespace(t, "kubelet")
 	ctx := context.Background()
 	if _, err := cp.CreateObjects(ctx, ns, []byte(objects)); err != nil {
@@ -164,7 +158,7 @@ test -z "$HOME_OF_THE_TEST" && echo resolved`
 // that set statuses by hand and tests that run Jobs see one Job
 // controller.
 func TestJobStatusIsSetJobStatus(t *testing.T) {
-	cp := kube.Get(t)
+	cp := kubetest.Get(t)
 	ns := cp.CreateNamespace(t, "kubelet-status")
 	ctx := context.Background()
 	jobs := cp.Clientset().BatchV1().Jobs(ns)

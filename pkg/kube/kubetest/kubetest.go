@@ -15,21 +15,17 @@
 // where hack/kube-assets.sh links them (make test runs it). Without them a
 // test skips — unless CI is set, where it fails.
 //
-// Starting costs seconds, so share one control plane per test binary:
+// Starting costs seconds, so a test binary shares one control plane:
 //
-//	var kube = kubetest.NewShared(kubetest.Options{})
-//
-//	func TestMain(m *testing.M) {
-//		code := m.Run()
-//		kube.Stop()
-//		os.Exit(code)
-//	}
+//	func TestMain(m *testing.M) { kubetest.Main(m) }
 //
 //	func TestSomething(t *testing.T) {
-//		cp := kube.Get(t) // starts on first use; skips without the binaries
+//		cp := kubetest.Get(t) // starts on first use; skips without the binaries
 //		ns := cp.CreateNamespace(t, "something")
 //		…
 //	}
+//
+// (NewShared makes a shared control plane with other Options.)
 //
 // Tests sharing one control plane should each work in their own namespace.
 // A test that stops or pauses the API server must not run in parallel with
@@ -307,10 +303,19 @@ func (cp *ControlPlane) StopAPIServer() {
 	}
 }
 
-// PauseAPIServer freezes kube-apiserver (SIGSTOP): connections are
-// accepted by the kernel but never answered — an API server that hangs,
-// which only client timeouts end. ResumeAPIServer thaws it.
-func (cp *ControlPlane) PauseAPIServer() error { return cp.signalAPIServer(syscall.SIGSTOP) }
+// PauseAPIServer freezes kube-apiserver (SIGSTOP) and returns once every
+// thread of it has stopped: connections are accepted by the kernel but
+// never answered — an API server that hangs, which only client timeouts
+// end. ResumeAPIServer thaws it.
+func (cp *ControlPlane) PauseAPIServer() error {
+	if err := cp.signalAPIServer(syscall.SIGSTOP); err != nil {
+		return err
+	}
+	cp.mu.Lock()
+	p := cp.apiserver
+	cp.mu.Unlock()
+	return waitStopped(p.cmd.Process.Pid, 10*time.Second)
+}
 
 // ResumeAPIServer undoes PauseAPIServer.
 func (cp *ControlPlane) ResumeAPIServer() error { return cp.signalAPIServer(syscall.SIGCONT) }

@@ -18,13 +18,7 @@ import (
 	"github.com/usersync/usersync/pkg/kube/kubetest"
 )
 
-var kube = kubetest.NewShared(kubetest.Options{})
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	kube.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { kubetest.Main(m) }
 
 func ctx(t *testing.T) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -62,7 +56,7 @@ subjects:
 `
 
 func TestServiceAccountTokensAreAuthorizedByRBAC(t *testing.T) {
-	cp := kube.Get(t)
+	cp := kubetest.Get(t)
 	ns := cp.CreateNamespace(t, "rbac")
 	objs, err := cp.CreateObjects(ctx(t), ns, []byte(rbacManifest))
 	if err != nil {
@@ -116,7 +110,7 @@ func TestServiceAccountTokensAreAuthorizedByRBAC(t *testing.T) {
 }
 
 func TestPodSecurityIsEnforced(t *testing.T) {
-	cp := kube.Get(t)
+	cp := kubetest.Get(t)
 	ns := cp.CreateNamespace(t, "podsecurity")
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "unhardened"},
@@ -129,7 +123,7 @@ func TestPodSecurityIsEnforced(t *testing.T) {
 }
 
 func TestKubectlUsesTheKubeconfigs(t *testing.T) {
-	cp := kube.Get(t)
+	cp := kubetest.Get(t)
 	kubectl, err := exec.LookPath("kubectl")
 	if err != nil {
 		if os.Getenv("CI") != "" {
@@ -166,7 +160,7 @@ func TestKubectlUsesTheKubeconfigs(t *testing.T) {
 // TestStopPauseAndRestart must not run in parallel with the tests above:
 // it takes the shared API server away for a while.
 func TestStopPauseAndRestart(t *testing.T) {
-	cp := kube.Get(t)
+	cp := kubetest.Get(t)
 	ns := cp.CreateNamespace(t, "restart")
 	if _, err := cp.CreateObjects(ctx(t), ns, []byte(rbacManifest)); err != nil {
 		t.Fatal(err)
@@ -217,7 +211,7 @@ func TestStopPauseAndRestart(t *testing.T) {
 func ptr[T any](v T) *T { return &v }
 
 func TestSetJobStatus(t *testing.T) {
-	cp := kube.Get(t)
+	cp := kubetest.Get(t)
 	ns := cp.CreateNamespace(t, "jobstatus")
 	jobs := cp.Clientset().BatchV1().Jobs(ns)
 	for _, phase := range []kubetest.JobPhase{kubetest.JobSucceeded, kubetest.JobFailed} {

@@ -64,3 +64,30 @@ func fail(tb testing.TB, err error) {
 	}
 	tb.Fatal(err)
 }
+
+// plane is the control plane of the test binary's tests that use Get and
+// Main.
+var plane = NewShared(Options{})
+
+// Get returns the test binary's control plane, started by the first test
+// that asks for it (see Shared.Get): tests that do not need Kubernetes pay
+// nothing. Each test should work in its own namespace (CreateNamespace).
+func Get(tb testing.TB) *ControlPlane {
+	tb.Helper()
+	return plane.Get(tb)
+}
+
+// Main is a TestMain for packages whose tests share the control plane of
+// Get: it runs the tests, stops the control plane if one started, runs
+// after (e.g. removing binaries the tests built), and exits with the
+// tests' status.
+//
+//	func TestMain(m *testing.M) { kubetest.Main(m) }
+func Main(m *testing.M, after ...func()) {
+	code := m.Run()
+	plane.Stop()
+	for _, f := range after {
+		f()
+	}
+	os.Exit(code)
+}

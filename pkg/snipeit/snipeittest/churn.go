@@ -13,6 +13,7 @@ func (s *Server) churn(rt route, added int) {
 	s.store.mu.Lock()
 	defer s.store.mu.Unlock()
 	now := s.now()
+	s.store.generation++
 	switch rt.kind {
 	case routeUsers:
 		t := s.store.users

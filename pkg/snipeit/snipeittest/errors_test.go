@@ -118,7 +118,7 @@ func errorCase(t *testing.T, ex errorExample) (run func(t *testing.T, host strin
 // one more request after wait.
 func rateLimitCase(v Version, wait time.Duration) func(*testing.T, string) *httptest.ResponseRecorder {
 	return func(t *testing.T, host string) *httptest.ResponseRecorder {
-		clock := newClock(time.Unix(1767225577, 0))
+		clock := NewClock(time.Unix(1767225577, 0))
 		s := mustNew(t, Config{Data: exampleData(), Version: v, RateLimitPerMinute: 120, Now: clock.Now})
 		for range 120 {
 			if w := serve(t, s, host+"/api/v1/users/42"); w.Code != http.StatusOK {

@@ -1,7 +1,9 @@
 package snipeittest
 
 import (
+	"cmp"
 	"html"
+	"slices"
 	"time"
 
 	"github.com/usersync/usersync/pkg/model"
@@ -63,17 +65,18 @@ func (s *Server) modelUser(u *User) model.User {
 		Activated:         u.Activated,
 		LDAPImport:        u.LDAPImport,
 		TwoFactorEnrolled: u.TwoFactorEnrolled,
-		AssetsCount:       int32(s.store.assetsCount(u.ID)),
-		LicensesCount:     int32(u.LicensesCount),
-		AccessoriesCount:  int32(u.AccessoriesCount),
-		ConsumablesCount:  int32(u.ConsumablesCount),
+		AssetsCount:       int32(s.store.assetsCount(u.ID, v.countsTrashedAssets())),
 		CreatedAt:         s.datetime(u.CreatedAt),
 		UpdatedAt:         s.datetime(u.UpdatedAt),
 		LastLogin:         s.datetime(u.LastLogin),
 	}
-	if v.v8() {
+	licenses, accessories, consumables := s.store.itemCounts(u.ID)
+	m.LicensesCount, m.AccessoriesCount, m.ConsumablesCount = int32(licenses), int32(accessories), int32(consumables)
+	if v.v8Rows() {
 		m.DisplayName = u.DisplayName
 		m.Mobile = u.Mobile
+	}
+	if v.v6Rows() {
 		m.Website = u.Website
 		m.Locale = u.Locale
 		m.Notes = html.UnescapeString(notesHTML(u.Notes))
@@ -130,7 +133,7 @@ func (s *Server) modelAsset(a *Asset) model.Asset {
 		DeletedAt:       s.datetime(a.DeletedAt),
 		CustomFields:    a.customFieldMap(),
 	}
-	if v.v8() {
+	if v.v6Rows() {
 		m.Byod = a.Byod
 		m.Requestable = a.Requestable
 		m.Notes = html.UnescapeString(notesHTML(a.Notes))
@@ -195,3 +198,24 @@ func idName(t *Tagged) (*int64, string) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// Departments, Locations and Companies return what GET /departments,
+// /locations and /companies list, ascending id, as a client reads them.
+func (s *Server) Departments() []model.Reference { return s.references(refDepartments) }
+
+// Locations returns the locations as GET /locations lists them.
+func (s *Server) Locations() []model.Reference { return s.references(refLocations) }
+
+// Companies returns the companies as GET /companies lists them.
+func (s *Server) Companies() []model.Reference { return s.references(refCompanies) }
+
+func (s *Server) references(kind refKind) []model.Reference {
+	s.store.mu.RLock()
+	defer s.store.mu.RUnlock()
+	out := make([]model.Reference, 0, len(s.store.refs[kind]))
+	for _, r := range s.store.refs[kind] {
+		out = append(out, model.Reference{ID: r.ID, Name: r.Name, UpdatedAt: s.datetime(r.UpdatedAt)})
+	}
+	slices.SortFunc(out, func(a, b model.Reference) int { return cmp.Compare(a.ID, b.ID) })
+	return out
+}

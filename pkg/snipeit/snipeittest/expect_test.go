@@ -33,6 +33,7 @@ func TestExpectedStateMatchesWire(t *testing.T) {
 	}{
 		{"8.6 in UTC", Config{Version: Version86}},
 		{"8.5 in New York with the dot separator", Config{Version: Version85, Timezone: newYork, DigitSeparator: SeparatorDot}},
+		{"7.0", Config{Version: Version70}},
 		{"5.0", Config{Version: Version50}},
 	} {
 		t.Run(tc.name+": the expected state is what the wire says", func(t *testing.T) {
@@ -207,7 +208,7 @@ func (d wireDecoder) asset(t *testing.T, m map[string]any) model.Asset {
 	}
 	if cost, ok := m["purchase_cost"].(string); ok {
 		thousands := ","
-		if d.v.v8() && strings.HasSuffix(cost[:len(cost)-2], ",") {
+		if d.v.v6Rows() && strings.HasSuffix(cost[:len(cost)-2], ",") {
 			thousands = "."
 		}
 		a.PurchaseCost = strings.NewReplacer(thousands, "", ",", ".").Replace(cost)

@@ -85,6 +85,12 @@ const (
 	// highest id, and the live record with the highest id is updated — a
 	// busy Snipe-IT while a sync pages through it.
 	FaultChurn FaultKind = "churn"
+	// FaultMutate runs Fault.Mutate, then serves the request normally: a
+	// change made through the mutation API (a checkout, a rename, a
+	// delete…) between two pages of a client's walk, with all of its
+	// effects on updated_at, the log and webhooks. An error it returns is
+	// logged.
+	FaultMutate FaultKind = "mutate"
 )
 
 // known reports whether k is one of the fault kinds above.
@@ -92,7 +98,7 @@ func (k FaultKind) known() bool {
 	switch k {
 	case FaultStatus, FaultProxyError, FaultErrorEnvelope, FaultLoginPage, FaultRedirectLogin, FaultTruncated,
 		FaultCutBody, FaultReset, FaultHang, FaultDelay, FaultRateLimit, FaultRateLimitLegacy, FaultUnauthorized,
-		FaultForbidden, FaultNoRows, FaultEmpty, FaultShortPage, FaultUnsorted, FaultBlankPage, FaultChurn:
+		FaultForbidden, FaultNoRows, FaultEmpty, FaultShortPage, FaultUnsorted, FaultBlankPage, FaultChurn, FaultMutate:
 		return true
 	}
 	return false
@@ -131,6 +137,8 @@ type Fault struct {
 	// Rows is how many rows FaultShortPage keeps, or how many records
 	// FaultChurn adds.
 	Rows int
+	// Mutate is FaultMutate's change.
+	Mutate func(*Server) error
 }
 
 // Injection is an injected fault; it reports how often it fired.
@@ -162,10 +170,14 @@ type faults struct {
 	list []*Injection
 }
 
-// Inject arms f. It panics on an unknown kind, a mistake in the test.
+// Inject arms f. It panics on an unknown kind or a FaultMutate without
+// Mutate, mistakes in the test.
 func (s *Server) Inject(f Fault) *Injection {
 	if !f.Kind.known() {
 		panic(fmt.Sprintf("snipeittest: unknown fault kind %q", f.Kind))
+	}
+	if f.Kind == FaultMutate && f.Mutate == nil {
+		panic("snipeittest: FaultMutate without Mutate")
 	}
 	if f.Times <= 0 {
 		f.Times = 1
@@ -259,6 +271,11 @@ func (s *Server) serveFault(w http.ResponseWriter, r *http.Request, rt route, f 
 		s.write(w, s.serveRoute(r, rt, shapeBlank))
 	case FaultChurn:
 		s.churn(rt, max(f.Rows, 1))
+		s.write(w, s.respond(r, rt))
+	case FaultMutate:
+		if err := f.Mutate(s); err != nil {
+			s.log.Warn("FaultMutate's change failed", "err", err)
+		}
 		s.write(w, s.respond(r, rt))
 	case FaultDelay:
 		if s.sleep(r.Context(), f.Delay) {

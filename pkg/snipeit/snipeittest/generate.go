@@ -51,12 +51,14 @@ func Generate(cfg GenerateConfig) *Dataset {
 		cfg.Now = time.Date(2025, time.November, 1, 9, 0, 0, 0, time.UTC)
 	}
 	g := &generator{
-		rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x5eed5eed5eed5eed)),
-		now: cfg.Now.UTC().Truncate(time.Second),
+		rng:      rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x5eed5eed5eed5eed)),
+		now:      cfg.Now.UTC().Truncate(time.Second),
+		holdings: map[int64][3]int{},
 	}
 	g.pools()
 	ds := &Dataset{}
 	ds.Users = g.users(cfg.Users, share(cfg.DeletedUsers, cfg.Users))
+	ds.Licenses, ds.Accessories, ds.Consumables = g.items(ds.Users)
 	archived := cfg.ArchivedFraction
 	switch {
 	case archived == 0:
@@ -92,6 +94,9 @@ type generator struct {
 	models                                                     []generatedModel
 	statuses                                                   []StatusLabel
 	admin                                                      *Ref
+	// holdings are how many license seats, accessories and consumables
+	// each generated user holds, by user id.
+	holdings map[int64][3]int
 }
 
 // generatedModel is an asset model plus what the generator derives from it.
@@ -206,6 +211,44 @@ func (g *generator) nextID(id int64) int64 {
 
 const year = 365 * 24 * time.Hour
 
+// items makes the licenses, accessories and consumables and checks them out
+// to users as holdings says: seats of distinct licenses, some free seats
+// and stock left for checkouts.
+func (g *generator) items(users []User) ([]License, []Accessory, []Consumable) {
+	licenses := []License{{ID: 1, Name: "Office 365 E3", Serial: "FAKE-O365-0001"}, {ID: 2, Name: "Adobe CC & Acrobat"},
+		{ID: 3, Name: "JetBrains <All Products>"}, {ID: 4, Name: "Zoom Pro"}, {ID: 5, Name: "Ünicode Editor"},
+		{ID: 7, Name: "VPN \"Road Warrior\""}}
+	accessories := []Accessory{{ID: 1, Name: "USB-C Dock"}, {ID: 2, Name: "Headset & Mic"}, {ID: 4, Name: "Tastatur (DE)"}}
+	consumables := []Consumable{{ID: 1, Name: "Toner <Black>"}, {ID: 2, Name: "HDMI Cable 2m"}, {ID: 3, Name: "Notebook A5"},
+		{ID: 5, Name: "Batteries AA"}}
+	for i := range users {
+		id := users[i].ID
+		h := g.holdings[id]
+		for j := range h[0] {
+			l := &licenses[(int(id)+j)%len(licenses)]
+			l.Seats = append(l.Seats, id)
+		}
+		for j := range h[1] {
+			a := &accessories[(int(id)+j)%len(accessories)]
+			a.Checkouts = append(a.Checkouts, id)
+		}
+		for j := range h[2] {
+			c := &consumables[(int(id)+j)%len(consumables)]
+			c.Checkouts = append(c.Checkouts, id)
+		}
+	}
+	for i := range licenses {
+		licenses[i].Seats = append(licenses[i].Seats, make([]int64, 5)...)
+	}
+	for i := range accessories {
+		accessories[i].Qty = len(accessories[i].Checkouts) + 10
+	}
+	for i := range consumables {
+		consumables[i].Qty = len(consumables[i].Checkouts) + 50
+	}
+	return licenses, accessories, consumables
+}
+
 func (g *generator) users(n, deleted int) []User {
 	users := make([]User, 0, n)
 	var id int64
@@ -262,12 +305,11 @@ func (g *generator) user(id int64, earlier []User) User {
 		LDAPImport:         g.chance(0.3),
 		TwoFactorEnrolled:  g.chance(0.2),
 		TwoFactorOptin:     g.chance(0.1),
-		LicensesCount:      g.rng.IntN(4),
-		AccessoriesCount:   g.rng.IntN(3),
-		ConsumablesCount:   g.rng.IntN(5),
-		CreatedAt:          created,
-		UpdatedAt:          g.between(created, g.now),
 	}
+	// Drawn here, in this order, so that the rest of a user stays what the
+	// seed always made; items() turns them into checkouts.
+	g.holdings[id] = [3]int{g.rng.IntN(4), g.rng.IntN(3), g.rng.IntN(5)}
+	u.CreatedAt, u.UpdatedAt = created, g.between(created, g.now)
 	if g.chance(0.1) {
 		u.DisplayName = first + " (" + strings.ToUpper(username(first, "", 0)) + ")"
 	}

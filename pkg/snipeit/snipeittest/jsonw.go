@@ -15,6 +15,9 @@ type jsonWriter struct {
 	b []byte
 	// comma is true when the next value or key needs a separating comma.
 	comma bool
+	// unicode writes non-ASCII as it is, as json_encode does with
+	// JSON_UNESCAPED_UNICODE (the activity report sets it).
+	unicode bool
 }
 
 // field starts a value: a comma if needed, then the key unless k is ""
@@ -24,7 +27,7 @@ func (w *jsonWriter) field(k string) {
 		w.b = append(w.b, ',')
 	}
 	if k != "" {
-		w.b = appendJSONString(w.b, k, false)
+		w.b = appendJSONString(w.b, k, false, w.unicode)
 		w.b = append(w.b, ':')
 	}
 	w.comma = true
@@ -51,7 +54,7 @@ func (w *jsonWriter) close(delim byte) {
 // str writes s escaped by PHP's e() (HTML entities) and then as JSON.
 func (w *jsonWriter) str(k, s string) {
 	w.field(k)
-	w.b = appendJSONString(w.b, s, true)
+	w.b = appendJSONString(w.b, s, true, w.unicode)
 }
 
 // strOrNull writes e(s), or null when s is empty: Snipe-IT's
@@ -68,7 +71,7 @@ func (w *jsonWriter) strOrNull(k, s string) {
 // values Snipe-IT does not pass through e(), or text escaped already).
 func (w *jsonWriter) plain(k, s string) {
 	w.field(k)
-	w.b = appendJSONString(w.b, s, false)
+	w.b = appendJSONString(w.b, s, false, w.unicode)
 }
 
 func (w *jsonWriter) plainOrNull(k, s string) {
@@ -137,14 +140,20 @@ func (w *jsonWriter) datetime(k string, t time.Time, tz *time.Location) {
 }
 
 // appendJSONString appends s as a JSON string, first escaping it as PHP's
-// e() (htmlspecialchars, ENT_QUOTES, double encoding) when html is set.
-func appendJSONString(b []byte, s string, html bool) []byte {
+// e() (htmlspecialchars, ENT_QUOTES, double encoding) when html is set;
+// non-ASCII stays as it is when unicode is set (JSON_UNESCAPED_UNICODE),
+// else it is written as \uXXXX.
+func appendJSONString(b []byte, s string, html, unicode bool) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c >= utf8.RuneSelf {
 			r, size := utf8.DecodeRuneInString(s[i:])
+			if unicode && r != utf8.RuneError {
+				i += size
+				continue
+			}
 			b = append(b, s[start:i]...)
 			b = appendUnicodeEscape(b, r)
 			i += size

@@ -2,12 +2,13 @@ package snipeittest
 
 import (
 	"cmp"
-	"math/rand/v2"
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // listShape says how a list response is built: as Snipe-IT would (the
@@ -71,14 +72,12 @@ type ordering[R any] struct {
 	reversed bool
 }
 
-// order selects and sorts the rows of a plan. Without filters and sorted
-// by id it is a view itself, so paging costs O(page). Rows that tie on the
-// sort key come in a random order on every call, as MySQL's do under a
-// non-unique ORDER BY while the table changes.
-func (p listPlan[R]) order(t *table[R], seed uint64) ordering[R] {
+// selectRows returns the rows a plan keeps, in id order. Without filters
+// it is a view itself, so paging by id costs O(page).
+func (p listPlan[R]) selectRows(t *table[R]) []*row[R] {
 	base := t.views[p.view].rows
-	if len(p.filters) == 0 && p.sort == nil {
-		return ordering[R]{rows: base, reversed: p.desc}
+	if len(p.filters) == 0 {
+		return base
 	}
 	var rows []*row[R]
 	for _, r := range base {
@@ -86,10 +85,22 @@ func (p listPlan[R]) order(t *table[R], seed uint64) ordering[R] {
 			rows = append(rows, r)
 		}
 	}
+	return rows
+}
+
+// order sorts the selected rows for a page that ends at end (offset +
+// limit), as MySQL's filesort does under a non-unique ORDER BY: rows that
+// tie on the sort key come in an order that depends on the query's window
+// (a LIMIT query keeps a priority queue of offset+limit rows) and on the
+// table's content, so two pages of one listing disagree about ties, and so
+// does a page asked again after any change; the same query on unchanged
+// data repeats itself. Only the first end rows are put in order.
+func (p listPlan[R]) order(t *table[R], rows []*row[R], end int, seed uint64) ordering[R] {
 	if p.sort == nil {
 		return ordering[R]{rows: rows, reversed: p.desc}
 	}
-	slices.SortFunc(rows, func(a, b *row[R]) int {
+	seed = mix(seed ^ uint64(end)*0x9e3779b97f4a7c15)
+	less := func(a, b *row[R]) int {
 		c := p.sort(a.rec, b.rec)
 		if p.desc {
 			c = -c
@@ -98,8 +109,56 @@ func (p listPlan[R]) order(t *table[R], seed uint64) ordering[R] {
 			return c
 		}
 		return cmp.Compare(mix(uint64(t.idOf(a.rec))^seed), mix(uint64(t.idOf(b.rec))^seed))
-	})
-	return ordering[R]{rows: rows}
+	}
+	return ordering[R]{rows: firstSorted(rows, end, less)}
+}
+
+// firstSorted returns the first n of rows in the order cmp gives (a new
+// slice; rows is not changed): a bounded selection when n is small, as a
+// first page usually is, else a full sort.
+func firstSorted[T any](rows []T, n int, cmp func(a, b T) int) []T {
+	if n >= len(rows)/4 {
+		out := slices.Clone(rows)
+		slices.SortFunc(out, cmp)
+		return out
+	}
+	// A max-heap of the n smallest so far: the root is the largest kept.
+	h := make([]T, 0, n+1)
+	down := func(i int) {
+		for {
+			l := 2*i + 1
+			if l >= len(h) {
+				return
+			}
+			if r := l + 1; r < len(h) && cmp(h[r], h[l]) > 0 {
+				l = r
+			}
+			if cmp(h[l], h[i]) <= 0 {
+				return
+			}
+			h[i], h[l] = h[l], h[i]
+			i = l
+		}
+	}
+	for _, r := range rows {
+		switch {
+		case len(h) < n:
+			h = append(h, r)
+			for i := len(h) - 1; i > 0; {
+				parent := (i - 1) / 2
+				if cmp(h[i], h[parent]) <= 0 {
+					break
+				}
+				h[i], h[parent] = h[parent], h[i]
+				i = parent
+			}
+		case n > 0 && cmp(r, h[0]) < 0:
+			h[0] = r
+			down(0)
+		}
+	}
+	slices.SortFunc(h, cmp)
+	return h
 }
 
 func keepAll[R any](filters []func(*R) bool, rec *R) bool {
@@ -119,8 +178,6 @@ func mix(x uint64) uint64 {
 	x = (x ^ x>>27) * 0x94d049bb133111eb
 	return x ^ x>>31
 }
-
-func (o ordering[R]) len() int { return len(o.rows) }
 
 // page returns rows [offset, offset+limit) of the ordering.
 func (o ordering[R]) page(offset, limit int) []*row[R] {
@@ -145,33 +202,42 @@ func listPage[R any](s *Server, r *http.Request, t *table[R], plan listPlan[R], 
 	q := r.URL.Query()
 	s.store.mu.RLock()
 	defer s.store.mu.RUnlock()
-	ordered := plan.order(t, rand.Uint64())
-	total := ordered.len()
+	selected := plan.selectRows(t)
+	total := len(selected)
 	if shape.empty {
 		total = 0
 	}
 	offset, limit := s.paging(q, total)
+	ordered := plan.order(t, selected, offset+limit, s.store.generation)
+	return listResponse(s, r, false, total, offset, limit, ordered.page(offset, limit), shape, func(w *jsonWriter, row *row[R]) {
+		w.field("")
+		w.b = appendRow(w.b, row, s.store.cache, render)
+	})
+}
+
+// listResponse writes DatatablesTransformer's envelope: the total, the
+// page's rows (as a fault's shape bends them) and 8.6's page metadata;
+// non-ASCII stays as it is when unicode is set.
+func listResponse[T any](s *Server, r *http.Request, unicode bool, total, offset, limit int, page []T, shape listShape, writeRow func(*jsonWriter, T)) response {
 	buf := s.getBuf()
-	w := jsonWriter{b: (*buf)[:0]}
+	w := jsonWriter{b: (*buf)[:0], unicode: unicode}
 	w.beginObject("")
 	w.num("total", int64(total))
 	if !shape.noRows {
 		w.beginArray("rows")
 		if !shape.empty && !shape.blank {
-			rows := ordered.page(offset, limit)
-			if shape.halve && len(rows) > 1 {
-				rows = rows[:len(rows)/2]
+			if shape.halve && len(page) > 1 {
+				page = page[:len(page)/2]
 			}
-			if shape.maxRows > 0 && len(rows) > shape.maxRows {
-				rows = rows[:shape.maxRows]
+			if shape.maxRows > 0 && len(page) > shape.maxRows {
+				page = page[:shape.maxRows]
 			}
 			if shape.unsorted {
-				rows = slices.Clone(rows)
-				slices.Reverse(rows)
+				page = slices.Clone(page)
+				slices.Reverse(page)
 			}
-			for _, row := range rows {
-				w.field("")
-				w.b = appendRow(w.b, row, s.store.cache, render)
+			for _, row := range page {
+				writeRow(&w, row)
 			}
 		}
 		w.endArray()
@@ -230,7 +296,7 @@ func (s *Server) release(resp response) {
 // configured version sanitises them.
 func (s *Server) paging(q url.Values, total int) (offset, limit int) {
 	maxResults := s.cfg.MaxResults
-	if s.cfg.Version.v8() {
+	if s.cfg.Version.sanitisesPaging() {
 		// v6.1+: abs(intval()); 0, garbage and anything over the cap give the cap.
 		limit = abs(phpIntval(q.Get("limit")))
 		if limit == 0 || limit > maxResults {
@@ -350,7 +416,7 @@ func abs(n int) int {
 func sortDesc(q url.Values) bool { return q.Get("order") != "asc" }
 
 func (s *Server) listUsers(r *http.Request, shape listShape) response {
-	return listPage(s, r, s.store.users, usersPlan(r.URL.Query()), s.appendUser, shape)
+	return listPage(s, r, s.store.users, s.usersPlan(r.URL.Query()), s.appendUser, shape)
 }
 
 func (s *Server) listAssets(r *http.Request, shape listShape) response {
@@ -369,7 +435,7 @@ func (s *Server) appendUser(b []byte, u *User) []byte   { return s.render.userRo
 func (s *Server) appendAsset(b []byte, a *Asset) []byte { return s.render.assetRow(b, a, s.store) }
 
 // usersPlan is UsersController::index's selection and order.
-func usersPlan(q url.Values) listPlan[User] {
+func (s *Server) usersPlan(q url.Values) listPlan[User] {
 	p := listPlan[User]{view: usersLive, desc: sortDesc(q)}
 	switch {
 	case q.Get("deleted") == "true":
@@ -399,25 +465,33 @@ func usersPlan(q url.Values) listPlan[User] {
 			return slices.ContainsFunc(u.Companies, func(c Tagged) bool { return idString(&c) == want })
 		})
 	}
-	switch sort := q.Get("sort"); sort {
-	case "id":
-	case "first_name":
-		// An explicit first_name sort has last_name as a second key; the
-		// default one has none, so its ties move around.
+	v := s.cfg.Version
+	switch sort := q.Get("sort"); {
+	case sort == "id":
+	case sort == "first_name" && v.v6Rows():
+		// From v7 an explicit first_name sort has last_name as a second
+		// key; the default one has none, so its ties move around.
 		p.sort = func(a, b *User) int {
 			return cmp.Or(cmp.Compare(a.FirstName, b.FirstName), cmp.Compare(a.LastName, b.LastName))
 		}
+	case sort == "updated_at" && !v.sortsUsersByUpdatedAt():
+		// Not an allowed column before 7.1.14: the default, silently.
+		p.sort = userSort("first_name", s.cfg.Timezone)
 	default:
-		p.sort = userSort(sort)
+		p.sort = userSort(sort, s.cfg.Timezone)
 	}
 	return p
 }
 
 // userSort is the comparison of an allowed users sort column; unknown
-// columns fall back to first_name.
-func userSort(column string) func(a, b *User) int {
+// columns fall back to first_name. Datetimes compare as MySQL compares
+// DATETIME columns: by their wall-clock value in the server's timezone.
+func userSort(column string, tz *time.Location) func(a, b *User) int {
 	field := func(get func(*User) string) func(a, b *User) int {
 		return func(a, b *User) int { return cmp.Compare(get(a), get(b)) }
+	}
+	datetime := func(get func(*User) time.Time) func(a, b *User) int {
+		return func(a, b *User) int { return cmp.Compare(wallClock(get(a), tz), wallClock(get(b), tz)) }
 	}
 	switch column {
 	case "last_name":
@@ -433,13 +507,26 @@ func userSort(column string) func(a, b *User) int {
 	case "display_name":
 		return field(func(u *User) string { return u.DisplayName })
 	case "created_at":
-		return func(a, b *User) int { return a.CreatedAt.Compare(b.CreatedAt) }
+		return datetime(func(u *User) time.Time { return u.CreatedAt })
 	case "updated_at":
-		return func(a, b *User) int { return a.UpdatedAt.Compare(b.UpdatedAt) }
+		return datetime(func(u *User) time.Time { return u.UpdatedAt })
 	case "last_login":
-		return func(a, b *User) int { return a.LastLogin.Compare(b.LastLogin) }
+		return datetime(func(u *User) time.Time { return u.LastLogin })
 	}
 	return field(func(u *User) string { return u.FirstName })
+}
+
+// wallClock is a datetime as MySQL stores it in a DATETIME column: its
+// wall clock in tz, to the second, comparable as a number. A zero time is
+// NULL, which sorts first. Around a daylight-saving change the wall clock
+// runs backwards for an hour, and so does the sort.
+func wallClock(t time.Time, tz *time.Location) int64 {
+	if t.IsZero() {
+		return math.MinInt64
+	}
+	y, mo, d := t.In(tz).Date()
+	h, mi, sec := t.In(tz).Clock()
+	return time.Date(y, mo, d, h, mi, sec, 0, time.UTC).Unix()
 }
 
 // assetsPlan is AssetsController::index's selection and order.
@@ -508,16 +595,20 @@ func (s *Server) assetsPlan(q url.Values) listPlan[Asset] {
 	p.where(q, "serial", func(a *Asset) string { return a.Serial })
 	p.where(q, "order_number", func(a *Asset) string { return a.OrderNumber })
 	if sort := q.Get("sort"); sort != "id" {
-		p.sort = assetSort(sort)
+		p.sort = assetSort(sort, s.cfg.Timezone)
 	}
 	return p
 }
 
 // assetSort is the comparison of an allowed hardware sort column; unknown
-// columns fall back to created_at.
-func assetSort(column string) func(a, b *Asset) int {
+// columns fall back to created_at. Every modelled version allows id,
+// created_at and updated_at.
+func assetSort(column string, tz *time.Location) func(a, b *Asset) int {
 	field := func(get func(*Asset) string) func(a, b *Asset) int {
 		return func(a, b *Asset) int { return cmp.Compare(get(a), get(b)) }
+	}
+	datetime := func(get func(*Asset) time.Time) func(a, b *Asset) int {
+		return func(a, b *Asset) int { return cmp.Compare(wallClock(get(a), tz), wallClock(get(b), tz)) }
 	}
 	switch column {
 	case "name":
@@ -527,13 +618,15 @@ func assetSort(column string) func(a, b *Asset) int {
 	case "serial":
 		return field(func(a *Asset) string { return a.Serial })
 	case "updated_at":
-		return func(a, b *Asset) int { return a.UpdatedAt.Compare(b.UpdatedAt) }
+		return datetime(func(a *Asset) time.Time { return a.UpdatedAt })
+	case "last_audit_date":
+		return datetime(func(a *Asset) time.Time { return a.LastAuditDate })
 	case "purchase_date":
 		return func(a, b *Asset) int { return a.PurchaseDate.Compare(b.PurchaseDate) }
 	case "purchase_cost":
 		return func(a, b *Asset) int { return cmp.Compare(centsOrMinus(a.PurchaseCost), centsOrMinus(b.PurchaseCost)) }
 	}
-	return func(a, b *Asset) int { return a.CreatedAt.Compare(b.CreatedAt) }
+	return datetime(func(a *Asset) time.Time { return a.CreatedAt })
 }
 
 // centsOrMinus sorts a missing cost first, as MySQL sorts NULL.

@@ -113,41 +113,75 @@ func TestPageMetadata(t *testing.T) {
 	}
 }
 
-// TestDefaultSortTiesMove shows the trap of paging without sort=id: rows
-// that tie on the default sort key come back in a different order from
-// one request to the next, while sort=id is stable.
-func TestDefaultSortTiesMove(t *testing.T) {
+// TestTiedSortsPageInconsistently shows the trap of paging a sort that is
+// not unique: as in MySQL, which tied rows fill a page depends on the
+// page's window and on the table's content, so walking such a listing by
+// offset skips some rows and repeats others even when nothing changes,
+// while sort=id pages every row once. The same query on unchanged data
+// repeats itself; any change reorders the ties.
+func TestTiedSortsPageInconsistently(t *testing.T) {
 	t.Parallel()
 	ds := &Dataset{}
 	created := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
 	for i := range 40 {
-		ds.Users = append(ds.Users, User{ID: int64(10 + 3*i), FirstName: "Same", LastName: fmt.Sprint(i % 2), Username: fmt.Sprint("u", i)})
-		ds.Assets = append(ds.Assets, Asset{ID: int64(10 + 3*i), AssetTag: fmt.Sprint("T", i), CreatedAt: created})
+		ds.Users = append(ds.Users, User{ID: int64(10 + 3*i), FirstName: "Same", LastName: fmt.Sprint(i % 2), Username: fmt.Sprint("u", i),
+			UpdatedAt: created})
+		ds.Assets = append(ds.Assets, Asset{ID: int64(10 + 3*i), AssetTag: fmt.Sprint("T", i), CreatedAt: created, UpdatedAt: created})
 	}
-	s := mustNew(t, Config{Data: ds})
 	tests := []struct {
 		name   string
 		target string
-		stable bool
+		unique bool
 	}{
-		{"users' default first_name sort reorders ties", "/api/v1/users?limit=10", false},
-		{"an explicit first_name sort still reorders full ties", "/api/v1/users?limit=10&sort=first_name", false},
-		{"hardware's default created_at sort reorders ties", "/api/v1/hardware?limit=10", false},
-		{"users sorted by id are stable", "/api/v1/users?limit=10&sort=id", true},
-		{"hardware sorted by id are stable", "/api/v1/hardware?limit=10&sort=id&order=asc", true},
+		{"users' default first_name sort", "/api/v1/users?limit=10", false},
+		{"an explicit first_name sort on full ties", "/api/v1/users?limit=10&sort=first_name", false},
+		{"users by updated_at", "/api/v1/users?limit=10&sort=updated_at", false},
+		{"hardware's default created_at sort", "/api/v1/hardware?limit=10", false},
+		{"hardware by updated_at", "/api/v1/hardware?limit=10&sort=updated_at", false},
+		{"users by id", "/api/v1/users?limit=10&sort=id", true},
+		{"hardware by id", "/api/v1/hardware?limit=10&sort=id&order=asc", true},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			first := list(t, s, tc.target).rowIDs(t)
-			changed := false
-			for range 20 {
-				if !slices.Equal(first, list(t, s, tc.target).rowIDs(t)) {
-					changed = true
-					break
+		s := mustNew(t, Config{Data: ds})
+		walk := func() map[int64]int {
+			seen := map[int64]int{}
+			for offset := 0; offset < 40; offset += 10 {
+				for _, id := range list(t, s, fmt.Sprintf("%s&offset=%d", tc.target, offset)).rowIDs(t) {
+					seen[id]++
 				}
 			}
-			if changed == tc.stable {
-				t.Errorf("order changed between requests: %v, want %v", changed, !tc.stable)
+			return seen
+		}
+		if tc.unique {
+			t.Run(tc.name+" pages every row once", func(t *testing.T) {
+				seen := walk()
+				for id, n := range seen {
+					if n != 1 {
+						t.Errorf("row %d came %d times", id, n)
+					}
+				}
+				if len(seen) != 40 {
+					t.Errorf("%d rows seen, want 40", len(seen))
+				}
+			})
+			continue
+		}
+		t.Run(tc.name+" skips and repeats tied rows across pages", func(t *testing.T) {
+			if seen := walk(); len(seen) == 40 {
+				t.Errorf("every one of the 40 tied rows came once: ties are ordered consistently across pages")
+			}
+		})
+		t.Run(tc.name+" repeats a page on unchanged data", func(t *testing.T) {
+			first := list(t, s, tc.target).rowIDs(t)
+			if again := list(t, s, tc.target).rowIDs(t); !slices.Equal(first, again) {
+				t.Errorf("the same query gave %v, then %v", first, again)
+			}
+		})
+		t.Run(tc.name+" reorders ties after a change", func(t *testing.T) {
+			first := list(t, s, tc.target).rowIDs(t)
+			must(t, s.UpdateUser(10, func(u *User) { u.Email = "changed@example.test" }))
+			if again := list(t, s, tc.target).rowIDs(t); slices.Equal(first, again) {
+				t.Errorf("the page is the same after a change: %v", again)
 			}
 		})
 	}
@@ -281,5 +315,57 @@ func TestSelection(t *testing.T) {
 				t.Errorf("total %d, want %d", b.Total, len(tc.want))
 			}
 		})
+	}
+}
+
+// TestSortByUpdatedAt: hardware sorts by updated_at on every version;
+// users only from 7.1.14 (8.5 here): before, sort=updated_at is answered
+// in first_name order, desc, without a word.
+func TestSortByUpdatedAt(t *testing.T) {
+	t.Parallel()
+	ds := Generate(GenerateConfig{Users: 300, Assets: 300, Seed: 21})
+	for _, v := range versions {
+		s := mustNew(t, Config{Data: ds, Version: v})
+		users, assets := s.Users(), s.Assets()
+		nonIncreasing := func(ids []int64, key func(int64) string) bool {
+			for i := 1; i < len(ids); i++ {
+				if key(ids[i-1]) < key(ids[i]) {
+					return false
+				}
+			}
+			return true
+		}
+		userUpdated := func(id int64) string { return findUser(users, id).UpdatedAt.Format(time.RFC3339) }
+		userFirst := func(id int64) string { return findUser(users, id).FirstName }
+		assetUpdated := func(id int64) string { return findAsset(assets, id).UpdatedAt.Format(time.RFC3339) }
+		u := list(t, s, "/api/v1/users?sort=updated_at&order=desc&limit=200").rowIDs(t)
+		byUpdated, byFirst := nonIncreasing(u, userUpdated), nonIncreasing(u, userFirst)
+		if wantUpdated := v.sortsUsersByUpdatedAt(); byUpdated != wantUpdated || byFirst == wantUpdated {
+			t.Errorf("%s users: in updated_at order %v, in first_name order %v; want updated_at %v", v, byUpdated, byFirst, wantUpdated)
+		}
+		if a := list(t, s, "/api/v1/hardware?sort=updated_at&order=desc&limit=200").rowIDs(t); !nonIncreasing(a, assetUpdated) {
+			t.Errorf("%s hardware: not in updated_at order", v)
+		}
+	}
+}
+
+// TestDatetimeSortFollowsTheWallClock: around a change from summer time
+// the wall clock repeats an hour, and MySQL sorts the DATETIME column by
+// it, not by the instant.
+func TestDatetimeSortFollowsTheWallClock(t *testing.T) {
+	t.Parallel()
+	paris, err := time.LoadLocation("Europe/Paris")
+	if err != nil {
+		t.Skipf("no tzdata: %v", err)
+	}
+	// 00:50 UTC is 02:50 CEST; 01:10 UTC, twenty minutes later, is 02:10
+	// CET: earlier on the wall clock.
+	ds := &Dataset{Assets: []Asset{
+		{ID: 1, AssetTag: "A", UpdatedAt: time.Date(2025, 10, 26, 0, 50, 0, 0, time.UTC)},
+		{ID: 2, AssetTag: "B", UpdatedAt: time.Date(2025, 10, 26, 1, 10, 0, 0, time.UTC)},
+	}}
+	s := mustNew(t, Config{Data: ds, Timezone: paris})
+	if got := list(t, s, "/api/v1/hardware?sort=updated_at&order=desc").rowIDs(t); !slices.Equal(got, []int64{1, 2}) {
+		t.Errorf("order %v, want [1 2] (02:50 before 02:10 on the wall clock)", got)
 	}
 }

@@ -3,7 +3,9 @@ package snipeittest
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -15,7 +17,7 @@ import (
 
 func TestMutations(t *testing.T) {
 	t.Parallel()
-	clock := newClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	clock := NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	tests := []struct {
 		name   string
 		mutate func(s *Server) error
@@ -267,4 +269,62 @@ func TestMutationsDuringRequests(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
+}
+
+// TestRandomChanges makes many random changes: the same seed makes the
+// same ones, and the expected state still is what the wire says.
+func TestRandomChanges(t *testing.T) {
+	t.Parallel()
+	ds := Generate(GenerateConfig{Users: 120, Assets: 150, Seed: 8})
+	run := func(v Version) (*Server, []string) {
+		clock := NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+		s := Start(t, Config{Data: ds, Version: v, Now: clock.Now})
+		rng := rand.New(rand.NewPCG(1, 2))
+		var done []string
+		for range 400 {
+			clock.Advance(time.Second)
+			what, err := s.RandomChange(rng)
+			if err != nil && !errors.Is(err, model.ErrConflict) {
+				t.Fatalf("%s: %v", what, err)
+			}
+			done = append(done, what)
+		}
+		return s, done
+	}
+	s, first := run(Version85)
+	if _, again := run(Version85); !slices.Equal(first, again) {
+		t.Errorf("the same seed made other changes")
+	}
+	kinds := map[string]bool{}
+	for _, what := range first {
+		kinds[strings.Fields(what)[0]] = true
+	}
+	for _, k := range []string{"checkout", "checkin", "audit", "update", "login", "rename", "delete", "restore", "archive", "add"} {
+		if !kinds[k] {
+			t.Errorf("no %q among the changes: %v", k, kinds)
+		}
+	}
+	dec := wireDecoder{tz: s.Timezone(), v: s.Version()}
+	if diff := cmp.Diff(s.Users(), fetchAll(t, s, "/api/v1/users?", dec.user)); diff != "" {
+		t.Errorf("users after the changes (-expected +wire):\n%s", diff)
+	}
+	if len(s.Log()) == 0 {
+		t.Error("nothing was logged")
+	}
+}
+
+// TestMutateFault makes a change between two pages of a walk.
+func TestMutateFault(t *testing.T) {
+	t.Parallel()
+	s := mustNew(t, Config{Data: smallExampleData()})
+	in := s.Inject(Fault{Kind: FaultMutate, Path: "/api/v1/users", Query: map[string]string{"offset": "2"},
+		Mutate: func(s *Server) error { return s.CheckoutAsset(911, 118) }})
+	list(t, s, "/api/v1/users?limit=2&offset=0")
+	if a := findAsset(s.Assets(), 911); a.AssignedUserID != nil {
+		t.Fatal("changed before the matching page")
+	}
+	list(t, s, "/api/v1/users?limit=2&offset=2")
+	if a := findAsset(s.Assets(), 911); a.AssignedUserID == nil || in.Fired() != 1 {
+		t.Errorf("not changed by the matching page (fired %d)", in.Fired())
+	}
 }

@@ -65,7 +65,7 @@ func TestRateLimitWindow(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			clock := newClock(start)
+			clock := NewClock(start)
 			s := mustNew(t, Config{Data: exampleData(), Version: tc.version, RateLimitPerMinute: tc.limit,
 				RestrictedToken: "viewer", Now: clock.Now})
 			for i, st := range tc.steps {

@@ -145,11 +145,9 @@ type User struct {
 	TwoFactorOptin     bool
 
 	// Counts Snipe-IT computes from tables the simulator does not store.
-	// assets_count and manages_users_count are derived from the stored
-	// assets and users instead.
-	LicensesCount             int
-	AccessoriesCount          int
-	ConsumablesCount          int
+	// assets_count, licenses_count, accessories_count, consumables_count
+	// and manages_users_count are derived from the stored assets, license
+	// seats, accessories, consumables and users instead.
 	ManagesLocationsCount     int
 	AssignedMaintenancesCount int
 
@@ -210,12 +208,45 @@ type Asset struct {
 	CustomFields    []CustomField
 }
 
+// License is a software license and its seats. A seat checked out to a
+// user counts in the user's licenses_count.
+type License struct {
+	ID     int64
+	Name   string
+	Serial string
+	// Seats holds one entry per seat: the id of the user it is checked out
+	// to, 0 when free.
+	Seats []int64
+}
+
+// Accessory is an accessory (a keyboard, a dock) of which Qty exist; each
+// checkout counts in the user's accessories_count.
+type Accessory struct {
+	ID   int64
+	Name string
+	Qty  int
+	// Checkouts holds one user id per checkout; a user may hold several.
+	Checkouts []int64
+}
+
+// Consumable is a consumable (toner, cables); a checkout is never checked
+// in and counts in the user's consumables_count for good.
+type Consumable struct {
+	ID        int64
+	Name      string
+	Qty       int
+	Checkouts []int64 // one user id per checkout
+}
+
 // Dataset is what a simulator serves. The server takes ownership of the
 // records it is given (mutations replace records, they never write to the
 // ones passed in), so one Dataset may seed several servers.
 type Dataset struct {
-	Users  []User
-	Assets []Asset
+	Users       []User
+	Assets      []Asset
+	Licenses    []License
+	Accessories []Accessory
+	Consumables []Consumable
 }
 
 // clone returns a copy of u that shares no memory with it, so an update
@@ -259,6 +290,24 @@ func (a *Asset) clone() *Asset {
 	c.PurchaseCost = clonePtr(a.PurchaseCost)
 	c.CustomFields = slices.Clone(a.CustomFields)
 	return &c
+}
+
+func (l *License) clone() *License {
+	c := *l
+	c.Seats = slices.Clone(l.Seats)
+	return &c
+}
+
+func (a *Accessory) clone() *Accessory {
+	c := *a
+	c.Checkouts = slices.Clone(a.Checkouts)
+	return &c
+}
+
+func (c *Consumable) clone() *Consumable {
+	n := *c
+	n.Checkouts = slices.Clone(c.Checkouts)
+	return &n
 }
 
 func clonePtr[T any](p *T) *T {

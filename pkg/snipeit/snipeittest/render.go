@@ -24,9 +24,14 @@ type renderer struct {
 type relations interface {
 	user(id int64) *User
 	asset(id int64) *Asset
-	assetsCount(userID int64) int  // live assets checked out to the user
+	// assetsCount is the assets checked out to the user: live ones, and
+	// soft-deleted ones too withTrashed.
+	assetsCount(userID int64, withTrashed bool) int
 	managesCount(userID int64) int // live users the user manages
 	childAssets(assetID int64) int // live assets checked out to the asset
+	// itemCounts are the license seats, accessories and consumables
+	// checked out to the user.
+	itemCounts(userID int64) (licenses, accessories, consumables int)
 }
 
 // userRow appends the JSON row of u.
@@ -42,11 +47,11 @@ func (r *renderer) userRow(b []byte, u *User, rel relations) []byte {
 	w.str("name", fullName(u, v))
 	w.str("first_name", u.FirstName)
 	w.str("last_name", u.LastName)
-	if v.v8() {
+	if v.v8Rows() {
 		w.strOrNull("display_name", u.DisplayName)
 	}
 	w.str("username", u.Username)
-	if v.v8() {
+	if v.v6Rows() {
 		w.boolean("remote", u.Remote)
 		w.strOrNull("locale", u.Locale)
 		w.strOrNull("employee_num", u.EmployeeNum)
@@ -62,12 +67,14 @@ func (r *renderer) userRow(b []byte, u *User, rel relations) []byte {
 		w.null("manager")
 	}
 	w.strOrNull("jobtitle", u.JobTitle)
-	if v.v8() {
+	if v.v6Rows() {
 		w.boolean("vip", u.VIP)
 	}
 	w.strOrNull("phone", u.Phone)
-	if v.v8() {
+	if v.v8Rows() {
 		w.strOrNull("mobile", u.Mobile)
+	}
+	if v.v6Rows() {
 		w.strOrNull("website", u.Website)
 	}
 	w.strOrNull("address", u.Address)
@@ -75,7 +82,7 @@ func (r *renderer) userRow(b []byte, u *User, rel relations) []byte {
 	w.strOrNull("state", u.State)
 	w.strOrNull("country", u.Country)
 	w.strOrNull("zip", u.Zip)
-	if v.v8() {
+	if v.v6Rows() {
 		w.strOrNull("email", u.Email)
 	} else {
 		w.str("email", u.Email)
@@ -93,29 +100,30 @@ func (r *renderer) userRow(b []byte, u *User, rel relations) []byte {
 		}
 	}
 	r.tagged(&w, "location", u.Location)
-	r.notes(&w, u.Notes, v.v8())
+	r.notes(&w, u.Notes, v.v6Rows())
 	if v.newest() {
 		w.strOrNull("role", role(u))
 	}
 	r.permissions(&w, u.Permissions)
 	w.boolean("activated", u.Activated)
-	if v.v8() {
+	if v.v6Rows() {
 		w.boolean("autoassign_licenses", u.AutoassignLicenses)
 	}
 	w.boolean("ldap_import", u.LDAPImport)
-	if !v.v8() {
+	if !v.v6Rows() {
 		w.boolean("two_factor_activated", u.TwoFactorEnrolled)
 	}
 	w.boolean("two_factor_enrolled", u.TwoFactorEnrolled)
-	if v.v8() {
+	if v.v6Rows() {
 		w.boolean("two_factor_optin", u.TwoFactorOptin)
 	}
-	assets, manages := rel.assetsCount(u.ID), rel.managesCount(u.ID)
+	assets, manages := rel.assetsCount(u.ID, v.countsTrashedAssets()), rel.managesCount(u.ID)
+	licenses, accessories, consumables := rel.itemCounts(u.ID)
 	w.num("assets_count", int64(assets))
-	w.num("licenses_count", int64(u.LicensesCount))
-	w.num("accessories_count", int64(u.AccessoriesCount))
-	w.num("consumables_count", int64(u.ConsumablesCount))
-	if v.v8() {
+	w.num("licenses_count", int64(licenses))
+	w.num("accessories_count", int64(accessories))
+	w.num("consumables_count", int64(consumables))
+	if v.v6Rows() {
 		w.num("manages_users_count", int64(manages))
 		w.num("manages_locations_count", int64(u.ManagesLocationsCount))
 	}
@@ -130,21 +138,21 @@ func (r *renderer) userRow(b []byte, u *User, rel relations) []byte {
 		}
 		w.endArray()
 	}
-	if v.v8() {
+	if v.v6Rows() {
 		r.ref(&w, "created_by", u.CreatedBy)
 	}
 	w.datetime("created_at", u.CreatedAt, r.tz)
 	w.datetime("updated_at", u.UpdatedAt, r.tz)
-	if v.v8() {
+	if v.v6Rows() {
 		w.date("start_date", u.StartDate)
 		w.date("end_date", u.EndDate)
 	}
 	w.datetime("last_login", u.LastLogin, r.tz)
-	if v.v8() {
+	if v.v6Rows() {
 		w.datetime("deleted_at", u.DeletedAt, r.tz)
 	}
 	live := u.DeletedAt.IsZero()
-	hasItems := assets+u.LicensesCount+u.AccessoriesCount+u.ConsumablesCount > 0
+	hasItems := assets+licenses+accessories+consumables > 0
 	w.beginObject("available_actions")
 	w.boolean("update", live)
 	w.boolean("delete", live && !hasItems && manages == 0 && u.ManagesLocationsCount == 0)
@@ -195,13 +203,13 @@ func (r *renderer) assetRow(b []byte, a *Asset, rel relations) []byte {
 	} else {
 		w.null("model")
 	}
-	if v.v8() {
+	if v.v6Rows() {
 		w.boolean("byod", a.Byod)
 		w.boolean("requestable", a.Requestable)
 		w.num("child_asset_count", int64(rel.childAssets(a.ID)))
 	}
 	w.strOrNull("model_number", m.ModelNumber)
-	if v.v8() {
+	if v.v6Rows() {
 		if !a.EOLDate.IsZero() && !a.PurchaseDate.IsZero() {
 			w.str("eol", strconv.Itoa(monthsBetween(a.PurchaseDate, a.EOLDate))+" months")
 		} else {
@@ -215,12 +223,12 @@ func (r *renderer) assetRow(b []byte, a *Asset, rel relations) []byte {
 	}
 	target := resolveAssignment(a, rel)
 	r.status(&w, "status_label", a, target)
-	if v.v8() {
+	if v.v6Rows() {
 		r.status(&w, "status", a, target)
 	}
 	r.tagged(&w, "category", m.Category)
 	r.tagged(&w, "manufacturer", m.Manufacturer)
-	if v.v8() {
+	if v.v6Rows() {
 		if d := m.Depreciation; d != nil {
 			w.beginObject("depreciation")
 			w.num("id", d.ID)
@@ -238,7 +246,7 @@ func (r *renderer) assetRow(b []byte, a *Asset, rel relations) []byte {
 		}
 	}
 	r.tagged(&w, "supplier", a.Supplier)
-	if v.v8() {
+	if v.v6Rows() {
 		r.notes(&w, a.Notes, true)
 	} else {
 		w.strOrNull("notes", a.Notes)
@@ -252,7 +260,7 @@ func (r *renderer) assetRow(b []byte, a *Asset, rel relations) []byte {
 		image = m.Image
 	}
 	w.plainOrNull("image", image)
-	if v.v8() {
+	if v.v8Rows() {
 		w.plain("qr_code_url", r.appURL+"/hardware/"+strconv.FormatInt(a.ID, 10)+"/qr_code")
 	}
 	w.null("qr")
@@ -264,7 +272,7 @@ func (r *renderer) assetRow(b []byte, a *Asset, rel relations) []byte {
 		w.null("warranty_months")
 	}
 	w.date("warranty_expires", warrantyExpires(a))
-	if v.v8() {
+	if v.v6Rows() {
 		r.ref(&w, "created_by", a.CreatedBy)
 	}
 	w.datetime("created_at", a.CreatedAt, r.tz)
@@ -273,11 +281,11 @@ func (r *renderer) assetRow(b []byte, a *Asset, rel relations) []byte {
 	w.date("next_audit_date", a.NextAuditDate)
 	w.datetime("deleted_at", a.DeletedAt, r.tz)
 	w.date("purchase_date", a.PurchaseDate)
-	if v.v8() {
+	if v.v6Rows() {
 		w.plain("age", age(a.PurchaseDate, r.now().In(r.tz)))
 	}
 	w.datetime("last_checkout", a.LastCheckout, r.tz)
-	if v.v8() {
+	if v.v6Rows() {
 		w.datetime("last_checkin", a.LastCheckin, r.tz)
 	}
 	w.date("expected_checkin", a.ExpectedCheckin)
@@ -287,10 +295,10 @@ func (r *renderer) assetRow(b []byte, a *Asset, rel relations) []byte {
 	w.num("requests_counter", int64(a.RequestsCounter))
 	live := a.DeletedAt.IsZero()
 	w.boolean("user_can_checkout", live && target == nil && a.Status != nil && a.Status.Type == StatusDeployable)
-	if v.v8() {
+	if v.v6Rows() {
 		r.money(&w, "book_value", bookValue(a, r.now().In(r.tz)))
 	}
-	if len(a.CustomFields) == 0 && !v.v8() {
+	if len(a.CustomFields) == 0 && !v.v6Rows() {
 		w.raw("custom_fields", []byte("[]"))
 	} else {
 		w.beginObject("custom_fields")
@@ -326,7 +334,7 @@ func (r *renderer) tagged(w *jsonWriter, k string, t *Tagged) {
 	w.beginObject(k)
 	w.num("id", t.ID)
 	w.str("name", t.Name)
-	if r.version.v8() {
+	if r.version.v8Rows() {
 		w.plainOrNull("tag_color", t.TagColor)
 	}
 	w.endObject()
@@ -357,13 +365,13 @@ func (r *renderer) notes(w *jsonWriter, notes string, v8 bool) {
 // permissions writes the permissions object: ints on 8.x ({} when empty),
 // the raw column's strings on 5.0 (null when empty).
 func (r *renderer) permissions(w *jsonWriter, perms []Permission) {
-	if len(perms) == 0 && !r.version.v8() {
+	if len(perms) == 0 && !r.version.v6Rows() {
 		w.null("permissions")
 		return
 	}
 	w.beginObject("permissions")
 	for _, p := range perms {
-		if r.version.v8() {
+		if r.version.v6Rows() {
 			w.num(p.Name, int64(p.Value))
 		} else {
 			w.plain(p.Name, strconv.Itoa(p.Value))
@@ -399,11 +407,11 @@ func (r *renderer) assignedTo(w *jsonWriter, t *assignee) {
 		w.str("name", fullName(u, r.version))
 		w.str("first_name", u.FirstName)
 		w.strOrNull("last_name", u.LastName)
-		if r.version.v8() {
+		if r.version.v6Rows() {
 			w.strOrNull("email", u.Email)
 		}
 		w.strOrNull("employee_number", u.EmployeeNum)
-		if r.version.v8() {
+		if r.version.v6Rows() {
 			w.strOrNull("jobtitle", u.JobTitle)
 		}
 	} else {
@@ -478,21 +486,23 @@ func plainDecimal(cents *int64) string {
 }
 
 // fullName is User::getFullNameAttribute: "First Last", or just "First"
-// without a last name on 8.x; 5.0 joined them with a space regardless.
+// without a last name on 7.x and 8.x; 5.0 joined them with a space
+// regardless.
 func fullName(u *User, v Version) string {
-	if u.LastName == "" && v.v8() {
+	if u.LastName == "" && v.v6Rows() {
 		return u.FirstName
 	}
 	return u.FirstName + " " + u.LastName
 }
 
 // managerName is the manager object's name: the manager's display name on
-// 8.x (its display_name, else its full name), its username on 5.0.
+// 8.x (its display_name, else its full name), its full name on 7.x, its
+// username on 5.0.
 func managerName(m *User, v Version) string {
-	if !v.v8() {
+	if !v.v6Rows() {
 		return m.Username
 	}
-	if m.DisplayName != "" {
+	if m.DisplayName != "" && v.v8Rows() {
 		return m.DisplayName
 	}
 	return fullName(m, v)

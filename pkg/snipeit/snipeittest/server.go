@@ -16,40 +16,6 @@ import (
 	"time"
 )
 
-// Version selects the Snipe-IT release whose wire format the simulator
-// speaks.
-type Version string
-
-// The versions the simulator models.
-const (
-	// Version86 is the newest: page metadata in the list envelope, page=,
-	// companies[] on users, role, qr_code_url, department_manager.
-	Version86 Version = "8.6"
-	// Version85 is 8.x before 8.6: {total, rows}, the 8.1+ rate-limit
-	// headers and 429 body.
-	Version85 Version = "8.5"
-	// Version50 is 5.0: {total, rows}, "" instead of null for email and
-	// employee_num, the manager's username as its name, custom_fields []
-	// when empty, no display_name, mobile, deleted_at on users…, the old
-	// limit handling (limit=0 is zero rows) and a bare 429.
-	Version50 Version = "5.0"
-)
-
-// ParseVersion checks a version name ("8.6", "8.5" or "5.0").
-func ParseVersion(s string) (Version, error) {
-	switch v := Version(s); v {
-	case Version86, Version85, Version50:
-		return v, nil
-	}
-	return "", fmt.Errorf("snipe-it version %q: want %s, %s or %s", s, Version86, Version85, Version50)
-}
-
-// v8 reports whether v has the v6–v8 fields and the 8.1+ rate limiting.
-func (v Version) v8() bool { return v != Version50 }
-
-// newest reports whether v has the 2026 additions (8.6).
-func (v Version) newest() bool { return v == Version86 }
-
 // DefaultToken is the API token a Config without Token accepts.
 const DefaultToken = "snipeit-test-token"
 
@@ -66,6 +32,9 @@ type Config struct {
 	// RestrictedToken, when set, authenticates but lacks users.view and
 	// assets.view: lists and records answer 403.
 	RestrictedToken string
+	// ActivityDeniedToken, when set, may read users and hardware but lacks
+	// activity.view: GET /api/v1/reports/activity answers 403.
+	ActivityDeniedToken string
 	// TokenUserID is the user GET /api/v1/users/me returns; default 1.
 	TokenUserID int64
 	// MaxResults is MAX_RESULTS, the page size cap; default 500.
@@ -90,6 +59,14 @@ type Config struct {
 	// ShowArchivedInList is the show_archived_in_list setting: archived
 	// assets appear in the default /hardware list.
 	ShowArchivedInList bool
+	// Webhook is Admin > Integrations' general webhook (6.1.0 and later;
+	// 5.0 has none): where checkouts, checkins, audits and requests are
+	// POSTed as Slack-format JSON. SetWebhook changes it later.
+	Webhook WebhookSettings
+	// WebhookClient sends the webhooks; default a client that gives up
+	// after WebhookTimeout (default 10s).
+	WebhookClient  *http.Client
+	WebhookTimeout time.Duration
 	// LegacyOffsetReset makes an offset past the end start over at 0, as
 	// Snipe-IT did before 2020, instead of returning no rows.
 	LegacyOffsetReset bool
@@ -117,6 +94,7 @@ type Server struct {
 	stats   stats
 	seq     atomic.Int64
 	hook    atomic.Pointer[func(RequestInfo)]
+	webhook webhook
 	bufs    sync.Pool
 	log     *slog.Logger
 
@@ -175,6 +153,16 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.stats.reset()
 	if err := s.store.load(cfg.Data); err != nil {
+		return nil, fmt.Errorf("snipeittest: %w", err)
+	}
+	if cfg.WebhookTimeout <= 0 {
+		cfg.WebhookTimeout = 10 * time.Second
+	}
+	s.webhook = webhook{client: cfg.WebhookClient, timeout: cfg.WebhookTimeout}
+	if s.webhook.client == nil {
+		s.webhook.client = &http.Client{}
+	}
+	if err := s.SetWebhook(cfg.Webhook); err != nil {
 		return nil, fmt.Errorf("snipeittest: %w", err)
 	}
 	return s, nil
@@ -321,7 +309,7 @@ func (s *Server) respond(r *http.Request, rt route) response {
 	if rt.kind == routeNone {
 		return s.routingError(r, http.StatusNotFound)
 	}
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+	if !rt.allows(r.Method) {
 		return s.routingError(r, http.StatusMethodNotAllowed)
 	}
 	if rt.kind == routeLogin {
@@ -331,23 +319,23 @@ func (s *Server) respond(r *http.Request, rt route) response {
 		return s.userAgentRejected(r)
 	}
 	token, ok := bearerToken(r)
-	restricted := ok && s.cfg.RestrictedToken != "" && constantTimeEqual(token, s.cfg.RestrictedToken)
-	if !ok || (!restricted && !constantTimeEqual(token, s.cfg.Token)) {
+	role := s.role(token)
+	if !ok || role == roleNone {
 		return unauthenticated(r)
 	}
 	quota := s.limiter.take(token, s.cfg.Now())
 	if !quota.allowed {
 		s.stats.rateLimited()
-		return tooManyRequests(s.cfg.Version.v8(), quota)
+		return tooManyRequests(s.cfg.Version.throttle81(), quota)
 	}
 	var resp response
-	if restricted && rt.kind != routeMe {
+	if !role.may(rt.kind) {
 		resp = jsonResponse(http.StatusForbidden, []byte(`{"message":"This action is unauthorized."}`))
 	} else {
 		resp = s.serveRoute(r, rt, shapeNormal)
 	}
 	if s.limiter.perMinute > 0 {
-		quota.setHeaders(&resp, s.cfg.Version.v8())
+		quota.setHeaders(&resp, s.cfg.Version.throttle81())
 	}
 	return resp
 }
@@ -367,8 +355,50 @@ func (s *Server) serveRoute(r *http.Request, rt route, shape listShape) response
 		return s.showUser(strconv.FormatInt(s.cfg.TokenUserID, 10))
 	case routeAsset:
 		return s.showAsset(rt.id)
+	case routeActivity:
+		return s.listActivity(r, shape)
+	case routeCheckout:
+		return s.apiCheckout(r, rt.id)
+	case routeCheckin:
+		return s.apiCheckin(r, rt.id)
+	case routeReferences:
+		return s.listReferences(r, rt.ref, shape)
 	}
 	return s.routingError(r, http.StatusNotFound)
+}
+
+// tokenRole is what a token may do.
+type tokenRole int
+
+const (
+	roleNone           tokenRole = iota // not a token the server knows
+	roleFull                            // a superuser's
+	roleRestricted                      // no users.view or assets.view
+	roleActivityDenied                  // no activity.view
+)
+
+// role looks a token up in constant time.
+func (s *Server) role(token string) tokenRole {
+	for _, t := range []struct {
+		token string
+		role  tokenRole
+	}{{s.cfg.Token, roleFull}, {s.cfg.RestrictedToken, roleRestricted}, {s.cfg.ActivityDeniedToken, roleActivityDenied}} {
+		if t.token != "" && constantTimeEqual(token, t.token) {
+			return t.role
+		}
+	}
+	return roleNone
+}
+
+// may reports whether the role passes the route's authorize() call.
+func (r tokenRole) may(k routeKind) bool {
+	switch r {
+	case roleRestricted:
+		return k == routeMe
+	case roleActivityDenied:
+		return k != routeActivity
+	}
+	return true
 }
 
 // routeKind names the routes the simulator knows.
@@ -382,6 +412,10 @@ const (
 	routeMe
 	routeHardware
 	routeAsset
+	routeActivity
+	routeCheckout
+	routeCheckin
+	routeReferences
 	routeLogin
 )
 
@@ -391,6 +425,16 @@ type route struct {
 	kind routeKind
 	key  string
 	id   string
+	ref  refKind // which reference listing
+}
+
+// allows reports whether the route answers method; others get 405.
+func (rt route) allows(method string) bool {
+	switch rt.kind {
+	case routeCheckout, routeCheckin:
+		return method == http.MethodPost
+	}
+	return method == http.MethodGet || method == http.MethodHead
 }
 
 // matchRoute routes a path the way Snipe-IT's routes/api.php does for the
@@ -412,12 +456,24 @@ func matchRoute(path string) route {
 		return route{kind: routeUsers, key: path}
 	case len(parts) == 1 && parts[0] == "hardware":
 		return route{kind: routeHardware, key: path}
+	case len(parts) == 1 && parts[0] == "departments":
+		return route{kind: routeReferences, key: path, ref: refDepartments}
+	case len(parts) == 1 && parts[0] == "locations":
+		return route{kind: routeReferences, key: path, ref: refLocations}
+	case len(parts) == 1 && parts[0] == "companies":
+		return route{kind: routeReferences, key: path, ref: refCompanies}
 	case len(parts) == 2 && parts[0] == "users" && parts[1] == "me":
 		return route{kind: routeMe, key: path}
 	case len(parts) == 2 && parts[0] == "users" && parts[1] != "":
 		return route{kind: routeUser, key: "/api/v1/users/{id}", id: parts[1]}
 	case len(parts) == 2 && parts[0] == "hardware" && parts[1] != "":
 		return route{kind: routeAsset, key: "/api/v1/hardware/{id}", id: parts[1]}
+	case len(parts) == 2 && parts[0] == "reports" && parts[1] == "activity":
+		return route{kind: routeActivity, key: path}
+	case len(parts) == 3 && parts[0] == "hardware" && parts[1] != "" && parts[2] == "checkout":
+		return route{kind: routeCheckout, key: "/api/v1/hardware/{id}/checkout", id: parts[1]}
+	case len(parts) == 3 && parts[0] == "hardware" && parts[1] != "" && parts[2] == "checkin":
+		return route{kind: routeCheckin, key: "/api/v1/hardware/{id}/checkin", id: parts[1]}
 	}
 	return route{key: path}
 }

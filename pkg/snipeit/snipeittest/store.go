@@ -175,11 +175,39 @@ type store struct {
 	cache  *rowCache
 	users  *table[User]
 	assets *table[Asset]
-	// Counts Snipe-IT computes with withCount(), kept up to date on every
-	// change of the records they count.
-	assetsOf map[int64]int // user id → live assets checked out to the user
-	manages  map[int64]int // user id → live users with that manager
-	children map[int64]int // asset id → live assets checked out to the asset
+	// The checkable items a user's counts count. Records are replaced,
+	// never written to, like users and assets.
+	licenses    map[int64]*License
+	accessories map[int64]*Accessory
+	consumables map[int64]*Consumable
+	// counts are what Snipe-IT computes with withCount(), kept up to date
+	// on every change of the records they count.
+	counts counts
+	// refs are the departments, locations and companies users and assets
+	// show, by kind and id.
+	refs [refKinds]map[int64]*reference
+	// log is the action log (GET /reports/activity), ascending id.
+	log       []*LogEntry
+	lastLogID int64
+	// generation counts changes; it seeds the order of rows that tie on a
+	// sort key, which in MySQL changes with the table's content.
+	generation uint64
+}
+
+// counts map a record id to how many other records point at it.
+type counts struct {
+	assets        map[int64]int // user id → live assets checked out to the user
+	trashedAssets map[int64]int // user id → soft-deleted assets still checked out to the user
+	manages       map[int64]int // user id → live users with that manager
+	children      map[int64]int // asset id → live assets checked out to the asset
+	seats         map[int64]int // user id → license seats checked out to the user
+	accessories   map[int64]int // user id → accessory checkouts
+	consumables   map[int64]int // user id → consumable checkouts
+}
+
+func newCounts() counts {
+	return counts{assets: map[int64]int{}, trashedAssets: map[int64]int{}, manages: map[int64]int{},
+		children: map[int64]int{}, seats: map[int64]int{}, accessories: map[int64]int{}, consumables: map[int64]int{}}
 }
 
 // newStore returns an empty store that keeps up to cacheBytes of rendered
@@ -199,14 +227,29 @@ func newStore(cacheBytes int64) *store {
 			func(a *Asset) bool { return liveAsset(a) && a.archived() },
 			liveAsset,
 			func(a *Asset) bool { return !liveAsset(a) }),
-		assetsOf: map[int64]int{},
-		manages:  map[int64]int{},
-		children: map[int64]int{},
+		licenses:    map[int64]*License{},
+		accessories: map[int64]*Accessory{},
+		consumables: map[int64]*Consumable{},
+		counts:      newCounts(),
+		refs:        [refKinds]map[int64]*reference{{}, {}, {}},
 	}
 }
 
+// loadItems copies items into m by id and counts them.
+func loadItems[T any, P checkable[T]](m map[int64]*T, items []T, count func(*T, int)) error {
+	for i := range items {
+		it := P(&items[i]).clone()
+		if m[P(it).key()] != nil {
+			return fmt.Errorf("duplicate id %d", P(it).key())
+		}
+		m[P(it).key()] = it
+		count(it, 1)
+	}
+	return nil
+}
+
 // load replaces everything with ds (nil: empty), or nothing when ds is
-// invalid.
+// invalid. The action log starts empty.
 func (s *store) load(ds *Dataset) error {
 	if ds == nil {
 		ds = &Dataset{}
@@ -218,11 +261,22 @@ func (s *store) load(ds *Dataset) error {
 	if err := next.assets.load(ds.Assets); err != nil {
 		return fmt.Errorf("load assets: %w", err)
 	}
+	if err := loadItems(next.licenses, ds.Licenses, next.countLicense); err != nil {
+		return fmt.Errorf("load licenses: %w", err)
+	}
+	if err := loadItems(next.accessories, ds.Accessories, next.countAccessory); err != nil {
+		return fmt.Errorf("load accessories: %w", err)
+	}
+	if err := loadItems(next.consumables, ds.Consumables, next.countConsumable); err != nil {
+		return fmt.Errorf("load consumables: %w", err)
+	}
 	for _, r := range next.users.byID {
 		next.countUser(r.rec, 1)
+		next.registerUser(r.rec)
 	}
 	for _, r := range next.assets.byID {
 		next.countAsset(r.rec, 1)
+		next.registerAsset(r.rec)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -231,13 +285,19 @@ func (s *store) load(ds *Dataset) error {
 	s.users.byID, s.users.views = next.users.byID, next.users.views
 	s.assets.byID, s.assets.views = next.assets.byID, next.assets.views
 	s.cache.used.Store(0) // the new rows have kept nothing yet
-	s.assetsOf, s.manages, s.children = next.assetsOf, next.manages, next.children
+	s.licenses, s.accessories, s.consumables = next.licenses, next.accessories, next.consumables
+	s.counts = next.counts
+	s.refs = next.refs
+	s.log, s.lastLogID = nil, 0
+	s.generation++
 	return nil
 }
 
 // setUser stores next as the user with id (nil purges it) and invalidates
 // every rendering that shows the user. Callers hold mu.
 func (s *store) setUser(id int64, next *User) {
+	s.generation++
+	s.registerUser(next)
 	replace(s.users, id, next, s.countUser)
 	s.users.invalidateWhere(func(u *User) bool { return u.ManagerID == id })
 	s.assets.invalidateWhere(func(a *Asset) bool { return assignedTo(a, AssignedUser, id) })
@@ -246,8 +306,34 @@ func (s *store) setUser(id int64, next *User) {
 // setAsset stores next as the asset with id (nil purges it) and invalidates
 // every rendering that shows the asset. Callers hold mu.
 func (s *store) setAsset(id int64, next *Asset) {
+	s.generation++
+	s.registerAsset(next)
 	replace(s.assets, id, next, s.countAsset)
 	s.assets.invalidateWhere(func(a *Asset) bool { return assignedTo(a, AssignedAsset, id) })
+}
+
+// setLicense, setAccessory and setConsumable store the new version of an
+// item and move the counts of the users it is checked out to. Callers
+// hold mu.
+func (s *store) setLicense(next *License) {
+	s.generation++
+	s.countLicense(s.licenses[next.ID], -1)
+	s.licenses[next.ID] = next
+	s.countLicense(next, 1)
+}
+
+func (s *store) setAccessory(next *Accessory) {
+	s.generation++
+	s.countAccessory(s.accessories[next.ID], -1)
+	s.accessories[next.ID] = next
+	s.countAccessory(next, 1)
+}
+
+func (s *store) setConsumable(next *Consumable) {
+	s.generation++
+	s.countConsumable(s.consumables[next.ID], -1)
+	s.consumables[next.ID] = next
+	s.countConsumable(next, 1)
 }
 
 // replace swaps the record with id for next (nil: none), moving what the
@@ -272,29 +358,77 @@ func (s *store) countUser(u *User, delta int) {
 	if u == nil || !u.DeletedAt.IsZero() || u.ManagerID == 0 {
 		return
 	}
-	s.manages[u.ManagerID] += delta
+	s.counts.manages[u.ManagerID] += delta
 	s.users.invalidate(u.ManagerID)
 }
 
 // countAsset adds delta to what a counts towards: the assets_count of the
-// user it is checked out to, or the child_asset_count of the asset.
+// user it is checked out to (in trashedAssets while a is soft-deleted), or
+// the child_asset_count of the asset.
 func (s *store) countAsset(a *Asset, delta int) {
-	if a == nil || !a.DeletedAt.IsZero() || a.AssignedTo == nil {
+	if a == nil || a.AssignedTo == nil {
 		return
 	}
-	switch id := a.AssignedTo.ID; a.AssignedTo.Type {
-	case AssignedUser:
-		s.assetsOf[id] += delta
+	id := a.AssignedTo.ID
+	switch {
+	case a.AssignedTo.Type == AssignedUser && a.DeletedAt.IsZero():
+		s.counts.assets[id] += delta
 		s.users.invalidate(id)
-	case AssignedAsset:
-		s.children[id] += delta
+	case a.AssignedTo.Type == AssignedUser:
+		s.counts.trashedAssets[id] += delta
+		s.users.invalidate(id)
+	case a.AssignedTo.Type == AssignedAsset && a.DeletedAt.IsZero():
+		s.counts.children[id] += delta
 		s.assets.invalidate(id)
+	}
+}
+
+func (s *store) countLicense(l *License, delta int) {
+	if l != nil {
+		s.countUsers(s.counts.seats, l.Seats, delta)
+	}
+}
+
+func (s *store) countAccessory(a *Accessory, delta int) {
+	if a != nil {
+		s.countUsers(s.counts.accessories, a.Checkouts, delta)
+	}
+}
+
+func (s *store) countConsumable(c *Consumable, delta int) {
+	if c != nil {
+		s.countUsers(s.counts.consumables, c.Checkouts, delta)
+	}
+}
+
+// countUsers adds delta to the count of every user in ids (0: nobody).
+func (s *store) countUsers(count map[int64]int, ids []int64, delta int) {
+	for _, id := range ids {
+		if id != 0 {
+			count[id] += delta
+			s.users.invalidate(id)
+		}
 	}
 }
 
 // The relations a rendering reads; callers hold mu.
 func (s *store) user(id int64) *User           { return s.users.get(id) }
 func (s *store) asset(id int64) *Asset         { return s.assets.get(id) }
-func (s *store) assetsCount(userID int64) int  { return s.assetsOf[userID] }
-func (s *store) managesCount(userID int64) int { return s.manages[userID] }
-func (s *store) childAssets(assetID int64) int { return s.children[assetID] }
+func (s *store) managesCount(userID int64) int { return s.counts.manages[userID] }
+func (s *store) childAssets(assetID int64) int { return s.counts.children[assetID] }
+
+// assetsCount is a user's assets_count; withTrashed counts soft-deleted
+// assets still checked out to the user, as Snipe-IT did before 7.1.16.
+func (s *store) assetsCount(userID int64, withTrashed bool) int {
+	n := s.counts.assets[userID]
+	if withTrashed {
+		n += s.counts.trashedAssets[userID]
+	}
+	return n
+}
+
+// itemCounts are a user's licenses_count, accessories_count and
+// consumables_count.
+func (s *store) itemCounts(userID int64) (licenses, accessories, consumables int) {
+	return s.counts.seats[userID], s.counts.accessories[userID], s.counts.consumables[userID]
+}

@@ -64,8 +64,6 @@ func exampleData() *Dataset {
 				Notes:              "Imported by the *fixture* script",
 				Activated:          true,
 				AutoassignLicenses: true,
-				LicensesCount:      1,
-				ConsumablesCount:   3,
 				Companies:          []Tagged{fakeco},
 				CreatedBy:          admin,
 				CreatedAt:          at("2024-02-14 09:31:07"),
@@ -133,6 +131,10 @@ func exampleData() *Dataset {
 			},
 		},
 	}
+	// User 42 holds a license seat and three consumables.
+	ds.Licenses = []License{{ID: 1, Name: "Fake Office Suite", Seats: []int64{42, 0, 0}}}
+	ds.Consumables = []Consumable{{ID: 1, Name: "Fake Toner", Qty: 10, Checkouts: []int64{42, 42, 42}}}
+	ds.Accessories = []Accessory{{ID: 1, Name: "Fake Dock", Qty: 5}}
 	for i := range 133 {
 		ds.Users = append(ds.Users, User{ID: int64(200 + i), FirstName: "Filler", LastName: "User", Username: "filler" + pad(int64(i), 3)})
 	}

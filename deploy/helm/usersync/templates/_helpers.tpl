@@ -97,7 +97,8 @@ is on in values and no external database is given.
 {{- end }}
 
 {{/*
-usersync.database.secretName and .secretKey locate DATABASE_URL.
+usersync.database.secretName and .secretKey locate the external database's
+URL (DATABASE_URL).
 */}}
 {{- define "usersync.database.secretName" -}}
 {{- default (include "usersync.componentName" (list . "database")) .Values.externalDatabase.existingSecret }}
@@ -108,13 +109,36 @@ usersync.database.secretName and .secretKey locate DATABASE_URL.
 {{- end }}
 
 {{/*
-usersync.database.required fails the render when no database is given at
-all.
+usersync.postgresql.name is the bundled PostgreSQL's StatefulSet and
+Service. At most 52 characters: its pods carry the label
+controller-revision-hash=<name>-<hash of up to 10 characters>, which must fit
+in 63.
 */}}
-{{- define "usersync.database.required" -}}
-{{- if not (or .Values.externalDatabase.url .Values.externalDatabase.existingSecret .Values.postgresql.enabled) }}
-{{- fail "a database is required: set externalDatabase.url, externalDatabase.existingSecret, or postgresql.enabled=true" }}
+{{- define "usersync.postgresql.name" -}}
+{{- include "usersync.componentName" (list . "postgresql") | trunc 52 | trimSuffix "-" }}
 {{- end }}
+
+{{/*
+usersync.postgresql.secretName and .secretKey locate the bundled
+PostgreSQL's password: postgresql.existingSecret, or the Secret the chart
+generates once and keeps.
+*/}}
+{{- define "usersync.postgresql.secretName" -}}
+{{- default (include "usersync.componentName" (list . "database")) .Values.postgresql.existingSecret }}
+{{- end }}
+
+{{- define "usersync.postgresql.secretKey" -}}
+{{- if .Values.postgresql.existingSecret }}{{ .Values.postgresql.existingSecretKey }}{{ else }}postgres-password{{ end }}
+{{- end }}
+
+{{/*
+usersync.postgresql.url is the bundled PostgreSQL's URL without the
+password, which processes get as PGPASSWORD (libpq's and pgx's variable) from
+its Secret: so the URL holds no secret, and the password may come from a
+Secret the chart never reads.
+*/}}
+{{- define "usersync.postgresql.url" -}}
+{{- printf "postgres://%s@%s.%s.svc:5432/%s?sslmode=disable" .Values.postgresql.username (include "usersync.postgresql.name" .) .Release.Namespace .Values.postgresql.database }}
 {{- end }}
 
 {{/*
@@ -140,27 +164,77 @@ usersync.apiTokens.secretName and .secretKey locate usersapi's tokens file.
 {{- end }}
 
 {{/*
-usersync.podSecurityContext and usersync.containerSecurityContext are the
-"restricted" Pod Security Standard's requirements, from values.
-*/}}
-{{- define "usersync.podSecurityContext" -}}
-{{- toYaml .Values.podSecurityContext }}
-{{- end }}
-
-{{- define "usersync.containerSecurityContext" -}}
-{{- toYaml .Values.containerSecurityContext }}
-{{- end }}
-
-{{/*
-usersync.databaseEnv is DATABASE_URL by reference to its Secret, for every
-container that reaches the database.
+usersync.databaseEnv is how every container that reaches the database finds
+it: the bundled PostgreSQL's URL and PGPASSWORD from its Secret, or the
+external database's URL from its Secret.
 */}}
 {{- define "usersync.databaseEnv" -}}
+{{- if include "usersync.postgresql.enabled" . -}}
+- name: DATABASE_URL
+  value: {{ include "usersync.postgresql.url" . | quote }}
+- name: PGPASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "usersync.postgresql.secretName" . }}
+      key: {{ include "usersync.postgresql.secretKey" . }}
+{{- else -}}
 - name: DATABASE_URL
   valueFrom:
     secretKeyRef:
       name: {{ include "usersync.database.secretName" . }}
       key: {{ include "usersync.database.secretKey" . }}
+{{- end }}
+{{- end }}
+
+{{/*
+usersync.databaseWaitEnv is DATABASE_WAIT: how long usersync waits for a
+database that is still starting.
+*/}}
+{{- define "usersync.databaseWaitEnv" -}}
+- name: DATABASE_WAIT
+  value: "{{ .Values.databaseWaitSeconds }}s"
+{{- end }}
+
+{{/*
+usersync.pushgatewayEnv is PUSHGATEWAY_URL from its Secret (it may carry
+credentials: a literal value would be readable by anyone who may list Jobs),
+and PUSHGATEWAY_INSTANCE; nothing without a Pushgateway.
+*/}}
+{{- define "usersync.pushgatewayEnv" -}}
+{{- if or .Values.metrics.pushgatewayURL .Values.metrics.pushgatewayExistingSecret -}}
+- name: PUSHGATEWAY_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ default (include "usersync.componentName" (list . "metrics")) .Values.metrics.pushgatewayExistingSecret }}
+      key: {{ if .Values.metrics.pushgatewayExistingSecret }}{{ .Values.metrics.pushgatewayExistingSecretKey }}{{ else }}url{{ end }}
+{{- with include "usersync.pushgatewayInstance" . }}
+# Installations sharing the Pushgateway keep apart by it; the chart's
+# alerts select it.
+- name: PUSHGATEWAY_INSTANCE
+  value: {{ . | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+usersync.apiJobPolicy is "true" when the ValidatingAdmissionPolicy that
+confines the API's Jobs renders: sync on demand is on, and api.jobPolicy is
+always, or auto on a cluster that serves the API (Kubernetes 1.30+).
+*/}}
+{{- define "usersync.apiJobPolicy" -}}
+{{- $mode := .Values.api.jobPolicy }}
+{{- if and .Values.api.syncOnDemand (or (eq $mode "always") (and (eq $mode "auto") (.Capabilities.APIVersions.Has "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy"))) }}true{{ end }}
+{{- end }}
+
+{{/*
+usersync.clusterReadable is "true" when the render can read the cluster:
+lookup lists this namespace's Secrets (which Helm keeps its releases in,
+so an installer may list them) and gets a list, even an empty one, from a
+real API server, but an empty map from helm template, helm lint, a
+client-side dry run or a GitOps tool rendering without cluster access.
+*/}}
+{{- define "usersync.clusterReadable" -}}
+{{- if lookup "v1" "Secret" .Release.Namespace "" }}true{{ end }}
 {{- end }}
 
 {{/*
@@ -171,9 +245,40 @@ usersync.apiURL is the in-cluster URL of the API's Service.
 {{- end }}
 
 {{/*
-usersync.database.checksum changes when the chart-made database URL does,
-so that the API restarts onto it.
+usersync.database.checksum changes when where the API finds its database
+does, so that the API restarts onto it.
 */}}
 {{- define "usersync.database.checksum" -}}
-{{- printf "%s|%s|%s" .Values.externalDatabase.url .Values.externalDatabase.existingSecret .Values.externalDatabase.existingSecretKey | sha256sum | trunc 16 | quote }}
+{{- list .Values.externalDatabase .Values.postgresql.existingSecret .Values.postgresql.existingSecretKey .Values.api.database | toJson | sha256sum | trunc 16 | quote }}
+{{- end }}
+
+{{/*
+usersync.apiJobPolicyName names the cluster-scoped policy and binding after
+the release and its namespace, so that installations coexist.
+*/}}
+{{- define "usersync.apiJobPolicyName" -}}
+{{- printf "%s.%s.usersync.io" (include "usersync.fullname" .) .Release.Namespace }}
+{{- end }}
+
+{{/*
+usersync.celSame is a CEL expression that holds when field f is absent from
+both a and b, or present in both and equal; call with (list a b f).
+*/}}
+{{- define "usersync.celSame" -}}
+{{- $a := index . 0 }}{{ $b := index . 1 }}{{ $f := index . 2 -}}
+(has({{ $a }}.{{ $f }}) ? has({{ $b }}.{{ $f }}) && {{ $a }}.{{ $f }} == {{ $b }}.{{ $f }} : !has({{ $b }}.{{ $f }}))
+{{- end }}
+
+{{/*
+usersync.foreignSecret is "true" when a Secret found by lookup (call with
+(list . $secret)) is not this release's to manage: Helm would refuse to
+adopt it (no ownership annotations naming this release), so the chart uses
+it as it is instead of rendering it.
+*/}}
+{{- define "usersync.foreignSecret" -}}
+{{- $root := index . 0 }}{{ $live := index . 1 }}
+{{- if $live }}
+{{- $annotations := default dict $live.metadata.annotations }}
+{{- if or (ne (get $annotations "meta.helm.sh/release-name") $root.Release.Name) (ne (get $annotations "meta.helm.sh/release-namespace") $root.Release.Namespace) }}true{{ end }}
+{{- end }}
 {{- end }}

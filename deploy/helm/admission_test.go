@@ -1,0 +1,351 @@
+package helm
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/usersync/usersync/pkg/kube"
+	"github.com/usersync/usersync/pkg/kube/kubetest"
+	"github.com/usersync/usersync/pkg/model"
+)
+
+// policyRelease is the chart installed by Helm on the real API server, in
+// a namespace of its own, with what sync on demand needs; no hook runs and
+// no pod starts (nothing here needs a database).
+type policyRelease struct {
+	cp     *kubetest.ControlPlane
+	ns     string
+	admin  kubernetes.Interface
+	api    kubernetes.Interface // as the API's ServiceAccount
+	policy string               // the ValidatingAdmissionPolicy's name
+	token  string
+}
+
+func installForPolicy(t *testing.T, h helmBinary, cp *kubetest.ControlPlane, args ...string) *policyRelease {
+	t.Helper()
+	r := &policyRelease{cp: cp, ns: cp.CreateNamespace(t, "policy"), admin: cp.Clientset()}
+	h.kubeconfig = cp.KubeconfigPath()
+	base := []string{"install", "r", chartDir, "--namespace", r.ns, "--no-hooks",
+		"--set", "snipeit.url=https://snipe.example.com", "--set", "snipeit.token=t",
+		"--set", "externalDatabase.url=postgres://u:p@db.example.com/usersync"}
+	if _, err := h.run(t, append(base, args...)...); err != nil {
+		t.Fatal(err)
+	}
+	r.policy = "r-usersync." + r.ns + ".usersync.io"
+	var err error
+	if r.token, err = cp.ServiceAccountToken(context.Background(), r.ns, "r-usersync-api"); err != nil {
+		t.Fatal(err)
+	}
+	cfg := cp.TokenConfig(r.token)
+	cfg.WarningHandler = rest.NoWarnings{} // the attacks' pods would violate PodSecurity: not what is tested
+	r.api = kubernetes.NewForConfigOrDie(cfg)
+	return r
+}
+
+// launcher is pkg/kube's launcher acting as the API's ServiceAccount, as
+// usersapi runs it.
+func (r *policyRelease) launcher(t *testing.T) *kube.Launcher {
+	t.Helper()
+	client, err := kube.NewClient(r.cp.TokenConfig(r.token), prometheus.NewRegistry(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := kube.NewLauncher(kube.Config{Client: client, Namespace: r.ns, CronJob: "r-usersync"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// createAsAPI creates job as the API's ServiceAccount, as a dry run: the
+// API server runs admission in full and stores nothing.
+func (r *policyRelease) createAsAPI(job *batchv1.Job) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := r.api.BatchV1().Jobs(r.ns).Create(ctx, job, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+	return err
+}
+
+// deniedByPolicy reports whether err is this release's policy denying.
+func (r *policyRelease) deniedByPolicy(err error) bool {
+	return apierrors.IsForbidden(err) && strings.Contains(err.Error(), "ValidatingAdmissionPolicy '"+r.policy+"'")
+}
+
+// waitEnforced waits until the API server enforces the policy: it compiles
+// and caches a new policy within moments of its creation.
+func (r *policyRelease) waitEnforced(t *testing.T) {
+	t.Helper()
+	orphan := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "probe"}, Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{
+		Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}}}
+	waitUntil(t, "the Job policy is enforced", func() bool { return r.deniedByPolicy(r.createAsAPI(orphan)) })
+}
+
+// launchedJob launches a sync through the real launcher and returns the
+// Job as the launcher sent it: what the API server stored, without what
+// it added on create.
+func (r *policyRelease) launchedJob(t *testing.T, l *kube.Launcher, opts kube.LaunchOptions) *batchv1.Job {
+	t.Helper()
+	ctx := context.Background()
+	launched, created, err := l.Launch(ctx, opts)
+	if err != nil || !created {
+		t.Fatalf("Launch(%+v): %v, %v", opts, created, err)
+	}
+	job, err := r.admin.BatchV1().Jobs(r.ns).Get(ctx, launched.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.cp.SetJobStatus(ctx, r.ns, launched.Name, kubetest.JobSucceeded); err != nil {
+		t.Fatal(err)
+	}
+	job.ObjectMeta = metav1.ObjectMeta{Name: job.Name + "-again", Labels: job.Labels, Annotations: job.Annotations,
+		OwnerReferences: job.OwnerReferences}
+	for _, k := range []string{"controller-uid", "batch.kubernetes.io/controller-uid", "job-name", "batch.kubernetes.io/job-name"} {
+		delete(job.Spec.Template.Labels, k)
+	}
+	job.Spec.Selector = nil
+	job.Status = batchv1.JobStatus{}
+	return job
+}
+
+func syncContainer(t *testing.T, j *batchv1.Job) *corev1.Container {
+	t.Helper()
+	for i := range j.Spec.Template.Spec.Containers {
+		if j.Spec.Template.Spec.Containers[i].Name == "usersync" {
+			return &j.Spec.Template.Spec.Containers[i]
+		}
+	}
+	t.Fatal("no usersync container")
+	return nil
+}
+
+// TestJobPolicyConfinesTheAPIsServiceAccount installs the chart with Helm
+// on a real kube-apiserver (which evaluates the ValidatingAdmissionPolicy
+// itself) and acts as the API's ServiceAccount: every Job a compromised
+// usersapi could try beyond what the launcher makes is denied with the
+// policy's message; every launch the launcher makes — each scope, full and
+// incremental, from the API and from a webhook — is accepted; an admin's
+// kubectl create job --from, another account's Jobs and a second
+// installation are unaffected.
+func TestJobPolicyConfinesTheAPIsServiceAccount(t *testing.T) {
+	cp := kubetest.Get(t)
+	h := helms(t)[0]
+	r := installForPolicy(t, h, cp)
+	if _, err := r.admin.AdmissionregistrationV1().ValidatingAdmissionPolicies().Get(context.Background(), r.policy, metav1.GetOptions{}); err != nil {
+		t.Fatalf("helm install on a cluster that serves ValidatingAdmissionPolicy made none (api.jobPolicy=auto): %v", err)
+	}
+	r.waitEnforced(t)
+	l := r.launcher(t)
+
+	t.Run("every launch the launcher makes is accepted", func(t *testing.T) {
+		for _, scope := range []model.Scope{model.ScopeUsers, model.ScopeAssets, model.ScopeAll} {
+			for _, incremental := range []bool{false, true} {
+				for _, trigger := range []string{model.TriggerAPI, model.TriggerWebhook} {
+					opts := kube.LaunchOptions{Scope: scope, Incremental: incremental, Trigger: trigger, IdempotencyKey: fmt.Sprint(scope, incremental, trigger)}
+					r.launchedJob(t, l, opts) // fails the test when denied
+				}
+			}
+		}
+	})
+
+	base := r.launchedJob(t, l, kube.LaunchOptions{Scope: model.ScopeUsers, Incremental: true, Trigger: model.TriggerWebhook})
+	if err := r.createAsAPI(base); err != nil {
+		t.Fatalf("the launcher's own Job, created again as the API: %v", err)
+	}
+
+	secretVolume := func(name string) corev1.Volume {
+		return corev1.Volume{Name: "stolen", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: name}}}
+	}
+	attacks := []struct {
+		name string
+		edit func(*batchv1.Job, *corev1.Container)
+		want string // in the policy's message
+	}{
+		{"(a) mounts the Snipe-IT Secret in another container", func(j *batchv1.Job, c *corev1.Container) {
+			j.Spec.Template.Spec.Containers = append(j.Spec.Template.Spec.Containers, corev1.Container{Name: "x", Image: c.Image,
+				Command: []string{"/bin/cat", "/s/token"}, VolumeMounts: []corev1.VolumeMount{{Name: "snipeit-token", MountPath: "/s"}}})
+		}, "differs in: containers"},
+		{"(a) mounts the database Secret into the sync container", func(j *batchv1.Job, c *corev1.Container) {
+			j.Spec.Template.Spec.Volumes = append(j.Spec.Template.Spec.Volumes, secretVolume("r-usersync-database"))
+			c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: "stolen", MountPath: "/stolen"})
+		}, "differs in: volumes"},
+		{"(a) reads a Secret through the environment", func(j *batchv1.Job, c *corev1.Container) {
+			c.EnvFrom = append(c.EnvFrom, corev1.EnvFromSource{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "r-usersync-api-tokens"}}})
+		}, "runs the usersync container"},
+		{"(b) runs another image", func(j *batchv1.Job, c *corev1.Container) { c.Image = "attacker/tools:latest" }, "runs the usersync container"},
+		{"(b) adds an init container", func(j *batchv1.Job, c *corev1.Container) {
+			j.Spec.Template.Spec.InitContainers = []corev1.Container{{Name: "init", Image: "attacker/tools"}}
+		}, "differs in: initContainers"},
+		{"(c) runs as another ServiceAccount", func(j *batchv1.Job, c *corev1.Container) {
+			j.Spec.Template.Spec.ServiceAccountName = "r-usersync-api"
+			j.Spec.Template.Spec.AutomountServiceAccountToken = ptr(true)
+		}, "serviceAccountName"},
+		{"(d) changes the command", func(j *batchv1.Job, c *corev1.Container) { c.Command = []string{"/usersync", "migrate"} }, "runs the usersync container"},
+		{"(d) adds an argument", func(j *batchv1.Job, c *corev1.Container) { c.Args = append(c.Args, "--allow-mass-delete") }, "runs the usersync container"},
+		{"(d) scope arguments that disagree with the scope label", func(j *batchv1.Job, c *corev1.Container) {
+			c.Args = []string{"--scope", "all", "--incremental"}
+		}, "runs the usersync container"},
+		{"(e) has no owner reference", func(j *batchv1.Job, c *corev1.Container) { j.OwnerReferences = nil }, "controlled by CronJob"},
+		{"(e) names the CronJob with another uid", func(j *batchv1.Job, c *corev1.Container) { j.OwnerReferences[0].UID = "0000" }, "controlled by CronJob"},
+		{"(f) adds an environment variable", func(j *batchv1.Job, c *corev1.Container) {
+			c.Env = append(c.Env, corev1.EnvVar{Name: "SNIPEIT_URL_OVERRIDE", Value: "https://evil"})
+		}, "environment"},
+		{"(f) changes an environment variable", func(j *batchv1.Job, c *corev1.Container) {
+			for i := range c.Env {
+				if c.Env[i].Name == "SNIPEIT_URL" {
+					c.Env[i].Value = "https://evil.example.com"
+				}
+			}
+		}, "environment"},
+		{"(f) sets SYNC_TRIGGER to another value", func(j *batchv1.Job, c *corev1.Container) {
+			for i := range c.Env {
+				if c.Env[i].Name == "SYNC_TRIGGER" {
+					c.Env[i].Value = "schedule"
+				}
+			}
+		}, "environment"},
+		{"(f) takes SYNC_TRIGGER from a Secret", func(j *batchv1.Job, c *corev1.Container) {
+			for i := range c.Env {
+				if c.Env[i].Name == "SYNC_TRIGGER" {
+					c.Env[i] = corev1.EnvVar{Name: "SYNC_TRIGGER", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+						LocalObjectReference: corev1.LocalObjectReference{Name: "r-usersync-database"}, Key: "url"}}}
+				}
+			}
+		}, "environment"},
+		{"(g) a manual selector", func(j *batchv1.Job, c *corev1.Container) {
+			j.Spec.ManualSelector = ptr(true)
+			j.Spec.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{"app.kubernetes.io/component": "sync"}}
+		}, "without manualSelector"},
+		{"(g) a manual selector adopting another Job's pods", func(j *batchv1.Job, c *corev1.Container) {
+			j.Spec.ManualSelector = ptr(true)
+			j.Spec.Selector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
+				Key: "batch.kubernetes.io/job-name", Operator: metav1.LabelSelectorOpExists}}}
+			j.Spec.Template.Labels["batch.kubernetes.io/job-name"] = "r-usersync-29000000"
+		}, "without manualSelector"},
+		{"more pods in parallel", func(j *batchv1.Job, c *corev1.Container) {
+			j.Spec.Parallelism, j.Spec.Completions = ptr(int32(5)), ptr(int32(5))
+		}, "parallelism"},
+		{"more retries", func(j *batchv1.Job, c *corev1.Container) { j.Spec.BackoffLimit = ptr(int32(100)) }, "backoff"},
+		{"no deadline", func(j *batchv1.Job, c *corev1.Container) { j.Spec.ActiveDeadlineSeconds = nil }, "deadlines"},
+		{"another TTL than the template's", func(j *batchv1.Job, c *corev1.Container) { j.Spec.TTLSecondsAfterFinished = ptr(int32(1)) }, "ttlSecondsAfterFinished"},
+		{"managed by another controller", func(j *batchv1.Job, c *corev1.Container) { j.Spec.ManagedBy = ptr("example.com/runner") }, "spec of CronJob"},
+		{"the host's network", func(j *batchv1.Job, c *corev1.Container) { j.Spec.Template.Spec.HostNetwork = true }, "differs in: hostNetwork"},
+		{"a privileged security context", func(j *batchv1.Job, c *corev1.Container) {
+			c.SecurityContext.AllowPrivilegeEscalation = ptr(true)
+		}, "runs the usersync container"},
+		{"a pod label another NetworkPolicy admits", func(j *batchv1.Job, c *corev1.Container) {
+			j.Spec.Template.Labels["app.kubernetes.io/component"] = "api"
+		}, "pod labels"},
+		{"a scope label outside the three scopes", func(j *batchv1.Job, c *corev1.Container) { j.Labels["usersync.io/scope"] = "everything" }, "labels and annotations"},
+		{"a trigger label outside api and webhook", func(j *batchv1.Job, c *corev1.Container) { j.Labels["usersync.io/trigger"] = "schedule" }, "labels and annotations"},
+		{"an annotation of its own", func(j *batchv1.Job, c *corev1.Container) { j.Annotations["example.com/x"] = "y" }, "labels and annotations"},
+	}
+	for _, a := range attacks {
+		t.Run("denied: "+a.name, func(t *testing.T) {
+			j := base.DeepCopy()
+			a.edit(j, syncContainer(t, j))
+			err := r.createAsAPI(j)
+			if !r.deniedByPolicy(err) || !strings.Contains(err.Error(), a.want) {
+				t.Errorf("created as the API: %v\nwant a denial by %s saying %q", err, r.policy, a.want)
+			}
+		})
+	}
+
+	t.Run("an admin's kubectl create job --from is accepted", func(t *testing.T) {
+		kubectl, err := exec.LookPath("kubectl")
+		if err != nil {
+			if os.Getenv("CI") != "" {
+				t.Fatal(err)
+			}
+			t.Skip(err)
+		}
+		out, err := exec.Command(kubectl, "--kubeconfig", cp.KubeconfigPath(), "-n", r.ns,
+			"create", "job", "--from=cronjob/r-usersync", "by-hand").CombinedOutput()
+		if err != nil {
+			t.Fatalf("kubectl create job --from as admin: %v\n%s", err, out)
+		}
+	})
+
+	t.Run("another account's Jobs are not its business", func(t *testing.T) {
+		ctx := context.Background()
+		other := base.DeepCopy()
+		other.Name, other.OwnerReferences = "admins-own", nil
+		syncContainer(t, other).Image = "registry.example.com/anything"
+		if _, err := r.admin.BatchV1().Jobs(r.ns).Create(ctx, other, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}); err != nil {
+			t.Errorf("an admin's unrelated Job: %v", err)
+		}
+	})
+
+	t.Run("a second installation has its own policy and is confined by it alone", func(t *testing.T) {
+		r2 := installForPolicy(t, h, cp)
+		r2.waitEnforced(t)
+		r2.launchedJob(t, r2.launcher(t), kube.LaunchOptions{Scope: model.ScopeAll})
+		// The first installation's Job, created by the second's account in
+		// the second's namespace, is the second policy's to deny.
+		j := base.DeepCopy()
+		j.Namespace = r2.ns
+		err := r2.createAsAPI(j)
+		if !r2.deniedByPolicy(err) {
+			t.Errorf("another installation's Job as r2's account: %v, want r2's policy to deny it", err)
+		}
+	})
+
+	t.Run("without its CronJob the binding denies in its own namespace only", func(t *testing.T) {
+		ctx := context.Background()
+		if err := r.admin.BatchV1().CronJobs(r.ns).Delete(ctx, "r-usersync", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		// The API server looks the parameter up before the match condition,
+		// so even an admin's Job in the namespace is refused then.
+		adminJob := base.DeepCopy()
+		adminJob.OwnerReferences = nil
+		waitUntil(t, "the policy misses its CronJob", func() bool {
+			_, err := r.admin.BatchV1().Jobs(r.ns).Create(ctx, adminJob, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+			return err != nil && strings.Contains(err.Error(), "no params found")
+		})
+		elsewhere := cp.CreateNamespace(t, "elsewhere")
+		if _, err := r.admin.BatchV1().Jobs(elsewhere).Create(ctx, adminJob, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}); err != nil {
+			t.Errorf("a Job in another namespace while the policy's CronJob is missing: %v", err)
+		}
+	})
+}
+
+// TestJobPolicyComparesEveryField: the policy names every field of a Job's
+// spec, a pod spec and a container, so a field Kubernetes adds (bumping
+// k8s.io/api) fails this test instead of passing through the policy
+// unchecked.
+func TestJobPolicyComparesEveryField(t *testing.T) {
+	h := helms(t)[0]
+	out, err := h.run(t, "template", "r", chartDir, "--namespace", "ns", "--kube-version", kubeVersion,
+		"-f", chartDir+"/ci/default-values.yaml", "--set", "api.jobPolicy=always", "--show-only", "templates/api-job-policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, typ := range []reflect.Type{reflect.TypeFor[batchv1.JobSpec](), reflect.TypeFor[corev1.PodSpec](), reflect.TypeFor[corev1.Container]()} {
+		for i := range typ.NumField() {
+			name, _, _ := strings.Cut(typ.Field(i).Tag.Get("json"), ",")
+			if name == "template" {
+				continue // compared by its parts
+			}
+			if !strings.Contains(out, "."+name+" ") && !strings.Contains(out, "."+name+")") && !strings.Contains(out, "'"+name+"'") &&
+				!strings.Contains(out, "."+name+".") && !strings.Contains(out, "?"+name+".") {
+				t.Errorf("the Job policy does not compare %s.%s", typ.Name(), name)
+			}
+		}
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

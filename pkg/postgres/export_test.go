@@ -1,0 +1,4 @@
+package postgres
+
+// StartingUp exposes startingUp to the external tests.
+var StartingUp = startingUp
