@@ -154,14 +154,24 @@ const (
 // default retention of 90 days prunes.
 func seedOldExport(t *testing.T, dbURL string) {
 	t.Helper()
+	onDatabase(t, dbURL, func(ctx context.Context, c *pgx.Conn) error {
+		_, err := c.Exec(ctx, `INSERT INTO export_history (started_at, finished_at, resource, format, rows_sent, bytes_sent, outcome, request_id)
+			VALUES (now() - interval '100 days', now() - interval '100 days', 'assets', 'json', 1, 1, 'completed', 'old-export')`)
+		return err
+	})
+}
+
+// onDatabase runs f on a connection of its own to dbURL (so that it works
+// across restarts of the server), failing the test on an error.
+func onDatabase(t *testing.T, dbURL string, f func(context.Context, *pgx.Conn) error) {
+	t.Helper()
 	ctx := context.Background()
 	c, err := pgx.Connect(ctx, dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close(ctx)
-	if _, err := c.Exec(ctx, `INSERT INTO export_history (started_at, finished_at, resource, format, rows_sent, bytes_sent, outcome, request_id)
-		VALUES (now() - interval '100 days', now() - interval '100 days', 'assets', 'json', 1, 1, 'completed', 'old-export')`); err != nil {
+	if err := f(ctx, c); err != nil {
 		t.Fatal(err)
 	}
 }

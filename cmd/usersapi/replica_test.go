@@ -29,19 +29,7 @@ func TestReadsFromAStreamingReplica(t *testing.T) {
 	seed(t, primaryURL, users, nil)
 	r.CatchUp(t)
 	ctx := context.Background()
-	primary, err := pgx.Connect(ctx, primaryURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer primary.Close(ctx)
-	exportsOnPrimary := func() int {
-		t.Helper()
-		var n int
-		if err := primary.QueryRow(ctx, "SELECT count(*) FROM export_history").Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
+	exportsOnPrimary := func() int { return countExports(t, primaryURL) }
 
 	p := startAPI(t, "DATABASE_URL="+primaryURL, "DATABASE_READ_URL="+standbyURL, "API_TOKENS_FILE="+writeTokenFile(t))
 	resp, body := get(t, p.Base+"/users/1", readToken)
@@ -131,13 +119,11 @@ func TestReadsFromAStreamingReplica(t *testing.T) {
 			t.Errorf("usersapi_export_history_failures_total = %q, want 1: the export's history had nowhere to go", got)
 		}
 		r.Primary.Start()
-		before := exportsOnPrimaryAfterRestart(t, primaryURL)
+		before := exportsOnPrimary()
 		if resp, _ := get(t, p.Base+"/users?format=csv", readToken); resp.StatusCode != http.StatusOK {
 			t.Fatalf("CSV export with the primary back: %d", resp.StatusCode)
 		}
-		waitFor(t, "the export on the primary once it is back", func() bool {
-			return exportsOnPrimaryAfterRestart(t, primaryURL) == before+1
-		})
+		waitFor(t, "the export on the primary once it is back", func() bool { return exportsOnPrimary() == before+1 })
 	})
 }
 
@@ -161,19 +147,12 @@ func containsRun(body []byte, id int64) bool {
 	return false
 }
 
-// exportsOnPrimaryAfterRestart counts the primary's export history on a
-// new connection (the old one died with the server).
-func exportsOnPrimaryAfterRestart(t *testing.T, primaryURL string) int {
+// countExports counts the export history of the database at dbURL.
+func countExports(t *testing.T, dbURL string) int {
 	t.Helper()
-	ctx := context.Background()
-	c, err := pgx.Connect(ctx, primaryURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close(ctx)
 	var n int
-	if err := c.QueryRow(ctx, "SELECT count(*) FROM export_history").Scan(&n); err != nil {
-		t.Fatal(err)
-	}
+	onDatabase(t, dbURL, func(ctx context.Context, c *pgx.Conn) error {
+		return c.QueryRow(ctx, "SELECT count(*) FROM export_history").Scan(&n)
+	})
 	return n
 }

@@ -13,8 +13,6 @@ import (
 
 	"github.com/usersync/usersync/pkg/api"
 	"github.com/usersync/usersync/pkg/model"
-	"github.com/usersync/usersync/pkg/postgres"
-	"github.com/usersync/usersync/pkg/postgres/pgtest"
 )
 
 // fuzzHandler mounts the API on a real, migrated database holding a few
@@ -23,14 +21,7 @@ import (
 func fuzzHandler(f *testing.F) http.Handler {
 	f.Helper()
 	ctx := context.Background()
-	db, err := postgres.Open(ctx, postgres.Config{URL: pgtest.NewDatabase(f)})
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(db.Close)
-	if _, err := db.Migrate(ctx); err != nil {
-		f.Fatal(err)
-	}
+	db := migratedDB(f)
 	users := testUsers()
 	if _, err := db.MirrorUsers(ctx, sliceSeq(users), model.DeleteGuard{}); err != nil {
 		f.Fatal(err)

@@ -6,13 +6,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/usersync/usersync/pkg/api"
 	"github.com/usersync/usersync/pkg/model"
+	"github.com/usersync/usersync/pkg/snipeit/snipeittest"
 )
 
 // listingLauncher counts the lists it answers; with gate set, each list
@@ -31,27 +31,9 @@ func (l *listingLauncher) ListSyncJobs(ctx context.Context) ([]model.SyncJob, er
 	return l.fakeLauncher.ListSyncJobs(ctx)
 }
 
-// clock is a settable time for Deps.Now.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 // jobCacheHandler serves the API with the launcher, a read and a sync
 // token, and the clock.
-func jobCacheHandler(t *testing.T, l api.SyncLauncher, c *clock) http.Handler {
+func jobCacheHandler(t *testing.T, l api.SyncLauncher, c *snipeittest.Clock) http.Handler {
 	t.Helper()
 	tokens, _ := loadTokens(t, "read:"+readToken+"\nsync:"+syncToken+"\n")
 	store := &fakeStore{}
@@ -74,7 +56,7 @@ func serve(h http.Handler, method, path, token string) *httptest.ResponseRecorde
 }
 
 func TestSyncJobsAreListedOncePerTTL(t *testing.T) {
-	c := &clock{now: time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)}
+	c := snipeittest.NewClock(time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC))
 	l := &listingLauncher{fakeLauncher: fakeLauncher{jobs: []model.SyncJob{{Name: "usersync-29000000", Scope: "all",
 		Trigger: "schedule", State: model.JobRunning, CreatedAt: c.Now()}}}}
 	h := jobCacheHandler(t, l, c)
@@ -82,7 +64,7 @@ func TestSyncJobsAreListedOncePerTTL(t *testing.T) {
 		if rec := serve(h, http.MethodGet, path, readToken); rec.Code != http.StatusOK {
 			t.Fatalf("GET %s = %d %s", path, rec.Code, rec.Body)
 		}
-		c.advance(time.Second)
+		c.Advance(time.Second)
 	}
 	if n := l.lists.Load(); n != 1 {
 		t.Errorf("four reads within the TTL listed %d times, want 1", n)
@@ -92,7 +74,7 @@ func TestSyncJobsAreListedOncePerTTL(t *testing.T) {
 	l.mu.Lock()
 	l.jobs[0].State = model.JobSucceeded
 	l.mu.Unlock()
-	c.advance(api.DefaultJobsCacheTTL)
+	c.Advance(api.DefaultJobsCacheTTL)
 	if rec := serve(h, http.MethodGet, "/sync/jobs/usersync-29000000", readToken); rec.Code != http.StatusOK ||
 		!strings.Contains(rec.Body.String(), `"state":"succeeded"`) {
 		t.Errorf("after the TTL: %d %s, want the new state", rec.Code, rec.Body)
@@ -103,7 +85,7 @@ func TestSyncJobsAreListedOncePerTTL(t *testing.T) {
 }
 
 func TestConcurrentReadersShareOneList(t *testing.T) {
-	c := &clock{now: time.Now()}
+	c := snipeittest.NewClock(time.Now())
 	l := &listingLauncher{gate: make(chan struct{})}
 	h := jobCacheHandler(t, l, c)
 	const readers = 20
@@ -130,7 +112,7 @@ func TestConcurrentReadersShareOneList(t *testing.T) {
 }
 
 func TestAMissListsAgainAtMostOnceASecond(t *testing.T) {
-	c := &clock{now: time.Now()}
+	c := snipeittest.NewClock(time.Now())
 	l := &listingLauncher{}
 	h := jobCacheHandler(t, l, c)
 	// A Job started through another replica after the first list.
@@ -145,7 +127,7 @@ func TestAMissListsAgainAtMostOnceASecond(t *testing.T) {
 			t.Fatalf("within a second of the list: %d, want 404 from the cached list", rec.Code)
 		}
 	}
-	c.advance(time.Second)
+	c.Advance(time.Second)
 	if rec := serve(h, http.MethodGet, "/sync/jobs/usersync-api-x", readToken); rec.Code != http.StatusOK {
 		t.Errorf("a second later: %d, want the Job found by a new list", rec.Code)
 	}
@@ -158,7 +140,7 @@ func TestAMissListsAgainAtMostOnceASecond(t *testing.T) {
 }
 
 func TestALaunchShowsAtOnce(t *testing.T) {
-	c := &clock{now: time.Now()}
+	c := snipeittest.NewClock(time.Now())
 	l := &listingLauncher{}
 	h := jobCacheHandler(t, l, c)
 	if rec := serve(h, http.MethodGet, "/sync/jobs", readToken); rec.Code != http.StatusOK || rec.Body.String() != "[]\n" {
@@ -175,7 +157,7 @@ func TestALaunchShowsAtOnce(t *testing.T) {
 }
 
 func TestAFailedListIsKeptForASecond(t *testing.T) {
-	c := &clock{now: time.Now()}
+	c := snipeittest.NewClock(time.Now())
 	l := &listingLauncher{fakeLauncher: fakeLauncher{err: fmt.Errorf("%w: list jobs", model.ErrKubernetesUnavailable)}}
 	h := jobCacheHandler(t, l, c)
 	for range 3 {
@@ -189,7 +171,7 @@ func TestAFailedListIsKeptForASecond(t *testing.T) {
 	l.mu.Lock()
 	l.err = nil
 	l.mu.Unlock()
-	c.advance(time.Second)
+	c.Advance(time.Second)
 	if rec := serve(h, http.MethodGet, "/sync/jobs", readToken); rec.Code != http.StatusOK {
 		t.Errorf("a second after the failure, Kubernetes back: %d, want 200", rec.Code)
 	}
