@@ -34,6 +34,13 @@ const (
 	minJobsCacheTTL        = time.Second
 	defaultJobsCacheTTL    = api.DefaultJobsCacheTTL
 	defaultLogFormat       = "json"
+	// defaultGCPercent is the garbage collector's target unless GOGC is
+	// set: usersapi keeps about 3 MiB live and makes about 10 KiB of
+	// garbage per GET /users/{id}, so at Go's default of 100 it collected
+	// 25 times a second under load, marking those 3 MiB each time: a tenth
+	// of its CPU. At 400 it collects a quarter as often and serves a fifth
+	// more requests, for about 12 MiB more peak RSS (make bench-api).
+	defaultGCPercent = 400
 )
 
 // config is usersapi's whole configuration, read from the environment by
@@ -59,8 +66,11 @@ type config struct {
 	exportRetention time.Duration
 	logLevel        slog.Level
 	logFormat       string
-	sync            syncConfig
-	check           checkConfig
+	// gcPercent is the garbage collector's target to set; 0 when GOGC is
+	// set (the runtime has read it).
+	gcPercent int
+	sync      syncConfig
+	check     checkConfig
 }
 
 // syncConfig is sync on demand: off when cronJob is "".
@@ -189,6 +199,10 @@ func loadConfig(cmd string, getenv func(string) string) (*config, error) {
 	c.logFormat = strings.ToLower(env("LOG_FORMAT", defaultLogFormat))
 	if c.logFormat != "json" && c.logFormat != "text" {
 		bad("LOG_FORMAT=%q: want json or text", getenv("LOG_FORMAT"))
+	}
+
+	if getenv("GOGC") == "" {
+		c.gcPercent = defaultGCPercent
 	}
 
 	c.sync.cronJob = getenv("SYNC_CRONJOB")

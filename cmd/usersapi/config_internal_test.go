@@ -59,11 +59,17 @@ func TestLoadConfigDefaults(t *testing.T) {
 	}
 	got := []any{c.listenAddr, c.basePath, c.publicReads, c.shutdownDelay, c.shutdownTimeout, c.limits.StreamTimeout,
 		c.limits.StreamStallTimeout, c.limits.RequestTimeout, c.acquireTimeout, c.exportRetention, c.sync.cacheTTL,
-		c.logFormat, c.databaseReadURL, len(c.tokens)}
+		c.logFormat, c.databaseReadURL, len(c.tokens), c.gcPercent}
 	want := []any{":8080", "", false, 5 * time.Second, 25 * time.Second, 5 * time.Minute, 10 * time.Second,
-		10 * time.Second, time.Second, 90 * 24 * time.Hour, 5 * time.Second, "json", "", 2}
+		10 * time.Second, time.Second, 90 * 24 * time.Hour, 5 * time.Second, "json", "", 2, 400}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("defaults (-want +got):\n%s", diff)
+	}
+	// GOGC set is the runtime's to obey: usersapi then sets nothing.
+	c, err = loadConfig(cmdServe, envOf(map[string]string{"DATABASE_URL": "postgres://x@db/x", "API_TOKENS_FILE": tokens,
+		"GOGC": "100"}))
+	if err != nil || c.gcPercent != 0 {
+		t.Errorf("with GOGC=100: gcPercent %d, %v; want 0", c.gcPercent, err)
 	}
 }
 

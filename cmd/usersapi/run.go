@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -105,6 +106,9 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 	logs := newFlushWriter(stderr, logFlushInterval)
 	defer logs.Close()
 	log := newLogger(cfg, logs)
+	if cfg.gcPercent > 0 {
+		debug.SetGCPercent(cfg.gcPercent)
+	}
 
 	reads, writes, err := openDatabases(ctx, cfg, log)
 	if err != nil {
