@@ -3,7 +3,6 @@ package api
 import (
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,20 +14,6 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	inFlight prometheus.Gauge
-	// byRoute caches the series of each (method, route, status): looking
-	// them up by label values hashes every value of both vectors on every
-	// request.
-	byRoute sync.Map // routeKey → *routeSeries
-}
-
-type routeKey struct {
-	method, route string
-	status        int
-}
-
-type routeSeries struct {
-	requests prometheus.Counter
-	duration prometheus.Observer
 }
 
 // newMetrics registers the HTTP metrics and the Go and process collectors
@@ -65,18 +50,9 @@ func (m *metrics) observe(method, route string, status int, d time.Duration) {
 		// A client may send any method; keep the label set bounded.
 		method = "other"
 	}
-	k := routeKey{method, route, status}
-	v, ok := m.byRoute.Load(k)
-	if !ok {
-		code := strconv.Itoa(status)
-		v, _ = m.byRoute.LoadOrStore(k, &routeSeries{
-			requests: m.requests.WithLabelValues(method, route, code),
-			duration: m.duration.WithLabelValues(method, route, code),
-		})
-	}
-	rs := v.(*routeSeries)
-	rs.requests.Inc()
-	rs.duration.Observe(d.Seconds())
+	code := strconv.Itoa(status)
+	m.requests.WithLabelValues(method, route, code).Inc()
+	m.duration.WithLabelValues(method, route, code).Observe(d.Seconds())
 }
 
 // serviceMetrics are the metrics of the operations themselves: the stream
