@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Benchmarks usersapi on loopback against a bare net/http + pgx floor that
-# answers GET /users/{id} with the same query (see hack/apibench): wrk with
-# random ids and 32 connections, the full GET /users stream with the
-# server's peak RSS, and a mixed load with RSS sampled over time.
+# Benchmarks usersapi on loopback against two bare net/http + pgx floors
+# answering GET /users/{id} — PostgreSQL's row_to_json written as the body,
+# and the row's columns encoded in Go (see hack/apibench): wrk with random
+# ids and 32 connections, requests/s, p99 and the CPU per request of each
+# server and its PostgreSQL backends; the full GET /users stream with the
+# server's peak RSS; and a mixed load with RSS sampled over time.
 #
 # DATABASE_URL names a database holding synced users (make bench syncs
 # 100,000 from the simulator first). Without it, a database usersapi_bench
