@@ -19,9 +19,9 @@ import (
 	"github.com/usersync/usersync/pkg/model"
 )
 
-// benchStore holds 1000 users like testUsers()[0], and their JSON, as
-// PostgreSQL renders it, for GetUserJSON to answer without work of its
-// own (as the database does it).
+// benchStore holds 1000 users like testUsers()[0], and their JSON as
+// GetUserJSON returns it, to answer with a copy: the database's part is
+// not what these benchmarks measure.
 type benchStore struct {
 	*fakeStore
 	json map[int64][]byte

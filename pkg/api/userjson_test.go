@@ -29,8 +29,9 @@ func migratedDB(tb testing.TB) *postgres.DB {
 	return db
 }
 
-// sameUserJSON fails unless PostgreSQL renders user id (GET /users/{id})
-// byte for byte as Go encodes the same row (GET /users and its pages).
+// sameUserJSON fails unless GetUserJSON writes user id (GET /users/{id})
+// byte for byte as the API's encoder writes the same row read back (GET
+// /users and its pages).
 func sameUserJSON(t testing.TB, db *postgres.DB, id int64) {
 	t.Helper()
 	ctx := context.Background()
@@ -51,7 +52,7 @@ func sameUserJSON(t testing.TB, db *postgres.DB, id int64) {
 	}
 }
 
-func TestUserJSONFromPostgreSQLIsGos(t *testing.T) {
+func TestGetUserJSONIsTheListingsJSON(t *testing.T) {
 	db := migratedDB(t)
 	at := func(y int, mo time.Month, d, h, mi, s, ns int) *time.Time {
 		t := time.Date(y, mo, d, h, mi, s, ns, time.UTC)
@@ -106,10 +107,10 @@ func TestUserJSONFromPostgreSQLIsGos(t *testing.T) {
 	}
 }
 
-// FuzzUserJSONFromPostgreSQLIsGos mirrors users with fuzzed text, numbers
+// FuzzGetUserJSONIsTheListingsJSON mirrors users with fuzzed text, numbers
 // and times and requires GetUserJSON to equal Go's encoding of the row
 // read back, byte for byte.
-func FuzzUserJSONFromPostgreSQLIsGos(f *testing.F) {
+func FuzzGetUserJSONIsTheListingsJSON(f *testing.F) {
 	db := migratedDB(f)
 	f.Add("ada", "Ada Lovelace", "\u2028\"\\\x01", int64(3), int64(1_700_000_000), int64(123_456_789), int64(19_000))
 	f.Add("", "", "", int64(-1), int64(-210_000_000_000), int64(-1), int64(-2_000_000))

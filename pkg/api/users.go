@@ -98,8 +98,7 @@ func newUser(u *model.User) User {
 }
 
 // utc is t in UTC: timestamps are written "…Z" whatever the server's
-// zone, as PostgreSQL renders them for GET /users/{id}
-// (postgres.DB.GetUserJSON).
+// zone, as postgres.DB.GetUserJSON writes them for GET /users/{id}.
 func utc(t *time.Time) *time.Time {
 	if t == nil {
 		return nil
