@@ -24,13 +24,15 @@ type table[T any] struct {
 	id      func(*T) int64
 	// label is the column that names a row in reports.
 	label string
+	// derive says how the columns shown from other records are derived.
+	derive func(model.Facts) derivation
 }
 
 var (
 	usersTable = table[model.User]{name: "users", scope: model.ScopeUsers, columns: userColumns, label: "username",
-		id: func(u *model.User) int64 { return u.ID }}
+		id: func(u *model.User) int64 { return u.ID }, derive: userDerivation}
 	assetsTable = table[model.Asset]{name: "assets", scope: model.ScopeAssets, columns: assetColumns, label: "asset_tag",
-		id: func(a *model.Asset) int64 { return a.ID }}
+		id: func(a *model.Asset) int64 { return a.ID }, derive: assetDerivation}
 )
 
 // mirrorTx is one scope's write to the mirror in one transaction: the
@@ -46,8 +48,10 @@ type mirrorTx[T any] struct {
 	// of Stage import (see lookups).
 	snapshot string
 	staged   bool
-	// rows is how many distinct rows Stage staged.
+	// rows is how many distinct rows Stage staged; seq the sequence number
+	// of the last one (a later row of an id wins).
 	rows int64
+	seq  int64
 }
 
 // BeginUsers starts writing the users table; see model.MirrorTx for the
@@ -191,19 +195,19 @@ var errWriteFailed = errors.New("writing to the mirror failed")
 // the feeder joined before the source's error is read.
 func (m *mirrorTx[T]) Stage(ctx context.Context, rows func(context.Context) iter.Seq2[*T, error]) (int64, error) {
 	t := m.table
-	if m.staged {
-		return 0, fmt.Errorf("stage %s: already staged", t.name)
-	}
-	m.staged = true
 	// WITH NO DATA copies the column types but none of the constraints, so
 	// the staging table takes exactly what Snipe-IT sent; seq orders
 	// repeated ids (the last one wins); unchanged rows carry only their id.
 	stage := stageName(t)
-	create := fmt.Sprintf(`CREATE TEMP TABLE %s ON COMMIT DROP AS
-		SELECT NULL::bigint AS seq, NULL::boolean AS unchanged, sync_hash, %s FROM %s WITH NO DATA`,
-		stage, columnNames(t.columns, ""), t.name)
-	if _, err := m.tx.Exec(ctx, create); err != nil {
-		return 0, classify(fmt.Errorf("create %s staging table: %w", t.name, err))
+	again := m.staged
+	if !again {
+		create := fmt.Sprintf(`CREATE TEMP TABLE %s ON COMMIT DROP AS
+			SELECT NULL::bigint AS seq, NULL::boolean AS unchanged, sync_hash, %s FROM %s WITH NO DATA`,
+			stage, columnNames(t.columns, ""), t.name)
+		if _, err := m.tx.Exec(ctx, create); err != nil {
+			return 0, classify(fmt.Errorf("create %s staging table: %w", t.name, err))
+		}
+		m.staged = true
 	}
 	lookup, endLookups, err := m.lookups(ctx)
 	if err != nil {
@@ -216,7 +220,7 @@ func (m *mirrorTx[T]) Stage(ctx context.Context, rows func(context.Context) iter
 	defer stopSource(nil)
 	pr, pw := io.Pipe()
 	f := &feeder[T]{ctx: ctx, lookup: lookup, table: t, w: pw, batch: make([]T, 0, batchSize), ascending: true,
-		enc: newRowEncoder(t.name, t.columns, m.db.logger)}
+		enc: newRowEncoder(t.name, t.columns, m.db.logger), seq: m.seq}
 	fed := make(chan struct{})
 	go func() {
 		defer close(fed)
@@ -245,9 +249,11 @@ func (m *mirrorTx[T]) Stage(ctx context.Context, rows func(context.Context) iter
 	if err != nil {
 		return 0, classify(fmt.Errorf("copy %s into staging: %w", t.name, err))
 	}
-	n := tag.RowsAffected()
-	if !f.ascending {
-		// A row repeated in the stream keeps its last version.
+	m.seq = f.seq
+	n := m.rows + tag.RowsAffected()
+	if !f.ascending || again {
+		// A row repeated in the stream (or staged by an earlier call)
+		// keeps its last version.
 		tag, err := m.tx.Exec(ctx, fmt.Sprintf(
 			"DELETE FROM %[1]s s USING %[1]s later WHERE later.id = s.id AND later.seq > s.seq", stage))
 		if err != nil {
