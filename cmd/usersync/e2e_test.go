@@ -875,7 +875,7 @@ func TestDryRunWithAReadOnlyRoleWritesNothing(t *testing.T) {
 	must(t, f.sim.AddUser(snipeittest.User{ID: 777_777, Username: "fresh", FirstName: "Fresh", Activated: true}))
 	must(t, f.sim.DeleteAsset(assets[0].ID))
 
-	f.env["DATABASE_URL"] = pgtest.NewRole(t, f.dbURL, "GRANT SELECT ON users, assets, sync_runs, goose_db_version TO %[1]s")
+	f.env["DATABASE_URL"] = pgtest.NewRole(t, f.dbURL, "GRANT SELECT ON users, assets, sync_runs, sync_state, goose_db_version TO %[1]s")
 	before, writes := f.versions(), f.rowWrites()
 	r := f.mustRun("--dry-run", "--full")
 	for _, want := range []string{
@@ -1189,7 +1189,7 @@ func TestSyncOutlivesShortServerTimeouts(t *testing.T) {
 	f := newFixture(t, 400, 0, snipeittest.Config{})
 	f.mustRun("migrate")
 	f.env["DATABASE_URL"] = pgtest.NewRole(t, f.dbURL,
-		"GRANT SELECT, INSERT, UPDATE ON users, assets, sync_runs, goose_db_version TO %[1]s",
+		"GRANT SELECT, INSERT, UPDATE ON users, assets, sync_runs, sync_state, goose_db_version TO %[1]s",
 		"ALTER ROLE %[1]s SET statement_timeout = '200ms'",
 		"ALTER ROLE %[1]s SET idle_in_transaction_session_timeout = '200ms'")
 	f.sim.Inject(snipeittest.Fault{Kind: snipeittest.FaultDelay, Delay: time.Second, Path: "/api/v1/users",

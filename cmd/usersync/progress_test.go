@@ -105,3 +105,36 @@ func TestProgressNamesListingsAndRatesHonestly(t *testing.T) {
 		t.Errorf("rows_per_second = %v for 5 rows in 200ms; want at most 25", rate)
 	}
 }
+
+// TestProgressOfAChangeListingCountsChanges: a listing of changes reports
+// 20 of 100,000 when 20 rows changed; progress shows the changes found,
+// not a bar stuck at 0.02 % nor a time left.
+func TestProgressOfAChangeListingCountsChanges(t *testing.T) {
+	var out bytes.Buffer
+	bar := newBarProgress(&out)
+	bar.Request("users_all_changed", 200, 50*time.Millisecond)
+	bar.Page("users_all_changed", 20, 100_000)
+	bar.Close()
+	if got := out.String(); !strings.Contains(got, "changed users since the last run (of 100000)") || strings.Contains(got, "%") {
+		t.Errorf("the bar for a change listing reads %q; want the changes counted, no percentage", got)
+	}
+
+	var logOut logtest.Buffer
+	lp := newLogProgress(slog.New(slog.NewJSONHandler(&logOut, nil)), 10*time.Millisecond)
+	lp.Request("hardware_changed", 200, time.Millisecond)
+	lp.Page("hardware_changed", 7, 50_000)
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(logOut.String(), "sync progress"); {
+		if time.Now().After(deadline) {
+			t.Fatal("no progress line within 5s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	lp.Close()
+	var rec map[string]any
+	if err := json.Unmarshal([]byte(strings.SplitN(logOut.String(), "\n", 2)[0]), &rec); err != nil {
+		t.Fatal(err)
+	}
+	if rec["changed"] != 7.0 || rec["scope"] != "assets" || rec["listing"] != "changed assets" || rec["eta"] != nil || rec["total"] != nil {
+		t.Errorf("progress line %v; want 7 changed assets, no total or eta", rec)
+	}
+}
