@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -35,6 +36,9 @@ type derivation struct {
 	joins string
 	// columns maps a derived column to its new value.
 	columns map[string]string
+	// reads are the other columns the expressions read of u or m: k
+	// carries only those and the derived ones, since it holds every row.
+	reads []string
 	// undecided is a condition on u (with the joins) that holds for rows
 	// whose value needs a rule still unknown; "" when none can be.
 	undecided string
@@ -83,9 +87,12 @@ func userDerivation(f model.Facts) derivation {
 	// The manager's name under each rule: its display name, else its name
 	// (Snipe-IT 8); its name (7.x).
 	byDisplay, byName := "coalesce(m.display_name, m.name)", "m.name"
+	// The stored count is looked up only for the few rows that need it.
 	counts := func(col, delta string) string {
 		return fmt.Sprintf(`CASE WHEN u.id = ANY(@row_counts::bigint[]) THEN u.%[1]s
-			WHEN u.staged OR delta.id IS NOT NULL THEN coalesce(b.%[1]s, 0) + coalesce(delta.%[2]s, 0) ELSE u.%[1]s END`, col, delta)
+			WHEN u.staged OR delta.id IS NOT NULL THEN
+				coalesce((SELECT b.%[1]s FROM users b WHERE b.id = u.id AND b.deleted_at IS NULL), 0) + coalesce(delta.%[2]s, 0)
+			ELSE u.%[1]s END`, col, delta)
 	}
 	return derivation{
 		with: refCTE("dep", "dep") + refCTE("loc", "loc") + refCTE("com", "com") + `,
@@ -96,7 +103,7 @@ func userDerivation(f model.Facts) derivation {
 			       FROM assets WHERE assigned_user_id IS NOT NULL AND @assets_counts::boolean GROUP BY 1)`,
 		joins: `LEFT JOIN dep ON dep.id = u.department_id LEFT JOIN loc ON loc.id = u.location_id LEFT JOIN com ON com.id = u.company_id
 			LEFT JOIN k m ON m.id = u.manager_id LEFT JOIN mc ON mc.id = u.id LEFT JOIN ac ON ac.id = u.id
-			LEFT JOIN delta ON delta.id = u.id LEFT JOIN users b ON b.id = u.id AND b.deleted_at IS NULL`,
+			LEFT JOIN delta ON delta.id = u.id`,
 		columns: map[string]string{
 			"department_name": renamed("dep", "dep", "u.department_name"),
 			"location_name":   renamed("loc", "loc", "u.location_name"),
@@ -114,6 +121,7 @@ func userDerivation(f model.Facts) derivation {
 			"accessories_count": counts("accessories_count", "acc"),
 			"consumables_count": counts("consumables_count", "con"),
 		},
+		reads: []string{"department_id", "location_id", "company_id", "manager_id", "name", "display_name"},
 		undecided: fmt.Sprintf(`(@manager_rule::text = '' AND m.id IS NOT NULL AND %[1]s <> %[2]s
 				AND (m.staged OR u.manager_name IS DISTINCT FROM %[1]s AND u.manager_name IS DISTINCT FROM %[2]s))
 			OR (@assets_counts::boolean AND @assets_rule::text = '' AND coalesce(ac.deleted_n, 0) > 0)`, byDisplay, byName),
@@ -180,12 +188,22 @@ func assetDerivation(f model.Facts) derivation {
 			"location_name":     renamed("loc", "loc", "u.location_name"),
 			"rtd_location_name": renamed("rtd", "loc", "u.rtd_location_name"),
 		},
-		args: args,
+		reads: []string{"supplier_id", "location_id", "rtd_location_id", "company_id", "model_id", "status_id", "assigned_to_id"},
+		args:  args,
 	}
 }
 
+// prefixed is cols with each name prefixed.
+func prefixed(cols []string, prefix string) string {
+	out := make([]string, len(cols))
+	for i, c := range cols {
+		out[i] = prefix + c
+	}
+	return strings.Join(out, ", ")
+}
+
 // deriveBatch is how many derived rows are staged at a time.
-const deriveBatch = 1000
+const deriveBatch = 5000
 
 // Derive stages the live rows whose derived columns differ from what
 // facts say (see model.MirrorTx).
@@ -196,18 +214,24 @@ func (m *mirrorTx[T]) Derive(ctx context.Context, facts model.Facts, deleted []i
 	}
 	d := t.derive(facts)
 	d.args["deleted"] = nonNil(deleted)
-	// k: every row as it will be after Apply, whether it is live, and
-	// whether it was staged.
 	var cols []string
 	for _, c := range t.columns {
 		cols = append(cols, c.name)
+	}
+	// k: every row as it will be after Apply — the columns the
+	// derivation reads, whether it is live, whether it was staged.
+	kcols := []string{"id"}
+	for _, c := range cols {
+		if _, derived := d.columns[c]; derived || slices.Contains(d.reads, c) {
+			kcols = append(kcols, c)
+		}
 	}
 	k := fmt.Sprintf(`WITH s AS (SELECT * FROM %[1]s WHERE NOT unchanged),
 		k AS (SELECT %[2]s, true AS live, true AS staged FROM s
 		      UNION ALL
 		      SELECT %[3]s, t.deleted_at IS NULL AND t.id <> ALL(@deleted::bigint[]), false FROM %[4]s t
 		      WHERE NOT EXISTS (SELECT 1 FROM s WHERE s.id = t.id))%[5]s`,
-		stageName(t), columnNames(t.columns, "s."), columnNames(t.columns, "t."), t.name, d.with)
+		stageName(t), prefixed(kcols, "s."), prefixed(kcols, "t."), t.name, d.with)
 
 	var undecided []int64
 	if d.undecided != "" {
@@ -219,36 +243,55 @@ func (m *mirrorTx[T]) Derive(ctx context.Context, facts model.Facts, deleted []i
 		}
 	}
 
-	// The rows that change, whole, into a temporary table.
-	derived := "derive_" + t.name
-	if _, err := m.tx.Exec(ctx, fmt.Sprintf(`CREATE TEMP TABLE IF NOT EXISTS %s ON COMMIT DROP AS SELECT %s FROM %s WITH NO DATA;
-		TRUNCATE %[1]s`, derived, strings.Join(cols, ", "), t.name)); err != nil {
-		return 0, undecided, classify(fmt.Errorf("create the derived %s table: %w", t.name, err))
-	}
-	var sel, now, was []string
+	// The rows that change: first their ids and derived columns, then —
+	// with those counted, so that the planner looks the few rows up by
+	// their key — whole, the other columns from the staged row or the
+	// mirror's.
+	var dcols []string
 	for _, c := range cols {
-		if expr, ok := d.columns[c]; ok {
-			sel = append(sel, fmt.Sprintf("%s AS %s", expr, c))
-			now = append(now, fmt.Sprintf("(%s)", expr))
-			was = append(was, "u."+c)
-			continue
+		if _, ok := d.columns[c]; ok {
+			dcols = append(dcols, c)
 		}
-		sel = append(sel, "u."+c)
 	}
-	q := fmt.Sprintf(`%s,
-		n AS (SELECT %s FROM k u %s WHERE u.live AND (%s) IS DISTINCT FROM (%s))
-		INSERT INTO %s (%s) SELECT %[7]s FROM n`,
-		k, strings.Join(sel, ", "), d.joins, strings.Join(now, ", "), strings.Join(was, ", "),
-		derived, strings.Join(cols, ", "))
-	tag, err := m.tx.Exec(ctx, q, d.args)
+	changed, derived := "derive_"+t.name+"_ids", "derive_"+t.name
+	if _, err := m.tx.Exec(ctx, fmt.Sprintf(`CREATE TEMP TABLE IF NOT EXISTS %[1]s ON COMMIT DROP AS SELECT id, %[2]s FROM %[3]s WITH NO DATA;
+		CREATE TEMP TABLE IF NOT EXISTS %[4]s ON COMMIT DROP AS SELECT %[5]s FROM %[3]s WITH NO DATA;
+		TRUNCATE %[1]s, %[4]s`, changed, strings.Join(dcols, ", "), t.name, derived, strings.Join(cols, ", "))); err != nil {
+		return 0, undecided, classify(fmt.Errorf("create the derived %s tables: %w", t.name, err))
+	}
+	sel, now, was := []string{"u.id"}, []string{}, []string{}
+	for _, c := range dcols {
+		expr := d.columns[c]
+		sel = append(sel, expr)
+		now = append(now, fmt.Sprintf("(%s)", expr))
+		was = append(was, "u."+c)
+	}
+	tag, err := m.tx.Exec(ctx, fmt.Sprintf(`%s
+		INSERT INTO %s (id, %s) SELECT %s FROM k u %s WHERE u.live AND (%s) IS DISTINCT FROM (%s)`,
+		k, changed, strings.Join(dcols, ", "), strings.Join(sel, ", "), d.joins, strings.Join(now, ", "), strings.Join(was, ", ")), d.args)
 	if err != nil {
 		return 0, undecided, classify(fmt.Errorf("derive %s: %w", t.name, err))
 	}
 	if tag.RowsAffected() == 0 {
 		return 0, undecided, nil
 	}
-
-	// Staged a batch at a time, by id.
+	var whole []string
+	for _, c := range cols {
+		if _, ok := d.columns[c]; ok {
+			whole = append(whole, "n."+c)
+		} else {
+			whole = append(whole, fmt.Sprintf("CASE WHEN s.id IS NOT NULL THEN s.%[1]s ELSE t.%[1]s END", c))
+		}
+	}
+	q := fmt.Sprintf(`ANALYZE %[1]s;
+		INSERT INTO %[2]s (%[3]s)
+		SELECT %[4]s FROM %[1]s n LEFT JOIN %[5]s s ON s.id = n.id AND NOT s.unchanged LEFT JOIN %[6]s t ON t.id = n.id`,
+		changed, derived, strings.Join(cols, ", "), strings.Join(whole, ", "), stageName(t), t.name)
+	tag, err = m.tx.Exec(ctx, q)
+	if err != nil {
+		return 0, undecided, classify(fmt.Errorf("derive %s: %w", t.name, err))
+	}
+	// Staged a batch at a time, by id, settled once at the end.
 	var last int64 = -1 << 63
 	var staged int64
 	for {
@@ -268,10 +311,10 @@ func (m *mirrorTx[T]) Derive(ctx context.Context, facts model.Facts, deleted []i
 			return staged, undecided, classify(fmt.Errorf("read derived %s: %w", t.name, err))
 		}
 		if len(batch) == 0 {
-			return staged, undecided, nil
+			return staged, undecided, m.settle(ctx, true)
 		}
 		last = t.id(&batch[len(batch)-1])
-		if _, err := m.Stage(ctx, func(context.Context) iter.Seq2[*T, error] { return sliceSeq(batch) }); err != nil {
+		if _, err := m.copyIn(ctx, func(context.Context) iter.Seq2[*T, error] { return sliceSeq(batch) }); err != nil {
 			return staged, undecided, err
 		}
 		staged += int64(len(batch))
@@ -298,18 +341,22 @@ func (m *mirrorTx[T]) Evidence(ctx context.Context, assets bool) (model.Evidence
 	if err := m.requireStaged("read the evidence of"); err != nil {
 		return e, err
 	}
+	// Each staged row's manager as it will be (staged, or the mirror's),
+	// and its assets, looked up by key: few rows are staged but in a full
+	// run.
 	err := m.tx.QueryRow(ctx, fmt.Sprintf(`
 		WITH s AS (SELECT * FROM %[1]s WHERE NOT unchanged),
-		m AS (SELECT s.id, s.name, s.display_name FROM s
-		      UNION ALL SELECT t.id, t.name, t.display_name FROM users t WHERE NOT EXISTS (SELECT 1 FROM s WHERE s.id = t.id)),
-		ac AS (SELECT assigned_user_id AS id, count(*) FILTER (WHERE deleted_at IS NULL) AS live_n,
-		              count(*) FILTER (WHERE deleted_at IS NOT NULL) AS deleted_n
-		       FROM assets WHERE assigned_user_id IS NOT NULL AND $1 GROUP BY 1)
-		SELECT count(*) FILTER (WHERE u.manager_name = m.display_name AND m.display_name <> m.name),
-		       count(*) FILTER (WHERE u.manager_name = m.name AND m.display_name <> m.name),
+		u AS (SELECT s.id, s.manager_name, s.assets_count,
+		             CASE WHEN ms.id IS NOT NULL THEN ms.name ELSE mt.name END AS m_name,
+		             CASE WHEN ms.id IS NOT NULL THEN ms.display_name ELSE mt.display_name END AS m_display
+		      FROM s LEFT JOIN s ms ON ms.id = s.manager_id LEFT JOIN users mt ON mt.id = s.manager_id)
+		SELECT count(*) FILTER (WHERE u.manager_name = u.m_display AND u.m_display <> u.m_name),
+		       count(*) FILTER (WHERE u.manager_name = u.m_name AND u.m_display <> u.m_name),
 		       count(*) FILTER (WHERE ac.deleted_n > 0 AND u.assets_count = ac.live_n),
 		       count(*) FILTER (WHERE ac.deleted_n > 0 AND u.assets_count = ac.live_n + ac.deleted_n)
-		FROM s u LEFT JOIN m ON m.id = u.manager_id LEFT JOIN ac ON ac.id = u.id`, stageName(m.table)), assets).Scan(
+		FROM u LEFT JOIN LATERAL (
+		    SELECT count(*) FILTER (WHERE a.deleted_at IS NULL) AS live_n, count(*) FILTER (WHERE a.deleted_at IS NOT NULL) AS deleted_n
+		    FROM assets a WHERE a.assigned_user_id = u.id AND $1) ac ON true`, stageName(m.table)), assets).Scan(
 		&e.ManagerByDisplayName, &e.ManagerByName, &e.AssetsCountLive, &e.AssetsCountDeleted)
 	if err != nil {
 		return e, classify(fmt.Errorf("read the evidence of the staged %s: %w", m.table.name, err))

@@ -310,3 +310,41 @@ func TestStagingTwiceKeepsTheLastRow(t *testing.T) {
 		t.Errorf("city %q, want the last staged version's", got)
 	}
 }
+
+// TestEvidenceTellsTheServersRules: staged rows fresh from Snipe-IT show
+// how it names managers and whether assets_count counts deleted assets.
+func TestEvidenceTellsTheServersRules(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t)
+	users := derivedUsers()
+	users[0].DisplayName = "The Boss"
+	if _, err := db.MirrorUsers(ctx, seq(users), model.DeleteGuard{}); err != nil {
+		t.Fatal(err)
+	}
+	// Asset 1 live, asset 2 soft-deleted, both assigned to user 11.
+	live := []model.Asset{{ID: 1, AssetTag: "A1", AssignedType: "user", AssignedToID: ptr(int64(11)), AssignedUserID: ptr(int64(11))}}
+	if _, err := db.MirrorAssets(ctx, seq(live), model.DeleteGuard{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Pool().Exec(ctx, `INSERT INTO assets (id, asset_tag, name, serial, byod, requestable, assigned_type, assigned_to_id, assigned_user_id, deleted_at)
+		VALUES (2, 'A2', '', '', false, false, 'user', 11, 11, now())`); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := db.BeginUsers(ctx, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	sub := users[1]
+	sub.ManagerName, sub.AssetsCount = "The Boss", 2 // Snipe-IT 8 names the manager by display name; 7.1.15 counts asset 2
+	if _, err := tx.Stage(ctx, func(context.Context) iter.Seq2[*model.User, error] { return seq([]model.User{sub}) }); err != nil {
+		t.Fatal(err)
+	}
+	got, err := tx.Evidence(ctx, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(model.Evidence{ManagerByDisplayName: 1, AssetsCountDeleted: 1}, got); diff != "" {
+		t.Errorf("evidence (-want +got):\n%s", diff)
+	}
+}

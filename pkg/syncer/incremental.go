@@ -186,6 +186,9 @@ func (w *changeWrite[T]) users(ctx context.Context) error {
 	if err := w.checkClock(); err != nil {
 		return err
 	}
+	if !slices.Contains(w.run.scopes, model.ScopeAssets) {
+		w.run.prefetch()
+	}
 	w.deleted, w.upstRows, w.upstAt = deleted, w.seen.Total, w.seen.ServerTime
 	if err := wait(ctx, w.run.assetsDone); err != nil {
 		return err
@@ -303,6 +306,7 @@ func (w *changeWrite[T]) assets(ctx context.Context) error {
 	if err := w.checkClock(); err != nil {
 		return err
 	}
+	w.run.prefetch()
 	if w.eff != nil {
 		for _, id := range w.eff.deletedIDs(w.up.itemType) {
 			if !w.staged[id] {
@@ -378,6 +382,7 @@ func (w *changeWrite[T]) count(ctx context.Context) error {
 func (w *changeWrite[T]) finish(ctx context.Context, onChange func(model.Change)) (outcome, error) {
 	out := outcome{mode: model.ModeIncremental}
 	w.steps["stage"] = time.Since(w.start)
+	w.steps["fetch"] = w.steps["stage"]
 	start := time.Now()
 	facts, err := w.up.facts(ctx, w.run)
 	if err != nil {

@@ -258,6 +258,7 @@ func (s *Syncer) Run(ctx context.Context, scopes []model.Scope) ([]ScopeResult, 
 	if err != nil {
 		return s.failAll(scopes, err), err
 	}
+	defer run.close()
 	results := make([]ScopeResult, len(scopes))
 	var wg sync.WaitGroup
 	ready := make(chan struct{})
@@ -345,7 +346,9 @@ func (s *Syncer) runScope(ctx context.Context, scope model.Scope, fetched func()
 	}
 	r.Counts, r.Mode, r.FallbackReason, r.Watermark = out.counts, out.mode, out.reason, out.watermark
 	r.Durations["total"] = time.Since(start)
-	r.Durations["fetch"] = fetchTime
+	if _, ok := r.Durations["fetch"]; !ok || fetchTime > 0 {
+		r.Durations["fetch"] = fetchTime
+	}
 	r.Finished = s.cfg.Now()
 	if err != nil {
 		if ctx.Err() != nil {
