@@ -695,6 +695,8 @@ func TestBadConfigExitsTwo(t *testing.T) {
 		{"bad rate limit", map[string]string{"SNIPEIT_RATE_LIMIT": "fast"}, nil, "rate limit"},
 		{"bad timezone", map[string]string{"SNIPEIT_TIMEZONE": "Mars/Olympus"}, nil, "timezone"},
 		{"malformed database URL", map[string]string{"DATABASE_URL": "postgres://u:secret@host:notaport/db"}, nil, "parse database URL"},
+		{"bad SYNC_INCREMENTAL", map[string]string{"SYNC_INCREMENTAL": "yes please"}, nil, "SYNC_INCREMENTAL"},
+		{"bad look-back", map[string]string{"SYNC_LOOKBACK": "a while"}, nil, "look-back"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -148,7 +148,7 @@ type Client struct {
 	mu         sync.Mutex
 	pauseUntil time.Time // set from 429s and exhausted X-RateLimit-Remaining
 	serverRate float64   // requests/minute the server announced, 0 unknown
-	served     time.Time // the newest Date header of a 2xx answer
+	served     time.Time // the Date header of the latest 2xx answer
 }
 
 // New checks cfg and returns a ready client.
@@ -537,16 +537,17 @@ func resetIn(h http.Header) (time.Duration, bool) {
 	return 0, false
 }
 
-// noteServed keeps the newest Date the server sent.
+// noteServed keeps the Date the server sent last: a clock set back must
+// show as such.
 func (c *Client) noteServed(t time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if t.After(c.served) {
+	if !t.IsZero() {
 		c.served = t
 	}
 }
 
-// ServerTime is the server's clock as its newest answer gave it (the Date
+// ServerTime is the server's clock as its latest answer gave it (the Date
 // header, to the second); zero before any answer or when the server sends
 // none. A sync takes it as the time it read the data at, in the clock its
 // updated_at values come from.
