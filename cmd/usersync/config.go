@@ -183,8 +183,8 @@ func parseConfig(cmd string, args []string, getenv func(string) string, help io.
 			bad("incremental %q: want true or false (--%s, %s)", incremental, syncflags.Incremental, syncflags.EnvIncremental)
 		}
 	}
-	if c.lookBack, err = time.ParseDuration(lookBack); err != nil || c.lookBack < 0 {
-		bad("look-back %q: want a duration such as 5m, or 0", lookBack)
+	if c.lookBack, err = time.ParseDuration(lookBack); err != nil || c.lookBack < time.Second {
+		bad("look-back %q: want a duration such as 5m, at least 1s (updated_at has whole seconds)", lookBack)
 	}
 	if c.scopes, err = model.ParseScope(scope); err != nil {
 		bad("scope %q: want users, assets or all", scope)
