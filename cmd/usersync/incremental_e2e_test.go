@@ -1,14 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -133,10 +129,7 @@ func TestIncrementalDryRunShowsChangesAndMovesNothing(t *testing.T) {
 // while it pages: the mirror and the scopes' states are as the last run
 // left them, and the next run applies what the stopped one did not.
 func TestIncrementalSIGTERMLeavesMirrorAndWatermark(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "usersync")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t)
 	f, clock := incrementalFixture(t)
 	users := f.sim.Users()
 	before := f.versions()
@@ -159,23 +152,8 @@ func TestIncrementalSIGTERMLeavesMirrorAndWatermark(t *testing.T) {
 		}
 	})
 	t.Cleanup(func() { close(held) })
-	cmd := exec.Command(bin, "--full", "--incremental")
-	for k, v := range f.env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	must(t, cmd.Start())
-	select {
-	case <-reached:
-	case <-time.After(30 * time.Second):
-		_ = cmd.Process.Kill()
-		t.Fatalf("the run never reached the held page\n%s", stderr.String())
-	}
-	must(t, cmd.Process.Signal(syscall.SIGTERM))
-	_ = cmd.Wait()
-	if code := cmd.ProcessState.ExitCode(); code != 1 {
-		t.Fatalf("exit %d, want 1\nstdout: %s\nstderr: %s", code, stdout.String(), stderr.String())
+	if code, stdout, stderr := f.terminateWhenReached(bin, reached, "--full", "--incremental"); code != 1 {
+		t.Fatalf("exit %d, want 1\nstdout: %s\nstderr: %s", code, stdout, stderr)
 	}
 	if diff := cmp.Diff(before, f.versions()); diff != "" {
 		t.Errorf("a stopped incremental run wrote rows (-before +after):\n%s", diff)

@@ -69,13 +69,14 @@ func incrementalRuns(ctx context.Context, o options, p func(string, ...any)) err
 		if err != nil {
 			return run{}, err
 		}
-		// The simulator counts a request once its response is sent.
-		time.Sleep(50 * time.Millisecond)
+		// The simulator counts a request once its response is sent: the
+		// last ones may be counted after the process has exited.
+		served := settled(func() int { return sim.Stats().Requests })
 		after, err := rowWrites(ctx, dbURL)
 		if err != nil {
 			return run{}, err
 		}
-		r := run{wall: m.wall, requests: sim.Stats().Requests - requests, written: after - before}
+		r := run{wall: m.wall, requests: served - requests, written: after - before}
 		r.changed, r.summary, err = lastRuns(ctx, dbURL)
 		return r, err
 	}
@@ -116,6 +117,21 @@ func incrementalRuns(ctx context.Context, o options, p func(string, ...any)) err
 		incr.written-incr.changed, incr.written, incr.changed, quiet.written)
 	p("Summary lines of the incremental run: %s\n\n", incr.summary)
 	return nil
+}
+
+// settled polls count until it reads the same twice 20 ms apart (at most
+// a second), and returns it.
+func settled(count func() int) int {
+	n := count()
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		m := count()
+		if m == n {
+			return n
+		}
+		n = m
+	}
+	return n
 }
 
 // dayOfChanges makes 20 changes of the kinds a working day brings —

@@ -46,9 +46,6 @@ type MirrorTx[T any] interface {
 	// they fit (see Evidence). assets says whether the assets mirror is
 	// current, so that users' assets_count can be compared with it.
 	Evidence(ctx context.Context, assets bool) (Evidence, error)
-	// Unknown returns the ids among ids the mirror has no row for, live or
-	// deleted.
-	Unknown(ctx context.Context, ids []int64) ([]int64, error)
 	// State returns the scope's incremental state as the transaction sees
 	// it; ok is false when there is none.
 	State(ctx context.Context) (st SyncState, ok bool, err error)

@@ -75,14 +75,3 @@ func readState(ctx context.Context, q rowQuerier, scope model.Scope) (model.Sync
 	}
 	return st, true, nil
 }
-
-// Unknown returns the ids among ids that have no row in the mirror, live
-// or deleted, ascending.
-func (m *mirrorTx[T]) Unknown(ctx context.Context, ids []int64) ([]int64, error) {
-	out, err := queryIDs(ctx, m.tx, fmt.Sprintf(
-		"SELECT id FROM unnest($1::bigint[]) AS x(id) WHERE NOT EXISTS (SELECT 1 FROM %s t WHERE t.id = x.id) ORDER BY id", m.table.name), nonNil(ids))
-	if err != nil {
-		return nil, fmt.Errorf("look up unknown %s: %w", m.table.name, err)
-	}
-	return out, nil
-}

@@ -43,11 +43,7 @@ func (s *Syncer) usersUpstream() upstream[model.User] {
 			if f.Departments, err = listed(ctx, run, "departments", c.Departments); err != nil {
 				return f, err
 			}
-			if f.Locations, err = listed(ctx, run, "locations", c.Locations); err != nil {
-				return f, err
-			}
-			f.Companies, err = listed(ctx, run, "companies", c.Companies)
-			return f, err
+			return f, sharedNames(ctx, run, c, &f)
 		}
 	}
 	return up
@@ -70,14 +66,19 @@ func (s *Syncer) assetsUpstream() upstream[model.Asset] {
 			if f.Suppliers, err = listed(ctx, run, "suppliers", c.Suppliers); err != nil {
 				return f, err
 			}
-			if f.Locations, err = listed(ctx, run, "locations", c.Locations); err != nil {
-				return f, err
-			}
-			f.Companies, err = listed(ctx, run, "companies", c.Companies)
-			return f, err
+			return f, sharedNames(ctx, run, c, &f)
 		}
 	}
 	return up
+}
+
+// sharedNames reads the listings users and assets both show names from.
+func sharedNames(ctx context.Context, run *runState, c Changes, f *model.Facts) (err error) {
+	if f.Locations, err = listed(ctx, run, "locations", c.Locations); err != nil {
+		return err
+	}
+	f.Companies, err = listed(ctx, run, "companies", c.Companies)
+	return err
 }
 
 // outcome is what one scope's write did and left.

@@ -153,7 +153,7 @@ func must(t testing.TB, err error) {
 
 var (
 	seedFlag   = flag.Uint64("seed", 0, "seed of TestIncrementalRunsStayExactUnderChurn (0: a random one, logged)")
-	roundsFlag = flag.Int("rounds", 0, "rounds of TestIncrementalRunsStayExactUnderChurn per Snipe-IT version (0: 12)")
+	roundsFlag = flag.Int("rounds", 0, "rounds of TestIncrementalRunsStayExactUnderChurn per Snipe-IT version (0: 8)")
 )
 
 // TestIncrementalRunsStayExactUnderChurn is the property test of
@@ -174,13 +174,13 @@ func TestIncrementalRunsStayExactUnderChurn(t *testing.T) {
 	}
 	rounds := *roundsFlag
 	if rounds == 0 {
-		rounds = 12
+		rounds = 8
 	}
 	t.Logf("seed %d (replay with -seed %d)", seed, seed)
 	for vi, v := range []snipeittest.Version{snipeittest.Version86, snipeittest.Version85, snipeittest.Version70, snipeittest.Version50} {
 		t.Run(string(v), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, uint64(vi)))
-			s := newSite(t, v, 250, 150, seed)
+			s := newSite(t, v, 200, 120, seed)
 			s.sync(s.db, true)
 			fresh := newDB(t)
 			var mark time.Time
