@@ -287,8 +287,7 @@ func (m *mirrorTx[T]) Derive(ctx context.Context, facts model.Facts, deleted []i
 		INSERT INTO %[2]s (%[3]s)
 		SELECT %[4]s FROM %[1]s n LEFT JOIN %[5]s s ON s.id = n.id AND NOT s.unchanged LEFT JOIN %[6]s t ON t.id = n.id`,
 		changed, derived, strings.Join(cols, ", "), strings.Join(whole, ", "), stageName(t), t.name)
-	tag, err = m.tx.Exec(ctx, q)
-	if err != nil {
+	if _, err := m.tx.Exec(ctx, q); err != nil {
 		return 0, undecided, classify(fmt.Errorf("derive %s: %w", t.name, err))
 	}
 	// Staged a batch at a time, by id, settled once at the end.
