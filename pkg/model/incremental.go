@@ -161,6 +161,9 @@ type Facts struct {
 	// Traits says how the derived names and counts are formed; a rule
 	// still unknown derives a row only where every rule gives the same.
 	Traits Traits
+	// Only, when set, limits the derivation to these columns (the others
+	// were derived before).
+	Only []string
 }
 
 // Evidence is what the staged rows (fresh from Snipe-IT) say about the

@@ -226,6 +226,15 @@ func (m *mirrorTx[T]) Derive(ctx context.Context, facts model.Facts, deleted []i
 			kcols = append(kcols, c)
 		}
 	}
+	// With facts.Only, k still carries every column the conditions read,
+	// but only those columns are derived.
+	if facts.Only != nil {
+		for c := range d.columns {
+			if !slices.Contains(facts.Only, c) {
+				delete(d.columns, c)
+			}
+		}
+	}
 	k := fmt.Sprintf(`WITH s AS (SELECT * FROM %[1]s WHERE NOT unchanged),
 		k AS (SELECT %[2]s, true AS live, true AS staged FROM s
 		      UNION ALL

@@ -32,8 +32,8 @@ import (
 //     must equal Snipe-IT's totals; if not, the listing of deleted assets
 //     is read, and if they still differ the scope is read in full.
 //  4. Each scope: the listings of the records its rows show by name, and
-//     Derive; the users scope after the assets scope is done, since
-//     assets_count is derived from the assets mirror.
+//     Derive; the users' assets_count once more after the assets scope is
+//     done, since it is derived from the assets mirror.
 //  5. The guard, the report (a dry run stops there), Apply, the state,
 //     Commit.
 //
@@ -106,6 +106,7 @@ type changeWrite[T any] struct {
 	eff      *logEffects
 	pos      *int64 // the activity position the write accounts for
 	live     int64  // live rows before
+	deletes  int64  // live rows among deleted
 	upstream int64  // Snipe-IT's live rows, for the guard
 	traits   model.Traits
 	facts    model.Facts
@@ -190,9 +191,6 @@ func (w *changeWrite[T]) users(ctx context.Context) error {
 		w.run.prefetch()
 	}
 	w.deleted, w.upstRows, w.upstAt = deleted, w.seen.Total, w.seen.ServerTime
-	if err := wait(ctx, w.run.assetsDone); err != nil {
-		return err
-	}
 	if w.eff, err = w.run.effects(ctx, w.log, w.prev.ActivityID); err != nil {
 		return err
 	}
@@ -342,7 +340,7 @@ func (w *changeWrite[T]) count(ctx context.Context) error {
 	if w.live, err = w.tx.LiveRows(ctx); err != nil {
 		return err
 	}
-	after, err := liveAfter(ctx, w.tx, w.live, w.deleted)
+	after, err := w.liveAfter(ctx)
 	if err != nil {
 		return err
 	}
@@ -359,7 +357,7 @@ func (w *changeWrite[T]) count(ctx context.Context) error {
 		if err := w.readDeleted(ctx); err != nil {
 			return err
 		}
-		if after, err = liveAfter(ctx, w.tx, w.live, w.deleted); err != nil {
+		if after, err = w.liveAfter(ctx); err != nil {
 			return err
 		}
 	}
@@ -388,17 +386,38 @@ func (w *changeWrite[T]) finish(ctx context.Context, onChange func(model.Change)
 	if err != nil {
 		return out, err
 	}
-	if w.up.scope == model.ScopeUsers {
+	users := w.up.scope == model.ScopeUsers
+	if users {
 		facts.ItemDeltas, facts.RowCounts = w.eff.deltas, w.facts.RowCounts
-		facts.AssetsCounts = w.run.assetsFresh()
 	}
-	if w.traits, err = w.run.learn(ctx, w.log, w.tx, w.traits, facts.AssetsCounts); err != nil {
+	if w.traits, err = w.run.learn(ctx, w.log, w.tx, w.traits, false); err != nil {
 		return out, err
 	}
 	facts.Traits = w.traits
 	_, undecided, err := w.tx.Derive(ctx, facts, w.deleted)
 	if err != nil {
 		return out, err
+	}
+	if users && slices.Contains(w.run.scopes, model.ScopeAssets) {
+		// assets_count comes from the assets mirror, current once the
+		// assets scope is done: derived again for it alone, while
+		// everything else was derived meanwhile.
+		if err := wait(ctx, w.run.assetsDone); err != nil {
+			return out, err
+		}
+		if facts.AssetsCounts = w.run.assetsFresh(); facts.AssetsCounts {
+			if w.traits, err = w.run.learn(ctx, w.log, w.tx, w.traits, true); err != nil {
+				return out, err
+			}
+			only := facts
+			only.Traits, only.Only = w.traits, []string{"assets_count"}
+			_, more, err := w.tx.Derive(ctx, only, w.deleted)
+			if err != nil {
+				return out, err
+			}
+			undecided = append(undecided, more...)
+			facts.Traits = w.traits
+		}
 	}
 	if len(undecided) > 0 {
 		// A rule the derivation needs is still unknown (how managers are
@@ -427,14 +446,19 @@ func (w *changeWrite[T]) finish(ctx context.Context, onChange func(model.Change)
 		}
 	}
 
-	var would model.RunCounts
-	if err := w.tx.Changes(ctx, w.deleted, func(c model.Change) {
-		tally(&would, c)
-		if onChange != nil {
-			onChange(c)
+	// The report lists every change (a dry run, --dry-run's callback); a
+	// real run needs only the deletes, counted before the derivation.
+	would := model.RunCounts{Deleted: w.deletes}
+	if w.s.cfg.DryRun || onChange != nil {
+		would = model.RunCounts{}
+		if err := w.tx.Changes(ctx, w.deleted, func(c model.Change) {
+			tally(&would, c)
+			if onChange != nil {
+				onChange(c)
+			}
+		}); err != nil {
+			return out, err
 		}
-	}); err != nil {
-		return out, err
 	}
 	refused := w.s.guard.Check(w.up.scope, w.live, would.Deleted, w.upstream)
 	if w.s.cfg.DryRun {
@@ -468,17 +492,20 @@ func (w *changeWrite[T]) finish(ctx context.Context, onChange func(model.Change)
 
 // liveAfter is how many live rows the mirror would hold after
 // Apply(deleted): the live rows, plus the inserts and restores, minus the
-// deletes the staged rows make.
-func liveAfter[T any](ctx context.Context, tx model.MirrorTx[T], live int64, deleted []int64) (int64, error) {
-	n := live
-	err := tx.Changes(ctx, deleted, func(c model.Change) {
+// deletes; it notes the deletes in w.deletes for the guard (the rows
+// derived later are only updates).
+func (w *changeWrite[T]) liveAfter(ctx context.Context) (int64, error) {
+	n, deletes := w.live, int64(0)
+	err := w.tx.Changes(ctx, w.deleted, func(c model.Change) {
 		switch c.Kind {
 		case model.ChangeInsert, model.ChangeRestore:
 			n++
 		case model.ChangeDelete:
 			n--
+			deletes++
 		}
 	})
+	w.deletes = deletes
 	return n, err
 }
 

@@ -202,12 +202,14 @@ func listed[T any](ctx context.Context, r *runState, name string, fetch func(con
 // behind the waits.
 func (r *runState) prefetch() {
 	r.prefetchOnce.Do(func() {
+		// Users' first: their derivation need not wait for the assets
+		// scope's, which their assets_count does.
 		var facts []func(context.Context, *runState) (model.Facts, error)
-		if slices.Contains(r.scopes, model.ScopeAssets) {
-			facts = append(facts, r.s.assetsUpstream().facts)
-		}
 		if slices.Contains(r.scopes, model.ScopeUsers) {
 			facts = append(facts, r.s.usersUpstream().facts)
+		}
+		if slices.Contains(r.scopes, model.ScopeAssets) {
+			facts = append(facts, r.s.assetsUpstream().facts)
 		}
 		r.prefetchWG.Go(func() {
 			for _, f := range facts {
