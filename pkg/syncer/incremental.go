@@ -109,18 +109,20 @@ type changeWrite[T any] struct {
 	deletes  int64  // live rows among deleted
 	upstream int64  // Snipe-IT's live rows, for the guard
 	traits   model.Traits
-	facts    model.Facts
-	start    time.Time
-	steps    map[string]time.Duration
-	upstRows int64     // users: live and deleted rows upstream
-	upstAt   time.Time // when upstRows was read
+	// rowCounts are the users new to the mirror whose row's item counts
+	// are right as read (see itemCounts).
+	rowCounts []int64
+	start     time.Time
+	steps     map[string]time.Duration
+	upstRows  int64     // users: live and deleted rows upstream
+	upstAt    time.Time // when upstRows was read
 	// createdAt holds each listed row's created_at.
 	createdAt map[int64]time.Time
 }
 
-// stage stages the live rows of seq and returns the others' ids in the
-// order their last version came (a row changed while it is read comes
-// again, newer: the last version wins).
+// stage stages the live rows of seq and returns, ascending, the ids of the
+// rows whose last version came deleted (a row changed while it is read
+// comes again, newer: the last version wins).
 func (w *changeWrite[T]) stage(ctx context.Context, seq func(context.Context) iter.Seq2[*T, error]) ([]int64, error) {
 	deletedLast := map[int64]bool{}
 	_, err := w.tx.Stage(ctx, func(ctx context.Context) iter.Seq2[*T, error] {
@@ -282,9 +284,12 @@ func (w *changeWrite[T]) itemCounts(ctx context.Context, fresh []int64) error {
 		if err := w.run.add(ctx, w.log, w.eff, entries); err != nil {
 			return err
 		}
+		if w.eff.unknown != "" {
+			return &fallback{reason: model.FallbackActivity, detail: w.eff.unknown}
+		}
 		unsure = slices.DeleteFunc(unsure, func(id int64) bool { return w.eff.lastItem[id] <= mark })
 	}
-	w.facts.RowCounts = rowCounts
+	w.rowCounts = rowCounts
 	return nil
 }
 
@@ -388,7 +393,7 @@ func (w *changeWrite[T]) finish(ctx context.Context, onChange func(model.Change)
 	}
 	users := w.up.scope == model.ScopeUsers
 	if users {
-		facts.ItemDeltas, facts.RowCounts = w.eff.deltas, w.facts.RowCounts
+		facts.ItemDeltas, facts.RowCounts = w.eff.deltas, w.rowCounts
 	}
 	if w.traits, err = w.run.learn(ctx, w.log, w.tx, w.traits, false); err != nil {
 		return out, err
