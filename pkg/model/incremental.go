@@ -18,8 +18,9 @@ const (
 // Why a run planned as incremental read everything instead (recorded in
 // sync_runs.fallback_reason and the metrics).
 const (
-	// FallbackNoWatermark: no earlier run of the scope left a watermark
-	// (a first run, or the last one was a dry run or failed).
+	// FallbackNoWatermark: no run of the scope has left a watermark yet (a
+	// first run, or its state was deleted; failed and dry runs leave the
+	// last one as it was).
 	FallbackNoWatermark = "no_watermark"
 	// FallbackUnsorted: Snipe-IT did not list the scope in updated_at
 	// order (users before 7.1.14).
