@@ -695,6 +695,8 @@ func TestBadConfigExitsTwo(t *testing.T) {
 		{"bad rate limit", map[string]string{"SNIPEIT_RATE_LIMIT": "fast"}, nil, "rate limit"},
 		{"bad timezone", map[string]string{"SNIPEIT_TIMEZONE": "Mars/Olympus"}, nil, "timezone"},
 		{"malformed database URL", map[string]string{"DATABASE_URL": "postgres://u:secret@host:notaport/db"}, nil, "parse database URL"},
+		{"bad SYNC_INCREMENTAL", map[string]string{"SYNC_INCREMENTAL": "yes please"}, nil, "SYNC_INCREMENTAL"},
+		{"bad look-back", map[string]string{"SYNC_LOOKBACK": "a while"}, nil, "look-back"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -738,12 +740,40 @@ func TestMigrateAppliesTheSchema(t *testing.T) {
 // TestSIGTERMLeavesThePreviousMirror runs the real binary, stops it with
 // SIGTERM mid-run, and checks that nothing was written and the run is
 // recorded as failed.
-func TestSIGTERMLeavesThePreviousMirror(t *testing.T) {
+// buildBinary builds usersync for tests that run it as a process.
+func buildBinary(t *testing.T) string {
+	t.Helper()
 	bin := filepath.Join(t.TempDir(), "usersync")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
+	return bin
+}
+
+// terminateWhenReached starts bin with args in f's environment, sends it
+// SIGTERM once reached is closed, and returns its exit status and output.
+func (f *fixture) terminateWhenReached(bin string, reached <-chan struct{}, args ...string) (code int, stdout, stderr string) {
+	f.t.Helper()
+	cmd := exec.Command(bin, args...)
+	for k, v := range f.env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	must(f.t, cmd.Start())
+	select {
+	case <-reached:
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		f.t.Fatalf("the run never reached the held page\n%s", errOut.String())
+	}
+	must(f.t, cmd.Process.Signal(syscall.SIGTERM))
+	_ = cmd.Wait()
+	return cmd.ProcessState.ExitCode(), out.String(), errOut.String()
+}
+
+func TestSIGTERMLeavesThePreviousMirror(t *testing.T) {
+	bin := buildBinary(t)
 	f := newFixture(t, 600, 0, snipeittest.Config{})
 	f.mustRun()
 	before := f.versions()
@@ -752,23 +782,8 @@ func TestSIGTERMLeavesThePreviousMirror(t *testing.T) {
 	reached := f.requested("/api/v1/users", "396")
 	// Hold that page so the signal lands mid-run, with rows already staged.
 	f.sim.Inject(snipeittest.Fault{Kind: snipeittest.FaultDelay, Delay: 30 * time.Second, Path: "/api/v1/users", Query: map[string]string{"offset": "396"}, Persistent: true})
-	cmd := exec.Command(bin)
-	for k, v := range f.env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	must(t, cmd.Start())
-	select {
-	case <-reached:
-	case <-time.After(30 * time.Second):
-		_ = cmd.Process.Kill()
-		t.Fatalf("the run never reached the held page\n%s", stderr.String())
-	}
-	must(t, cmd.Process.Signal(syscall.SIGTERM))
-	err := cmd.Wait()
-	if code := cmd.ProcessState.ExitCode(); code != 1 {
-		t.Fatalf("exit %d (%v), want 1\nstdout: %s\nstderr: %s", code, err, stdout.String(), stderr.String())
+	if code, stdout, stderr := f.terminateWhenReached(bin, reached); code != 1 {
+		t.Fatalf("exit %d, want 1\nstdout: %s\nstderr: %s", code, stdout, stderr)
 	}
 	f.assertFailedRunWroteNothing(before, "a stopped run")
 }
@@ -875,7 +890,7 @@ func TestDryRunWithAReadOnlyRoleWritesNothing(t *testing.T) {
 	must(t, f.sim.AddUser(snipeittest.User{ID: 777_777, Username: "fresh", FirstName: "Fresh", Activated: true}))
 	must(t, f.sim.DeleteAsset(assets[0].ID))
 
-	f.env["DATABASE_URL"] = pgtest.NewRole(t, f.dbURL, "GRANT SELECT ON users, assets, sync_runs, goose_db_version TO %[1]s")
+	f.env["DATABASE_URL"] = pgtest.NewRole(t, f.dbURL, "GRANT SELECT ON users, assets, sync_runs, sync_state, goose_db_version TO %[1]s")
 	before, writes := f.versions(), f.rowWrites()
 	r := f.mustRun("--dry-run", "--full")
 	for _, want := range []string{
@@ -1189,7 +1204,7 @@ func TestSyncOutlivesShortServerTimeouts(t *testing.T) {
 	f := newFixture(t, 400, 0, snipeittest.Config{})
 	f.mustRun("migrate")
 	f.env["DATABASE_URL"] = pgtest.NewRole(t, f.dbURL,
-		"GRANT SELECT, INSERT, UPDATE ON users, assets, sync_runs, goose_db_version TO %[1]s",
+		"GRANT SELECT, INSERT, UPDATE ON users, assets, sync_runs, sync_state, goose_db_version TO %[1]s",
 		"ALTER ROLE %[1]s SET statement_timeout = '200ms'",
 		"ALTER ROLE %[1]s SET idle_in_transaction_session_timeout = '200ms'")
 	f.sim.Inject(snipeittest.Fault{Kind: snipeittest.FaultDelay, Delay: time.Second, Path: "/api/v1/users",

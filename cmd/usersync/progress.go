@@ -49,8 +49,38 @@ func listingName(endpoint string) string {
 		return "assets"
 	case "hardware_archived":
 		return "archived assets"
+	case "users_changed", "users_all_changed":
+		return "changed users"
+	case "users_deleted":
+		return "deleted users"
+	case "hardware_changed":
+		return "changed assets"
+	case "hardware_archived_changed":
+		return "changed archived assets"
+	case "hardware_deleted":
+		return "deleted assets"
+	case "reports_activity":
+		return "activity log"
+	case "statuslabels":
+		return "status labels"
 	}
 	return endpoint
+}
+
+// changeListing reports whether endpoint lists changes: it reads what
+// changed down to a time and stops, so the total it reports (every row of
+// the listing, e.g. 100,000 users for 20 changed) is not where it ends.
+func changeListing(endpoint string) bool {
+	return strings.HasSuffix(endpoint, "_changed") || strings.HasSuffix(endpoint, "_deleted") || endpoint == "reports_activity"
+}
+
+// scopeOf names the scope a listing belongs to.
+func scopeOf(endpoint string) model.Scope {
+	switch {
+	case strings.HasPrefix(endpoint, "hardware"), endpoint == "models", endpoint == "statuslabels", endpoint == "suppliers":
+		return model.ScopeAssets
+	}
+	return model.ScopeUsers
 }
 
 // progressState is what both progress displays know of the listing being
@@ -98,6 +128,7 @@ type snapshot struct {
 	listing         string
 	scope           model.Scope
 	archived        bool
+	changes         bool // a listing of changes: total is not its end
 	pages           int
 	received, total int64
 	rate            float64
@@ -106,11 +137,8 @@ type snapshot struct {
 func (p *progressState) snapshot() snapshot {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	s := snapshot{listing: listingName(p.endpoint), scope: model.ScopeUsers, archived: p.endpoint == "hardware_archived",
-		pages: p.pages, received: p.received, total: p.total}
-	if strings.HasPrefix(p.endpoint, "hardware") {
-		s.scope = model.ScopeAssets
-	}
+	s := snapshot{listing: listingName(p.endpoint), scope: scopeOf(p.endpoint), archived: p.endpoint == "hardware_archived",
+		changes: changeListing(p.endpoint), pages: p.pages, received: p.received, total: p.total}
 	if t, ok := p.started[p.endpoint]; ok {
 		if elapsed := time.Since(t).Seconds(); elapsed > 0 {
 			s.rate = float64(p.received) / elapsed
@@ -146,7 +174,11 @@ func (b *barProgress) Page(endpoint string, received, total int64) {
 	defer b.mu.Unlock()
 	if newListing {
 		b.finish()
-		b.bar = progressbar.NewOptions64(total,
+		max := total
+		if snap.changes {
+			max = -1 // a spinner with the count: the end is unknown
+		}
+		b.bar = progressbar.NewOptions64(max,
 			progressbar.OptionSetWriter(b.w),
 			progressbar.OptionSetDescription(snap.listing),
 			progressbar.OptionShowCount(),
@@ -156,13 +188,17 @@ func (b *barProgress) Page(endpoint string, received, total int64) {
 		)
 	}
 	desc := fmt.Sprintf("%s, page %d", snap.listing, snap.pages)
-	if snap.rate > 0 {
+	if snap.changes {
+		desc = fmt.Sprintf("%s since the last run (of %d), page %d", snap.listing, total, snap.pages)
+	} else if snap.rate > 0 {
 		desc += fmt.Sprintf(", %.0f rows/s", snap.rate)
 	}
 	b.bar.Describe(desc)
-	b.bar.ChangeMax64(max(total, received))
+	if !snap.changes {
+		b.bar.ChangeMax64(max(total, received))
+	}
 	_ = b.bar.Set64(received)
-	if received >= total {
+	if !snap.changes && received >= total {
 		b.finish()
 	}
 }
@@ -233,6 +269,13 @@ func (l *logProgress) loop(interval time.Duration) {
 				continue
 			}
 			last = s
+			if s.changes {
+				// A listing of changes ends at the last run's watermark, not
+				// at its total: no rate or time left.
+				l.log.Info("sync progress", "scope", string(s.scope), "listing", s.listing, "pages", s.pages, "changed", s.received,
+					"listing_total", s.total)
+				continue
+			}
 			attrs := []any{"scope", string(s.scope), "pages", s.pages, "received", s.received, "total", s.total, "rows_per_second", int64(s.rate)}
 			if s.archived {
 				attrs = append(attrs, "archived", true)

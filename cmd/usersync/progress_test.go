@@ -13,27 +13,34 @@ import (
 	"github.com/usersync/usersync/pkg/logtest"
 )
 
-func TestLogProgressReportsRowsRateAndETA(t *testing.T) {
-	var out logtest.Buffer
-	lp := newLogProgress(slog.New(slog.NewJSONHandler(&out, nil)), 10*time.Millisecond)
-	lp.Request("users", 200, time.Second)
-	lp.Page("users", 1000, 4000)
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(out.String(), "sync progress") {
+// firstLine waits for a progress line in out and returns the first line
+// decoded.
+func firstLine(t *testing.T, out *logtest.Buffer) map[string]any {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(out.String(), "sync progress"); {
 		if time.Now().After(deadline) {
 			t.Fatal("no progress line within 5s")
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	lp.Close()
 	line := strings.SplitN(out.String(), "\n", 2)[0]
 	var rec map[string]any
 	if err := json.Unmarshal([]byte(line), &rec); err != nil {
 		t.Fatalf("progress line is not JSON: %q", line)
 	}
+	return rec
+}
+
+func TestLogProgressReportsRowsRateAndETA(t *testing.T) {
+	var out logtest.Buffer
+	lp := newLogProgress(slog.New(slog.NewJSONHandler(&out, nil)), 10*time.Millisecond)
+	lp.Request("users", 200, time.Second)
+	lp.Page("users", 1000, 4000)
+	rec := firstLine(t, &out)
+	lp.Close()
 	for _, key := range []string{"scope", "pages", "received", "total", "rows_per_second", "eta"} {
 		if _, ok := rec[key]; !ok {
-			t.Errorf("progress line lacks %q: %s", key, line)
+			t.Errorf("progress line lacks %q: %v", key, rec)
 		}
 	}
 	if rec["received"] != 1000.0 || rec["total"] != 4000.0 {
@@ -87,21 +94,36 @@ func TestProgressNamesListingsAndRatesHonestly(t *testing.T) {
 	lp := newLogProgress(slog.New(slog.NewJSONHandler(&logOut, nil)), 10*time.Millisecond)
 	lp.Request("hardware", 200, 200*time.Millisecond)
 	lp.Page("hardware", 5, 10)
-	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(logOut.String(), "sync progress"); {
-		if time.Now().After(deadline) {
-			t.Fatal("no progress line within 5s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	rec := firstLine(t, &logOut)
 	lp.Close()
-	var rec map[string]any
-	if err := json.Unmarshal([]byte(strings.SplitN(logOut.String(), "\n", 2)[0]), &rec); err != nil {
-		t.Fatal(err)
-	}
 	if strings.Contains(logOut.String(), "hardware") || rec["scope"] != "assets" {
 		t.Errorf("the progress log names the listing %v; want scope assets", rec)
 	}
 	if rate := rec["rows_per_second"].(float64); rate > 25 {
 		t.Errorf("rows_per_second = %v for 5 rows in 200ms; want at most 25", rate)
+	}
+}
+
+// TestProgressOfAChangeListingCountsChanges: a listing of changes reports
+// 20 of 100,000 when 20 rows changed; progress shows the changes found,
+// not a bar stuck at 0.02 % nor a time left.
+func TestProgressOfAChangeListingCountsChanges(t *testing.T) {
+	var out bytes.Buffer
+	bar := newBarProgress(&out)
+	bar.Request("users_all_changed", 200, 50*time.Millisecond)
+	bar.Page("users_all_changed", 20, 100_000)
+	bar.Close()
+	if got := out.String(); !strings.Contains(got, "changed users since the last run (of 100000)") || strings.Contains(got, "%") {
+		t.Errorf("the bar for a change listing reads %q; want the changes counted, no percentage", got)
+	}
+
+	var logOut logtest.Buffer
+	lp := newLogProgress(slog.New(slog.NewJSONHandler(&logOut, nil)), 10*time.Millisecond)
+	lp.Request("hardware_changed", 200, time.Millisecond)
+	lp.Page("hardware_changed", 7, 50_000)
+	rec := firstLine(t, &logOut)
+	lp.Close()
+	if rec["changed"] != 7.0 || rec["scope"] != "assets" || rec["listing"] != "changed assets" || rec["eta"] != nil || rec["total"] != nil {
+		t.Errorf("progress line %v; want 7 changed assets, no total or eta", rec)
 	}
 }

@@ -20,9 +20,21 @@ func printSummary(w io.Writer, r syncer.ScopeResult) {
 	default:
 		c := r.Counts
 		d := func(step string) time.Duration { return r.Durations[step].Round(time.Millisecond) }
-		fmt.Fprintf(w, "%s: %d fetched, %d inserted, %d updated, %d deleted, %d unchanged in %s (fetch %s, merge %s)\n",
-			r.Scope, c.Fetched, c.Inserted, c.Updated, c.Deleted, c.Unchanged, d("total"), d("fetch"), d("merge"))
+		fmt.Fprintf(w, "%s: %d fetched, %d inserted, %d updated, %d deleted, %d unchanged in %s (fetch %s, merge %s)%s\n",
+			r.Scope, c.Fetched, c.Inserted, c.Updated, c.Deleted, c.Unchanged, d("total"), d("fetch"), d("merge"), modeNote(r))
 	}
+}
+
+// modeNote says how a run asked to be incremental read Snipe-IT: ",
+// incremental", or ", read in full: <reason>"; "" for a full run.
+func modeNote(r syncer.ScopeResult) string {
+	switch {
+	case r.Mode == model.ModeIncremental:
+		return ", incremental"
+	case r.FallbackReason != "":
+		return ", read in full: " + r.FallbackReason
+	}
+	return ""
 }
 
 // changeReport prints a dry run's changes, at most perKind of each kind
@@ -66,8 +78,8 @@ func (r *changeReport) summary(res syncer.ScopeResult) {
 		return
 	}
 	c := res.Counts
-	fmt.Fprintf(r.w, "%s: dry run, nothing written: would insert %d, update %d, delete %d; %d unchanged of %d fetched\n",
-		res.Scope, c.Inserted, c.Updated, c.Deleted, c.Unchanged, c.Fetched)
+	fmt.Fprintf(r.w, "%s: dry run, nothing written: would insert %d, update %d, delete %d; %d unchanged of %d fetched%s\n",
+		res.Scope, c.Inserted, c.Updated, c.Deleted, c.Unchanged, c.Fetched, modeNote(res))
 	if refused {
 		fmt.Fprintf(r.w, "%s: a real run would be REFUSED: %v\n", res.Scope, res.Err)
 	}

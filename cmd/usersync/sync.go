@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/usersync/usersync/pkg/metrics"
@@ -20,6 +21,10 @@ import (
 // the metrics push.
 func runSync(ctx context.Context, c *config, db *postgres.DB, log *slog.Logger, bar *barProgress, stdout io.Writer) error {
 	m := metrics.NewSync(buildVersion())
+	if slices.Contains(c.scopes, model.ScopeAssets) {
+		// The listings both scopes share are read by the assets scope first.
+		m.ShareWith(model.ScopeAssets)
+	}
 	report := newChangeReport(stdout, c.maxChanges)
 	results, err := syncScopes(ctx, c, db, log, bar, m, report)
 	refused := false
@@ -130,6 +135,9 @@ func syncScopes(ctx context.Context, c *config, db *postgres.DB, log *slog.Logge
 	}
 	cfg := syncer.Config{
 		Source:          client,
+		Changes:         client,
+		Incremental:     c.incremental,
+		LookBack:        c.lookBack,
 		Store:           db,
 		Logger:          log,
 		Trigger:         trigger,

@@ -14,7 +14,10 @@
 //   - peak RSS at 100,000 and at 1,000,000 users;
 //   - row versions a no-change re-sync writes (pg_stat_user_tables);
 //   - a run against a simulator throttled at 120 requests/minute: 429s
-//     received, and wall time against the ideal pacing.
+//     received, and wall time against the ideal pacing;
+//   - incremental runs (issue 15): Snipe-IT requests and time of
+//     `usersync --full --incremental` after 20 upstream changes against the
+//     full run's, and row versions written for unchanged rows.
 //
 // Everything runs on loopback: the simulator (hack/snipeit-sim), a real
 // Pushgateway and the local PostgreSQL (TEST_DATABASE_URL).
@@ -57,6 +60,8 @@ type options struct {
 	rounds               int
 	rateUsers            int
 	rateAssets           int
+	incrUsers            int
+	incrAssets           int
 	out                  string
 }
 
@@ -74,6 +79,8 @@ func main() {
 	flag.IntVar(&o.rounds, "rounds", 5, "rounds of each timed run; the median is reported")
 	flag.IntVar(&o.rateUsers, "rate-users", 60_000, "users for the rate-limited run (0 skips it); enough pages to cross a 60 s window")
 	flag.IntVar(&o.rateAssets, "rate-assets", 5_000, "assets for the rate-limited run")
+	flag.IntVar(&o.incrUsers, "incr-users", 100_000, "users for the incremental runs (0 skips them)")
+	flag.IntVar(&o.incrAssets, "incr-assets", 50_000, "assets for the incremental runs")
 	flag.StringVar(&o.out, "out", "out/bench-sync.md", "where to write the report too")
 	flag.StringVar(&o.before, "before", "", "an older usersync binary to measure in the same rounds of the CPU runs")
 	flag.IntVar(&o.cpuUsers, "cpu-users", 100_000, "users for the CPU-per-row runs (0 skips them)")
@@ -89,7 +96,7 @@ func main() {
 		o.latencies = append(o.latencies, d)
 	}
 	if *skipFull {
-		o.users, o.bigUsers, o.rateUsers = 0, 0, 0
+		o.users, o.bigUsers, o.rateUsers, o.incrUsers = 0, 0, 0, 0
 	}
 	if err := run(ctx, o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -134,6 +141,11 @@ func run(ctx context.Context, o options) error {
 	}
 	if o.users > 0 {
 		if err := fullRuns(ctx, o, p); err != nil {
+			return err
+		}
+	}
+	if o.incrUsers > 0 {
+		if err := incrementalRuns(ctx, o, p); err != nil {
 			return err
 		}
 	}

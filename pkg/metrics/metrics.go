@@ -40,8 +40,8 @@ import (
 // Job is the Pushgateway job name.
 const Job = "usersync"
 
-// listings are the Snipe-IT listing endpoints each scope pages (the
-// client's endpoint labels); their series are pushed even at zero.
+// listings are the Snipe-IT listing endpoints each scope's full run pages
+// (the client's endpoint labels); their series are pushed even at zero.
 var listings = map[model.Scope][]string{
 	model.ScopeUsers:  {"users"},
 	model.ScopeAssets: {"hardware", "hardware_archived"},
@@ -55,6 +55,9 @@ var retryReasons = []string{"rate_limited", "not_data", "timeout", "transport"}
 type Sync struct {
 	version string
 	scopes  map[model.Scope]*scopeMetrics
+	// shared is the scope whose push counts the requests of listings an
+	// incremental run reads once for both scopes.
+	shared model.Scope
 }
 
 type scopeMetrics struct {
@@ -71,7 +74,7 @@ type scopeMetrics struct {
 
 // NewSync returns empty metrics for every scope.
 func NewSync(version string) *Sync {
-	m := &Sync{version: version, scopes: map[model.Scope]*scopeMetrics{}}
+	m := &Sync{version: version, scopes: map[model.Scope]*scopeMetrics{}, shared: model.ScopeUsers}
 	for _, s := range model.Scopes {
 		m.scopes[s] = newScopeMetrics(s, version)
 	}
@@ -120,8 +123,24 @@ func newScopeMetrics(scope model.Scope, version string) *scopeMetrics {
 	return sm
 }
 
+// ShareWith makes scope's push count the requests both scopes of a run
+// share: the activity log and the locations and companies listings, read
+// once per run (by the assets scope first when it is in the run). By
+// default the users scope counts them.
+func (m *Sync) ShareWith(scope model.Scope) {
+	if _, ok := m.scopes[scope]; ok {
+		m.shared = scope
+	}
+}
+
 // scopeOf maps a client endpoint label to the scope that uses it.
 func (m *Sync) scopeOf(endpoint string) *scopeMetrics {
+	switch endpoint {
+	case "reports_activity", "locations", "companies":
+		return m.scopes[m.shared]
+	case "models", "statuslabels", "suppliers":
+		return m.scopes[model.ScopeAssets]
+	}
 	if strings.HasPrefix(endpoint, "hardware") {
 		return m.scopes[model.ScopeAssets]
 	}
@@ -197,6 +216,27 @@ func (m *Sync) Record(r syncer.ScopeResult) {
 		records.WithLabelValues(action).Set(float64(n))
 	}
 	sm.reg.MustRegister(steps, records)
+	incremental := gauge(sm.reg, "usersync_last_run_incremental",
+		"1 if the last run read only what changed since the watermark (usersync --incremental), 0 if it read every row.")
+	if r.Mode == model.ModeIncremental {
+		incremental.Set(1)
+	}
+	fallback := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "usersync_last_run_fallback",
+		Help: "1 for the reason the last run, asked to be incremental, read every row instead (no_watermark, unsorted, …); 0 for the others.",
+	}, []string{"reason"})
+	for _, reason := range model.FallbackReasons {
+		fallback.WithLabelValues(reason)
+	}
+	if r.FallbackReason != "" {
+		fallback.WithLabelValues(r.FallbackReason).Set(1)
+	}
+	sm.reg.MustRegister(fallback)
+	if r.Watermark != nil {
+		gauge(sm.reg, "usersync_last_run_watermark_timestamp_seconds",
+			"The scope's watermark after the last run, in Snipe-IT's clock: every change up to it is in the mirror.").
+			Set(float64(r.Watermark.UnixNano()) / 1e9)
+	}
 	if r.Rows != nil {
 		rows := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "usersync_mirror_rows",

@@ -41,9 +41,53 @@ func filled() *metrics.Sync {
 	m.RateLimitWait("users", 1500*time.Millisecond)
 	ok := succeeded(model.ScopeUsers, time.Now())
 	ok.Rows = &syncer.MirrorRows{Live: 9, Deleted: 1}
+	mark := time.Now().Add(-time.Minute)
+	ok.Mode, ok.Watermark = model.ModeIncremental, &mark
 	m.Record(ok)
-	m.Record(syncer.ScopeResult{Scope: model.ScopeAssets, Status: model.RunFailed, Finished: time.Now(), Err: errors.New("boom")})
+	m.Record(syncer.ScopeResult{Scope: model.ScopeAssets, Status: model.RunFailed, Finished: time.Now(), Err: errors.New("boom"),
+		Mode: model.ModeFull, FallbackReason: model.FallbackNoWatermark})
 	return m
+}
+
+// TestModeAndFallbackArePushed: a run's mode, why it read everything when
+// asked to be incremental, and its watermark; every reason is pushed, so
+// the next push clears the last one's.
+func TestModeAndFallbackArePushed(t *testing.T) {
+	url := pushtest.Start(t)
+	ctx := context.Background()
+	at := time.Unix(1_767_225_600, 0)
+	m := metrics.NewSync("test")
+	r := succeeded(model.ScopeAssets, at)
+	r.Mode, r.FallbackReason = model.ModeFull, model.FallbackCountMismatch
+	m.Record(r)
+	if err := m.Push(ctx, metrics.Gateway{URL: url}, model.ScopeAssets); err != nil {
+		t.Fatal(err)
+	}
+	m = metrics.NewSync("test")
+	r = succeeded(model.ScopeAssets, at.Add(time.Minute))
+	mark := at.Add(-time.Second)
+	r.Mode, r.Watermark = model.ModeIncremental, &mark
+	m.Record(r)
+	if err := m.Push(ctx, metrics.Gateway{URL: url}, model.ScopeAssets); err != nil {
+		t.Fatal(err)
+	}
+	fams := pushtest.Scrape(t, url)
+	for _, tt := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"usersync_last_run_incremental", nil, 1},
+		{"usersync_last_run_fallback", map[string]string{"reason": "count_mismatch"}, 0},
+		{"usersync_last_run_fallback", map[string]string{"reason": "no_watermark"}, 0},
+		{"usersync_last_run_watermark_timestamp_seconds", nil, float64(mark.Unix())},
+	} {
+		labels := map[string]string{"job": "usersync", "scope": "assets"}
+		maps.Copy(labels, tt.labels)
+		if got, found := pushtest.Value(fams, tt.name, labels); !found || got != tt.want {
+			t.Errorf("%s = %v (found %v), want %v", pushtest.Describe(tt.name, labels), got, found, tt.want)
+		}
+	}
 }
 
 // TestMetricNamesPassPromtool runs the real promtool over what each scope
@@ -143,6 +187,8 @@ func TestPushedFamiliesFollowTheBatchJobConvention(t *testing.T) {
 			"usersync_build_info",
 			"usersync_last_completion_timestamp_seconds",
 			"usersync_last_run_duration_seconds",
+			"usersync_last_run_fallback",
+			"usersync_last_run_incremental",
 			"usersync_last_run_rate_limit_wait_seconds",
 			"usersync_last_run_records",
 			"usersync_last_run_skipped",
@@ -151,13 +197,15 @@ func TestPushedFamiliesFollowTheBatchJobConvention(t *testing.T) {
 			"usersync_last_run_snipeit_requests",
 			"usersync_last_run_snipeit_retries",
 			"usersync_last_run_success",
+			"usersync_last_run_watermark_timestamp_seconds",
 			"usersync_last_success_timestamp_seconds",
 			"usersync_mirror_rows",
 		},
 	}
-	// The failed assets run has no success timestamp.
+	// The failed assets run has no success timestamp and left no
+	// watermark.
 	want[model.ScopeAssets] = slices.DeleteFunc(slices.Clone(want[model.ScopeUsers]), func(n string) bool {
-		return n == "usersync_last_success_timestamp_seconds" || n == "usersync_mirror_rows"
+		return n == "usersync_last_success_timestamp_seconds" || n == "usersync_mirror_rows" || n == "usersync_last_run_watermark_timestamp_seconds"
 	})
 	for _, scope := range model.Scopes {
 		fams, err := m.Gatherer(scope).Gather()

@@ -18,8 +18,10 @@ import (
 // The store only answers and writes; which vanished rows are deleted, and
 // whether the run may delete them at all, is the caller's decision
 // (pkg/syncer). An incremental run uses the same steps without Vanished:
-// it stages the rows that changed and applies the deletions it was told
-// of, so nothing that did not come is deleted.
+// it stages the rows that changed, has the store derive and stage the rows
+// whose names or counts other records changed (Derive), and applies the
+// deletions it was told of, so nothing that did not come is deleted; the
+// scope's state (SetState) is committed with them.
 //
 // pkg/postgres implements it and pkg/syncer consumes it; it is declared
 // here because a store's Begin method must return one type that both can
@@ -27,12 +29,29 @@ import (
 type MirrorTx[T any] interface {
 	// Stage streams the rows that rows(ctx) yields into the transaction
 	// while they are still being fetched, and returns how many distinct
-	// rows it staged (a row yielded twice counts once; the last one wins).
-	// Call it once. rows gets a context that Stage cancels when writing
-	// fails while rows are still coming, so that a source blocked on a
-	// slow page returns at once; Stage returns only after the sequence
-	// has. An error from the sequence is returned as the failure.
+	// rows are staged so far (a row yielded twice counts once; the last
+	// one wins, also over a row of an earlier call). rows gets a context
+	// that Stage cancels when writing fails while rows are still coming,
+	// so that a source blocked on a slow page returns at once; Stage
+	// returns only after the sequence has. An error from the sequence is
+	// returned as the failure.
 	Stage(ctx context.Context, rows func(context.Context) iter.Seq2[*T, error]) (int64, error)
+	// Derive stages the live rows (as they will be after Apply(deleted))
+	// whose columns derived from other records differ from what facts
+	// say: embedded names, counts. It returns how many it staged, and the
+	// ids of rows it left alone because a rule they need is still unknown
+	// (facts.Traits).
+	Derive(ctx context.Context, facts Facts, deleted []int64) (staged int64, undecided []int64, err error)
+	// Evidence tells, from the staged rows, which of the server's rules
+	// they fit (see Evidence). assets says whether the assets mirror is
+	// current, so that users' assets_count can be compared with it.
+	Evidence(ctx context.Context, assets bool) (Evidence, error)
+	// State returns the scope's incremental state as the transaction sees
+	// it; ok is false when there is none.
+	State(ctx context.Context) (st SyncState, ok bool, err error)
+	// SetState writes the scope's state, to be committed with the rows. A
+	// dry run's transaction refuses it.
+	SetState(ctx context.Context, st SyncState) error
 	// Vanished returns the ids of live mirror rows that were not staged,
 	// ascending.
 	Vanished(ctx context.Context) ([]int64, error)

@@ -195,6 +195,13 @@ type SyncRun struct {
 	Status     RunStatus
 	Counts     RunCounts
 	Error      string
+	// Mode is how the run read Snipe-IT; FallbackReason says why a run
+	// planned as incremental read everything ("" otherwise).
+	Mode           RunMode
+	FallbackReason string
+	// Watermark is the scope's watermark the run left (nil: it left
+	// none, e.g. it failed).
+	Watermark *time.Time
 }
 
 // Page asks for one page of a keyset-paged listing: at most Limit rows

@@ -24,13 +24,15 @@ type table[T any] struct {
 	id      func(*T) int64
 	// label is the column that names a row in reports.
 	label string
+	// derive says how the columns shown from other records are derived.
+	derive func(model.Facts) derivation
 }
 
 var (
 	usersTable = table[model.User]{name: "users", scope: model.ScopeUsers, columns: userColumns, label: "username",
-		id: func(u *model.User) int64 { return u.ID }}
+		id: func(u *model.User) int64 { return u.ID }, derive: userDerivation}
 	assetsTable = table[model.Asset]{name: "assets", scope: model.ScopeAssets, columns: assetColumns, label: "asset_tag",
-		id: func(a *model.Asset) int64 { return a.ID }}
+		id: func(a *model.Asset) int64 { return a.ID }, derive: assetDerivation}
 )
 
 // mirrorTx is one scope's write to the mirror in one transaction: the
@@ -46,8 +48,10 @@ type mirrorTx[T any] struct {
 	// of Stage import (see lookups).
 	snapshot string
 	staged   bool
-	// rows is how many distinct rows Stage staged.
+	// rows is how many distinct rows Stage staged; seq the sequence number
+	// of the last one (a later row of an id wins).
 	rows int64
+	seq  int64
 }
 
 // BeginUsers starts writing the users table; see model.MirrorTx for the
@@ -161,9 +165,12 @@ func mirrorAll[T any](ctx context.Context, db *DB, t table[T], rows iter.Seq2[*T
 // large sync, so they are lifted. lock_timeout is bounded instead: the
 // sync is the only writer, so it waits on a lock only behind DDL or a
 // person's open transaction, and should then fail with that reason rather
-// than hang. pg_settings holds only the settings this server knows.
-const syncTimeouts = `SELECT set_config(name, CASE name WHEN 'lock_timeout' THEN '1min' ELSE '0' END, true)
-	FROM pg_settings WHERE name IN ('statement_timeout', 'idle_in_transaction_session_timeout', 'transaction_timeout', 'lock_timeout')`
+// than hang. JIT compilation is turned off: the merge's and derivation's
+// joins over freshly loaded tables look costly to the planner, and
+// compiling them took seconds where running them takes milliseconds.
+// pg_settings holds only the settings this server knows.
+const syncTimeouts = `SELECT set_config(name, CASE name WHEN 'lock_timeout' THEN '1min' WHEN 'jit' THEN 'off' ELSE '0' END, true)
+	FROM pg_settings WHERE name IN ('statement_timeout', 'idle_in_transaction_session_timeout', 'transaction_timeout', 'lock_timeout', 'jit')`
 
 func stageName[T any](t table[T]) string { return "stage_" + t.name }
 
@@ -190,24 +197,35 @@ var errWriteFailed = errors.New("writing to the mirror failed")
 // still be running while this function returns. The pipe is closed and
 // the feeder joined before the source's error is read.
 func (m *mirrorTx[T]) Stage(ctx context.Context, rows func(context.Context) iter.Seq2[*T, error]) (int64, error) {
-	t := m.table
-	if m.staged {
-		return 0, fmt.Errorf("stage %s: already staged", t.name)
+	again := m.staged
+	ascending, err := m.copyIn(ctx, rows)
+	if err != nil {
+		return 0, err
 	}
-	m.staged = true
+	return m.rows, m.settle(ctx, !ascending || again)
+}
+
+// copyIn streams rows into the staging table (creating it first) and
+// reports whether their ids came in ascending order; m.rows counts them.
+func (m *mirrorTx[T]) copyIn(ctx context.Context, rows func(context.Context) iter.Seq2[*T, error]) (ascending bool, err error) {
+	t := m.table
 	// WITH NO DATA copies the column types but none of the constraints, so
 	// the staging table takes exactly what Snipe-IT sent; seq orders
 	// repeated ids (the last one wins); unchanged rows carry only their id.
 	stage := stageName(t)
-	create := fmt.Sprintf(`CREATE TEMP TABLE %s ON COMMIT DROP AS
-		SELECT NULL::bigint AS seq, NULL::boolean AS unchanged, sync_hash, %s FROM %s WITH NO DATA`,
-		stage, columnNames(t.columns, ""), t.name)
-	if _, err := m.tx.Exec(ctx, create); err != nil {
-		return 0, classify(fmt.Errorf("create %s staging table: %w", t.name, err))
+	again := m.staged
+	if !again {
+		create := fmt.Sprintf(`CREATE TEMP TABLE %s ON COMMIT DROP AS
+			SELECT NULL::bigint AS seq, NULL::boolean AS unchanged, sync_hash, %s FROM %s WITH NO DATA`,
+			stage, columnNames(t.columns, ""), t.name)
+		if _, err := m.tx.Exec(ctx, create); err != nil {
+			return false, classify(fmt.Errorf("create %s staging table: %w", t.name, err))
+		}
+		m.staged = true
 	}
 	lookup, endLookups, err := m.lookups(ctx)
 	if err != nil {
-		return 0, err
+		return false, err
 	}
 	defer endLookups()
 	// The source runs under a context of its own, stopped when the COPY
@@ -216,7 +234,7 @@ func (m *mirrorTx[T]) Stage(ctx context.Context, rows func(context.Context) iter
 	defer stopSource(nil)
 	pr, pw := io.Pipe()
 	f := &feeder[T]{ctx: ctx, lookup: lookup, table: t, w: pw, batch: make([]T, 0, batchSize), ascending: true,
-		enc: newRowEncoder(t.name, t.columns, m.db.logger)}
+		enc: newRowEncoder(t.name, t.columns, m.db.logger), seq: m.seq}
 	fed := make(chan struct{})
 	go func() {
 		defer close(fed)
@@ -240,28 +258,35 @@ func (m *mirrorTx[T]) Stage(ctx context.Context, rows func(context.Context) iter
 	// first and the source failed only because it was stopped.
 	dbFirst := err != nil && ctx.Err() == nil && connectionLost(err)
 	if f.err != nil && !errors.Is(f.err, errCopyEnded) && !dbFirst {
-		return 0, fmt.Errorf("stage %s: %w", t.name, f.err)
+		return false, fmt.Errorf("stage %s: %w", t.name, f.err)
 	}
 	if err != nil {
-		return 0, classify(fmt.Errorf("copy %s into staging: %w", t.name, err))
+		return false, classify(fmt.Errorf("copy %s into staging: %w", t.name, err))
 	}
-	n := tag.RowsAffected()
-	if !f.ascending {
-		// A row repeated in the stream keeps its last version.
+	m.seq = f.seq
+	m.rows += tag.RowsAffected()
+	return f.ascending, nil
+}
+
+// settle ends a round of staging: when ids may repeat (they came out of
+// order, or an earlier round staged some), each keeps its last version;
+// then the staging table's statistics are taken.
+func (m *mirrorTx[T]) settle(ctx context.Context, dedupe bool) error {
+	stage := stageName(m.table)
+	if dedupe {
 		tag, err := m.tx.Exec(ctx, fmt.Sprintf(
 			"DELETE FROM %[1]s s USING %[1]s later WHERE later.id = s.id AND later.seq > s.seq", stage))
 		if err != nil {
-			return 0, classify(fmt.Errorf("dedupe staged %s: %w", t.name, err))
+			return classify(fmt.Errorf("dedupe staged %s: %w", m.table.name, err))
 		}
-		n -= tag.RowsAffected()
+		m.rows -= tag.RowsAffected()
 	}
 	// Statistics on the join key keep the planner on hash joins; the other
 	// columns would cost ten times more to analyze and steer nothing.
 	if _, err := m.tx.Exec(ctx, "ANALYZE "+stage+" (id)"); err != nil {
-		return 0, classify(fmt.Errorf("analyze %s staging table: %w", t.name, err))
+		return classify(fmt.Errorf("analyze %s staging table: %w", m.table.name, err))
 	}
-	m.rows = n
-	return n, nil
+	return nil
 }
 
 // querier runs a query: the pool, or a transaction.

@@ -65,14 +65,26 @@ func (db *DB) StartRun(ctx context.Context, scope model.Scope, trigger, jobName 
 	return id, nil
 }
 
-// FinishRun records the outcome of run id.
+// FinishRun records the outcome of run id, a full run.
 func (db *DB) FinishRun(ctx context.Context, id int64, status model.RunStatus, c model.RunCounts, errText string) error {
+	return db.RecordRun(ctx, model.SyncRun{ID: id, Status: status, Counts: c, Error: errText, Mode: model.ModeFull})
+}
+
+// RecordRun records the outcome of run r.ID: its status, counts, error,
+// mode, fallback reason and the watermark it left.
+func (db *DB) RecordRun(ctx context.Context, r model.SyncRun) error {
+	mode := r.Mode
+	if mode == "" {
+		mode = model.ModeFull
+	}
+	c := r.Counts
 	_, err := db.pool.Exec(ctx,
 		`UPDATE sync_runs SET status = $2, finished_at = now(), fetched = $3, inserted = $4, updated = $5,
-		 deleted = $6, unchanged = $7, error = $8 WHERE id = $1`,
-		id, string(status), c.Fetched, c.Inserted, c.Updated, c.Deleted, c.Unchanged, orNull(errText))
+		 deleted = $6, unchanged = $7, error = $8, mode = $9, fallback_reason = $10, watermark = $11 WHERE id = $1`,
+		r.ID, string(r.Status), c.Fetched, c.Inserted, c.Updated, c.Deleted, c.Unchanged, orNull(r.Error),
+		string(mode), orNull(r.FallbackReason), r.Watermark)
 	if err != nil {
-		return classify(fmt.Errorf("record run %d outcome: %w", id, err))
+		return classify(fmt.Errorf("record run %d outcome: %w", r.ID, err))
 	}
 	return nil
 }

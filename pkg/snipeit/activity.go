@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 
 	"github.com/usersync/usersync/pkg/model"
@@ -25,11 +26,17 @@ func activityID(e *model.ActivityEntry) int64 { return e.ID }
 // without Snipe-IT's activity.view permission gets an error that matches
 // model.ErrForbidden and says so. Entries of purged records are gone from
 // the log with the records.
-func (c *Client) ActivitySince(ctx context.Context, afterID int64) ([]model.ActivityEntry, error) {
+//
+// seen, when given, receives the log's total, newest id and the server's
+// clock at the first page: a newest id below afterID means the log went
+// back (a database restored from a backup).
+func (c *Client) ActivitySince(ctx context.Context, afterID int64, seen ...*Listing) ([]model.ActivityEntry, error) {
 	var entries []model.ActivityEntry
 	var problems fieldWarnings
 	defer problems.report(c.log, activityListing.endpoint)
+	info := listingOf(seen)
 	w := descWalk[model.ActivityEntry]{c: c, l: activityListing, sort: "id", key: activityID, stop: afterID + 1,
+		first:    func(p *page[model.ActivityEntry]) { note(info, p, activityID) },
 		problems: &problems, yield: func(e *model.ActivityEntry) bool {
 			entries = append(entries, *e)
 			return true
@@ -55,6 +62,26 @@ func (c *Client) LastActivityID(ctx context.Context) (int64, error) {
 		last = max(last, p.rows[i].ID)
 	}
 	return last, nil
+}
+
+// ActionName returns how the activity report shows the stored action type
+// stored ("checkout", "checkin from", "delete", "restore", …): Snipe-IT
+// translates action types into the site's language when it lists them,
+// but filters by the stored value, so one entry filtered by it shows the
+// translation. ok is false when the log holds no such entry.
+func (c *Client) ActionName(ctx context.Context, stored string) (shown string, ok bool, err error) {
+	l := activityListing
+	l.filter = url.Values{"action_type": {stored}}
+	// Snipe-IT 5 and 7 order by created_at first when filtering by action
+	// type, and 5 answers more rows than asked: every row is of the type.
+	p, err := fetchOrdered(ctx, c, l, "id", "desc", 0, 1)
+	if err != nil {
+		return "", false, fmt.Errorf("look up how the activity log shows %q: %w", stored, activityError(err))
+	}
+	if len(p.rows) == 0 {
+		return "", false, nil
+	}
+	return p.rows[0].Action, true, nil
 }
 
 // activityError says what a refused activity report means.

@@ -46,19 +46,19 @@ import (
 // ErrNotIncremental marks a listing of changes that cannot be trusted to
 // hold every row changed since the time asked for: the caller should read
 // the whole scope instead (a full pass). *IncrementalError says why.
-var ErrNotIncremental = errors.New("changes cannot be listed incrementally")
+var ErrNotIncremental = model.ErrNotIncremental
 
 // The reasons an *IncrementalError gives.
 const (
 	// ReasonUnsorted: a page was not in updated_at order; the server does
 	// not sort by it (users before Snipe-IT 7.1.14) or ignores sort=.
-	ReasonUnsorted = "unsorted"
+	ReasonUnsorted = model.FallbackUnsorted
 	// ReasonTies: more rows share one updated_at than a page holds (a bulk
 	// edit or import in one second), so offset paging cannot be trusted
 	// to read them all.
-	ReasonTies = "ties"
+	ReasonTies = model.FallbackTies
 	// ReasonShifting: the list kept moving under the walk.
-	ReasonShifting = "shifting"
+	ReasonShifting = model.FallbackShifting
 )
 
 // IncrementalError says why a listing of changes cannot be trusted. It
@@ -76,6 +76,13 @@ func (e *IncrementalError) Error() string {
 // Is makes errors.Is(err, ErrNotIncremental) true.
 func (e *IncrementalError) Is(target error) bool { return target == ErrNotIncremental }
 
+// FallbackReason is the reason, for a caller that cannot name this type.
+func (e *IncrementalError) FallbackReason() string { return e.Reason }
+
+// Listing is what a walk of changes saw besides its rows (see
+// model.ChangeListing).
+type Listing = model.ChangeListing
+
 // changesFirstPage is the limit of a listing's first page: an incremental
 // run usually finds a few changes, and a small first page costs less to
 // send and decode. Later pages ask for Config.PageSize.
@@ -86,35 +93,73 @@ const changesFirstPage = 50
 // ErrNotIncremental when the server cannot list them reliably, notably on
 // Snipe-IT before 7.1.14. updated_at moves only with a user's own columns:
 // counts, group membership and the names of its department, location,
-// company or manager change without it.
-func (c *Client) UsersChangedSince(ctx context.Context, since time.Time) iter.Seq2[*model.User, error] {
-	return changesOf(ctx, c, usersListing("users_changed", nil), since, userUpdated)
+// company or manager change without it. seen, when given, receives what
+// the walk saw besides the rows once the sequence has ended.
+func (c *Client) UsersChangedSince(ctx context.Context, since time.Time, seen ...*Listing) iter.Seq2[*model.User, error] {
+	return changesOf(ctx, c, usersListing("users_changed", nil), since, userUpdated, listingOf(seen))
+}
+
+// AllUsersChangedSince yields the users, live and soft-deleted (with
+// DeletedAt set), whose updated_at is at or after since: GET
+// /users?all=true (Snipe-IT 5 on) by updated_at, newest first. A soft
+// delete and a restore move updated_at, so one listing holds every change
+// of a user's own columns and state; seen.Total counts live and deleted
+// users, so a drop that no new user explains is a purge. It fails with
+// ErrNotIncremental as UsersChangedSince does.
+func (c *Client) AllUsersChangedSince(ctx context.Context, since time.Time, seen ...*Listing) iter.Seq2[*model.User, error] {
+	return changesOf(ctx, c, usersListing("users_all_changed", url.Values{"all": {"true"}}), since, userUpdated, listingOf(seen))
+}
+
+// UsersTotal is how many users, live and soft-deleted, Snipe-IT holds:
+// the total of GET /users?all=true, one row asked for. seen, when given,
+// receives it with the server's clock.
+func (c *Client) UsersTotal(ctx context.Context, seen ...*Listing) (int64, error) {
+	p, err := fetchPage(ctx, c, usersListing("users_total", url.Values{"all": {"true"}}), 0, 1)
+	if err != nil {
+		return 0, fmt.Errorf("count the users: %w", err)
+	}
+	note(listingOf(seen), &p, userUpdated)
+	return p.total, nil
 }
 
 // DeletedUsersSince yields the soft-deleted users deleted (or otherwise
 // changed) at or after since: GET /users?deleted=true by updated_at.
 // Purged users are in no listing; only a full pass notices them.
-func (c *Client) DeletedUsersSince(ctx context.Context, since time.Time) iter.Seq2[*model.User, error] {
-	return changesOf(ctx, c, usersListing("users_deleted", url.Values{"deleted": {"true"}}), since, userUpdated)
+func (c *Client) DeletedUsersSince(ctx context.Context, since time.Time, seen ...*Listing) iter.Seq2[*model.User, error] {
+	return changesOf(ctx, c, usersListing("users_deleted", url.Values{"deleted": {"true"}}), since, userUpdated, listingOf(seen))
 }
 
 // AssetsChangedSince yields the live assets changed at or after since, from
 // both listings a full pass reads: the default one and the archived one
 // (an asset archived or unarchived meanwhile can come from both; keep the
-// last). Hardware sorts by updated_at on every Snipe-IT version.
-func (c *Client) AssetsChangedSince(ctx context.Context, since time.Time) iter.Seq2[*model.Asset, error] {
+// last) — only the default one where it shows archived assets too, as a
+// full pass does. Hardware sorts by updated_at on every Snipe-IT version.
+func (c *Client) AssetsChangedSince(ctx context.Context, since time.Time, seen ...*Listing) iter.Seq2[*model.Asset, error] {
+	info := listingOf(seen)
 	return func(yield func(*model.Asset, error) bool) {
-		for _, l := range []listing[model.Asset]{
+		var archived Listing
+		for i, l := range []listing[model.Asset]{
 			assetsListing("hardware_changed", nil),
 			assetsListing("hardware_archived_changed", url.Values{"status": {"Archived"}}),
 		} {
+			into := info
+			if i == 1 {
+				if info.ArchivedInDefault {
+					return
+				}
+				into = &archived
+			}
 			stopped := false
-			for a, err := range changesOf(ctx, c, l, since, assetUpdated) {
+			for a, err := range changesOf(ctx, c, l, since, assetUpdated, into) {
+				if a != nil && i == 0 && a.Archived() {
+					info.ArchivedInDefault = true
+				}
 				if !yield(a, err) || err != nil {
 					stopped = true
 					break
 				}
 			}
+			info.ArchivedTotal = archived.Total
 			if stopped {
 				return
 			}
@@ -124,8 +169,16 @@ func (c *Client) AssetsChangedSince(ctx context.Context, since time.Time) iter.S
 
 // DeletedAssetsSince yields the soft-deleted assets deleted (or changed) at
 // or after since: GET /hardware?status=Deleted by updated_at.
-func (c *Client) DeletedAssetsSince(ctx context.Context, since time.Time) iter.Seq2[*model.Asset, error] {
-	return changesOf(ctx, c, assetsListing("hardware_deleted", url.Values{"status": {"Deleted"}}), since, assetUpdated)
+func (c *Client) DeletedAssetsSince(ctx context.Context, since time.Time, seen ...*Listing) iter.Seq2[*model.Asset, error] {
+	return changesOf(ctx, c, assetsListing("hardware_deleted", url.Values{"status": {"Deleted"}}), since, assetUpdated, listingOf(seen))
+}
+
+// listingOf is the optional Listing of a call, or one nobody reads.
+func listingOf(seen []*Listing) *Listing {
+	if len(seen) > 0 && seen[0] != nil {
+		return seen[0]
+	}
+	return &Listing{}
 }
 
 func usersListing(endpoint string, filter url.Values) listing[model.User] {
@@ -173,13 +226,22 @@ func unixOrNull(t *time.Time) int64 {
 	return t.Unix()
 }
 
-// changesOf walks l by updated_at, newest first, down to since.
-func changesOf[T any](ctx context.Context, c *Client, l listing[T], since time.Time, key func(*T) int64) iter.Seq2[*T, error] {
+// note records a walk's first page in seen.
+func note[T any](seen *Listing, p *page[T], key func(*T) int64) {
+	seen.Total, seen.ServerTime, seen.Newest = p.total, p.served, 0
+	if len(p.rows) > 0 {
+		seen.Newest = key(&p.rows[0])
+	}
+}
+
+// changesOf walks l by updated_at, newest first, down to since, and notes
+// the first page's total and time in seen.
+func changesOf[T any](ctx context.Context, c *Client, l listing[T], since time.Time, key func(*T) int64, seen *Listing) iter.Seq2[*T, error] {
 	return func(yield func(*T, error) bool) {
 		var problems fieldWarnings
 		defer problems.report(c.log, l.endpoint)
 		w := descWalk[T]{c: c, l: l, sort: "updated_at", key: key, stop: since.Unix(), yield: func(row *T) bool { return yield(row, nil) },
-			problems: &problems}
+			problems: &problems, first: func(p *page[T]) { note(seen, p, key) }}
 		if err := w.run(ctx); err != nil && !errors.Is(err, errStopped) {
 			yield(nil, fmt.Errorf("list %s: %w", l.endpoint, err))
 		}
@@ -197,6 +259,8 @@ type descWalk[T any] struct {
 	stop     int64 // rows with a key below stop end the walk and are not yielded
 	yield    func(*T) bool
 	problems *fieldWarnings
+	// first, when set, is told of the walk's first page.
+	first func(*page[T])
 
 	yielded map[int64]int64 // id → key of the version yielded
 }
@@ -222,6 +286,9 @@ func (w *descWalk[T]) run(ctx context.Context) error {
 		p, err := fetchOrdered(ctx, w.c, w.l, w.sort, "desc", offset, limit)
 		if err != nil {
 			return err
+		}
+		if pages == 1 && w.first != nil {
+			w.first(&p)
 		}
 		rows := p.rows
 		for i := 1; i < len(rows); i++ {
@@ -348,9 +415,10 @@ func fetchOrdered[T any](ctx context.Context, c *Client, l listing[T], column, o
 	q.Set("limit", strconv.FormatInt(limit, 10))
 	q.Set("offset", strconv.FormatInt(offset, 10))
 	var p page[T]
-	err := c.get(ctx, l.endpoint, l.path, q, func(body []byte) error {
+	err := c.get(ctx, l.endpoint, l.path, q, func(body []byte, served time.Time) error {
 		var err error
 		p, err = decodePage(body, c.cfg.Location, l.read)
+		p.served = served
 		if err == nil && offset == 0 && len(p.rows) == 0 && p.total > 0 {
 			return fmt.Errorf("%w: total is %d but the first page is empty", errNotData, p.total)
 		}

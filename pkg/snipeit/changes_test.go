@@ -75,12 +75,16 @@ func TestChangeListingsHoldEveryChange(t *testing.T) {
 			c := newClient(t, sim, func(c *snipeit.Config) { c.PageSize = 60 })
 			ctx := context.Background()
 
-			assets, err := collect(t, c.AssetsChangedSince(ctx, since))
+			var seen snipeit.Listing
+			assets, err := collect(t, c.AssetsChangedSince(ctx, since, &seen))
 			if err != nil {
 				t.Fatal(err)
 			}
 			if diff := cmp.Diff(changedSince(sim.Assets(), since, assetUpdated), lastOf(assets, assetID)); diff != "" {
 				t.Errorf("changed assets (-simulator +client):\n%s", diff)
+			}
+			if got := seen.Total + seen.ArchivedTotal; got != int64(len(sim.Assets())) || !seen.ServerTime.Equal(clk.Now()) {
+				t.Errorf("the listings' totals add up to %d (served at %s), want the %d live assets (at %s)", got, seen.ServerTime, len(sim.Assets()), clk.Now())
 			}
 			deletedAssets, err := collect(t, c.DeletedAssetsSince(ctx, since))
 			if err != nil {
@@ -110,6 +114,20 @@ func TestChangeListingsHoldEveryChange(t *testing.T) {
 			}
 			if diff := cmp.Diff(changedSince(sim.DeletedUsers(), since, userUpdated), lastOf(deleted, userID)); diff != "" {
 				t.Errorf("deleted users (-simulator +client):\n%s", diff)
+			}
+			// One listing of both, whose total counts both.
+			var all snipeit.Listing
+			both, err := collect(t, c.AllUsersChangedSince(ctx, since, &all))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := append(changedSince(sim.Users(), since, userUpdated), changedSince(sim.DeletedUsers(), since, userUpdated)...)
+			if diff := cmp.Diff(byID(want, userID), lastOf(both, userID)); diff != "" {
+				t.Errorf("live and deleted users (-simulator +client):\n%s", diff)
+			}
+			total, err := c.UsersTotal(ctx)
+			if n := int64(len(sim.Users()) + len(sim.DeletedUsers())); err != nil || all.Total != n || total != n {
+				t.Errorf("users total %d (listing) and %d (UsersTotal, %v), want %d", all.Total, total, err, n)
 			}
 		})
 	}
@@ -305,6 +323,49 @@ func TestReferenceListings(t *testing.T) {
 		if diff := cmp.Diff(l.want, got); diff != "" {
 			t.Errorf("%s (-simulator +client):\n%s", l.name, diff)
 		}
+	}
+	must(t, sim.RenameCategory(3, "Notebooks"))
+	must(t, sim.RenameStatusLabel(2, "Bereit"))
+	must(t, sim.RenameSupplier(4, "Lieferant & Co"))
+	models, err := c.Models(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(sim.Models(), models); diff != "" {
+		t.Errorf("models (-simulator +client):\n%s", diff)
+	}
+	labels, err := c.StatusLabels(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(sim.StatusLabels(), labels); diff != "" {
+		t.Errorf("status labels (-simulator +client):\n%s", diff)
+	}
+	suppliers, err := c.Suppliers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(sim.Suppliers(), suppliers); diff != "" {
+		t.Errorf("suppliers (-simulator +client):\n%s", diff)
+	}
+	if got := c.ServerTime(); !got.Equal(clk.Now()) {
+		t.Errorf("ServerTime %s, want the server's clock %s", got, clk.Now())
+	}
+}
+
+// TestActionNameIsHowTheLogShowsAType: the report shows action types
+// translated; asking for one entry of a stored type tells how.
+func TestActionNameIsHowTheLogShowsAType(t *testing.T) {
+	sim := snipeittest.Start(t, snipeittest.Config{Data: snipeittest.Generate(snipeittest.GenerateConfig{Users: 20, Assets: 20, Seed: 2})})
+	c := newClient(t, sim, func(*snipeit.Config) {})
+	ctx := context.Background()
+	if _, ok, err := c.ActionName(ctx, "create"); err != nil || ok {
+		t.Fatalf("an empty log: ok %v, err %v; want not found", ok, err)
+	}
+	must(t, sim.AddUser(snipeittest.User{ID: 900, Username: "new", FirstName: "New", Activated: true}))
+	got, ok, err := c.ActionName(ctx, "create")
+	if err != nil || !ok || got != "create new" {
+		t.Errorf("create is shown as %q (%v, %v), want \"create new\"", got, ok, err)
 	}
 }
 

@@ -148,6 +148,7 @@ type Client struct {
 	mu         sync.Mutex
 	pauseUntil time.Time // set from 429s and exhausted X-RateLimit-Remaining
 	serverRate float64   // requests/minute the server announced, 0 unknown
+	served     time.Time // the Date header of the latest 2xx answer
 }
 
 // New checks cfg and returns a ready client.
@@ -238,10 +239,14 @@ type retryable struct{ err error }
 func (r *retryable) Error() string { return r.err.Error() }
 func (r *retryable) Unwrap() error { return r.err }
 
+// decoder reads a 2xx body. served is when the server says it answered
+// (its Date header, to the second), zero when it did not say.
+type decoder func(body []byte, served time.Time) error
+
 // get fetches path with query and hands the body to decode, retrying what
 // may be transient — including a decode failure, since a truncated or
 // garbled body is usually gone on the next try.
-func (c *Client) get(ctx context.Context, endpoint, path string, query url.Values, decode func([]byte) error) error {
+func (c *Client) get(ctx context.Context, endpoint, path string, query url.Values, decode decoder) error {
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval = c.cfg.RetryInitial
 	b.MaxInterval = c.cfg.RetryMax
@@ -334,7 +339,7 @@ var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // answer; a 2xx body goes to decode while it is still in a pooled buffer
 // (decode must copy what it keeps). A decode error that says the body is
 // not data is retryable.
-func (c *Client) do(ctx context.Context, endpoint, path string, query url.Values, decode func([]byte) error) error {
+func (c *Client) do(ctx context.Context, endpoint, path string, query url.Values, decode decoder) error {
 	if err := c.wait(ctx, endpoint); err != nil {
 		return err
 	}
@@ -382,7 +387,9 @@ func (c *Client) do(ctx context.Context, endpoint, path string, query url.Values
 
 	switch code := resp.StatusCode; {
 	case code >= 200 && code < 300:
-		if err := decode(body); err != nil {
+		served, _ := http.ParseTime(resp.Header.Get("Date"))
+		c.noteServed(served)
+		if err := decode(body, served); err != nil {
 			if errors.Is(err, errNotData) {
 				return &retryable{err}
 			}
@@ -530,6 +537,26 @@ func resetIn(h http.Header) (time.Duration, bool) {
 	return 0, false
 }
 
+// noteServed keeps the Date the server sent last: a clock set back must
+// show as such.
+func (c *Client) noteServed(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !t.IsZero() {
+		c.served = t
+	}
+}
+
+// ServerTime is the server's clock as its latest answer gave it (the Date
+// header, to the second); zero before any answer or when the server sends
+// none. A sync takes it as the time it read the data at, in the clock its
+// updated_at values come from.
+func (c *Client) ServerTime() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.served
+}
+
 func (c *Client) pause(d time.Duration) {
 	if d <= 0 {
 		return
@@ -577,7 +604,7 @@ func (c *Client) wait(ctx context.Context, endpoint string) error {
 func (c *Client) User(ctx context.Context, id int64) (*model.User, error) {
 	var u model.User
 	var problems []fieldProblem
-	err := c.get(ctx, "users/{id}", "/users/"+strconv.FormatInt(id, 10), url.Values{}, func(body []byte) (err error) {
+	err := c.get(ctx, "users/{id}", "/users/"+strconv.FormatInt(id, 10), url.Values{}, func(body []byte, _ time.Time) (err error) {
 		u, problems, err = decodeOne(body, c.cfg.Location, readUser)
 		return err
 	})
@@ -593,7 +620,7 @@ func (c *Client) User(ctx context.Context, id int64) (*model.User, error) {
 func (c *Client) Asset(ctx context.Context, id int64) (*model.Asset, error) {
 	var a model.Asset
 	var problems []fieldProblem
-	err := c.get(ctx, "hardware/{id}", "/hardware/"+strconv.FormatInt(id, 10), url.Values{}, func(body []byte) (err error) {
+	err := c.get(ctx, "hardware/{id}", "/hardware/"+strconv.FormatInt(id, 10), url.Values{}, func(body []byte, _ time.Time) (err error) {
 		a, problems, err = decodeOne(body, c.cfg.Location, readAsset)
 		return err
 	})

@@ -413,3 +413,36 @@ func FuzzDecodeReferencePage(f *testing.F) {
 		checkFuzzedPage(t, body, p, err, func(r *model.Reference) int64 { return r.ID })
 	})
 }
+
+// FuzzDecodeModelPage feeds arbitrary bodies to the models decoder: an
+// accepted row has an id, and a category or manufacturer a name only with
+// its id.
+func FuzzDecodeModelPage(f *testing.F) {
+	for _, seed := range []string{
+		`{"total":1,"rows":[{"id":14,"name":"Exampletop 14 (Fake)","manufacturer":{"id":6,"name":"Example Devices Inc.","tag_color":null},` +
+			`"image":null,"model_number":"EX-14-FAKE","assets_count":3,"category":{"id":3,"name":"Laptops","tag_color":null},"notes":null,` +
+			`"updated_at":{"datetime":"2026-01-02 03:05:05","formatted":"2026-01-02 03:05 AM"}}]}`,
+		`{"total":1,"rows":[{"id":1,"category":{"name":"no id"},"manufacturer":null}]}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		p, err := decodePage(body, time.UTC, readAssetModel)
+		checkFuzzedPage(t, body, p, err, func(r *model.AssetModel) int64 { return r.ID })
+		for _, r := range p.rows {
+			if (r.CategoryID == nil && r.CategoryName != "") || (r.ManufacturerID == nil && r.ManufacturerName != "") {
+				t.Fatalf("model %d names a category or manufacturer without its id: %+v", r.ID, r)
+			}
+		}
+	})
+}
+
+// FuzzDecodeStatusLabelPage feeds arbitrary bodies to the status labels
+// decoder.
+func FuzzDecodeStatusLabelPage(f *testing.F) {
+	f.Add([]byte(`{"total":2,"rows":[{"id":2,"name":"Ready to Deploy","type":"deployable","color":null,"assets_count":40},{"id":"3","name":"Archived","type":7}]}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		p, err := decodePage(body, time.UTC, readStatusLabel)
+		checkFuzzedPage(t, body, p, err, func(r *model.StatusLabel) int64 { return r.ID })
+	})
+}

@@ -53,6 +53,9 @@ type page[T any] struct {
 	// problems are the values of rows that could not be read, in row
 	// order.
 	problems []fieldProblem
+	// served is the server's clock when it answered (its Date header);
+	// zero when it did not say.
+	served time.Time
 }
 
 // decodePage decodes a list body, reading each row with row. A 200 with

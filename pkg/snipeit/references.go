@@ -26,17 +26,40 @@ func (c *Client) Companies(ctx context.Context) ([]model.Reference, error) {
 	return c.references(ctx, "companies")
 }
 
+// Suppliers lists every supplier as Departments lists departments; assets
+// show their names.
+func (c *Client) Suppliers(ctx context.Context) ([]model.Reference, error) {
+	return c.references(ctx, "suppliers")
+}
+
+// Models lists every asset model with what assets show of it: name,
+// number, category and manufacturer. A category's or manufacturer's rename
+// shows here without the model's updated_at moving.
+func (c *Client) Models(ctx context.Context) ([]model.AssetModel, error) {
+	return listAll(ctx, c, "models", readAssetModel, func(m *model.AssetModel) int64 { return m.ID })
+}
+
+// StatusLabels lists every status label with its name and type.
+func (c *Client) StatusLabels(ctx context.Context) ([]model.StatusLabel, error) {
+	return listAll(ctx, c, "statuslabels", readStatusLabel, func(l *model.StatusLabel) int64 { return l.ID })
+}
+
 // references pages GET /api/v1/<kind> by id; the endpoint label is kind.
 func (c *Client) references(ctx context.Context, kind string) ([]model.Reference, error) {
-	l := listing[model.Reference]{endpoint: kind, path: "/" + kind, read: readReference,
-		id: func(r *model.Reference) int64 { return r.ID }}
-	var refs []model.Reference
+	return listAll(ctx, c, kind, readReference, func(r *model.Reference) int64 { return r.ID })
+}
+
+// listAll pages GET /api/v1/<kind> by id into a slice; the endpoint label
+// is kind.
+func listAll[T any](ctx context.Context, c *Client, kind string, read func(*reader) (T, error), id func(*T) int64) ([]T, error) {
+	l := listing[T]{endpoint: kind, path: "/" + kind, read: read, id: id}
+	var out []T
 	var problems fieldWarnings
 	defer problems.report(c.log, kind)
-	if err := walk(ctx, c, l, func(r *model.Reference) bool { refs = append(refs, *r); return true }, &problems); err != nil {
+	if err := walk(ctx, c, l, func(r *T) bool { out = append(out, *r); return true }, &problems); err != nil {
 		return nil, fmt.Errorf("list %s: %w", kind, err)
 	}
-	return refs, nil
+	return out, nil
 }
 
 // readReference reads a row of the departments, locations or companies
@@ -61,4 +84,61 @@ func readReference(r *reader) (model.Reference, error) {
 		return model.Reference{}, fmt.Errorf("%w: row without an id", errBadRow)
 	}
 	return ref, nil
+}
+
+// readAssetModel reads a row of GET /api/v1/models
+// (AssetModelsTransformer): id, name, model_number, category,
+// manufacturer and updated_at.
+func readAssetModel(r *reader) (model.AssetModel, error) {
+	var m model.AssetModel
+	var idOK bool
+	r.members("row", "", storedNull, func(n []byte) {
+		switch string(n) {
+		case "id":
+			m.ID, idOK = r.integer("id", "", 64, storedNull)
+		case "name":
+			m.Name = r.str("name", "")
+		case "model_number":
+			m.ModelNumber = r.str("model_number", "")
+		case "category":
+			m.CategoryID, m.CategoryName = r.ref("category")
+		case "manufacturer":
+			m.ManufacturerID, m.ManufacturerName = r.ref("manufacturer")
+		case "updated_at":
+			m.UpdatedAt = r.when("updated_at", true)
+		default:
+			r.skip()
+		}
+	})
+	r.id = m.ID
+	if !idOK || m.ID <= 0 {
+		return model.AssetModel{}, fmt.Errorf("%w: row without an id", errBadRow)
+	}
+	return m, nil
+}
+
+// readStatusLabel reads a row of GET /api/v1/statuslabels
+// (StatuslabelsTransformer): id, name, type and updated_at.
+func readStatusLabel(r *reader) (model.StatusLabel, error) {
+	var l model.StatusLabel
+	var idOK bool
+	r.members("row", "", storedNull, func(n []byte) {
+		switch string(n) {
+		case "id":
+			l.ID, idOK = r.integer("id", "", 64, storedNull)
+		case "name":
+			l.Name = r.str("name", "")
+		case "type":
+			l.Type = r.str("type", "")
+		case "updated_at":
+			l.UpdatedAt = r.when("updated_at", true)
+		default:
+			r.skip()
+		}
+	})
+	r.id = l.ID
+	if !idOK || l.ID <= 0 {
+		return model.StatusLabel{}, fmt.Errorf("%w: row without an id", errBadRow)
+	}
+	return l, nil
 }

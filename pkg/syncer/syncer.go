@@ -14,6 +14,13 @@
 // flowing one way, source to syncer to store; and an incremental run can
 // apply "these rows changed, these ids were deleted" with the same steps,
 // because nothing in the store deletes whatever did not come.
+//
+// An incremental run (Config.Incremental) reads, per scope, only what
+// changed since the scope's watermark (incremental.go); a scope whose
+// changes cannot be read reliably falls back to a full pass, and says why.
+// Every run that writes also leaves the scope's state — watermark,
+// activity log position, what it learnt of the server — in the same
+// transaction as the rows.
 package syncer
 
 import (
@@ -38,12 +45,55 @@ type Source interface {
 	Asset(ctx context.Context, id int64) (*model.Asset, error)
 }
 
+// Changes is what the syncer reads of Snipe-IT besides every row: the
+// listings of what changed since a time, the activity log, and the
+// listings of the records users and assets show by name. Incremental runs
+// need it; full runs read the log's position and the server's clock from
+// it to leave the state the next incremental run starts from.
+type Changes interface {
+	// UsersChangedSince and AssetsChangedSince yield the live rows whose
+	// updated_at is at or after since; DeletedUsersSince and
+	// DeletedAssetsSince the soft-deleted ones. A listing that cannot be
+	// trusted fails with an error matching model.ErrNotIncremental. seen
+	// receives the listing's totals and the server's clock.
+	UsersChangedSince(ctx context.Context, since time.Time, seen ...*model.ChangeListing) iter.Seq2[*model.User, error]
+	DeletedUsersSince(ctx context.Context, since time.Time, seen ...*model.ChangeListing) iter.Seq2[*model.User, error]
+	// AllUsersChangedSince yields live and soft-deleted users (DeletedAt
+	// set) in one listing; seen.Total counts both. UsersTotal is that
+	// total alone.
+	AllUsersChangedSince(ctx context.Context, since time.Time, seen ...*model.ChangeListing) iter.Seq2[*model.User, error]
+	UsersTotal(ctx context.Context, seen ...*model.ChangeListing) (int64, error)
+	AssetsChangedSince(ctx context.Context, since time.Time, seen ...*model.ChangeListing) iter.Seq2[*model.Asset, error]
+	DeletedAssetsSince(ctx context.Context, since time.Time, seen ...*model.ChangeListing) iter.Seq2[*model.Asset, error]
+	// ActivitySince returns the activity log's entries after an id,
+	// oldest first; LastActivityID the newest entry's id. A token without
+	// Snipe-IT's activity.view gets an error matching model.ErrForbidden.
+	ActivitySince(ctx context.Context, afterID int64, seen ...*model.ChangeListing) ([]model.ActivityEntry, error)
+	LastActivityID(ctx context.Context) (int64, error)
+	// ActionName says how the activity log shows a stored action type
+	// (translated); ok is false when the log holds no such entry.
+	ActionName(ctx context.Context, stored string) (shown string, ok bool, err error)
+	Departments(ctx context.Context) ([]model.Reference, error)
+	Locations(ctx context.Context) ([]model.Reference, error)
+	Companies(ctx context.Context) ([]model.Reference, error)
+	Suppliers(ctx context.Context) ([]model.Reference, error)
+	Models(ctx context.Context) ([]model.AssetModel, error)
+	StatusLabels(ctx context.Context) ([]model.StatusLabel, error)
+	// ServerTime is the server's clock as its newest answer gave it; zero
+	// when it sends none.
+	ServerTime() time.Time
+}
+
 // Store is the mirror (PostgreSQL).
 type Store interface {
 	TryLockSync(ctx context.Context) (release func(context.Context), err error)
 	AbandonRuns(ctx context.Context) (int64, error)
 	StartRun(ctx context.Context, scope model.Scope, trigger, jobName string) (int64, error)
-	FinishRun(ctx context.Context, id int64, status model.RunStatus, c model.RunCounts, errText string) error
+	// RecordRun records a run's outcome (r.ID is StartRun's id).
+	RecordRun(ctx context.Context, r model.SyncRun) error
+	// State returns a scope's incremental state; ok is false when there
+	// is none.
+	State(ctx context.Context, scope model.Scope) (st model.SyncState, ok bool, err error)
 	// BeginUsers and BeginAssets start writing one scope in one
 	// transaction. A dry run's transaction reads one snapshot of the
 	// mirror, writes nothing, and needs no lock.
@@ -54,11 +104,28 @@ type Store interface {
 	CountRows(ctx context.Context, scope model.Scope) (live, deleted int64, err error)
 }
 
-// Config configures a Syncer. Source, Store and Logger are required.
+// DefaultLookBack is how far before the watermark an incremental run
+// reads changes again: longer than a Snipe-IT request that saves rows
+// takes to commit (updated_at is set when a row is saved, not when its
+// transaction commits) and than the clocks of several Snipe-IT app servers
+// drift apart. Rows re-read unchanged cost nothing but their place on a
+// page.
+const DefaultLookBack = 5 * time.Minute
+
+// Config configures a Syncer. Source, Store and Logger are required;
+// Changes is required for incremental runs.
 type Config struct {
-	Source Source
-	Store  Store
-	Logger *slog.Logger
+	Source  Source
+	Changes Changes
+	Store   Store
+	Logger  *slog.Logger
+	// Incremental reads, per scope, only what changed since the last
+	// run's watermark; a scope that cannot be read that way falls back to
+	// a full pass (ScopeResult.FallbackReason says why).
+	Incremental bool
+	// LookBack is how far before the watermark changes are read again
+	// (default DefaultLookBack).
+	LookBack time.Duration
 	// Trigger and JobName are recorded with each run (one of
 	// model.Triggers; the Kubernetes Job's name).
 	Trigger string
@@ -108,6 +175,12 @@ func New(cfg Config) (*Syncer, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.LookBack == 0 {
+		cfg.LookBack = DefaultLookBack
+	}
+	if cfg.Incremental && cfg.Changes == nil {
+		return nil, errors.New("syncer: an incremental run needs Changes")
+	}
 	guard := model.DeleteGuard{AllowMassDelete: cfg.AllowMassDelete, MaxDeleteFraction: cfg.MaxDeleteFraction, MaxDeleteRows: cfg.MaxDeleteRows}
 	return &Syncer{cfg: cfg, guard: guard}, nil
 }
@@ -128,6 +201,13 @@ type ScopeResult struct {
 	// Rows is what the mirror holds after the run; nil in a dry run, for a
 	// skipped run, or when the rows could not be counted.
 	Rows *MirrorRows
+	// Mode is how the run read Snipe-IT; FallbackReason says why a run
+	// asked to be incremental read everything ("" otherwise).
+	Mode           model.RunMode
+	FallbackReason string
+	// Watermark is the scope's watermark the run left (nil when it left
+	// none: a dry run, a failure, or no Changes to read the clock from).
+	Watermark *time.Time
 }
 
 // MirrorRows are a mirror table's rows by state.
@@ -170,7 +250,15 @@ func (s *Syncer) Run(ctx context.Context, scopes []model.Scope) ([]ScopeResult, 
 	// Scopes run as a pipeline: the next scope starts fetching as soon as
 	// the previous one has received its last row, so one scope's merge in
 	// PostgreSQL overlaps the next one's paging; pages in flight stay at
-	// the client's parallelism.
+	// the client's parallelism. An incremental run's scopes start together
+	// and meet where their reads must come in order (see incremental.go):
+	// users' assets_count is derived from the assets mirror, which must be
+	// current by then.
+	run, err := s.newRun(ctx, scopes)
+	if err != nil {
+		return s.failAll(scopes, err), err
+	}
+	defer run.close()
 	results := make([]ScopeResult, len(scopes))
 	var wg sync.WaitGroup
 	ready := make(chan struct{})
@@ -179,6 +267,9 @@ func (s *Syncer) Run(ctx context.Context, scopes []model.Scope) ([]ScopeResult, 
 		fetched := make(chan struct{})
 		var once sync.Once
 		done := func() { once.Do(func() { close(fetched) }) }
+		if s.cfg.Incremental {
+			done() // the scopes start together
+		}
 		wg.Add(1)
 		go func(prev <-chan struct{}) {
 			defer wg.Done()
@@ -193,7 +284,7 @@ func (s *Syncer) Run(ctx context.Context, scopes []model.Scope) ([]ScopeResult, 
 					Err: fmt.Errorf("sync %s: not started: %w", scope, context.Cause(ctx))}
 				return
 			}
-			results[i] = s.runScope(ctx, scope, done)
+			results[i] = s.runScope(ctx, scope, done, run)
 		}(ready)
 		ready = fetched
 	}
@@ -210,7 +301,8 @@ func (s *Syncer) Run(ctx context.Context, scopes []model.Scope) ([]ScopeResult, 
 
 // runScope syncs one scope and records it; fetched is called once the
 // last row has arrived (or fetching failed).
-func (s *Syncer) runScope(ctx context.Context, scope model.Scope, fetched func()) ScopeResult {
+func (s *Syncer) runScope(ctx context.Context, scope model.Scope, fetched func(), run *runState) ScopeResult {
+	defer run.scopeDone(scope)
 	log := s.cfg.Logger.With("scope", string(scope))
 	r := ScopeResult{Scope: scope, Started: s.cfg.Now(), Durations: map[string]time.Duration{}}
 	var runID int64
@@ -240,21 +332,23 @@ func (s *Syncer) runScope(ctx context.Context, scope model.Scope, fetched func()
 		fetchTime = time.Since(start)
 		fetched()
 	}
-	var err error
+	var (
+		err error
+		out outcome
+	)
 	switch scope {
 	case model.ScopeUsers:
-		r.Counts, err = mirror(ctx, s, log, scope, s.cfg.Store.BeginUsers, upstream[model.User]{
-			list: s.cfg.Source.Users, get: s.cfg.Source.User, deleted: func(u *model.User) bool { return u.DeletedAt != nil },
-		}, fetchDone, onChange, r.Durations)
+		out, err = syncScope(ctx, s, log, run, scope, s.cfg.Store.BeginUsers, s.usersUpstream(), fetchDone, onChange, r.Durations)
 	case model.ScopeAssets:
-		r.Counts, err = mirror(ctx, s, log, scope, s.cfg.Store.BeginAssets, upstream[model.Asset]{
-			list: s.cfg.Source.Assets, get: s.cfg.Source.Asset, deleted: func(a *model.Asset) bool { return a.DeletedAt != nil },
-		}, fetchDone, onChange, r.Durations)
+		out, err = syncScope(ctx, s, log, run, scope, s.cfg.Store.BeginAssets, s.assetsUpstream(), fetchDone, onChange, r.Durations)
 	default:
 		err = fmt.Errorf("%w: unknown scope %q", model.ErrInvalid, scope)
 	}
+	r.Counts, r.Mode, r.FallbackReason, r.Watermark = out.counts, out.mode, out.reason, out.watermark
 	r.Durations["total"] = time.Since(start)
-	r.Durations["fetch"] = fetchTime
+	if _, ok := r.Durations["fetch"]; !ok || fetchTime > 0 {
+		r.Durations["fetch"] = fetchTime
+	}
 	r.Finished = s.cfg.Now()
 	if err != nil {
 		if ctx.Err() != nil {
@@ -269,8 +363,14 @@ func (s *Syncer) runScope(ctx context.Context, scope model.Scope, fetched func()
 		}
 	} else {
 		r.Status = model.RunSucceeded
-		log.Info("sync finished", "fetched", r.Counts.Fetched, "inserted", r.Counts.Inserted, "updated", r.Counts.Updated,
+		log.Info("sync finished", "mode", string(r.Mode), "fetched", r.Counts.Fetched, "inserted", r.Counts.Inserted, "updated", r.Counts.Updated,
 			"deleted", r.Counts.Deleted, "unchanged", r.Counts.Unchanged, "duration", r.Durations["total"])
+		if scope == model.ScopeAssets {
+			run.assetsSynced()
+		}
+	}
+	if r.Err != nil {
+		r.Watermark = nil
 	}
 	if !s.cfg.DryRun {
 		r.Rows = s.finish(ctx, log, runID, r)
@@ -288,7 +388,12 @@ func (s *Syncer) finish(ctx context.Context, log *slog.Logger, runID int64, r Sc
 	if r.Err != nil {
 		errText = r.Err.Error()
 	}
-	if err := s.cfg.Store.FinishRun(ctx, runID, r.Status, r.Counts, errText); err != nil {
+	rec := model.SyncRun{ID: runID, Status: r.Status, Counts: r.Counts, Error: errText, Mode: r.Mode,
+		FallbackReason: r.FallbackReason, Watermark: r.Watermark}
+	if rec.Mode == "" {
+		rec.Mode = model.ModeFull
+	}
+	if err := s.cfg.Store.RecordRun(ctx, rec); err != nil {
 		log.Error("could not record the run's outcome", "run_id", runID, "err", err)
 	}
 	live, deleted, err := s.cfg.Store.CountRows(ctx, r.Scope)
@@ -311,7 +416,11 @@ func (s *Syncer) skip(ctx context.Context, scopes []model.Scope, cause error) []
 		}
 		id, err := s.cfg.Store.StartRun(ctx, scope, s.cfg.Trigger, s.cfg.JobName)
 		if err == nil {
-			err = s.cfg.Store.FinishRun(ctx, id, model.RunSkipped, model.RunCounts{}, "another sync holds the lock")
+			mode := model.ModeFull
+			if s.cfg.Incremental {
+				mode = model.ModeIncremental
+			}
+			err = s.cfg.Store.RecordRun(ctx, model.SyncRun{ID: id, Status: model.RunSkipped, Mode: mode, Error: "another sync holds the lock"})
 		}
 		if err != nil {
 			s.cfg.Logger.Error("could not record the skipped run", "scope", string(scope), "err", err)
@@ -327,139 +436,4 @@ func (s *Syncer) failAll(scopes []model.Scope, err error) []ScopeResult {
 		results = append(results, ScopeResult{Scope: scope, Status: model.RunFailed, Started: now, Finished: now, Err: err})
 	}
 	return results
-}
-
-// timed calls done when seq is exhausted (or fails).
-func timed[T any](seq iter.Seq2[*T, error], done func()) iter.Seq2[*T, error] {
-	return func(yield func(*T, error) bool) {
-		defer done()
-		for row, err := range seq {
-			if !yield(row, err) {
-				return
-			}
-		}
-	}
-}
-
-// upstream is what the syncer reads of one scope from the source.
-type upstream[T any] struct {
-	list func(context.Context) iter.Seq2[*T, error]
-	// get looks one row up, soft-deleted ones too; model.ErrNotFound when
-	// the source has no such row.
-	get     func(context.Context, int64) (*T, error)
-	deleted func(*T) bool
-}
-
-// mirror writes one scope to the mirror, step by step: stage the
-// listing; take the live rows that did not come, and when they are few
-// keep those the source still has live; check the guard; report the
-// changes (a dry run counts them and stops there); apply; commit. fetched
-// is called when the listing has ended; steps receives the durations of
-// "stage" and "merge" (everything after the stage, the commit included).
-func mirror[T any](ctx context.Context, s *Syncer, log *slog.Logger, scope model.Scope,
-	begin func(context.Context, bool) (model.MirrorTx[T], error), src upstream[T],
-	fetched func(), onChange func(model.Change), steps map[string]time.Duration,
-) (model.RunCounts, error) {
-	var counts model.RunCounts
-	tx, err := begin(ctx, s.cfg.DryRun)
-	if err != nil {
-		return counts, err
-	}
-	defer tx.Rollback(ctx)
-
-	start := time.Now()
-	counts.Fetched, err = tx.Stage(ctx, func(ctx context.Context) iter.Seq2[*T, error] { return timed(src.list(ctx), fetched) })
-	steps["stage"] = time.Since(start)
-	if err != nil {
-		return counts, err
-	}
-
-	start = time.Now()
-	deleted, err := tx.Vanished(ctx)
-	if err != nil {
-		return counts, err
-	}
-	// A row can slip between Snipe-IT's default and archived asset
-	// listings while they are paged; when few rows vanished, each is
-	// looked up on its own before it is deleted.
-	if n := len(deleted); n > 0 && n <= s.cfg.MaxConfirm {
-		if deleted, err = confirmGone(ctx, log, src, deleted); err != nil {
-			return counts, err
-		}
-	}
-	var refused error
-	if len(deleted) > 0 {
-		live, err := tx.LiveRows(ctx)
-		if err != nil {
-			return counts, err
-		}
-		refused = s.guard.Check(scope, live, int64(len(deleted)), counts.Fetched)
-	}
-	if refused != nil && !s.cfg.DryRun {
-		return counts, refused
-	}
-	if s.cfg.DryRun || onChange != nil {
-		var would model.RunCounts
-		err := tx.Changes(ctx, deleted, func(c model.Change) {
-			tally(&would, c)
-			if onChange != nil {
-				onChange(c)
-			}
-		})
-		if err != nil {
-			return counts, err
-		}
-		if s.cfg.DryRun {
-			// A run the guard would refuse still reports what it would do.
-			counts.Inserted, counts.Updated, counts.Deleted = would.Inserted, would.Updated, would.Deleted
-			counts.Unchanged = counts.Fetched - counts.Inserted - counts.Updated
-			steps["merge"] = time.Since(start)
-			return counts, refused
-		}
-	}
-	applied, err := tx.Apply(ctx, deleted)
-	if err != nil {
-		return counts, err
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return counts, err
-	}
-	steps["merge"] = time.Since(start)
-	return applied, nil
-}
-
-// tally counts a change as the run's counts do: a restore is an update.
-func tally(c *model.RunCounts, ch model.Change) {
-	switch ch.Kind {
-	case model.ChangeInsert:
-		c.Inserted++
-	case model.ChangeUpdate, model.ChangeRestore:
-		c.Updated++
-	case model.ChangeDelete:
-		c.Deleted++
-	}
-}
-
-// confirmGone looks up each of the vanished ids on its own and returns
-// those the source does not have live: unknown (purged) or soft-deleted
-// there. Rows still live upstream are kept as they are.
-func confirmGone[T any](ctx context.Context, log *slog.Logger, src upstream[T], vanished []int64) ([]int64, error) {
-	var gone, live []int64
-	for _, id := range vanished {
-		row, err := src.get(ctx, id)
-		switch {
-		case errors.Is(err, model.ErrNotFound):
-			gone = append(gone, id)
-		case err != nil:
-			return nil, fmt.Errorf("check whether %d is gone: %w", id, err)
-		case src.deleted(row):
-			gone = append(gone, id)
-		default:
-			live = append(live, id)
-		}
-	}
-	if len(live) > 0 {
-		log.Warn("rows missing from the listing are still live upstream; kept", "ids", live)
-	}
-	return gone, nil
 }

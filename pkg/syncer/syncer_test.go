@@ -114,14 +114,17 @@ func (s *fakeStore) StartRun(_ context.Context, _ model.Scope, _, _ string) (int
 	s.runs[s.nextID] = model.RunRunning
 	return s.nextID, nil
 }
-func (s *fakeStore) FinishRun(ctx context.Context, id int64, st model.RunStatus, _ model.RunCounts, errText string) error {
+func (s *fakeStore) RecordRun(ctx context.Context, r model.SyncRun) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.runs[id], s.errs[id] = st, errText
+	s.runs[r.ID], s.errs[r.ID] = r.Status, r.Error
 	s.finishOK = ctx.Err() == nil
 	return nil
 }
 func (s *fakeStore) CountRows(context.Context, model.Scope) (int64, int64, error) { return 0, 0, nil }
+func (s *fakeStore) State(context.Context, model.Scope) (model.SyncState, bool, error) {
+	return model.SyncState{}, false, nil
+}
 
 func (s *fakeStore) BeginUsers(_ context.Context, dryRun bool) (model.MirrorTx[model.User], error) {
 	st := s.scopes[model.ScopeUsers]
@@ -169,6 +172,17 @@ func (tx *fakeTx[T]) Apply(_ context.Context, deleted []int64) (model.RunCounts,
 	tx.st.applied = append([]int64{}, deleted...)
 	return model.RunCounts{Fetched: tx.staged, Deleted: int64(len(deleted)), Unchanged: tx.staged}, nil
 }
+func (tx *fakeTx[T]) Derive(context.Context, model.Facts, []int64) (int64, []int64, error) {
+	return 0, nil, nil
+}
+func (tx *fakeTx[T]) Evidence(context.Context, bool) (model.Evidence, error) {
+	return model.Evidence{}, nil
+}
+func (tx *fakeTx[T]) Unknown(context.Context, []int64) ([]int64, error) { return nil, nil }
+func (tx *fakeTx[T]) State(context.Context) (model.SyncState, bool, error) {
+	return model.SyncState{}, false, nil
+}
+func (tx *fakeTx[T]) SetState(context.Context, model.SyncState) error { return nil }
 func (tx *fakeTx[T]) Commit(context.Context) error {
 	tx.st.committed = true
 	return nil

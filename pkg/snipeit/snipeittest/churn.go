@@ -49,7 +49,7 @@ func (s *Server) churn(rt route, added int) {
 		next := maxID(t) + 1
 		for i := range added {
 			id := next + int64(i)
-			replace(t, id, &Asset{ID: id, AssetTag: "CHURN-" + strconv.FormatInt(id, 10), Status: ptr(readyLabel()),
+			replace(t, id, &Asset{ID: id, AssetTag: "CHURN-" + strconv.FormatInt(id, 10), Status: ptr(s.store.label(readyLabel())),
 				CreatedAt: now, UpdatedAt: now}, s.store.countAsset)
 		}
 	}

@@ -1,8 +1,8 @@
 package snipeittest
 
 import (
-	"cmp"
 	"html"
+	"maps"
 	"slices"
 	"time"
 
@@ -209,13 +209,40 @@ func (s *Server) Locations() []model.Reference { return s.references(refLocation
 // Companies returns the companies as GET /companies lists them.
 func (s *Server) Companies() []model.Reference { return s.references(refCompanies) }
 
+// Suppliers returns the suppliers as GET /suppliers lists them.
+func (s *Server) Suppliers() []model.Reference { return s.references(refSuppliers) }
+
+// Models returns the asset models as GET /models lists them.
+func (s *Server) Models() []model.AssetModel {
+	return listed(s, refModels, func(r *reference) model.AssetModel {
+		m := model.AssetModel{ID: r.ID, Name: r.Name, ModelNumber: r.ModelNumber, UpdatedAt: s.datetime(r.UpdatedAt)}
+		m.CategoryID, m.CategoryName = idName(r.Category)
+		m.ManufacturerID, m.ManufacturerName = idName(r.Manufacturer)
+		return m
+	})
+}
+
+// StatusLabels returns the status labels as GET /statuslabels lists them.
+func (s *Server) StatusLabels() []model.StatusLabel {
+	return listed(s, refStatusLabels, func(r *reference) model.StatusLabel {
+		return model.StatusLabel{ID: r.ID, Name: r.Name, Type: r.Type, UpdatedAt: s.datetime(r.UpdatedAt)}
+	})
+}
+
 func (s *Server) references(kind refKind) []model.Reference {
+	return listed(s, kind, func(r *reference) model.Reference {
+		return model.Reference{ID: r.ID, Name: r.Name, UpdatedAt: s.datetime(r.UpdatedAt)}
+	})
+}
+
+// listed converts the references of kind, ascending id.
+func listed[M any](s *Server, kind refKind, convert func(*reference) M) []M {
 	s.store.mu.RLock()
 	defer s.store.mu.RUnlock()
-	out := make([]model.Reference, 0, len(s.store.refs[kind]))
-	for _, r := range s.store.refs[kind] {
-		out = append(out, model.Reference{ID: r.ID, Name: r.Name, UpdatedAt: s.datetime(r.UpdatedAt)})
+	ids := slices.Sorted(maps.Keys(s.store.refs[kind]))
+	out := make([]M, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, convert(s.store.refs[kind][id]))
 	}
-	slices.SortFunc(out, func(a, b model.Reference) int { return cmp.Compare(a.ID, b.ID) })
 	return out
 }

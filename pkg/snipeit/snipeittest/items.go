@@ -169,13 +169,15 @@ func items[T any, P checkable[T]](s *Server, m map[int64]*T) []T {
 	return out
 }
 
-// Renaming a department, location, company, model or status label
-// changes the name every row that shows it renders, and bumps no user's or
-// asset's updated_at: Snipe-IT stores only the id in a user or an asset and
-// joins the name when it reads. The department's, location's or
-// company's own row is saved (GET /departments, /locations, /companies
-// show the new name and updated_at). Nothing is logged and no webhook is
-// sent. Each fails with model.ErrNotFound for an id nothing knows.
+// Renaming a department, location, company, model, status label,
+// supplier, category or manufacturer changes the name every row that shows
+// it renders, and bumps no user's or asset's updated_at: Snipe-IT stores
+// only the id in a user or an asset and joins the name when it reads. The
+// renamed record's own row is saved (GET /departments, /locations,
+// /companies, /models, /statuslabels, /suppliers show the new name and
+// updated_at; a category or manufacturer shows in /models, whose rows are
+// not saved). Nothing is logged and no webhook is sent. Each fails with
+// model.ErrNotFound for an id nothing knows.
 
 // RenameDepartment renames the department with id.
 func (s *Server) RenameDepartment(id int64, name string) error {
@@ -234,7 +236,7 @@ func (s *Server) RenameCompany(id int64, name string) error {
 
 // RenameModel renames the asset model with id.
 func (s *Server) RenameModel(id int64, name string) error {
-	return s.rename("model", noRef, id, name, nil, func(a *Asset) bool {
+	return s.rename("model", refModels, id, name, nil, func(a *Asset) bool {
 		if a.Model == nil || a.Model.ID != id {
 			return false
 		}
@@ -245,7 +247,7 @@ func (s *Server) RenameModel(id int64, name string) error {
 
 // RenameStatusLabel renames the status label with id.
 func (s *Server) RenameStatusLabel(id int64, name string) error {
-	return s.rename("status label", noRef, id, name, nil, func(a *Asset) bool {
+	return s.rename("status label", refStatusLabels, id, name, nil, func(a *Asset) bool {
 		if a.Status == nil || a.Status.ID != id {
 			return false
 		}
@@ -254,8 +256,89 @@ func (s *Server) RenameStatusLabel(id int64, name string) error {
 	})
 }
 
-// noRef marks a rename of something without a listing of its own.
-const noRef refKind = -1
+// RenameSupplier renames the supplier with id.
+func (s *Server) RenameSupplier(id int64, name string) error {
+	return s.rename("supplier", refSuppliers, id, name, nil, func(a *Asset) bool {
+		if a.Supplier == nil || a.Supplier.ID != id {
+			return false
+		}
+		a.Supplier.Name = name
+		return true
+	})
+}
+
+// RenameCategory renames the category with id. Assets show it through
+// their model, and so does GET /models, whose rows keep their updated_at:
+// only the category's own row is saved.
+func (s *Server) RenameCategory(id int64, name string) error {
+	return s.renameInModels("category", id, name, func(m *reference) **Tagged { return &m.Category },
+		func(m *AssetModel) **Tagged { return &m.Category })
+}
+
+// RenameManufacturer renames the manufacturer with id, as RenameCategory
+// renames a category.
+func (s *Server) RenameManufacturer(id int64, name string) error {
+	return s.renameInModels("manufacturer", id, name, func(m *reference) **Tagged { return &m.Manufacturer },
+		func(m *AssetModel) **Tagged { return &m.Manufacturer })
+}
+
+// SetStatusLabelType edits the status label with id to be of type typ
+// (deployable, pending, undeployable or archived): the label's row is
+// saved, no asset's. Assets with the label change status_type (and
+// status_meta unless checked out), and move in or out of the archived
+// listing, without an updated_at of their own moving.
+func (s *Server) SetStatusLabelType(id int64, typ string) error {
+	return s.apply(func(t *tx) error {
+		r := s.store.refs[refStatusLabels][id]
+		if r == nil {
+			return fmt.Errorf("edit status label %d: %w", id, model.ErrNotFound)
+		}
+		next := *r
+		next.Type, next.UpdatedAt = typ, t.now
+		s.store.refs[refStatusLabels][id] = &next
+		renameIn(s.store, s.store.assets, func(a *Asset) bool {
+			if a.Status == nil || a.Status.ID != id {
+				return false
+			}
+			a.Status.Type = typ
+			return true
+		}, s.store.countAsset)
+		return nil
+	})
+}
+
+// renameInModels renames a category or manufacturer (what field picks)
+// inside the models listing and the assets of those models.
+func (s *Server) renameInModels(kind string, id int64, name string, ref func(*reference) **Tagged, field func(*AssetModel) **Tagged) error {
+	return s.apply(func(*tx) error {
+		hits := 0
+		for mid, m := range s.store.refs[refModels] {
+			if t := *ref(m); t != nil && t.ID == id {
+				next := *m
+				renamed := *t
+				renamed.Name = name
+				*ref(&next) = &renamed
+				s.store.refs[refModels][mid] = &next
+				hits++
+			}
+		}
+		hits += renameIn(s.store, s.store.assets, func(a *Asset) bool {
+			if a.Model == nil {
+				return false
+			}
+			t := *field(a.Model)
+			if t == nil || t.ID != id {
+				return false
+			}
+			t.Name = name
+			return true
+		}, s.store.countAsset)
+		if hits == 0 {
+			return fmt.Errorf("rename %s %s: %w", kind, strconv.FormatInt(id, 10), model.ErrNotFound)
+		}
+		return nil
+	})
+}
 
 // rename applies edit to a copy of every user and asset (soft-deleted ones
 // too) and stores the copies edit changed, keeping their updated_at, and
@@ -263,7 +346,7 @@ const noRef refKind = -1
 func (s *Server) rename(kind string, ref refKind, id int64, name string, editUser func(*User) bool, editAsset func(*Asset) bool) error {
 	return s.apply(func(t *tx) error {
 		hits := 0
-		if ref != noRef && s.store.renameRef(ref, id, name, t.now) {
+		if s.store.renameRef(ref, id, name, t.now) {
 			hits++
 		}
 		if editUser != nil {

@@ -377,7 +377,7 @@ func (s *Server) PurgeAsset(id int64) error {
 // update of status_id.
 func (s *Server) ArchiveAsset(id int64) error {
 	return s.UpdateAsset(id, func(a *Asset) {
-		l := archivedLabel()
+		l := s.store.label(archivedLabel())
 		a.Status = &l
 	})
 }
@@ -386,9 +386,18 @@ func (s *Server) ArchiveAsset(id int64) error {
 // in generated data).
 func (s *Server) UnarchiveAsset(id int64) error {
 	return s.UpdateAsset(id, func(a *Asset) {
-		l := readyLabel()
+		l := s.store.label(readyLabel())
 		a.Status = &l
 	})
+}
+
+// label is the status label l as the store has it now (renamed, its type
+// edited), or l when the store does not know it. Callers hold mu.
+func (s *store) label(l StatusLabel) StatusLabel {
+	if r := s.refs[refStatusLabels][l.ID]; r != nil {
+		l.Name, l.Type = r.Name, r.Type
+	}
+	return l
 }
 
 // CheckoutAsset checks a live, available asset out to a live user, as

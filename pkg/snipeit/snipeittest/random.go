@@ -168,8 +168,9 @@ func (s *Server) pickChange(rng *rand.Rand) (string, func() error) {
 		return "add user", s.addRandomUser(rng)
 	default:
 		next := maxID(st.assets) + 1
+		label := st.label(readyLabel())
 		return "add asset " + id(next), func() error {
-			return s.AddAsset(Asset{ID: next, AssetTag: "NEW-" + id(next), Status: ptr(readyLabel())})
+			return s.AddAsset(Asset{ID: next, AssetTag: "NEW-" + id(next), Status: &label})
 		}
 	}
 	return "", nil

@@ -6,14 +6,23 @@ import (
 	"time"
 )
 
-// reference is a department, location or company: a row of its own in
-// Snipe-IT, which users and assets show by name. Renaming one saves its row
-// (its updated_at moves) and no user's or asset's.
+// reference is a department, location, company, asset model, status label
+// or supplier: a row of its own in Snipe-IT, which users and assets show by
+// name. Renaming one saves its row (its updated_at moves) and no user's or
+// asset's.
 type reference struct {
 	ID        int64
 	Name      string
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// An asset model's number, category and manufacturer: GET /models
+	// shows them by their current names (a category's rename moves no
+	// model's updated_at).
+	ModelNumber  string
+	Category     *Tagged
+	Manufacturer *Tagged
+	// A status label's type (deployable, pending, undeployable, archived).
+	Type string
 }
 
 // refKind names the reference listings.
@@ -23,6 +32,9 @@ const (
 	refDepartments refKind = iota
 	refLocations
 	refCompanies
+	refModels
+	refStatusLabels
+	refSuppliers
 	refKinds // how many kinds there are
 )
 
@@ -58,10 +70,26 @@ func (s *store) registerUser(u *User) {
 	}
 }
 
-// registerAsset registers the locations and company a shows.
+// registerAsset registers the locations, company, model, status label and
+// supplier a shows.
 func (s *store) registerAsset(a *Asset) {
 	if a == nil {
 		return
+	}
+	if m := a.Model; m != nil && m.ID != 0 {
+		s.register(refModels, m.ID, m.Name, a.CreatedAt)
+		if r := s.refs[refModels][m.ID]; r.Category == nil && r.Manufacturer == nil && r.ModelNumber == "" {
+			r.ModelNumber, r.Category, r.Manufacturer = m.ModelNumber, clonePtr(m.Category), clonePtr(m.Manufacturer)
+		}
+	}
+	if l := a.Status; l != nil && l.ID != 0 {
+		s.register(refStatusLabels, l.ID, l.Name, a.CreatedAt)
+		if r := s.refs[refStatusLabels][l.ID]; r.Type == "" {
+			r.Type = l.Type
+		}
+	}
+	if sp := a.Supplier; sp != nil {
+		s.register(refSuppliers, sp.ID, sp.Name, a.CreatedAt)
 	}
 	for _, l := range []*Tagged{a.Location, a.RTDLocation} {
 		if l != nil {
@@ -88,10 +116,11 @@ func (s *store) renameRef(kind refKind, id int64, name string, now time.Time) bo
 	return true
 }
 
-// listReferences is GET /api/v1/departments, /locations or /companies: the
-// rows of the transformer that matter to a mirror (id, name, a few counts,
-// the dates), sorted by id, name, created_at or updated_at, paged like the
-// other lists.
+// listReferences is GET /api/v1/departments, /locations, /companies,
+// /models, /statuslabels or /suppliers: the rows of the transformer that
+// matter to a mirror (id, name, a few counts, the dates; a model's number,
+// category and manufacturer, a label's type), sorted by id, name,
+// created_at or updated_at, paged like the other lists.
 func (s *Server) listReferences(r *http.Request, kind refKind, shape listShape) response {
 	q := r.URL.Query()
 	s.store.mu.RLock()
@@ -131,11 +160,26 @@ func (s *Server) listReferences(r *http.Request, kind refKind, shape listShape) 
 		w.beginObject("")
 		w.num("id", ref.ID)
 		w.str("name", ref.Name)
-		w.null("image")
-		if kind != refDepartments {
+		switch kind {
+		case refModels:
+			s.render.tagged(w, "manufacturer", ref.Manufacturer)
+			w.null("image")
+			w.strOrNull("model_number", ref.ModelNumber)
 			w.num("assets_count", int64(assets[ref.ID]))
+			s.render.tagged(w, "category", ref.Category)
+		case refStatusLabels:
+			w.plain("type", ref.Type)
+			w.null("color")
+			w.num("assets_count", int64(assets[ref.ID]))
+		default:
+			w.null("image")
+			if kind != refDepartments {
+				w.num("assets_count", int64(assets[ref.ID]))
+			}
+			if kind != refSuppliers {
+				w.num("users_count", int64(users[ref.ID]))
+			}
 		}
-		w.num("users_count", int64(users[ref.ID]))
 		w.null("notes")
 		w.datetime("created_at", ref.CreatedAt, tz)
 		w.datetime("updated_at", ref.UpdatedAt, tz)
@@ -171,6 +215,12 @@ func (s *Server) refCounts(kind refKind) (users, assets map[int64]int) {
 			assets[a.Location.ID]++
 		case kind == refCompanies && a.Company != nil:
 			assets[a.Company.ID]++
+		case kind == refModels && a.Model != nil:
+			assets[a.Model.ID]++
+		case kind == refStatusLabels && a.Status != nil:
+			assets[a.Status.ID]++
+		case kind == refSuppliers && a.Supplier != nil:
+			assets[a.Supplier.ID]++
 		}
 	}
 	return users, assets

@@ -3,6 +3,7 @@ package snipeittest
 import (
 	"encoding/json"
 	"errors"
+	"net/http"
 	"testing"
 	"time"
 
@@ -72,4 +73,72 @@ func TestReferenceListings(t *testing.T) {
 			t.Errorf("err %v, want ErrNotFound", err)
 		}
 	})
+}
+
+// TestAssetReferenceListings: models, status labels and suppliers are
+// listed from what assets show; a category's or manufacturer's rename
+// shows in the models listing without moving a model's updated_at, and a
+// status label's type edit moves its assets between the listings without
+// moving theirs.
+func TestAssetReferenceListings(t *testing.T) {
+	t.Parallel()
+	clock := NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	s := mustNew(t, Config{Data: Generate(GenerateConfig{Users: 30, Assets: 60, Seed: 3}), Now: clock.Now})
+	model14 := func() model.AssetModel {
+		for _, m := range s.Models() {
+			if m.ID == 14 {
+				return m
+			}
+		}
+		t.Fatal("no model 14")
+		return model.AssetModel{}
+	}
+	before := model14()
+	clock.Advance(time.Minute)
+	must(t, s.RenameCategory(*before.CategoryID, "Notebooks"))
+	must(t, s.RenameManufacturer(*before.ManufacturerID, "Example Devices GmbH"))
+	after := model14()
+	if after.CategoryName != "Notebooks" || after.ManufacturerName != "Example Devices GmbH" || !after.UpdatedAt.Equal(*before.UpdatedAt) {
+		t.Errorf("model 14 after renaming its category and manufacturer: %+v (was %+v)", after, before)
+	}
+	for _, a := range s.Assets() {
+		if a.ModelID != nil && *a.ModelID == 14 && (a.CategoryName != "Notebooks" || a.ManufacturerName != "Example Devices GmbH") {
+			t.Fatalf("asset %d shows category %q, manufacturer %q", a.ID, a.CategoryName, a.ManufacturerName)
+		}
+	}
+
+	var body struct {
+		Rows []struct {
+			ID           int64
+			Name         string
+			ModelNumber  string `json:"model_number"`
+			Category     struct{ Name string }
+			Manufacturer struct{ Name string }
+		}
+	}
+	if err := json.Unmarshal(serve(t, s, "/api/v1/models?sort=id&order=asc").Body.Bytes(), &body); err != nil {
+		t.Fatal(err)
+	}
+	if got := body.Rows[0]; got.ID != 14 || got.Category.Name != "Notebooks" || got.ModelNumber != "EX-14-FAKE" {
+		t.Errorf("GET /models first row: %+v", got)
+	}
+
+	clock.Advance(time.Minute)
+	archived := len(list(t, s, "/api/v1/hardware?status=Archived").Rows)
+	must(t, s.SetStatusLabelType(4, StatusArchived))
+	if got := len(list(t, s, "/api/v1/hardware?status=Archived").Rows); got <= archived {
+		t.Errorf("archived assets: %d before, %d after label 4 became archived", archived, got)
+	}
+	for _, l := range s.StatusLabels() {
+		if l.ID == 4 && (l.Type != StatusArchived || !l.UpdatedAt.Equal(clock.Now())) {
+			t.Errorf("label 4: %+v", l)
+		}
+	}
+	must(t, s.RenameSupplier(4, "Supplies & Co"))
+	if got := s.Suppliers()[0]; got.ID != 4 || got.Name != "Supplies & Co" {
+		t.Errorf("first supplier %+v", got)
+	}
+	if w := serve(t, s, "/api/v1/suppliers"); w.Header().Get("Date") != clock.Now().Format(http.TimeFormat) {
+		t.Errorf("Date %q, want the server's clock %s", w.Header().Get("Date"), clock.Now().Format(http.TimeFormat))
+	}
 }

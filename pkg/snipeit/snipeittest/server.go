@@ -296,6 +296,8 @@ func (s *Server) write(w http.ResponseWriter, resp response) {
 	}
 	h.Set("Content-Type", resp.contentType)
 	h.Set("Content-Length", strconv.Itoa(len(resp.body)))
+	// The server's own clock, as a real server's Date header is.
+	h.Set("Date", s.cfg.Now().UTC().Format(http.TimeFormat))
 	h.Set("Cache-Control", "no-cache, private")
 	w.WriteHeader(resp.status)
 	_, _ = w.Write(resp.body) // a client that went away is not the server's problem
@@ -462,6 +464,12 @@ func matchRoute(path string) route {
 		return route{kind: routeReferences, key: path, ref: refLocations}
 	case len(parts) == 1 && parts[0] == "companies":
 		return route{kind: routeReferences, key: path, ref: refCompanies}
+	case len(parts) == 1 && parts[0] == "models":
+		return route{kind: routeReferences, key: path, ref: refModels}
+	case len(parts) == 1 && parts[0] == "statuslabels":
+		return route{kind: routeReferences, key: path, ref: refStatusLabels}
+	case len(parts) == 1 && parts[0] == "suppliers":
+		return route{kind: routeReferences, key: path, ref: refSuppliers}
 	case len(parts) == 2 && parts[0] == "users" && parts[1] == "me":
 		return route{kind: routeMe, key: path}
 	case len(parts) == 2 && parts[0] == "users" && parts[1] != "":

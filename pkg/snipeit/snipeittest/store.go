@@ -231,7 +231,7 @@ func newStore(cacheBytes int64) *store {
 		accessories: map[int64]*Accessory{},
 		consumables: map[int64]*Consumable{},
 		counts:      newCounts(),
-		refs:        [refKinds]map[int64]*reference{{}, {}, {}},
+		refs:        [refKinds]map[int64]*reference{{}, {}, {}, {}, {}, {}},
 	}
 }
 
