@@ -298,13 +298,18 @@ func TestIncrementalReadCostsAFewRequests(t *testing.T) {
 }
 
 // TestReferenceListings: departments, locations and companies as the
-// simulator has them, a rename included.
+// simulator has them, a rename and a location's manager (a whole user row
+// in the listing) included.
 func TestReferenceListings(t *testing.T) {
 	clk := snipeittest.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	sim := snipeittest.Start(t, snipeittest.Config{Now: clk.Now, MaxResults: 5,
 		Data: snipeittest.Generate(snipeittest.GenerateConfig{Users: 300, Assets: 300, Seed: 9})})
 	clk.Advance(time.Hour)
 	must(t, sim.RenameLocation(sim.Locations()[2].ID, "Neuer Standort & Lager"))
+	must(t, sim.SetLocationManager(sim.Locations()[0].ID, sim.Users()[3].ID))
+	if got := sim.Locations()[0].ManagerID; got == nil || *got != sim.Users()[3].ID {
+		t.Fatalf("location %d's manager %v, want user %d", sim.Locations()[0].ID, got, sim.Users()[3].ID)
+	}
 	c := newClient(t, sim, func(c *snipeit.Config) { c.PageSize = 5 })
 	ctx := context.Background()
 	for _, l := range []struct {
