@@ -21,6 +21,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/usersync/usersync/pkg/api/apitest"
+	"github.com/usersync/usersync/pkg/eventually"
 	"github.com/usersync/usersync/pkg/kube/kubetest"
 	"github.com/usersync/usersync/pkg/model"
 	"github.com/usersync/usersync/pkg/postgres"
@@ -59,18 +60,6 @@ const (
 func startAPI(t *testing.T, env ...string) *apitest.Process {
 	t.Helper()
 	return apitest.Start(t, binary, env...)
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func get(t *testing.T, url, token string, header ...string) (*http.Response, []byte) {
@@ -360,7 +349,7 @@ func TestShutdownDrainsASlowRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.Signal(t, syscall.SIGTERM)
-	waitFor(t, "the shutting down log line", func() bool { return p.Logs.Index(`"msg":"shutting down"`) >= 0 })
+	eventually.Until(t, 30*time.Second, "the shutting down log line", func() bool { return p.Logs.Index(`"msg":"shutting down"`) >= 0 })
 	if r, _ := get(t, p.Base+"/readyz", ""); r.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("readyz during the shutdown delay = %d, want 503", r.StatusCode)
 	}

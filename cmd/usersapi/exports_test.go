@@ -12,10 +12,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/usersync/usersync/pkg/api/apitest"
+	"github.com/usersync/usersync/pkg/eventually"
 	"github.com/usersync/usersync/pkg/postgres/pgtest"
 	"github.com/usersync/usersync/pkg/snipeit/snipeittest"
 )
@@ -229,7 +231,7 @@ func TestExportHistoryWithLeastPrivilege(t *testing.T) {
 		dbURL := seedDatabase(t, genUsers(50), nil)
 		seedOldExport(t, dbURL)
 		p := startAPI(t, "DATABASE_URL="+pgtest.NewRole(t, dbURL, grantSelect, grantHistory), "API_TOKENS_FILE="+tokens)
-		waitFor(t, "the old export to be pruned", func() bool {
+		eventually.Until(t, 30*time.Second, "the old export to be pruned", func() bool {
 			return metricValue(t, p.Base, "usersapi_export_history_pruned_total") == "1"
 		})
 		if got := pagedCSVExport(t, p.Base); got != 50 {
@@ -245,7 +247,7 @@ func TestExportHistoryWithLeastPrivilege(t *testing.T) {
 		dbURL := seedDatabase(t, genUsers(50), nil)
 		seedOldExport(t, dbURL)
 		p := startAPI(t, "DATABASE_URL="+pgtest.NewRole(t, dbURL, grantSelect, grantInsert), "API_TOKENS_FILE="+tokens)
-		waitFor(t, "the failed prune in the log", func() bool { return p.Logs.Index("could not prune the export history") >= 0 })
+		eventually.Until(t, 30*time.Second, "the failed prune in the log", func() bool { return p.Logs.Index("could not prune the export history") >= 0 })
 		if got := metricValue(t, p.Base, "usersapi_export_history_prune_failures_total"); got != "1" {
 			t.Errorf("usersapi_export_history_prune_failures_total = %q, want 1", got)
 		}
@@ -256,7 +258,7 @@ func TestExportHistoryWithLeastPrivilege(t *testing.T) {
 		if len(h) != 4 || h[3].RequestID != "old-export" {
 			t.Errorf("export history %+v; want a row per page of the three and the old export, kept", h)
 		}
-		waitFor(t, "the log to say why each page is a row of its own", func() bool {
+		eventually.Until(t, 30*time.Second, "the log to say why each page is a row of its own", func() bool {
 			return p.Logs.Index("may not UPDATE export_history") >= 0
 		})
 	})
@@ -271,6 +273,6 @@ func TestExportHistoryWithLeastPrivilege(t *testing.T) {
 		if got := metricValue(t, p.Base, "usersapi_export_history_failures_total"); got != "1" {
 			t.Errorf("usersapi_export_history_failures_total = %q, want 1", got)
 		}
-		waitFor(t, "the failed history write in the log", func() bool { return p.Logs.Index("not recorded in export_history") >= 0 })
+		eventually.Until(t, 30*time.Second, "the failed history write in the log", func() bool { return p.Logs.Index("not recorded in export_history") >= 0 })
 	})
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/usersync/usersync/pkg/eventually"
 	"github.com/usersync/usersync/pkg/model"
 	"github.com/usersync/usersync/pkg/postgres"
 	"github.com/usersync/usersync/pkg/postgres/pgtest"
@@ -532,19 +533,20 @@ func TestStageStopsTheSourceWhenTheCopyBackendDies(t *testing.T) {
 // after a deadline. It does not end the test: sources and callbacks call
 // it from the store's goroutines.
 func waitFor(db *postgres.DB, what, query string, args ...any) error {
-	for deadline := time.Now().Add(20 * time.Second); ; {
+	err := eventually.Wait(context.Background(), 20*time.Second, func() error {
 		var ok bool
 		if err := db.Pool().QueryRow(context.Background(), query, args...).Scan(&ok); err != nil {
-			return fmt.Errorf("wait for %s: %w", what, err)
+			return err
 		}
-		if ok {
-			return nil
+		if !ok {
+			return errors.New("not yet")
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("wait for %s: %w", what, err)
 	}
+	return nil
 }
 
 // TestMirrorOutlivesShortServerTimeouts writes a scope as a role whose
