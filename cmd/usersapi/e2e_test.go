@@ -21,6 +21,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/usersync/usersync/pkg/api/apitest"
+	"github.com/usersync/usersync/pkg/binarytest"
 	"github.com/usersync/usersync/pkg/eventually"
 	"github.com/usersync/usersync/pkg/kube/kubetest"
 	"github.com/usersync/usersync/pkg/model"
@@ -28,28 +29,10 @@ import (
 	"github.com/usersync/usersync/pkg/postgres/pgtest"
 )
 
-// binary is the usersapi built once for every test of this package, in
-// binDir.
-var binary, binDir string
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "usersapi-e2e")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binDir = dir
-	binary = filepath.Join(dir, "usersapi")
-	build := exec.Command("go", "build", "-race", "-o", binary, ".")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build usersapi:", err)
-		os.Exit(1)
-	}
-	// The control plane of the sync-on-demand tests (kubetest.Get) is
-	// started by the first of them and stopped here.
-	kubetest.Main(m, func() { os.RemoveAll(dir) })
-}
+// TestMain removes the usersapi and usersync the tests built, and stops
+// the control plane of the sync-on-demand tests (kubetest.Get), started by
+// the first of them.
+func TestMain(m *testing.M) { kubetest.Main(m, binarytest.RemoveAll) }
 
 const (
 	readToken = "read-token-e2e"
@@ -59,7 +42,7 @@ const (
 // startAPI runs this package's usersapi with env (see apitest.Start).
 func startAPI(t *testing.T, env ...string) *apitest.Process {
 	t.Helper()
-	return apitest.Start(t, binary, env...)
+	return apitest.Start(t, binarytest.Build(t, "."), env...)
 }
 
 func get(t *testing.T, url, token string, header ...string) (*http.Response, []byte) {
@@ -396,11 +379,12 @@ func TestConfigErrorsExit2(t *testing.T) {
 // LISTEN_ADDR=127.0.0.1:0), expecting exit status 2: a configuration error.
 func assertExit2(t *testing.T, tests map[string][]string) {
 	t.Helper()
+	bin := binarytest.Build(t, ".")
 	for name, env := range tests {
 		t.Run(name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			cmd := exec.CommandContext(ctx, binary)
+			cmd := exec.CommandContext(ctx, bin)
 			cmd.Env = append([]string{"LISTEN_ADDR=127.0.0.1:0"}, env...)
 			out, err := cmd.CombinedOutput()
 			var ee *exec.ExitError

@@ -10,40 +10,17 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/usersync/usersync/pkg/api/apitest"
+	"github.com/usersync/usersync/pkg/binarytest"
 	"github.com/usersync/usersync/pkg/eventually"
 	"github.com/usersync/usersync/pkg/postgres/pgtest"
 	"github.com/usersync/usersync/pkg/snipeit/snipeittest"
 )
-
-var (
-	usersyncOnce sync.Once
-	usersyncBin  string
-	usersyncErr  error
-)
-
-// usersyncBinary builds cmd/usersync once, for the tests that fill the
-// mirror with a real sync.
-func usersyncBinary(t *testing.T) string {
-	t.Helper()
-	usersyncOnce.Do(func() {
-		usersyncBin = filepath.Join(binDir, "usersync")
-		out, err := exec.Command("go", "build", "-o", usersyncBin, "../usersync").CombinedOutput()
-		if err != nil {
-			usersyncErr = fmt.Errorf("build usersync: %v: %s", err, out)
-		}
-	})
-	if usersyncErr != nil {
-		t.Fatal(usersyncErr)
-	}
-	return usersyncBin
-}
 
 // hostileCells are values a spreadsheet would run as formulas, as they
 // come from Snipe-IT, and the cell each must become.
@@ -75,7 +52,7 @@ func TestCSVExportOfASyncedMirror(t *testing.T) {
 	sim := snipeittest.Start(t, snipeittest.Config{Data: ds})
 
 	dbURL := pgtest.NewDatabase(t) // usersync migrates it
-	sync := exec.Command(usersyncBinary(t), "--full")
+	sync := exec.Command(binarytest.Build(t, "../usersync"), "--full")
 	sync.Env = []string{"SNIPEIT_URL=" + sim.URL(), "SNIPEIT_TOKEN=" + sim.Token(), "DATABASE_URL=" + dbURL,
 		"SNIPEIT_RATE_LIMIT=0", "SYNC_PROGRESS=none", "PATH=" + os.Getenv("PATH")}
 	if out, err := sync.CombinedOutput(); err != nil {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/usersync/usersync/pkg/binarytest"
 	"github.com/usersync/usersync/pkg/metrics/pushtest"
 	"github.com/usersync/usersync/pkg/model"
 	"github.com/usersync/usersync/pkg/postgres"
@@ -223,6 +224,9 @@ func (f *fixture) runs() []runRow {
 	}
 	return out
 }
+
+// TestMain removes the usersync the process tests built.
+func TestMain(m *testing.M) { binarytest.Main(m) }
 
 func TestFullSyncMirrorsSnipeITAndResyncWritesNothing(t *testing.T) {
 	f := newFixture(t, 1500, 900, snipeittest.Config{})
@@ -737,19 +741,6 @@ func TestMigrateAppliesTheSchema(t *testing.T) {
 	f.mustRun("migrate") // idempotent
 }
 
-// TestSIGTERMLeavesThePreviousMirror runs the real binary, stops it with
-// SIGTERM mid-run, and checks that nothing was written and the run is
-// recorded as failed.
-// buildBinary builds usersync for tests that run it as a process.
-func buildBinary(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "usersync")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	return bin
-}
-
 // terminateWhenReached starts bin with args in f's environment, sends it
 // SIGTERM once reached is closed, and returns its exit status and output.
 func (f *fixture) terminateWhenReached(bin string, reached <-chan struct{}, args ...string) (code int, stdout, stderr string) {
@@ -772,8 +763,11 @@ func (f *fixture) terminateWhenReached(bin string, reached <-chan struct{}, args
 	return cmd.ProcessState.ExitCode(), out.String(), errOut.String()
 }
 
+// TestSIGTERMLeavesThePreviousMirror runs the real binary, stops it with
+// SIGTERM mid-run, and checks that nothing was written and the run is
+// recorded as failed.
 func TestSIGTERMLeavesThePreviousMirror(t *testing.T) {
-	bin := buildBinary(t)
+	bin := binarytest.Build(t, ".")
 	f := newFixture(t, 600, 0, snipeittest.Config{})
 	f.mustRun()
 	before := f.versions()
