@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -24,6 +25,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/usersync/usersync/pkg/binarytest"
+	"github.com/usersync/usersync/pkg/eventually"
 	"github.com/usersync/usersync/pkg/metrics/pushtest"
 	"github.com/usersync/usersync/pkg/model"
 	"github.com/usersync/usersync/pkg/postgres"
@@ -151,20 +153,20 @@ func (f *fixture) versions() map[string]string {
 func (f *fixture) rowWrites() int64 {
 	f.t.Helper()
 	ctx := context.Background()
-	for deadline := time.Now().Add(10 * time.Second); ; {
+	// The test's own pool is also named usersync; only its connections
+	// may be left. If others stay, the sum below is what it is.
+	_ = eventually.Wait(ctx, 10*time.Second, func() error {
 		var others int
 		if err := f.db.Pool().QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
 			WHERE datname = current_database() AND application_name = 'usersync' AND pid <> pg_backend_pid()
 			AND backend_type = 'client backend' AND query NOT LIKE '%pg_stat_activity%'`).Scan(&others); err != nil {
 			f.t.Fatal(err)
 		}
-		// The test's own pool is also named usersync; only its connections
-		// may be left.
-		if others <= int(f.db.Pool().Stat().TotalConns()) || time.Now().After(deadline) {
-			break
+		if others > int(f.db.Pool().Stat().TotalConns()) {
+			return errors.New("the command's connections are still open")
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 	var n int64
 	if err := f.db.Pool().QueryRow(ctx, `SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)
 		FROM pg_stat_user_tables WHERE relname IN ('users', 'assets')`).Scan(&n); err != nil {

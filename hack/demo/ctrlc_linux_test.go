@@ -143,12 +143,15 @@ func openPTY(t *testing.T) (terminal, tty *os.File) {
 // waitForScreen polls the terminal's output until it shows want.
 func waitForScreen(t *testing.T, screen *logtest.Buffer, exited <-chan struct{}, want string) {
 	t.Helper()
-	eventually.Until(t, 5*time.Minute, fmt.Sprintf("make demo to show %q", want), func() bool {
+	eventually.NoError(t, 5*time.Minute, fmt.Sprintf("make demo to show %q", want), func() error {
 		select {
 		case <-exited:
 			t.Fatalf("make demo exited before showing %q:\n%s", want, screen)
 		default:
 		}
-		return strings.Contains(screen.String(), want)
+		if !strings.Contains(screen.String(), want) {
+			return fmt.Errorf("the screen shows:\n%s", screen)
+		}
+		return nil
 	})
 }

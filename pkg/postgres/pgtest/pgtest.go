@@ -22,6 +22,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/ory/dockertest/v3"
 	"github.com/ory/dockertest/v3/docker"
+
+	"github.com/usersync/usersync/pkg/eventually"
 )
 
 var (
@@ -223,17 +225,10 @@ func TerminateBackend(tb testing.TB, dbURL, queryPrefix string) {
 	}
 	defer c.Close(ctx)
 	var pid int
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		err := c.QueryRow(ctx, `SELECT pid FROM pg_stat_activity
+	eventually.NoError(tb, 10*time.Second, fmt.Sprintf("an active backend running %q", queryPrefix), func() error {
+		return c.QueryRow(ctx, `SELECT pid FROM pg_stat_activity
 			WHERE datname = current_database() AND starts_with(query, $1) AND state = 'active'`, queryPrefix).Scan(&pid)
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("no active backend running %q: %v", queryPrefix, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	})
 	var terminated bool
 	if err := c.QueryRow(ctx, "SELECT pg_terminate_backend($1)", pid).Scan(&terminated); err != nil || !terminated {
 		tb.Fatalf("pg_terminate_backend(%d) = %v, %v", pid, terminated, err)
