@@ -31,15 +31,7 @@ type mirrorFixture struct {
 func newMirrorFixture(t *testing.T, users int) *mirrorFixture {
 	t.Helper()
 	sim := snipeittest.Start(t, snipeittest.Config{Data: snipeittest.Generate(snipeittest.GenerateConfig{Users: users, Seed: 21})})
-	db, err := postgres.Open(context.Background(), postgres.Config{URL: pgtest.NewDatabase(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(db.Close)
-	if _, err := db.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	f := &mirrorFixture{t: t, sim: sim, db: db,
+	f := &mirrorFixture{t: t, sim: sim, db: pgtest.MigratedDB(t),
 		src: newClient(t, sim, func(c *snipeit.Config) { c.PageSize, c.MaxAttempts = 20, 2 })}
 	if _, err := f.sync(); err != nil {
 		t.Fatalf("first sync: %v", err)

@@ -24,6 +24,7 @@ import (
 	"github.com/ory/dockertest/v3/docker"
 
 	"github.com/usersync/usersync/pkg/eventually"
+	"github.com/usersync/usersync/pkg/postgres"
 )
 
 var (
@@ -69,6 +70,22 @@ func NewDatabase(tb testing.TB) string {
 	}
 	tb.Cleanup(drop)
 	return u
+}
+
+// MigratedDB opens a fresh database (NewDatabase) with the mirror's
+// schema migrated in, and closes it when the test ends.
+func MigratedDB(tb testing.TB) *postgres.DB {
+	tb.Helper()
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, postgres.Config{URL: NewDatabase(tb)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(db.Close)
+	if _, err := db.Migrate(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	return db
 }
 
 // Recreate drops database name on server if it exists, creates it empty,
