@@ -131,19 +131,9 @@ func (f *fixture) versions() map[string]string {
 	f.t.Helper()
 	m := map[string]string{}
 	for _, table := range []string{"users", "assets"} {
-		rows, err := f.db.Pool().Query(context.Background(), "SELECT id, xmin::text FROM "+table)
-		if err != nil {
-			f.t.Fatal(err)
+		for id, xmin := range pgtest.RowVersions(f.t, f.db, table) {
+			m[fmt.Sprintf("%s/%d", table, id)] = xmin
 		}
-		for rows.Next() {
-			var id int64
-			var x string
-			if err := rows.Scan(&id, &x); err != nil {
-				f.t.Fatal(err)
-			}
-			m[fmt.Sprintf("%s/%d", table, id)] = x
-		}
-		rows.Close()
 	}
 	return m
 }

@@ -75,27 +75,6 @@ func testUsers(n int) []model.User {
 	return us
 }
 
-// rowVersions returns each user's id and xmin: a row rewritten in any way
-// gets a new xmin, so equal maps prove that nothing was written.
-func rowVersions(t *testing.T, db *postgres.DB, table string) map[int64]string {
-	t.Helper()
-	rows, err := db.Pool().Query(context.Background(), "SELECT id, xmin::text FROM "+table)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	m := map[int64]string{}
-	for rows.Next() {
-		var id int64
-		var x string
-		if err := rows.Scan(&id, &x); err != nil {
-			t.Fatal(err)
-		}
-		m[id] = x
-	}
-	return m
-}
-
 func liveIDs(t *testing.T, db *postgres.DB, table string) []int64 {
 	t.Helper()
 	rows, err := db.Pool().Query(context.Background(), "SELECT id FROM "+table+" WHERE deleted_at IS NULL ORDER BY id")
@@ -135,7 +114,7 @@ func TestMirrorUsersAppliesChangesAndWritesNothingWhenUnchanged(t *testing.T) {
 		t.Fatalf("first run counts (-want +got):\n%s", diff)
 	}
 
-	before := rowVersions(t, db, "users")
+	before := pgtest.RowVersions(t, db, "users")
 	got, err = db.MirrorUsers(ctx, seq(users), model.DeleteGuard{})
 	if err != nil {
 		t.Fatal(err)
@@ -143,7 +122,7 @@ func TestMirrorUsersAppliesChangesAndWritesNothingWhenUnchanged(t *testing.T) {
 	if diff := cmp.Diff(model.RunCounts{Fetched: 20, Unchanged: 20}, got); diff != "" {
 		t.Fatalf("unchanged run counts (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(before, rowVersions(t, db, "users")); diff != "" {
+	if diff := cmp.Diff(before, pgtest.RowVersions(t, db, "users")); diff != "" {
 		t.Fatalf("a run with no change rewrote rows (-before +after):\n%s", diff)
 	}
 
@@ -197,7 +176,7 @@ func TestMirrorUsersRefusesMassDelete(t *testing.T) {
 			if _, err := db.MirrorUsers(ctx, seq(testUsers(20)), model.DeleteGuard{}); err != nil {
 				t.Fatal(err)
 			}
-			before := rowVersions(t, db, "users")
+			before := pgtest.RowVersions(t, db, "users")
 			_, err := db.MirrorUsers(ctx, seq(tt.next), tt.guard)
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
@@ -206,7 +185,7 @@ func TestMirrorUsersRefusesMassDelete(t *testing.T) {
 				t.Errorf("live users = %d, want %d", n, tt.alive)
 			}
 			if tt.want != nil {
-				if diff := cmp.Diff(before, rowVersions(t, db, "users")); diff != "" {
+				if diff := cmp.Diff(before, pgtest.RowVersions(t, db, "users")); diff != "" {
 					t.Errorf("a refused run wrote rows (-before +after):\n%s", diff)
 				}
 			}
@@ -221,7 +200,7 @@ func TestMirrorUsersSourceErrorWritesNothing(t *testing.T) {
 	if _, err := db.MirrorUsers(ctx, seq(users), model.DeleteGuard{}); err != nil {
 		t.Fatal(err)
 	}
-	before := rowVersions(t, db, "users")
+	before := pgtest.RowVersions(t, db, "users")
 	boom := errors.New("page 3: snipe-it answered 500")
 	failing := func(yield func(*model.User, error) bool) {
 		for i := range users[:5] {
@@ -237,7 +216,7 @@ func TestMirrorUsersSourceErrorWritesNothing(t *testing.T) {
 	if !errors.Is(err, boom) {
 		t.Fatalf("err = %v, want the source's error", err)
 	}
-	if diff := cmp.Diff(before, rowVersions(t, db, "users")); diff != "" {
+	if diff := cmp.Diff(before, pgtest.RowVersions(t, db, "users")); diff != "" {
 		t.Fatalf("a failed run wrote rows (-before +after):\n%s", diff)
 	}
 }
@@ -271,7 +250,7 @@ func TestDryRunListsChangesAndWritesNothing(t *testing.T) {
 	if _, err := db.MirrorUsers(ctx, seq(users[:18]), model.DeleteGuard{}); err != nil { // users[18] is soft-deleted
 		t.Fatal(err)
 	}
-	before := rowVersions(t, db, "users")
+	before := pgtest.RowVersions(t, db, "users")
 
 	next := slices.Clone(users[1:19])
 	next[0].Email = "new@example.test"
@@ -304,7 +283,7 @@ func TestDryRunListsChangesAndWritesNothing(t *testing.T) {
 	if err := tx.Commit(ctx); err == nil {
 		t.Error("a dry run's transaction committed")
 	}
-	if diff := cmp.Diff(before, rowVersions(t, db, "users")); diff != "" {
+	if diff := cmp.Diff(before, pgtest.RowVersions(t, db, "users")); diff != "" {
 		t.Errorf("a dry run wrote rows (-before +after):\n%s", diff)
 	}
 }
@@ -481,7 +460,7 @@ func TestStageStopsTheSourceWhenTheCopyBackendDies(t *testing.T) {
 	if _, err := db.MirrorUsers(ctx, seq(users), model.DeleteGuard{}); err != nil {
 		t.Fatal(err)
 	}
-	before := rowVersions(t, db, "users")
+	before := pgtest.RowVersions(t, db, "users")
 
 	blocked := make(chan struct{})
 	var returned bool
@@ -524,7 +503,7 @@ func TestStageStopsTheSourceWhenTheCopyBackendDies(t *testing.T) {
 		t.Error("Stage returned before the source did")
 	}
 	tx.Rollback(ctx)
-	if diff := cmp.Diff(before, rowVersions(t, db, "users")); diff != "" {
+	if diff := cmp.Diff(before, pgtest.RowVersions(t, db, "users")); diff != "" {
 		t.Errorf("rows written (-before +after):\n%s", diff)
 	}
 }

@@ -57,21 +57,7 @@ func (f *mirrorFixture) sync() (syncer.ScopeResult, error) {
 // a row written in any way gets a new one.
 func (f *mirrorFixture) versions() map[int64]string {
 	f.t.Helper()
-	rows, err := f.db.Pool().Query(context.Background(), "SELECT id, xmin::text FROM users")
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	defer rows.Close()
-	m := map[int64]string{}
-	for rows.Next() {
-		var id int64
-		var x string
-		if err := rows.Scan(&id, &x); err != nil {
-			f.t.Fatal(err)
-		}
-		m[id] = x
-	}
-	return m
+	return pgtest.RowVersions(f.t, f.db, "users")
 }
 
 func (f *mirrorFixture) mirror() map[int64]model.User {

@@ -88,6 +88,28 @@ func MigratedDB(tb testing.TB) *postgres.DB {
 	return db
 }
 
+// RowVersions maps each row of table (by its id column) to its xmin: a
+// row written in any way gets a new one, so equal maps taken before and
+// after prove that nothing was written.
+func RowVersions(tb testing.TB, db *postgres.DB, table string) map[int64]string {
+	tb.Helper()
+	rows, err := db.Pool().Query(context.Background(), "SELECT id, xmin::text FROM "+pgx.Identifier{table}.Sanitize())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	m := map[int64]string{}
+	var id int64
+	var xmin string
+	_, err = pgx.ForEachRow(rows, []any{&id, &xmin}, func() error {
+		m[id] = xmin
+		return nil
+	})
+	if err != nil {
+		tb.Fatalf("row versions of %s: %v", table, err)
+	}
+	return m
+}
+
 // Recreate drops database name on server if it exists, creates it empty,
 // and returns its URL (server's, with the database replaced) and a
 // function that drops it. Benchmarks and the demo use it too.
