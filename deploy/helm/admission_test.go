@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/usersync/usersync/pkg/eventually"
 	"github.com/usersync/usersync/pkg/kube"
 	"github.com/usersync/usersync/pkg/kube/kubetest"
 	"github.com/usersync/usersync/pkg/model"
@@ -91,7 +92,7 @@ func (r *policyRelease) waitEnforced(t *testing.T) {
 	t.Helper()
 	orphan := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "probe"}, Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{
 		Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}}}
-	waitUntil(t, "the Job policy is enforced", func() bool { return r.deniedByPolicy(r.createAsAPI(orphan)) })
+	eventually.Until(t, 2*time.Minute, "the Job policy to be enforced", func() bool { return r.deniedByPolicy(r.createAsAPI(orphan)) })
 }
 
 // launchedJob launches a sync through the real launcher and returns the
@@ -312,7 +313,7 @@ func TestJobPolicyConfinesTheAPIsServiceAccount(t *testing.T) {
 		// so even an admin's Job in the namespace is refused then.
 		adminJob := base.DeepCopy()
 		adminJob.OwnerReferences = nil
-		waitUntil(t, "the policy misses its CronJob", func() bool {
+		eventually.Until(t, 2*time.Minute, "the policy to miss its CronJob", func() bool {
 			_, err := r.admin.BatchV1().Jobs(r.ns).Create(ctx, adminJob, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
 			return err != nil && strings.Contains(err.Error(), "no params found")
 		})

@@ -36,6 +36,7 @@ import (
 	"k8s.io/client-go/restmapper"
 
 	"github.com/usersync/usersync/pkg/api/apitest"
+	"github.com/usersync/usersync/pkg/eventually"
 	"github.com/usersync/usersync/pkg/kube"
 	"github.com/usersync/usersync/pkg/kube/kubelettest"
 	"github.com/usersync/usersync/pkg/kube/kubetest"
@@ -60,22 +61,10 @@ func installMonitoringCRDs(t *testing.T, cp *kubetest.ControlPlane) {
 		}
 	})
 	// A new CRD takes a moment to be served.
-	waitUntil(t, "the monitoring CRDs are served", func() bool {
+	eventually.NoError(t, 2*time.Minute, "the monitoring CRDs to be served", func() error {
 		_, err := cp.Clientset().Discovery().ServerResourcesForGroupVersion("monitoring.coreos.com/v1")
-		return err == nil
+		return err
 	})
-}
-
-// waitUntil polls cond every 50 ms for up to two minutes.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // dryRunCreate sends every object of a rendered manifest to the API server
@@ -216,7 +205,7 @@ func (e *chartEnv) helmRun(t *testing.T, args ...string) string {
 func (e *chartEnv) waitJob(t *testing.T, name string) *batchv1.Job {
 	t.Helper()
 	var job *batchv1.Job
-	waitUntil(t, "job "+name+" finishes", func() bool {
+	eventually.Until(t, 2*time.Minute, "job "+name+" to finish", func() bool {
 		j, err := e.client.BatchV1().Jobs(e.ns).Get(context.Background(), name, metav1.GetOptions{})
 		if err != nil {
 			return false
@@ -378,7 +367,7 @@ func TestChartOnAPIServer(t *testing.T) {
 			if runs := e.syncRuns(t); len(runs) != 0 {
 				t.Fatalf("sync_runs after the migration: %v, want an empty table", runs)
 			}
-			waitUntil(t, "the hook's Job and Secret are deleted", func() bool {
+			eventually.Until(t, 2*time.Minute, "the hook's Job and Secret to be deleted", func() bool {
 				_, errJob := e.client.BatchV1().Jobs(e.ns).Get(ctx, "r-usersync-migrate", metav1.GetOptions{})
 				_, errSecret := e.client.CoreV1().Secrets(e.ns).Get(ctx, "r-usersync-migrate", metav1.GetOptions{})
 				return apierrors.IsNotFound(errJob) && apierrors.IsNotFound(errSecret)

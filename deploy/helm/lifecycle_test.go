@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/usersync/usersync/pkg/eventually"
 	"github.com/usersync/usersync/pkg/kube/kubelettest"
 	"github.com/usersync/usersync/pkg/kube/kubetest"
 	"github.com/usersync/usersync/pkg/postgres/pgtest"
@@ -234,7 +235,7 @@ func TestFirstInstallWaitsForTheDatabase(t *testing.T) {
 	}()
 	// The hook is running, and finds nothing to connect to; the database
 	// comes up a while later.
-	waitUntil(t, "the migration hook runs", func() bool {
+	eventually.Until(t, 2*time.Minute, "the migration hook to run", func() bool {
 		j, err := client.BatchV1().Jobs(ns).Get(context.Background(), "r-usersync-migrate", metav1.GetOptions{})
 		return err == nil && (j.Status.Active > 0 || j.Status.Failed > 0)
 	})

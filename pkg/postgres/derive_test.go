@@ -11,6 +11,7 @@ import (
 
 	"github.com/usersync/usersync/pkg/model"
 	"github.com/usersync/usersync/pkg/postgres"
+	"github.com/usersync/usersync/pkg/postgres/pgtest"
 )
 
 // readUsers reads every user row back as the mirror holds it, by id.
@@ -144,11 +145,11 @@ func TestDeriveBringsDerivedUserColumnsUpToDate(t *testing.T) {
 	}
 
 	// Nothing changed upstream: deriving again writes nothing.
-	before := rowVersions(t, db, "users")
+	before := pgtest.RowVersions(t, db, "users")
 	if n, _ := applyIncremental(t, db, nil, model.Facts{Departments: facts.Departments, AssetsCounts: true, Traits: facts.Traits}, nil); n != 0 {
 		t.Errorf("a second derivation staged %d rows, want 0", n)
 	}
-	if diff := cmp.Diff(before, rowVersions(t, db, "users")); diff != "" {
+	if diff := cmp.Diff(before, pgtest.RowVersions(t, db, "users")); diff != "" {
 		t.Errorf("a derivation with nothing to change wrote rows (-before +after):\n%s", diff)
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/usersync/usersync/pkg/eventually"
 	"github.com/usersync/usersync/pkg/logtest"
 	"github.com/usersync/usersync/pkg/model"
 	"github.com/usersync/usersync/pkg/snipeit"
@@ -138,10 +139,12 @@ func TestChangeListingsHoldEveryChange(t *testing.T) {
 // can be done first) and returns the count.
 func requestsServed(t *testing.T, sim *snipeittest.Server, want int) int {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for sim.Stats().Requests < want && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	_ = eventually.Wait(t.Context(), 5*time.Second, func() error {
+		if sim.Stats().Requests < want {
+			return errors.New("fewer requests than wanted")
+		}
+		return nil
+	})
 	return sim.Stats().Requests
 }
 

@@ -39,7 +39,7 @@ func newSite(t testing.TB, v snipeittest.Version, users, assets int, seed uint64
 	data := snipeittest.Generate(snipeittest.GenerateConfig{Users: users, Assets: assets, Seed: seed,
 		Now: clock.Now().Add(-time.Hour)})
 	sim := snipeittest.Start(t, snipeittest.Config{Data: data, Version: v, Now: clock.Now, MaxResults: 50})
-	return &site{t: t, clock: clock, sim: sim, client: newClient(t, sim), db: newDB(t), log: &logtest.Buffer{}}
+	return &site{t: t, clock: clock, sim: sim, client: newClient(t, sim), db: pgtest.MigratedDB(t), log: &logtest.Buffer{}}
 }
 
 func newClient(t testing.TB, sim *snipeittest.Server) *snipeit.Client {
@@ -50,19 +50,6 @@ func newClient(t testing.TB, sim *snipeittest.Server) *snipeit.Client {
 		t.Fatal(err)
 	}
 	return c
-}
-
-func newDB(t testing.TB) *postgres.DB {
-	t.Helper()
-	db, err := postgres.Open(context.Background(), postgres.Config{URL: pgtest.NewDatabase(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(db.Close)
-	if _, err := db.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return db
 }
 
 // sync runs the syncer over both scopes into db.
@@ -107,7 +94,7 @@ var inUTC = cmp.Transformer("UTC", func(t time.Time) time.Time { return t.UTC() 
 // column.
 func (s *site) assertLikeFreshFullSync(db *postgres.DB, what string) {
 	s.t.Helper()
-	s.assertLike(newDB(s.t), db, what, false)
+	s.assertLike(pgtest.MigratedDB(s.t), db, what, false)
 }
 
 func TestIncrementalRunAfterAFullOneIsExact(t *testing.T) {
@@ -182,7 +169,7 @@ func TestIncrementalRunsStayExactUnderChurn(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, uint64(vi)))
 			s := newSite(t, v, 200, 120, seed)
 			s.sync(s.db, true)
-			fresh := newDB(t)
+			fresh := pgtest.MigratedDB(t)
 			var mark time.Time
 			for round := range rounds {
 				var did []string
