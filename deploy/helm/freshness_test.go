@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/usersync/usersync/pkg/kube/kubetest"
 )
 
 // quickStart are the values of the quick start, rendered without a cluster.
@@ -307,6 +309,54 @@ func TestFreshnessValuesRefused(t *testing.T) {
 				if _, err := h.template(t, nil, append(slices.Clone(quickStart), args...)...); err != nil {
 					t.Errorf("%v: %v", args, err)
 				}
+			}
+		})
+	}
+}
+
+// TestNotesFreshness: NOTES name the incremental CronJob, and print the
+// command that prints the webhook's URL — never the secret itself — with
+// the Snipe-IT setting to paste it into (helm install --dry-run=server on
+// the real API server).
+func TestNotesFreshness(t *testing.T) {
+	cp := kubetest.Get(t)
+	ns := cp.CreateNamespace(t, "notes-freshness")
+	for _, h := range helms(t) {
+		t.Run(h.name, func(t *testing.T) {
+			h.kubeconfig = cp.KubeconfigPath()
+			install := []string{"install", "r", chartDir, "--namespace", ns, "--dry-run=server", "-f", "usersync/ci/default-values.yaml",
+				"--set", "api.basePath=/api/"}
+			out, err := h.run(t, install...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, unwanted := range []string{"r-usersync-incremental", "webhook"} {
+				if strings.Contains(notes(out), unwanted) {
+					t.Errorf("NOTES mention %q without the values that make it:\n%s", unwanted, notes(out))
+				}
+			}
+			out, err = h.run(t, append(install, "--set", "sync.incremental.enabled=true", "--set", "api.webhook.enabled=true",
+				"--set", "api.webhook.ingress.enabled=true", "--set", "api.webhook.ingress.hosts[0]=hooks.example.com",
+				"--set", "api.webhook.ingress.tls[0].secretName=hooks-tls")...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := notes(out)
+			for _, want := range []string{
+				`Incremental syncs (changes since the last run) run on "2-59/5 * * * *" from CronJob r-usersync-incremental`,
+				`echo "https://hooks.example.com/api/webhooks/snipeit/$(kubectl -n ` + ns + ` get secret r-usersync-webhook -o jsonpath='{.data.secret}' | base64 -d | head -n 1)"`,
+				`Admin > Settings > Integrations, "General Webhook"`,
+			} {
+				if !strings.Contains(n, want) {
+					t.Errorf("NOTES do not say %s:\n%s", want, n)
+				}
+			}
+			secret := regexp.MustCompile(`(?m)^  secret: "([A-Za-z0-9]{48})"$`).FindStringSubmatch(out)
+			if secret == nil {
+				t.Fatalf("no generated webhook secret in the dry run's manifest:\n%s", out)
+			}
+			if strings.Contains(n, secret[1]) {
+				t.Error("NOTES print the webhook's secret")
 			}
 		})
 	}
