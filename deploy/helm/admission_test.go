@@ -29,11 +29,12 @@ import (
 // a namespace of its own, with what sync on demand needs; no hook runs and
 // no pod starts (nothing here needs a database).
 type policyRelease struct {
-	cp     *kubetest.ControlPlane
-	ns     string
-	admin  kubernetes.Interface
-	api    kubernetes.Interface // as the API's ServiceAccount
-	policy string               // the ValidatingAdmissionPolicy comparing Jobs with the CronJob
+	cp      *kubetest.ControlPlane
+	release string // its name; the objects' are release-usersync...
+	ns      string
+	admin   kubernetes.Interface
+	api     kubernetes.Interface // as the API's ServiceAccount
+	policy  string               // the ValidatingAdmissionPolicy comparing Jobs with the CronJob
 	// labelPolicy is the parameterless policy requiring usersync.io/trigger.
 	labelPolicy string
 	token       string
@@ -41,31 +42,36 @@ type policyRelease struct {
 
 func installForPolicy(t *testing.T, h helmBinary, cp *kubetest.ControlPlane, args ...string) *policyRelease {
 	t.Helper()
-	ns := cp.CreateNamespace(t, "policy")
+	return installRelease(t, h, cp, "r", cp.CreateNamespace(t, "policy"), args...)
+}
+
+// installRelease installs the chart as release in ns, as installForPolicy.
+func installRelease(t *testing.T, h helmBinary, cp *kubetest.ControlPlane, release, ns string, args ...string) *policyRelease {
+	t.Helper()
 	h.kubeconfig = cp.KubeconfigPath()
-	base := []string{"install", "r", chartDir, "--namespace", ns, "--no-hooks",
+	base := []string{"install", release, chartDir, "--namespace", ns, "--no-hooks",
 		"--set", "snipeit.url=https://snipe.example.com", "--set", "snipeit.token=t",
 		"--set", "externalDatabase.url=postgres://u:p@db.example.com/usersync"}
 	if _, err := h.run(t, append(base, args...)...); err != nil {
 		t.Fatal(err)
 	}
-	return installedForPolicy(t, cp, ns)
+	return installedForPolicy(t, cp, release, ns)
 }
 
-// releasePolicies is release "r" of namespace ns, seen by an admin: its
+// releasePolicies is a release of namespace ns, seen by an admin: its
 // policies' names.
-func releasePolicies(cp *kubetest.ControlPlane, ns string) *policyRelease {
-	return &policyRelease{cp: cp, ns: ns, admin: cp.Clientset(),
-		policy: "r-usersync." + ns + ".usersync.io", labelPolicy: "r-usersync." + ns + ".trigger.usersync.io"}
+func releasePolicies(cp *kubetest.ControlPlane, release, ns string) *policyRelease {
+	return &policyRelease{cp: cp, release: release, ns: ns, admin: cp.Clientset(),
+		policy: release + "-usersync." + ns + ".usersync.io", labelPolicy: release + "-usersync." + ns + ".trigger.usersync.io"}
 }
 
-// installedForPolicy is release "r", installed in ns, seen by an admin and
-// by the API's ServiceAccount.
-func installedForPolicy(t *testing.T, cp *kubetest.ControlPlane, ns string) *policyRelease {
+// installedForPolicy is a release installed in ns, seen by an admin and by
+// the API's ServiceAccount.
+func installedForPolicy(t *testing.T, cp *kubetest.ControlPlane, release, ns string) *policyRelease {
 	t.Helper()
-	r := releasePolicies(cp, ns)
+	r := releasePolicies(cp, release, ns)
 	var err error
-	if r.token, err = cp.ServiceAccountToken(context.Background(), r.ns, "r-usersync-api"); err != nil {
+	if r.token, err = cp.ServiceAccountToken(context.Background(), r.ns, release+"-usersync-api"); err != nil {
 		t.Fatal(err)
 	}
 	cfg := cp.TokenConfig(r.token)
@@ -82,7 +88,7 @@ func (r *policyRelease) launcher(t *testing.T) *kube.Launcher {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := kube.NewLauncher(kube.Config{Client: client, Namespace: r.ns, CronJob: "r-usersync"})
+	l, err := kube.NewLauncher(kube.Config{Client: client, Namespace: r.ns, CronJob: r.release + "-usersync"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,10 +119,10 @@ func (r *policyRelease) deniedByPolicy(err error) bool {
 }
 
 // deniedByLabelPolicy reports whether err is this release's policy
-// requiring the usersync.io/trigger label denying.
+// requiring the usersync.io/trigger and instance labels denying.
 func (r *policyRelease) deniedByLabelPolicy(err error) bool {
 	return apierrors.IsForbidden(err) && strings.Contains(err.Error(), "ValidatingAdmissionPolicy '"+r.labelPolicy+"'") &&
-		strings.Contains(err.Error(), "is labelled usersync.io/trigger")
+		strings.Contains(err.Error(), "is labelled usersync.io/trigger (api or webhook) and app.kubernetes.io/instance: "+r.release)
 }
 
 // plainJob is a Job of nobody's making, labelled as given.
@@ -130,7 +136,8 @@ func plainJob(labels map[string]string) *batchv1.Job {
 func (r *policyRelease) waitEnforced(t *testing.T) {
 	t.Helper()
 	eventually.Until(t, 2*time.Minute, "the Job policies to be enforced", func() bool {
-		return r.deniedByPolicy(r.createAsAPI(plainJob(map[string]string{"usersync.io/trigger": "api"}))) &&
+		labelled := plainJob(map[string]string{"usersync.io/trigger": "api", "app.kubernetes.io/instance": r.release})
+		return r.deniedByPolicy(r.createAsAPI(labelled)) &&
 			r.deniedByLabelPolicy(r.createAsAPI(plainJob(nil)))
 	})
 }
@@ -310,6 +317,10 @@ func TestJobPolicyConfinesTheAPIsServiceAccount(t *testing.T) {
 
 	t.Run("without its CronJob the API's Jobs alone are refused", func(t *testing.T) {
 		ctx := context.Background()
+		// Another installation in the same namespace.
+		s := installRelease(t, h, cp, "s", r.ns)
+		s.waitEnforced(t)
+		sl := s.launcher(t)
 		if err := r.admin.BatchV1().CronJobs(r.ns).Delete(ctx, "r-usersync", metav1.DeleteOptions{}); err != nil {
 			t.Fatal(err)
 		}
@@ -334,6 +345,12 @@ func TestJobPolicyConfinesTheAPIsServiceAccount(t *testing.T) {
 			if err := r.createAsAdmin(j); err != nil {
 				t.Errorf("%s while the CronJob is missing: %v", name, err)
 			}
+		}
+		// Nor the other installation's launches, which its own policies
+		// confine as before; its account cannot pass a Job off as r's.
+		s.launchedJob(t, sl, kube.LaunchOptions{Scope: model.ScopeUsers, Trigger: model.TriggerAPI})
+		if err := s.createAsAPI(base); !s.deniedByLabelPolicy(err) && !s.deniedByPolicy(err) {
+			t.Errorf("r's Job created by s's account: %v, want s's policies to deny it", err)
 		}
 		kubectl, err := exec.LookPath("kubectl")
 		if err != nil {
@@ -448,6 +465,9 @@ func (r *policyRelease) deniesAttacks(t *testing.T, base *batchv1.Job) {
 		{"an annotation of its own", func(j *batchv1.Job, c *corev1.Container) { j.Annotations["example.com/x"] = "y" }, "labels and annotations"},
 		// Out of the reach of the policy above, whose binding selects the label.
 		{"no usersync.io/trigger label", func(j *batchv1.Job, c *corev1.Container) { delete(j.Labels, "usersync.io/trigger") }, "is labelled usersync.io/trigger"},
+		{"another installation's instance label", func(j *batchv1.Job, c *corev1.Container) {
+			j.Labels["app.kubernetes.io/instance"] = "another"
+		}, "is labelled usersync.io/trigger"},
 		{"no label at all, an image of its own", func(j *batchv1.Job, c *corev1.Container) {
 			j.Labels, j.OwnerReferences, c.Image = nil, nil, "attacker/tools:latest"
 		}, "is labelled usersync.io/trigger"},

@@ -527,8 +527,9 @@ func TestJobPolicyMatchesOnlyTheLaunchersJobs(t *testing.T) {
 	}
 	paramPolicy, labelPolicy, paramBinding, labelBinding := policies[0], policies[1], policies[2], policies[3]
 
-	if sel := get(paramBinding, "spec", "matchResources", "objectSelector"); fmt.Sprint(sel) != "map[matchExpressions:[map[key:usersync.io/trigger operator:Exists]]]" {
-		t.Errorf("the CronJob-parameter binding's objectSelector = %v, want usersync.io/trigger Exists alone", sel)
+	if sel := get(paramBinding, "spec", "matchResources", "objectSelector"); fmt.Sprint(sel) !=
+		"map[matchExpressions:[map[key:usersync.io/trigger operator:Exists]] matchLabels:map[app.kubernetes.io/instance:r]]" {
+		t.Errorf("the CronJob-parameter binding's objectSelector = %v, want usersync.io/trigger and this release's Jobs alone", sel)
 	}
 	if get(paramBinding, "spec", "paramRef", "name") != "r-usersync" || get(paramBinding, "spec", "paramRef", "parameterNotFoundAction") != "Deny" {
 		t.Errorf("the CronJob-parameter binding's paramRef = %v", get(paramBinding, "spec", "paramRef"))
@@ -545,8 +546,9 @@ func TestJobPolicyMatchesOnlyTheLaunchersJobs(t *testing.T) {
 	if who != "request.userInfo.username == 'system:serviceaccount:ns:r-usersync-api'" || get(labelPolicy, "spec", "matchConditions", 0, "expression") != who {
 		t.Errorf("match conditions: %v and %v, want both on the API's ServiceAccount", who, get(labelPolicy, "spec", "matchConditions", 0, "expression"))
 	}
-	if e, _ := get(labelPolicy, "spec", "validations", 0, "expression").(string); !strings.Contains(e, "'usersync.io/trigger' in object.metadata") {
-		t.Errorf("the label policy validates %q, want the usersync.io/trigger label required", e)
+	if e, _ := get(labelPolicy, "spec", "validations", 0, "expression").(string); e !=
+		"'usersync.io/trigger' in variables.labels && variables.labels[?'app.kubernetes.io/instance'].orValue('') == 'r'" {
+		t.Errorf("the label policy validates %q, want the labels the binding selects required", e)
 	}
 
 	// The Jobs the chart declares: none carries the label, on the Job or
@@ -566,8 +568,8 @@ func TestJobPolicyMatchesOnlyTheLaunchersJobs(t *testing.T) {
 	}
 	jobs["the migration hook"] = get(hook, "metadata", "labels")
 	for what, labels := range jobs {
-		if !strings.HasSuffix(what, "pod template") && get(labels, "team") != "it" {
-			t.Errorf("%s labels %v: no commonLabels, is this where the Job's labels come from?", what, labels)
+		if !strings.HasSuffix(what, "pod template") && (get(labels, "team") != "it" || get(labels, "app.kubernetes.io/instance") != "r") {
+			t.Errorf("%s labels %v: no commonLabels or instance label, is this where the Job's labels come from?", what, labels)
 		}
 		if get(labels, "usersync.io/trigger") != nil {
 			t.Errorf("%s is labelled usersync.io/trigger: its Jobs would meet the CronJob parameter's binding", what)

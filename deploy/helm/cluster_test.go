@@ -502,7 +502,7 @@ func TestChartOnAPIServer(t *testing.T) {
 			// the last binding whose parameter is a CronJob would stop the API
 			// server's CronJob informer for good (kubernetes/kubernetes#130887).
 			// Left behind, they refuse no one's Job.
-			r := releasePolicies(e.cp, e.ns)
+			r := releasePolicies(e.cp, "r", e.ns)
 			for _, name := range []string{r.policy, r.labelPolicy} {
 				if _, err := e.client.AdmissionregistrationV1().ValidatingAdmissionPolicies().Get(ctx, name, metav1.GetOptions{}); err != nil {
 					t.Errorf("helm uninstall deleted ValidatingAdmissionPolicy %s: %v", name, err)
@@ -534,7 +534,7 @@ func TestChartOnAPIServer(t *testing.T) {
 				t.Fatalf("kubectl create job after the reinstall: %v\n%s", err, out)
 			}
 			e.waitJob(t, "manual-2")
-			r = installedForPolicy(t, e.cp, e.ns) // the ServiceAccount is a new one
+			r = installedForPolicy(t, e.cp, "r", e.ns) // the ServiceAccount is a new one
 			api = e.startAPI(t)
 			code, body := request(t, "POST", api.Base+"/api/sync/users", syncToken)
 			var accepted struct{ Job string }
