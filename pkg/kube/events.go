@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/util/retry"
 
 	"github.com/usersync/usersync/pkg/model"
@@ -47,6 +49,11 @@ func setCount(lease *coordinationv1.Lease, name string, n int64) {
 	lease.Annotations[name] = strconv.FormatInt(n, 10)
 }
 
+// leaseRetry paces the retries of a Lease update that lost to another
+// writer: randomised, so that replicas counting at once spread out, and
+// long enough for a handful of them; Config.Timeout bounds it too.
+var leaseRetry = wait.Backoff{Steps: 12, Duration: 5 * time.Millisecond, Factor: 1.5, Jitter: 1, Cap: 250 * time.Millisecond}
+
 // RecordEvents counts n more webhook events on the Lease: one conditional
 // update, retried when another replica or a launch changed the Lease in
 // between. The events stay pending until LaunchPending launches a Job
@@ -59,7 +66,7 @@ func (l *Launcher) RecordEvents(ctx context.Context, n int64) error {
 	defer cancel()
 	leases := l.client.CoordinationV1().Leases(l.namespace)
 	verb := "get"
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+	err := retry.RetryOnConflict(leaseRetry, func() error {
 		verb = "get"
 		lease, err := leases.Get(ctx, l.name, metav1.GetOptions{})
 		if err != nil {

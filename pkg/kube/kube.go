@@ -313,7 +313,7 @@ func (l *Launcher) releaseLease(name string, forEvents bool, launched int64) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	leases := l.client.CoordinationV1().Leases(l.namespace)
-	_ = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+	_ = retry.RetryOnConflict(leaseRetry, func() error {
 		lease, err := leases.Get(ctx, l.name, metav1.GetOptions{})
 		if err != nil || lease.Spec.HolderIdentity == nil || *lease.Spec.HolderIdentity != name {
 			return err
