@@ -89,8 +89,8 @@ type syncConfig struct {
 	// incrementalCronJob is SYNC_INCREMENTAL_CRONJOB: "" without one.
 	incrementalCronJob string
 	namespace          string
-	client    kube.ClientConfig
-	cacheTTL  time.Duration
+	client             kube.ClientConfig
+	cacheTTL           time.Duration
 }
 
 // checkConfig is `usersapi check`.
