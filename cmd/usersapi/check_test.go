@@ -8,13 +8,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/usersync/usersync/pkg/binarytest"
 )
 
 // runCheckCmd runs `usersapi check` with env and returns its exit code,
 // stdout and stderr.
 func runCheckCmd(t *testing.T, env ...string) (int, string, string) {
 	t.Helper()
-	cmd := exec.Command(binary, "check")
+	cmd := exec.Command(binarytest.Build(t, "."), "check")
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

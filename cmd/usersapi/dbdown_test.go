@@ -8,6 +8,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/usersync/usersync/pkg/eventually"
 )
 
 // dbProxy forwards TCP connections to the database and can cut them all,
@@ -111,7 +114,7 @@ func TestDatabaseOutageIs503AndRecoversWithoutRestart(t *testing.T) {
 	}
 
 	proxy.restore()
-	waitFor(t, "GET /users/1 to answer 200 again", func() bool { code, _ := status("/users/1"); return code == http.StatusOK })
+	eventually.Until(t, 30*time.Second, "GET /users/1 to answer 200 again", func() bool { code, _ := status("/users/1"); return code == http.StatusOK })
 	if code, _ := status("/readyz"); code != http.StatusOK {
 		t.Errorf("after the outage: /readyz = %d, want 200", code)
 	}

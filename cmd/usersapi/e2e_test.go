@@ -21,34 +21,18 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/usersync/usersync/pkg/api/apitest"
+	"github.com/usersync/usersync/pkg/binarytest"
+	"github.com/usersync/usersync/pkg/eventually"
 	"github.com/usersync/usersync/pkg/kube/kubetest"
 	"github.com/usersync/usersync/pkg/model"
 	"github.com/usersync/usersync/pkg/postgres"
 	"github.com/usersync/usersync/pkg/postgres/pgtest"
 )
 
-// binary is the usersapi built once for every test of this package, in
-// binDir.
-var binary, binDir string
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "usersapi-e2e")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binDir = dir
-	binary = filepath.Join(dir, "usersapi")
-	build := exec.Command("go", "build", "-race", "-o", binary, ".")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build usersapi:", err)
-		os.Exit(1)
-	}
-	// The control plane of the sync-on-demand tests (kubetest.Get) is
-	// started by the first of them and stopped here.
-	kubetest.Main(m, func() { os.RemoveAll(dir) })
-}
+// TestMain removes the usersapi and usersync the tests built, and stops
+// the control plane of the sync-on-demand tests (kubetest.Get), started by
+// the first of them.
+func TestMain(m *testing.M) { kubetest.Main(m, binarytest.RemoveAll) }
 
 const (
 	readToken = "read-token-e2e"
@@ -58,19 +42,7 @@ const (
 // startAPI runs this package's usersapi with env (see apitest.Start).
 func startAPI(t *testing.T, env ...string) *apitest.Process {
 	t.Helper()
-	return apitest.Start(t, binary, env...)
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	return apitest.Start(t, binarytest.Build(t, "."), env...)
 }
 
 func get(t *testing.T, url, token string, header ...string) (*http.Response, []byte) {
@@ -360,7 +332,7 @@ func TestShutdownDrainsASlowRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.Signal(t, syscall.SIGTERM)
-	waitFor(t, "the shutting down log line", func() bool { return p.Logs.Index(`"msg":"shutting down"`) >= 0 })
+	eventually.Until(t, 30*time.Second, "the shutting down log line", func() bool { return p.Logs.Index(`"msg":"shutting down"`) >= 0 })
 	if r, _ := get(t, p.Base+"/readyz", ""); r.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("readyz during the shutdown delay = %d, want 503", r.StatusCode)
 	}
@@ -407,11 +379,12 @@ func TestConfigErrorsExit2(t *testing.T) {
 // LISTEN_ADDR=127.0.0.1:0), expecting exit status 2: a configuration error.
 func assertExit2(t *testing.T, tests map[string][]string) {
 	t.Helper()
+	bin := binarytest.Build(t, ".")
 	for name, env := range tests {
 		t.Run(name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			cmd := exec.CommandContext(ctx, binary)
+			cmd := exec.CommandContext(ctx, bin)
 			cmd.Env = append([]string{"LISTEN_ADDR=127.0.0.1:0"}, env...)
 			out, err := cmd.CombinedOutput()
 			var ee *exec.ExitError

@@ -10,38 +10,17 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/usersync/usersync/pkg/api/apitest"
+	"github.com/usersync/usersync/pkg/binarytest"
+	"github.com/usersync/usersync/pkg/eventually"
 	"github.com/usersync/usersync/pkg/postgres/pgtest"
 	"github.com/usersync/usersync/pkg/snipeit/snipeittest"
 )
-
-var (
-	usersyncOnce sync.Once
-	usersyncBin  string
-	usersyncErr  error
-)
-
-// usersyncBinary builds cmd/usersync once, for the tests that fill the
-// mirror with a real sync.
-func usersyncBinary(t *testing.T) string {
-	t.Helper()
-	usersyncOnce.Do(func() {
-		usersyncBin = filepath.Join(binDir, "usersync")
-		out, err := exec.Command("go", "build", "-o", usersyncBin, "../usersync").CombinedOutput()
-		if err != nil {
-			usersyncErr = fmt.Errorf("build usersync: %v: %s", err, out)
-		}
-	})
-	if usersyncErr != nil {
-		t.Fatal(usersyncErr)
-	}
-	return usersyncBin
-}
 
 // hostileCells are values a spreadsheet would run as formulas, as they
 // come from Snipe-IT, and the cell each must become.
@@ -73,7 +52,7 @@ func TestCSVExportOfASyncedMirror(t *testing.T) {
 	sim := snipeittest.Start(t, snipeittest.Config{Data: ds})
 
 	dbURL := pgtest.NewDatabase(t) // usersync migrates it
-	sync := exec.Command(usersyncBinary(t), "--full")
+	sync := exec.Command(binarytest.Build(t, "../usersync"), "--full")
 	sync.Env = []string{"SNIPEIT_URL=" + sim.URL(), "SNIPEIT_TOKEN=" + sim.Token(), "DATABASE_URL=" + dbURL,
 		"SNIPEIT_RATE_LIMIT=0", "SYNC_PROGRESS=none", "PATH=" + os.Getenv("PATH")}
 	if out, err := sync.CombinedOutput(); err != nil {
@@ -229,7 +208,7 @@ func TestExportHistoryWithLeastPrivilege(t *testing.T) {
 		dbURL := seedDatabase(t, genUsers(50), nil)
 		seedOldExport(t, dbURL)
 		p := startAPI(t, "DATABASE_URL="+pgtest.NewRole(t, dbURL, grantSelect, grantHistory), "API_TOKENS_FILE="+tokens)
-		waitFor(t, "the old export to be pruned", func() bool {
+		eventually.Until(t, 30*time.Second, "the old export to be pruned", func() bool {
 			return metricValue(t, p.Base, "usersapi_export_history_pruned_total") == "1"
 		})
 		if got := pagedCSVExport(t, p.Base); got != 50 {
@@ -245,7 +224,7 @@ func TestExportHistoryWithLeastPrivilege(t *testing.T) {
 		dbURL := seedDatabase(t, genUsers(50), nil)
 		seedOldExport(t, dbURL)
 		p := startAPI(t, "DATABASE_URL="+pgtest.NewRole(t, dbURL, grantSelect, grantInsert), "API_TOKENS_FILE="+tokens)
-		waitFor(t, "the failed prune in the log", func() bool { return p.Logs.Index("could not prune the export history") >= 0 })
+		eventually.Until(t, 30*time.Second, "the failed prune in the log", func() bool { return p.Logs.Index("could not prune the export history") >= 0 })
 		if got := metricValue(t, p.Base, "usersapi_export_history_prune_failures_total"); got != "1" {
 			t.Errorf("usersapi_export_history_prune_failures_total = %q, want 1", got)
 		}
@@ -256,7 +235,7 @@ func TestExportHistoryWithLeastPrivilege(t *testing.T) {
 		if len(h) != 4 || h[3].RequestID != "old-export" {
 			t.Errorf("export history %+v; want a row per page of the three and the old export, kept", h)
 		}
-		waitFor(t, "the log to say why each page is a row of its own", func() bool {
+		eventually.Until(t, 30*time.Second, "the log to say why each page is a row of its own", func() bool {
 			return p.Logs.Index("may not UPDATE export_history") >= 0
 		})
 	})
@@ -271,6 +250,6 @@ func TestExportHistoryWithLeastPrivilege(t *testing.T) {
 		if got := metricValue(t, p.Base, "usersapi_export_history_failures_total"); got != "1" {
 			t.Errorf("usersapi_export_history_failures_total = %q, want 1", got)
 		}
-		waitFor(t, "the failed history write in the log", func() bool { return p.Logs.Index("not recorded in export_history") >= 0 })
+		eventually.Until(t, 30*time.Second, "the failed history write in the log", func() bool { return p.Logs.Index("not recorded in export_history") >= 0 })
 	})
 }

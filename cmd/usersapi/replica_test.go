@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/usersync/usersync/pkg/eventually"
 	"github.com/usersync/usersync/pkg/model"
 	"github.com/usersync/usersync/pkg/postgres"
 	"github.com/usersync/usersync/pkg/postgres/pgtest"
@@ -69,7 +71,7 @@ func TestReadsFromAStreamingReplica(t *testing.T) {
 		if resp, _ := get(t, p.Base+"/users?format=csv", readToken); resp.StatusCode != http.StatusOK {
 			t.Fatalf("CSV export while the replica lags: %d", resp.StatusCode)
 		}
-		waitFor(t, "the export on the primary", func() bool { return exportsOnPrimary() == before+1 })
+		eventually.Until(t, 30*time.Second, "the export on the primary", func() bool { return exportsOnPrimary() == before+1 })
 		if h := readHistory(t, p.Base); len(h) != before {
 			t.Errorf("GET /exports shows %d exports while the replica lags, want the %d it replayed", len(h), before)
 		}
@@ -96,7 +98,7 @@ func TestReadsFromAStreamingReplica(t *testing.T) {
 			}
 		}
 		r.Standby.Start()
-		waitFor(t, "/readyz to pass with the replica back", func() bool {
+		eventually.Until(t, 30*time.Second, "/readyz to pass with the replica back", func() bool {
 			resp, _ := get(t, p.Base+"/readyz", "")
 			return resp.StatusCode == http.StatusOK
 		})
@@ -123,7 +125,7 @@ func TestReadsFromAStreamingReplica(t *testing.T) {
 		if resp, _ := get(t, p.Base+"/users?format=csv", readToken); resp.StatusCode != http.StatusOK {
 			t.Fatalf("CSV export with the primary back: %d", resp.StatusCode)
 		}
-		waitFor(t, "the export on the primary once it is back", func() bool { return exportsOnPrimary() == before+1 })
+		eventually.Until(t, 30*time.Second, "the export on the primary once it is back", func() bool { return exportsOnPrimary() == before+1 })
 	})
 }
 

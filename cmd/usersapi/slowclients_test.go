@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/usersync/usersync/pkg/eventually"
 )
 
 // stalledReader is a client of a full listing that reads a little of the
@@ -120,7 +122,7 @@ func TestSlowClientsCannotTakeTheServiceDown(t *testing.T) {
 
 	// The stuck stream is cut: the client, reading on at last, gets a
 	// truncated response, never one that looks complete.
-	waitFor(t, "the stalled stream to be cut", func() bool { return metricValue(t, p.Base, "usersapi_streams_in_flight") == "0" })
+	eventually.Until(t, 30*time.Second, "the stalled stream to be cut", func() bool { return metricValue(t, p.Base, "usersapi_streams_in_flight") == "0" })
 	rest, err := io.ReadAll(first.resp.Body)
 	if err == nil {
 		var users []json.RawMessage

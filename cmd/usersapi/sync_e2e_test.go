@@ -18,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/usersync/usersync/pkg/api/apitest"
+	"github.com/usersync/usersync/pkg/eventually"
 	"github.com/usersync/usersync/pkg/kube/kubetest"
 	"github.com/usersync/usersync/pkg/model"
 	"github.com/usersync/usersync/pkg/postgres"
@@ -300,7 +301,7 @@ func TestSyncOnDemandEndToEnd(t *testing.T) {
 			resp *http.Response
 			body []byte
 		)
-		waitFor(t, "RBAC to refuse", func() bool {
+		eventually.Until(t, 30*time.Second, "RBAC to refuse", func() bool {
 			resp, body = post(t, p.Base+"/api/sync/users", syncToken)
 			return resp.StatusCode != http.StatusConflict && resp.StatusCode != http.StatusAccepted
 		})
@@ -309,7 +310,7 @@ func TestSyncOnDemandEndToEnd(t *testing.T) {
 			t.Errorf("POST without the RoleBinding = %d %s, want 503 saying what was denied", resp.StatusCode, body)
 		}
 		// The log is flushed every 200 ms.
-		waitFor(t, "the refusal logged with its reason", func() bool {
+		eventually.Until(t, 30*time.Second, "the refusal logged with its reason", func() bool {
 			return p.Logs.Index(`"msg":"request failed"`) >= 0 && p.Logs.Index("is forbidden: User") >= 0
 		})
 		_, metrics := get(t, p.Base+"/metrics", "")

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -23,6 +24,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/usersync/usersync/pkg/binarytest"
+	"github.com/usersync/usersync/pkg/eventually"
 	"github.com/usersync/usersync/pkg/metrics/pushtest"
 	"github.com/usersync/usersync/pkg/model"
 	"github.com/usersync/usersync/pkg/postgres"
@@ -128,19 +131,9 @@ func (f *fixture) versions() map[string]string {
 	f.t.Helper()
 	m := map[string]string{}
 	for _, table := range []string{"users", "assets"} {
-		rows, err := f.db.Pool().Query(context.Background(), "SELECT id, xmin::text FROM "+table)
-		if err != nil {
-			f.t.Fatal(err)
+		for id, xmin := range pgtest.RowVersions(f.t, f.db, table) {
+			m[fmt.Sprintf("%s/%d", table, id)] = xmin
 		}
-		for rows.Next() {
-			var id int64
-			var x string
-			if err := rows.Scan(&id, &x); err != nil {
-				f.t.Fatal(err)
-			}
-			m[fmt.Sprintf("%s/%d", table, id)] = x
-		}
-		rows.Close()
 	}
 	return m
 }
@@ -150,20 +143,20 @@ func (f *fixture) versions() map[string]string {
 func (f *fixture) rowWrites() int64 {
 	f.t.Helper()
 	ctx := context.Background()
-	for deadline := time.Now().Add(10 * time.Second); ; {
+	// The test's own pool is also named usersync; only its connections
+	// may be left. If others stay, the sum below is what it is.
+	_ = eventually.Wait(ctx, 10*time.Second, func() error {
 		var others int
 		if err := f.db.Pool().QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
 			WHERE datname = current_database() AND application_name = 'usersync' AND pid <> pg_backend_pid()
 			AND backend_type = 'client backend' AND query NOT LIKE '%pg_stat_activity%'`).Scan(&others); err != nil {
 			f.t.Fatal(err)
 		}
-		// The test's own pool is also named usersync; only its connections
-		// may be left.
-		if others <= int(f.db.Pool().Stat().TotalConns()) || time.Now().After(deadline) {
-			break
+		if others > int(f.db.Pool().Stat().TotalConns()) {
+			return errors.New("the command's connections are still open")
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 	var n int64
 	if err := f.db.Pool().QueryRow(ctx, `SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)
 		FROM pg_stat_user_tables WHERE relname IN ('users', 'assets')`).Scan(&n); err != nil {
@@ -223,6 +216,9 @@ func (f *fixture) runs() []runRow {
 	}
 	return out
 }
+
+// TestMain removes the usersync the process tests built.
+func TestMain(m *testing.M) { binarytest.Main(m) }
 
 func TestFullSyncMirrorsSnipeITAndResyncWritesNothing(t *testing.T) {
 	f := newFixture(t, 1500, 900, snipeittest.Config{})
@@ -737,19 +733,6 @@ func TestMigrateAppliesTheSchema(t *testing.T) {
 	f.mustRun("migrate") // idempotent
 }
 
-// TestSIGTERMLeavesThePreviousMirror runs the real binary, stops it with
-// SIGTERM mid-run, and checks that nothing was written and the run is
-// recorded as failed.
-// buildBinary builds usersync for tests that run it as a process.
-func buildBinary(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "usersync")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	return bin
-}
-
 // terminateWhenReached starts bin with args in f's environment, sends it
 // SIGTERM once reached is closed, and returns its exit status and output.
 func (f *fixture) terminateWhenReached(bin string, reached <-chan struct{}, args ...string) (code int, stdout, stderr string) {
@@ -772,8 +755,11 @@ func (f *fixture) terminateWhenReached(bin string, reached <-chan struct{}, args
 	return cmd.ProcessState.ExitCode(), out.String(), errOut.String()
 }
 
+// TestSIGTERMLeavesThePreviousMirror runs the real binary, stops it with
+// SIGTERM mid-run, and checks that nothing was written and the run is
+// recorded as failed.
 func TestSIGTERMLeavesThePreviousMirror(t *testing.T) {
-	bin := buildBinary(t)
+	bin := binarytest.Build(t, ".")
 	f := newFixture(t, 600, 0, snipeittest.Config{})
 	f.mustRun()
 	before := f.versions()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/usersync/usersync/pkg/binarytest"
 	"github.com/usersync/usersync/pkg/model"
 	"github.com/usersync/usersync/pkg/snipeit/snipeittest"
 )
@@ -129,7 +130,7 @@ func TestIncrementalDryRunShowsChangesAndMovesNothing(t *testing.T) {
 // while it pages: the mirror and the scopes' states are as the last run
 // left them, and the next run applies what the stopped one did not.
 func TestIncrementalSIGTERMLeavesMirrorAndWatermark(t *testing.T) {
-	bin := buildBinary(t)
+	bin := binarytest.Build(t, ".")
 	f, clock := incrementalFixture(t)
 	users := f.sim.Users()
 	before := f.versions()

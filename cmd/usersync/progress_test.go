@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/usersync/usersync/pkg/eventually"
 	"github.com/usersync/usersync/pkg/logtest"
 )
 
@@ -17,12 +18,7 @@ import (
 // decoded.
 func firstLine(t *testing.T, out *logtest.Buffer) map[string]any {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(out.String(), "sync progress"); {
-		if time.Now().After(deadline) {
-			t.Fatal("no progress line within 5s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	eventually.Until(t, 5*time.Second, "a progress line", func() bool { return strings.Contains(out.String(), "sync progress") })
 	line := strings.SplitN(out.String(), "\n", 2)[0]
 	var rec map[string]any
 	if err := json.Unmarshal([]byte(line), &rec); err != nil {

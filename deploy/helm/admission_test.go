@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/usersync/usersync/pkg/eventually"
 	"github.com/usersync/usersync/pkg/kube"
 	"github.com/usersync/usersync/pkg/kube/kubetest"
 	"github.com/usersync/usersync/pkg/model"
@@ -91,7 +92,7 @@ func (r *policyRelease) waitEnforced(t *testing.T) {
 	t.Helper()
 	orphan := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "probe"}, Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{
 		Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}}}
-	waitUntil(t, "the Job policy is enforced", func() bool { return r.deniedByPolicy(r.createAsAPI(orphan)) })
+	eventually.Until(t, 2*time.Minute, "the Job policy to be enforced", func() bool { return r.deniedByPolicy(r.createAsAPI(orphan)) })
 }
 
 // launchedJob launches a sync through the real launcher and returns the
@@ -137,13 +138,14 @@ func syncContainer(t *testing.T, j *batchv1.Job) *corev1.Container {
 // itself) and acts as the API's ServiceAccount: every Job a compromised
 // usersapi could try beyond what the launcher makes is denied with the
 // policy's message; every launch the launcher makes — each scope, full and
-// incremental, from the API and from a webhook — is accepted; an admin's
-// kubectl create job --from, another account's Jobs and a second
+// incremental, from the API and from a webhook — is accepted; Jobs from the
+// incremental CronJob are not the API's to create; an admin's kubectl
+// create job --from either CronJob, another account's Jobs and a second
 // installation are unaffected.
 func TestJobPolicyConfinesTheAPIsServiceAccount(t *testing.T) {
 	cp := kubetest.Get(t)
 	h := helms(t)[0]
-	r := installForPolicy(t, h, cp)
+	r := installForPolicy(t, h, cp, "--set", "sync.incremental.enabled=true")
 	if _, err := r.admin.AdmissionregistrationV1().ValidatingAdmissionPolicies().Get(context.Background(), r.policy, metav1.GetOptions{}); err != nil {
 		t.Fatalf("helm install on a cluster that serves ValidatingAdmissionPolicy made none (api.jobPolicy=auto): %v", err)
 	}
@@ -264,6 +266,47 @@ func TestJobPolicyConfinesTheAPIsServiceAccount(t *testing.T) {
 		})
 	}
 
+	t.Run("Jobs of the incremental CronJob are not the API's to create", func(t *testing.T) {
+		ctx := context.Background()
+		inc, err := r.admin.BatchV1().CronJobs(r.ns).Get(ctx, "r-usersync-incremental", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The API may read it (to queue behind its Jobs), by name.
+		if _, err := r.api.BatchV1().CronJobs(r.ns).Get(ctx, inc.Name, metav1.GetOptions{}); err != nil {
+			t.Errorf("the API's ServiceAccount cannot get the incremental CronJob: %v", err)
+		}
+		owner := metav1.OwnerReference{APIVersion: "batch/v1", Kind: "CronJob", Name: inc.Name, UID: inc.UID, Controller: ptr(true)}
+		// As the CronJob controller makes them.
+		asScheduled := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: inc.Name + "-29000000", Labels: inc.Spec.JobTemplate.Labels,
+			Annotations: inc.Spec.JobTemplate.Annotations, OwnerReferences: []metav1.OwnerReference{owner}},
+			Spec: *inc.Spec.JobTemplate.Spec.DeepCopy()}
+		// As the launcher would make them, from the wrong CronJob.
+		launched := base.DeepCopy()
+		launched.OwnerReferences = []metav1.OwnerReference{owner}
+		// The launcher's Job given the incremental template's environment.
+		env := base.DeepCopy()
+		c := syncContainer(t, env)
+		c.Env = append(c.Env, corev1.EnvVar{Name: "SYNC_INCREMENTAL", Value: "true"})
+		for _, c := range []struct {
+			name string
+			job  *batchv1.Job
+			want string
+		}{
+			{"a Job as the CronJob controller makes them", asScheduled, "controlled by CronJob"},
+			{"a launcher's Job owned by the incremental CronJob", launched, "controlled by CronJob"},
+			{"a launcher's Job with the incremental CronJob's environment", env, "environment"},
+		} {
+			if err := r.createAsAPI(c.job); !r.deniedByPolicy(err) || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("%s, created as the API: %v\nwant a denial by %s saying %q", c.name, err, r.policy, c.want)
+			}
+		}
+		// An admin may create the same Job.
+		if _, err := r.admin.BatchV1().Jobs(r.ns).Create(ctx, asScheduled, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}); err != nil {
+			t.Errorf("an admin's Job from the incremental CronJob: %v", err)
+		}
+	})
+
 	t.Run("an admin's kubectl create job --from is accepted", func(t *testing.T) {
 		kubectl, err := exec.LookPath("kubectl")
 		if err != nil {
@@ -272,10 +315,12 @@ func TestJobPolicyConfinesTheAPIsServiceAccount(t *testing.T) {
 			}
 			t.Skip(err)
 		}
-		out, err := exec.Command(kubectl, "--kubeconfig", cp.KubeconfigPath(), "-n", r.ns,
-			"create", "job", "--from=cronjob/r-usersync", "by-hand").CombinedOutput()
-		if err != nil {
-			t.Fatalf("kubectl create job --from as admin: %v\n%s", err, out)
+		for _, cronJob := range []string{"r-usersync", "r-usersync-incremental"} {
+			out, err := exec.Command(kubectl, "--kubeconfig", cp.KubeconfigPath(), "-n", r.ns,
+				"create", "job", "--from=cronjob/"+cronJob, "by-hand-"+strings.TrimPrefix(cronJob, "r-")).CombinedOutput()
+			if err != nil {
+				t.Fatalf("kubectl create job --from=cronjob/%s as admin: %v\n%s", cronJob, err, out)
+			}
 		}
 	})
 
@@ -312,7 +357,7 @@ func TestJobPolicyConfinesTheAPIsServiceAccount(t *testing.T) {
 		// so even an admin's Job in the namespace is refused then.
 		adminJob := base.DeepCopy()
 		adminJob.OwnerReferences = nil
-		waitUntil(t, "the policy misses its CronJob", func() bool {
+		eventually.Until(t, 2*time.Minute, "the policy to miss its CronJob", func() bool {
 			_, err := r.admin.BatchV1().Jobs(r.ns).Create(ctx, adminJob, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
 			return err != nil && strings.Contains(err.Error(), "no params found")
 		})

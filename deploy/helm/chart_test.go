@@ -386,7 +386,7 @@ func TestRenderShapes(t *testing.T) {
 			}
 		}
 		slices.Sort(alerts)
-		if want := []string{"UsersapiDown", "UsersapiErrors", "UsersyncSyncFailing", "UsersyncSyncStale"}; !slices.Equal(alerts, want) {
+		if want := []string{"UsersapiDown", "UsersapiErrors", "UsersyncIncrementalFallingBack", "UsersyncSyncFailing", "UsersyncSyncStale"}; !slices.Equal(alerts, want) {
 			t.Errorf("alerts = %v, want %v (UsersyncMetricsMissing disabled)", alerts, want)
 		}
 		if !strings.HasSuffix(staleExpr, "> 90000") {

@@ -36,6 +36,7 @@ import (
 	"k8s.io/client-go/restmapper"
 
 	"github.com/usersync/usersync/pkg/api/apitest"
+	"github.com/usersync/usersync/pkg/eventually"
 	"github.com/usersync/usersync/pkg/kube"
 	"github.com/usersync/usersync/pkg/kube/kubelettest"
 	"github.com/usersync/usersync/pkg/kube/kubetest"
@@ -60,22 +61,10 @@ func installMonitoringCRDs(t *testing.T, cp *kubetest.ControlPlane) {
 		}
 	})
 	// A new CRD takes a moment to be served.
-	waitUntil(t, "the monitoring CRDs are served", func() bool {
+	eventually.NoError(t, 2*time.Minute, "the monitoring CRDs to be served", func() error {
 		_, err := cp.Clientset().Discovery().ServerResourcesForGroupVersion("monitoring.coreos.com/v1")
-		return err == nil
+		return err
 	})
-}
-
-// waitUntil polls cond every 50 ms for up to two minutes.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // dryRunCreate sends every object of a rendered manifest to the API server
@@ -182,7 +171,8 @@ func newChartEnv(t *testing.T, h helmBinary) *chartEnv {
 		"snipeit":          map[string]any{"url": e.sim.URL(), "token": e.sim.Token(), "rateLimit": 0},
 		"externalDatabase": map[string]any{"url": e.dbURL},
 		"sync": map[string]any{"schedule": "15 7,19 * * 1-5", "timeZone": "Europe/Berlin",
-			"extraEnv": []any{map[string]any{"name": "SNIPEIT_RETRY_BACKOFF", "value": "10ms"}}},
+			"extraEnv":    []any{map[string]any{"name": "SNIPEIT_RETRY_BACKOFF", "value": "10ms"}},
+			"incremental": map[string]any{"enabled": true}},
 		"metrics": map[string]any{"pushgatewayURL": e.gateway,
 			"serviceMonitor": map[string]any{"enabled": true}, "prometheusRule": map[string]any{"enabled": true}},
 		"api": map[string]any{"replicas": 2, "basePath": "/api",
@@ -216,7 +206,7 @@ func (e *chartEnv) helmRun(t *testing.T, args ...string) string {
 func (e *chartEnv) waitJob(t *testing.T, name string) *batchv1.Job {
 	t.Helper()
 	var job *batchv1.Job
-	waitUntil(t, "job "+name+" finishes", func() bool {
+	eventually.Until(t, 2*time.Minute, "job "+name+" to finish", func() bool {
 		j, err := e.client.BatchV1().Jobs(e.ns).Get(context.Background(), name, metav1.GetOptions{})
 		if err != nil {
 			return false
@@ -244,7 +234,8 @@ type syncRun struct {
 	Scope, Trigger, JobName, Status string
 }
 
-func (e *chartEnv) syncRuns(t *testing.T) []syncRun {
+// queryRows runs a query on the env's database and collects its rows.
+func queryRows[T any](t *testing.T, e *chartEnv, collect pgx.RowToFunc[T], sql string, args ...any) []T {
 	t.Helper()
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, e.dbURL)
@@ -252,15 +243,28 @@ func (e *chartEnv) syncRuns(t *testing.T) []syncRun {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	rows, err := conn.Query(ctx, `SELECT scope, trigger, coalesce(job_name, ''), status FROM sync_runs ORDER BY id`)
+	rows, err := conn.Query(ctx, sql, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	runs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[syncRun])
+	out, err := pgx.CollectRows(rows, collect)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return runs
+	return out
+}
+
+// runModes are what sync_runs recorded for a Job's runs, as
+// "scope trigger mode fallback_reason status".
+func (e *chartEnv) runModes(t *testing.T, job string) []string {
+	t.Helper()
+	return queryRows(t, e, pgx.RowTo[string], `SELECT concat_ws(' ', scope, trigger, mode, coalesce(fallback_reason, '-'), status)
+		FROM sync_runs WHERE job_name = $1 ORDER BY scope`, job)
+}
+
+func (e *chartEnv) syncRuns(t *testing.T) []syncRun {
+	t.Helper()
+	return queryRows(t, e, pgx.RowToStructByPos[syncRun], `SELECT scope, trigger, coalesce(job_name, ''), status FROM sync_runs ORDER BY id`)
 }
 
 // startAPI runs usersapi exactly as the chart's Deployment declares it
@@ -297,7 +301,8 @@ func (e *chartEnv) startAPI(t *testing.T) *apitest.Process {
 		}
 	}
 	env = append(env, "KUBECONFIG="+kubeconfig)
-	if !slices.Contains(env, "SYNC_CRONJOB=r-usersync") || !slices.Contains(env, "SYNC_NAMESPACE="+e.ns) {
+	if !slices.Contains(env, "SYNC_CRONJOB=r-usersync") || !slices.Contains(env, "SYNC_NAMESPACE="+e.ns) ||
+		!slices.Contains(env, "SYNC_INCREMENTAL_CRONJOB=r-usersync-incremental") {
 		t.Fatalf("the Deployment does not point usersapi at its CronJob: %v", env)
 	}
 	return startUsersapi(t, env)
@@ -378,7 +383,7 @@ func TestChartOnAPIServer(t *testing.T) {
 			if runs := e.syncRuns(t); len(runs) != 0 {
 				t.Fatalf("sync_runs after the migration: %v, want an empty table", runs)
 			}
-			waitUntil(t, "the hook's Job and Secret are deleted", func() bool {
+			eventually.Until(t, 2*time.Minute, "the hook's Job and Secret to be deleted", func() bool {
 				_, errJob := e.client.BatchV1().Jobs(e.ns).Get(ctx, "r-usersync-migrate", metav1.GetOptions{})
 				_, errSecret := e.client.CoreV1().Secrets(e.ns).Get(ctx, "r-usersync-migrate", metav1.GetOptions{})
 				return apierrors.IsNotFound(errJob) && apierrors.IsNotFound(errSecret)
@@ -398,6 +403,23 @@ func TestChartOnAPIServer(t *testing.T) {
 			slices.SortFunc(runs, func(a, b syncRun) int { return strings.Compare(b.Scope, a.Scope) })
 			if !slices.Equal(runs, want) {
 				t.Fatalf("sync_runs after kubectl's Job = %v, want %v", runs, want)
+			}
+
+			// A Job of the incremental CronJob, named as the CronJob
+			// controller names them: an incremental run of both scopes,
+			// recorded as scheduled.
+			scheduled := fmt.Sprintf("r-usersync-incremental-%d", time.Now().Unix()/60)
+			out, err = exec.Command(kubectl, "--kubeconfig", e.cp.KubeconfigPath(), "-n", e.ns,
+				"create", "job", "--from=cronjob/r-usersync-incremental", scheduled).CombinedOutput()
+			if err != nil {
+				t.Fatalf("kubectl create job: %v\n%s", err, out)
+			}
+			e.waitJob(t, scheduled)
+			if r := e.kubelet.Runs(scheduled); len(r) != 1 || !slices.Contains(r[0].Env, "SYNC_INCREMENTAL=true") {
+				t.Errorf("the incremental CronJob's Job ran without SYNC_INCREMENTAL=true: %+v", r)
+			}
+			if got, want := e.runModes(t, scheduled), []string{"assets schedule incremental - succeeded", "users schedule incremental - succeeded"}; !slices.Equal(got, want) {
+				t.Errorf("sync_runs of the incremental CronJob's Job = %q, want %q", got, want)
 			}
 
 			// usersapi as the Deployment runs it.
@@ -460,10 +482,15 @@ func TestChartOnAPIServer(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			inc, err := e.client.BatchV1().CronJobs(e.ns).Get(ctx, "r-usersync-incremental", metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
 			e.helmRun(t, "uninstall", "r", "--wait", "--timeout", "2m")
 			for obj, owners := range releaseObjects(t, e.cp, e.ns) {
 				kept := obj == "Secret/r-usersync-api-tokens" // helm.sh/resource-policy: keep
-				if !kept && (!strings.HasPrefix(obj, "Job/") || !slices.Equal(owners, []string{string(cj.UID)})) {
+				ownedByACronJob := slices.Equal(owners, []string{string(cj.UID)}) || slices.Equal(owners, []string{string(inc.UID)})
+				if !kept && (!strings.HasPrefix(obj, "Job/") || !ownedByACronJob) {
 					t.Errorf("helm uninstall left %s (owners %v)", obj, owners)
 				}
 			}
@@ -551,8 +578,12 @@ func (e *chartEnv) checkInstalledObjects(t *testing.T) {
 		*ing.Spec.IngressClassName != "nginx" {
 		t.Errorf("Ingress: %v %+v", err, ing)
 	}
+	inc, err := e.client.BatchV1().CronJobs(e.ns).Get(ctx, "r-usersync-incremental", metav1.GetOptions{})
+	if err != nil || inc.Spec.Schedule != "2-59/5 * * * *" || inc.Spec.ConcurrencyPolicy != batchv1.ForbidConcurrent {
+		t.Errorf("incremental CronJob: %v %+v", err, inc)
+	}
 	role, err := e.client.RbacV1().Roles(e.ns).Get(ctx, "r-usersync-api", metav1.GetOptions{})
-	if err != nil || len(role.Rules) == 0 || role.Rules[0].ResourceNames[0] != "r-usersync" {
+	if err != nil || len(role.Rules) == 0 || !slices.Equal(role.Rules[0].ResourceNames, []string{"r-usersync", "r-usersync-incremental"}) {
 		t.Errorf("Role: %v %+v", err, role)
 	}
 	if _, err := e.client.RbacV1().RoleBindings(e.ns).Get(ctx, "r-usersync-api", metav1.GetOptions{}); err != nil {
@@ -597,8 +628,8 @@ func (e *chartEnv) checkInstalledObjects(t *testing.T) {
 // accepts, renders objects the API server accepts (names, label values,
 // DNS labels: a server-side dry run of each), and the names Kubernetes
 // derives from them at run time fit too: the StatefulSet's pods'
-// controller-revision-hash and pod-name labels, the CronJob's Jobs and their
-// job-name label, the API's launched Jobs.
+// controller-revision-hash and pod-name labels, both CronJobs' Jobs and
+// their job-name label, the API's launched Jobs.
 func TestLongReleaseName(t *testing.T) {
 	cp := kubetest.Get(t)
 	installMonitoringCRDs(t, cp)
@@ -613,7 +644,9 @@ func TestLongReleaseName(t *testing.T) {
 		"-f", "usersync/ci/default-values.yaml", "-f", "usersync/ci/monitoring-values.yaml",
 		"--set", "postgresql.enabled=true", "--set", "externalDatabase.existingSecret=",
 		"--set", "api.jobPolicy=always", "--set", "api.autoscaling.enabled=true",
-		"--set", "networkPolicy.enabled=true", "--set", "api.ingress.enabled=true", "--set", "api.ingress.hosts={users.example.com}")
+		"--set", "networkPolicy.enabled=true", "--set", "api.ingress.enabled=true", "--set", "api.ingress.hosts={users.example.com}",
+		"--set", "sync.incremental.enabled=true", "--set", "api.webhook.enabled=true",
+		"--set", "api.webhook.ingress.enabled=true", "--set", "api.webhook.ingress.hosts={hooks.example.com}")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -631,20 +664,28 @@ func TestLongReleaseName(t *testing.T) {
 			t.Errorf("%s %q (%d characters) is not a valid label value or DNS label", what, value, len(value))
 		}
 	}
-	var sts, cronJob string
+	var sts string
+	var cronJobs []string
 	for _, o := range ms {
 		switch o.kind() {
 		case "StatefulSet":
 			sts = o.name()
 		case "CronJob":
-			cronJob = o.name()
+			cronJobs = append(cronJobs, o.name())
 		case "Job", "Service":
 			fits(o.kind()+" name", o.name())
 		}
 	}
-	if sts == "" || cronJob == "" {
-		t.Fatalf("no StatefulSet or CronJob in %v", ms.kinds())
+	if sts == "" || len(cronJobs) != 2 {
+		t.Fatalf("no StatefulSet, or not the two CronJobs, in %v", ms.kinds())
 	}
+	// The sync CronJob, which the API launches from: the other ends in
+	// -incremental.
+	i := slices.IndexFunc(cronJobs, func(n string) bool { return !strings.HasSuffix(n, "-incremental") })
+	if i < 0 || !strings.HasSuffix(cronJobs[1-i], "-incremental") {
+		t.Fatalf("CronJobs %v: want the sync CronJob and the incremental one", cronJobs)
+	}
+	cronJob := cronJobs[i]
 	// The StatefulSet controller labels each pod controller-revision-hash:
 	// <name>-<hash>, the hash up to 10 characters, and
 	// statefulset.kubernetes.io/pod-name: <name>-<ordinal>.
@@ -652,9 +693,11 @@ func TestLongReleaseName(t *testing.T) {
 	fits("statefulset.kubernetes.io/pod-name", sts+"-0")
 	// The CronJob controller names Jobs <cronjob>-<minutes since the epoch>,
 	// and the job-name label carries it.
-	fits("a scheduled Job's name", fmt.Sprintf("%s-%d", cronJob, time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC).Unix()/60))
-	if len(cronJob) > 52 {
-		t.Errorf("CronJob name %q is longer than the 52 characters the API server accepts", cronJob)
+	for _, cj := range cronJobs {
+		fits("a scheduled Job's name", fmt.Sprintf("%s-%d", cj, time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC).Unix()/60))
+		if len(cj) > 52 {
+			t.Errorf("CronJob name %q is longer than the 52 characters the API server accepts", cj)
+		}
 	}
 	// The launcher cuts the CronJob's name to fit its suffix; exercised on
 	// the API server.

@@ -123,11 +123,14 @@ func servedPaths(t *testing.T, basePath string) (operations, docs []string) {
 // slash) and checks it against what a real usersapi serves: every
 // API operation, and (api.ingress.docs, on by default) the documentation
 // page, every file it loads and the OpenAPI document are reachable through
-// it; the probes and /metrics never are.
+// it; the probes and /metrics never are. The webhook's own Ingress routes
+// the webhook's route (POST BASE_PATH/webhooks/snipeit/SECRET) and nothing
+// else usersapi serves.
 func TestIngressRoutesTheAPIAndItsDocs(t *testing.T) {
 	h := helms(t)[0]
 	ingress := []string{"--set", "snipeit.url=https://s", "--set", "snipeit.token=x", "--set", "secrets.generateWithoutCluster=true",
-		"--set", "api.ingress.enabled=true", "--set", "api.ingress.hosts[0]=users.example.com"}
+		"--set", "api.ingress.enabled=true", "--set", "api.ingress.hosts[0]=users.example.com",
+		"--set", "api.webhook.enabled=true", "--set", "api.webhook.ingress.enabled=true", "--set", "api.webhook.ingress.hosts[0]=hooks.example.com"}
 	internal := []string{"/metrics", "/healthz", "/readyz"}
 	type served struct{ operations, docs []string }
 	byBase := map[string]served{}
@@ -145,7 +148,17 @@ func TestIngressRoutesTheAPIAndItsDocs(t *testing.T) {
 			if !docsOn {
 				args = append(args, "--set", "api.ingress.docs=false")
 			}
-			paths := ingressPaths(t, h.mustTemplate(t, nil, args...).find("Ingress", "r-usersync-api"), "users.example.com")
+			ms := h.mustTemplate(t, nil, args...)
+			paths := ingressPaths(t, ms.find("Ingress", "r-usersync-api"), "users.example.com")
+			hooks := ingressPaths(t, ms.find("Ingress", "r-usersync-webhook"), "hooks.example.com")
+			if webhook := canonical + "/webhooks/snipeit/1"; !routed(paths, webhook) || !routed(hooks, webhook) {
+				t.Errorf("%s: the webhook's route %s is not routed by the API's Ingress %v and the webhook's %v", name, webhook, paths, hooks)
+			}
+			for _, p := range slices.Concat(operations, docs, internal) {
+				if routed(hooks, p) && !strings.HasPrefix(p, canonical+"/webhooks/snipeit/") {
+					t.Errorf("%s: the webhook's Ingress routes %s (%v): it routes the webhook alone", name, p, hooks)
+				}
+			}
 			for _, p := range operations {
 				if !routed(paths, p) {
 					t.Errorf("%s: the API operation %s is not routed by %v", name, p, paths)

@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/usersync/usersync/pkg/eventually"
 	"github.com/usersync/usersync/pkg/kube/kubelettest"
 	"github.com/usersync/usersync/pkg/kube/kubetest"
 	"github.com/usersync/usersync/pkg/postgres/pgtest"
@@ -48,11 +49,34 @@ func resolveSecretRef(t *testing.T, client kubernetes.Interface, ns string, c co
 	return ""
 }
 
+// resolveSecretVolume reads the file a pod spec's secret volume puts at
+// path, as the kubelet would mount it.
+func resolveSecretVolume(t *testing.T, client kubernetes.Interface, ns string, spec corev1.PodSpec, volume, path string) string {
+	t.Helper()
+	for _, v := range spec.Volumes {
+		if v.Name != volume || v.Secret == nil {
+			continue
+		}
+		s, err := client.CoreV1().Secrets(ns).Get(context.Background(), v.Secret.SecretName, metav1.GetOptions{})
+		if err != nil {
+			t.Fatalf("volume %s refers to Secret %s: %v", volume, v.Secret.SecretName, err)
+		}
+		for _, it := range v.Secret.Items {
+			if it.Path == path {
+				return string(s.Data[it.Key])
+			}
+		}
+		t.Fatalf("volume %s has no file %s", volume, path)
+	}
+	t.Fatalf("no secret volume %s", volume)
+	return ""
+}
+
 // TestGeneratedSecretsOutliveUninstall: with the bundled PostgreSQL, whose
-// volume outlives helm uninstall, the generated password and API tokens
-// outlive it too, and a reinstall under the same name — Helm adopting the
-// kept Secrets — gives PostgreSQL, the sync and the API the same password
-// and clients the same tokens. A Secret of that name that Helm would refuse
+// volume outlives helm uninstall, the generated password, API tokens and
+// webhook secret outlive it too, and a reinstall under the same name — Helm
+// adopting the kept Secrets — gives PostgreSQL, the sync and the API the
+// same password, clients the same tokens and Snipe-IT the same webhook URL. A Secret of that name that Helm would refuse
 // to adopt (made by hand, restored from a backup) is used as it is.
 func TestGeneratedSecretsOutliveUninstall(t *testing.T) {
 	cp := kubetest.Get(t)
@@ -64,8 +88,8 @@ func TestGeneratedSecretsOutliveUninstall(t *testing.T) {
 			h.kubeconfig = cp.KubeconfigPath()
 			// No hooks: the migration would wait for a database no kubelet runs.
 			install := []string{"install", "r", chartDir, "--namespace", ns, "--no-hooks",
-				"--set", "snipeit.url=https://snipe.example.com", "--set", "snipeit.token=t"}
-			state := func() (password, cronPassword, tokens string) {
+				"--set", "snipeit.url=https://snipe.example.com", "--set", "snipeit.token=t", "--set", "api.webhook.enabled=true"}
+			state := func() (password, cronPassword, tokens, webhook string) {
 				t.Helper()
 				sts, err := client.AppsV1().StatefulSets(ns).Get(ctx, "r-usersync-postgresql", metav1.GetOptions{})
 				if err != nil {
@@ -79,29 +103,36 @@ func TestGeneratedSecretsOutliveUninstall(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				dep, err := client.AppsV1().Deployments(ns).Get(ctx, "r-usersync-api", metav1.GetOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
 				return resolveSecretRef(t, client, ns, sts.Spec.Template.Spec.Containers[0], "POSTGRES_PASSWORD"),
 					resolveSecretRef(t, client, ns, cj.Spec.JobTemplate.Spec.Template.Spec.Containers[0], "PGPASSWORD"),
-					string(tok.Data["tokens"])
+					string(tok.Data["tokens"]), resolveSecretVolume(t, client, ns, dep.Spec.Template.Spec, "webhook-secret", "secret")
 			}
 
 			if _, err := h.run(t, install...); err != nil {
 				t.Fatal(err)
 			}
-			password, cronPassword, tokens := state()
+			password, cronPassword, tokens, webhook := state()
 			if len(password) < 32 || cronPassword != password {
 				t.Fatalf("PostgreSQL's password %q, the sync's %q: want one generated password", password, cronPassword)
+			}
+			if len(webhook) < 48 {
+				t.Fatalf("the webhook's secret %q: want a generated one of 48 characters", webhook)
 			}
 			if _, err := h.run(t, "upgrade", "r", chartDir, "--namespace", ns, "--no-hooks", "--reuse-values", "--set", "api.replicas=1"); err != nil {
 				t.Fatal(err)
 			}
-			if p, _, tk := state(); p != password || tk != tokens {
-				t.Fatal("helm upgrade changed the generated password or tokens")
+			if p, _, tk, wh := state(); p != password || tk != tokens || wh != webhook {
+				t.Fatal("helm upgrade changed the generated password, tokens or webhook secret")
 			}
 
 			if _, err := h.run(t, "uninstall", "r", "--namespace", ns); err != nil {
 				t.Fatal(err)
 			}
-			for _, name := range []string{"r-usersync-database", "r-usersync-api-tokens"} {
+			for _, name := range []string{"r-usersync-database", "r-usersync-api-tokens", "r-usersync-webhook"} {
 				if _, err := client.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{}); err != nil {
 					t.Errorf("helm uninstall deleted Secret %s: %v", name, err)
 				}
@@ -113,8 +144,9 @@ func TestGeneratedSecretsOutliveUninstall(t *testing.T) {
 			if _, err := h.run(t, install...); err != nil {
 				t.Fatalf("reinstall over the kept Secrets: %v", err)
 			}
-			if p, cp, tk := state(); p != password || cp != password || tk != tokens {
-				t.Errorf("after uninstall and reinstall: password %q (sync %q), tokens changed %v; want the kept ones", p, cp, tk != tokens)
+			if p, cp, tk, wh := state(); p != password || cp != password || tk != tokens || wh != webhook {
+				t.Errorf("after uninstall and reinstall: password %q (sync %q), tokens changed %v, webhook secret changed %v; want the kept ones",
+					p, cp, tk != tokens, wh != webhook)
 			}
 			// The reinstalled release owns the kept Secrets again: its next
 			// uninstall keeps them, its upgrades read them.
@@ -122,7 +154,8 @@ func TestGeneratedSecretsOutliveUninstall(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !strings.Contains(manifest, "name: r-usersync-database") || !strings.Contains(manifest, "name: r-usersync-api-tokens") {
+			if !strings.Contains(manifest, "name: r-usersync-database") || !strings.Contains(manifest, "name: r-usersync-api-tokens") ||
+				!strings.Contains(manifest, "name: r-usersync-webhook") {
 				t.Error("the reinstalled release does not manage the kept Secrets")
 			}
 
@@ -142,7 +175,7 @@ func TestGeneratedSecretsOutliveUninstall(t *testing.T) {
 			if _, err := h.run(t, install...); err != nil {
 				t.Fatalf("install beside a Secret Helm does not own: %v", err)
 			}
-			if p, cp, _ := state(); p != "restored-from-backup" || cp != p {
+			if p, cp, _, _ := state(); p != "restored-from-backup" || cp != p {
 				t.Errorf("with a hand-made Secret: PostgreSQL's password %q, the sync's %q; want the Secret's", p, cp)
 			}
 		})
@@ -234,7 +267,7 @@ func TestFirstInstallWaitsForTheDatabase(t *testing.T) {
 	}()
 	// The hook is running, and finds nothing to connect to; the database
 	// comes up a while later.
-	waitUntil(t, "the migration hook runs", func() bool {
+	eventually.Until(t, 2*time.Minute, "the migration hook to run", func() bool {
 		j, err := client.BatchV1().Jobs(ns).Get(context.Background(), "r-usersync-migrate", metav1.GetOptions{})
 		return err == nil && (j.Status.Active > 0 || j.Status.Failed > 0)
 	})

@@ -1,43 +1,20 @@
 package helm
 
 import (
-	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
 
 	"github.com/usersync/usersync/pkg/api/apitest"
+	"github.com/usersync/usersync/pkg/binarytest"
 )
 
-var (
-	buildOnce sync.Once
-	binDir    string
-	buildErr  error
-)
-
-// binaries builds usersync and usersapi from this tree once per test
-// binary and returns the directory holding them: the processes the tests
+// binaries builds usersync and usersapi from this tree (once per test
+// binary) and returns the directory holding them: the processes the tests
 // run are the code under test, not an installed copy.
 func binaries(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		binDir, buildErr = os.MkdirTemp("", "usersync-helm-bin")
-		if buildErr != nil {
-			return
-		}
-		out, err := exec.Command("go", "build", "-o", binDir+string(filepath.Separator),
-			"github.com/usersync/usersync/cmd/usersync", "github.com/usersync/usersync/cmd/usersapi").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("build usersync and usersapi: %w\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binDir
+	return binarytest.BuildAll(t, "github.com/usersync/usersync/cmd/usersync", "github.com/usersync/usersync/cmd/usersapi")
 }
 
 // startUsersapi runs the built usersapi with exactly env (plus PATH) on

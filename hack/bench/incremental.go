@@ -135,8 +135,9 @@ func settled(count func() int) int {
 }
 
 // dayOfChanges makes 20 changes of the kinds a working day brings —
-// checkouts and checkins, edits, logins, license seats and accessories,
-// renames, a new user, a deleted user, an archived asset — and says which.
+// checkouts and checkins, edits, logins, a license seat, an accessory and
+// a consumable, renames, a location's manager, a new user, a deleted user,
+// an archived asset — and says which.
 func dayOfChanges(sim *snipeittest.Server) ([]string, error) {
 	users, assets := sim.Users(), sim.Assets()
 	var did []string
@@ -167,7 +168,7 @@ func dayOfChanges(sim *snipeittest.Server) ([]string, error) {
 		note("a login", sim.Login(u(20+i)))
 	}
 	note("license seat checkout", sim.CheckoutLicenseSeat(1, u(30)))
-	note("license seat checkout", sim.CheckoutLicenseSeat(2, u(31)))
+	note("a location's new manager", sim.SetLocationManager(5, u(31)))
 	note("accessory checkout", sim.CheckoutAccessory(1, u(32)))
 	note("consumable checkout", sim.CheckoutConsumable(1, u(33)))
 	note("department rename", sim.RenameDepartment(3, "Research & Development"))

@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/usersync/usersync/pkg/eventually"
 	"github.com/usersync/usersync/pkg/logtest"
 	"github.com/usersync/usersync/pkg/postgres/pgtest"
 )
@@ -142,16 +143,15 @@ func openPTY(t *testing.T) (terminal, tty *os.File) {
 // waitForScreen polls the terminal's output until it shows want.
 func waitForScreen(t *testing.T, screen *logtest.Buffer, exited <-chan struct{}, want string) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Minute)
-	for !strings.Contains(screen.String(), want) {
+	eventually.NoError(t, 5*time.Minute, fmt.Sprintf("make demo to show %q", want), func() error {
 		select {
 		case <-exited:
 			t.Fatalf("make demo exited before showing %q:\n%s", want, screen)
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("make demo did not show %q within 5 minutes:\n%s", want, screen)
+		if !strings.Contains(screen.String(), want) {
+			return fmt.Errorf("the screen shows:\n%s", screen)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 }

@@ -5,25 +5,20 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/usersync/usersync/pkg/binarytest"
 	"github.com/usersync/usersync/pkg/postgres/pgtest"
 )
+
+func TestMain(m *testing.M) { binarytest.Main(m) }
 
 // TestDemoRunsEndToEnd is `make demo` on small data: the README's first
 // command must keep working.
 func TestDemoRunsEndToEnd(t *testing.T) {
 	server := pgtest.ServerURL(t)
-	bin := t.TempDir()
-	for _, cmd := range []string{"usersync", "usersapi"} {
-		out, err := exec.Command("go", "build", "-o", filepath.Join(bin, cmd), "../../cmd/"+cmd).CombinedOutput()
-		if err != nil {
-			t.Fatalf("build %s: %v\n%s", cmd, err, out)
-		}
-	}
+	bin := binarytest.BuildAll(t, "github.com/usersync/usersync/cmd/usersync", "github.com/usersync/usersync/cmd/usersapi")
 	// A name of this run's own: two checkouts testing on one server must
 	// not drop each other's database.
 	database := fmt.Sprintf("usersync_demo_test_%d", os.Getpid())

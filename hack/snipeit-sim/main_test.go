@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/usersync/usersync/pkg/eventually"
 	"github.com/usersync/usersync/pkg/logtest"
 	"github.com/usersync/usersync/pkg/snipeit/snipeittest"
 )
@@ -152,13 +153,12 @@ func TestRunSendsWebhooksAndChurns(t *testing.T) {
 			t.Fatal("no checkout webhook within 10s")
 		}
 	}
-	for !strings.Contains(logs.String(), `"msg":"changed"`) {
-		select {
-		case <-deadline:
-			t.Fatalf("-churn made no change within 10s:\n%s", logs.String())
-		case <-time.After(10 * time.Millisecond):
+	eventually.NoError(t, 10*time.Second, "-churn to make a change", func() error {
+		if !strings.Contains(logs.String(), `"msg":"changed"`) {
+			return fmt.Errorf("no change in the log:\n%s", logs.String())
 		}
-	}
+		return nil
+	})
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("run: %v", err)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/usersync/usersync/pkg/api"
 	"github.com/usersync/usersync/pkg/api/apitest"
+	"github.com/usersync/usersync/pkg/eventually"
 	"github.com/usersync/usersync/pkg/model"
 )
 
@@ -111,7 +112,7 @@ func TestAStreamTheClientLeavesIsRecordedAsCut(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close() // the client goes away mid-stream
-	waitUntil(t, "the cut export to be recorded", func() bool { return len(store.recorded()) == 1 })
+	eventually.Until(t, 10*time.Second, "the cut export to be recorded", func() bool { return len(store.recorded()) == 1 })
 	if e := store.recorded()[0]; e.Outcome != model.ExportCut || e.Format != "csv" {
 		t.Errorf("recorded %+v, want a cut csv export", e)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/usersync/usersync/pkg/api"
 	"github.com/usersync/usersync/pkg/model"
+	"github.com/usersync/usersync/pkg/postgres/pgtest"
 )
 
 // fuzzHandler mounts the API on a real, migrated database holding a few
@@ -21,7 +22,7 @@ import (
 func fuzzHandler(f *testing.F) http.Handler {
 	f.Helper()
 	ctx := context.Background()
-	db := migratedDB(f)
+	db := pgtest.MigratedDB(f)
 	users := testUsers()
 	if _, err := db.MirrorUsers(ctx, sliceSeq(users), model.DeleteGuard{}); err != nil {
 		f.Fatal(err)

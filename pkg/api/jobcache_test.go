@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/usersync/usersync/pkg/api"
+	"github.com/usersync/usersync/pkg/eventually"
 	"github.com/usersync/usersync/pkg/model"
 	"github.com/usersync/usersync/pkg/snipeit/snipeittest"
 )
@@ -97,7 +98,7 @@ func TestConcurrentReadersShareOneList(t *testing.T) {
 		}
 		go func() { codes <- serve(h, http.MethodGet, path, readToken).Code }()
 	}
-	waitUntil(t, "the first list to start", func() bool { return l.lists.Load() == 1 })
+	eventually.Until(t, 10*time.Second, "the first list to start", func() bool { return l.lists.Load() == 1 })
 	close(l.gate)
 	for range readers {
 		if code := <-codes; code != http.StatusOK && code != http.StatusNotFound {

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/usersync/usersync/pkg/api"
+	"github.com/usersync/usersync/pkg/eventually"
 	"github.com/usersync/usersync/pkg/logtest"
 	"github.com/usersync/usersync/pkg/model"
 )
@@ -116,21 +117,9 @@ func TestWholeListingsBeyondMaxStreamsAre503(t *testing.T) {
 	if err := json.NewDecoder(first.Body).Decode(&got); err != nil || len(got) != 500 {
 		t.Fatalf("first stream: %d assets, %v; want 500", len(got), err)
 	}
-	waitUntil(t, "the slot to be free", func() bool { return srv.metric(t, "usersapi_streams_in_flight") == "0" })
+	eventually.Until(t, 10*time.Second, "the slot to be free", func() bool { return srv.metric(t, "usersapi_streams_in_flight") == "0" })
 	if resp, _ := get(t, srv.url+"/users/1/assets"); resp.StatusCode != http.StatusOK {
 		t.Errorf("whole listing after the first ended: %d, want 200", resp.StatusCode)
-	}
-}
-
-// waitUntil polls cond until it holds, failing after 10 s.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -145,7 +134,7 @@ func TestStreamTimeoutCutsAStreamThatStarted(t *testing.T) {
 	if err == nil {
 		t.Fatalf("a stream past its time bound ended cleanly with %d bytes; want a cut connection", len(body))
 	}
-	waitUntil(t, "the cut export to be recorded", func() bool { return len(store.recorded()) == 1 })
+	eventually.Until(t, 10*time.Second, "the cut export to be recorded", func() bool { return len(store.recorded()) == 1 })
 	if e := store.recorded()[0]; e.Outcome != model.ExportCut || e.Rows != 400 || e.Format != "json" || e.Resource != "assets" {
 		t.Errorf("recorded %+v; want a cut json export of assets after 400 rows", e)
 	}

@@ -14,21 +14,6 @@ import (
 	"github.com/usersync/usersync/pkg/postgres/pgtest"
 )
 
-// migratedDB opens a fresh migrated database.
-func migratedDB(tb testing.TB) *postgres.DB {
-	tb.Helper()
-	ctx := context.Background()
-	db, err := postgres.Open(ctx, postgres.Config{URL: pgtest.NewDatabase(tb)})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(db.Close)
-	if _, err := db.Migrate(ctx); err != nil {
-		tb.Fatal(err)
-	}
-	return db
-}
-
 // sameUserJSON fails unless GetUserJSON writes user id (GET /users/{id})
 // byte for byte as the API's encoder writes the same row read back (GET
 // /users and its pages).
@@ -53,7 +38,7 @@ func sameUserJSON(t testing.TB, db *postgres.DB, id int64) {
 }
 
 func TestGetUserJSONIsTheListingsJSON(t *testing.T) {
-	db := migratedDB(t)
+	db := pgtest.MigratedDB(t)
 	at := func(y int, mo time.Month, d, h, mi, s, ns int) *time.Time {
 		t := time.Date(y, mo, d, h, mi, s, ns, time.UTC)
 		return &t
@@ -111,7 +96,7 @@ func TestGetUserJSONIsTheListingsJSON(t *testing.T) {
 // and times and requires GetUserJSON to equal Go's encoding of the row
 // read back, byte for byte.
 func FuzzGetUserJSONIsTheListingsJSON(f *testing.F) {
-	db := migratedDB(f)
+	db := pgtest.MigratedDB(f)
 	f.Add("ada", "Ada Lovelace", "\u2028\"\\\x01", int64(3), int64(1_700_000_000), int64(123_456_789), int64(19_000))
 	f.Add("", "", "", int64(-1), int64(-210_000_000_000), int64(-1), int64(-2_000_000))
 	f.Fuzz(func(t *testing.T, username, name, text string, n, unixSeconds, nanos, days int64) {

@@ -26,6 +26,7 @@ const UID = "usersync"
 // its series usersync_instance, with the installation's instance).
 const (
 	LastSuccess           = "usersync_last_success_timestamp_seconds"
+	LastFullSuccess       = "usersync_last_full_success_timestamp_seconds"
 	LastCompletion        = "usersync_last_completion_timestamp_seconds"
 	LastRunSuccess        = "usersync_last_run_success"
 	LastRunSkipped        = "usersync_last_run_skipped"
@@ -117,11 +118,14 @@ func Build() (dashboard.Dashboard, error) {
 			Current(dashboard.VariableOption{Text: dashboard.StringOrArrayOfString{String: cog.ToPtr("All")}, Value: dashboard.StringOrArrayOfString{String: cog.ToPtr("$__all")}})).
 		WithRow(dashboard.NewRowBuilder("Sync (usersync, per run)")).
 		WithPanel(stat.NewPanelBuilder().Title("Time since last success").
-			Description(fmt.Sprintf("Per instance and scope. Red past %d h: the longest gap between schedules plus an hour (alert UsersyncSyncStale).", staleThresholdSeconds/3600)).
+			Description(fmt.Sprintf("Per instance and scope: since the last successful run that read every row (full), and since the last "+
+				"successful run of any kind, incremental runs included (any). Red past %d h: the longest gap between schedules plus an hour "+
+				"(alert UsersyncSyncStale, on full runs).", staleThresholdSeconds/3600)).
 			Datasource(datasource).Height(5).Span(8).Unit("s").
 			Thresholds(thresholds(step(nil, "green"), step(cog.ToPtr(float64(staleThresholdSeconds)), "red"))).
 			ColorMode(common.BigValueColorModeBackground).GraphMode(common.BigValueGraphModeNone).
-			WithTarget(query("time() - "+LastSuccess+syncSelector, "{{instance}} {{scope}}").Instant())).
+			WithTarget(query("time() - ("+LastFullSuccess+syncSelector+" or "+LastSuccess+syncSelector+")", "{{instance}} {{scope}} full").Instant()).
+			WithTarget(query("time() - "+LastSuccess+syncSelector, "{{instance}} {{scope}} any").Instant())).
 		WithPanel(stat.NewPanelBuilder().Title("Last run").
 			Description("Per instance and scope: whether the latest run that was not skipped succeeded (alert UsersyncSyncFailing).").
 			Datasource(datasource).Height(5).Span(8).Mappings([]dashboard.ValueMapping{ok}).

@@ -12,8 +12,10 @@
 //
 // Add (HTTP POST) replaces, per metric name, only the families a push
 // carries, so usersync_last_success_timestamp_seconds — pushed only by
-// successful runs — survives failed and skipped runs: that is what alerts
-// watch. A family is replaced whole, label sets included, which is why every
+// successful runs — survives failed and skipped runs, and
+// usersync_last_full_success_timestamp_seconds — pushed only by successful
+// runs that read every row — survives incremental runs too: that is what
+// alerts watch. A family is replaced whole, label sets included, which is why every
 // labelled per-run family is pushed with at least one (zero) sample: a run
 // without retries must clear the previous run's retry figures, not leave
 // them standing. A skipped run pushes only the skip metrics, so the last
@@ -195,6 +197,13 @@ func (m *Sync) Record(r syncer.ScopeResult) {
 	if r.Status == model.RunSucceeded {
 		success.Set(1)
 		gauge(sm.reg, "usersync_last_success_timestamp_seconds", "When the last successful run ended.").Set(ts)
+		if r.Mode != model.ModeIncremental {
+			// Pushed only by runs that read every row — full runs, and
+			// incremental ones that fell back — so that the reconciliation
+			// of record is watched apart from the incremental runs between.
+			gauge(sm.reg, "usersync_last_full_success_timestamp_seconds",
+				"When the last successful run that read every row (a full run, or an incremental one that fell back) ended.").Set(ts)
+		}
 	}
 	steps := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "usersync_last_run_duration_seconds",

@@ -169,6 +169,46 @@ func TestPushKeepsLastSuccessAcrossFailures(t *testing.T) {
 	}
 }
 
+// TestFullSuccessSurvivesIncrementalRuns pushes to a real Pushgateway: a
+// full run, then an incremental one, which moves the last success but not
+// the last success of a run that read every row; an incremental run that
+// fell back to reading every row moves both.
+func TestFullSuccessSurvivesIncrementalRuns(t *testing.T) {
+	url := pushtest.Start(t)
+	ctx := context.Background()
+	at := time.Unix(1_767_225_600, 0)
+	users := map[string]string{"job": "usersync", "scope": "users"}
+	for _, step := range []struct {
+		name        string
+		mode        model.RunMode
+		fallback    string
+		finished    time.Time
+		success     time.Time
+		fullSuccess time.Time
+	}{
+		{"a full run", model.ModeFull, "", at, at, at},
+		{"an incremental run", model.ModeIncremental, "", at.Add(5 * time.Minute), at.Add(5 * time.Minute), at},
+		{"an incremental run that fell back", model.ModeFull, model.FallbackNoActivityLog, at.Add(10 * time.Minute), at.Add(10 * time.Minute), at.Add(10 * time.Minute)},
+	} {
+		m := metrics.NewSync("test")
+		r := succeeded(model.ScopeUsers, step.finished)
+		r.Mode, r.FallbackReason = step.mode, step.fallback
+		m.Record(r)
+		if err := m.Push(ctx, metrics.Gateway{URL: url}, model.ScopeUsers); err != nil {
+			t.Fatal(err)
+		}
+		fams := pushtest.Scrape(t, url)
+		for name, want := range map[string]time.Time{
+			"usersync_last_success_timestamp_seconds":      step.success,
+			"usersync_last_full_success_timestamp_seconds": step.fullSuccess,
+		} {
+			if got, found := pushtest.Value(fams, name, users); !found || got != float64(want.Unix()) {
+				t.Errorf("after %s: %s = %v (found %v), want %v", step.name, name, got, found, want.Unix())
+			}
+		}
+	}
+}
+
 func TestPushToADeadGatewayFailsWithAnError(t *testing.T) {
 	m := filled()
 	err := m.Push(context.Background(), metrics.Gateway{URL: "http://127.0.0.1:1"}, model.ScopeUsers)

@@ -10,6 +10,11 @@ type Reference struct {
 	ID        int64
 	Name      string // HTML-decoded
 	UpdatedAt *time.Time
+	// ManagerID is the manager a location (or department) shows: a live
+	// user's id, nil when it has none. A user's manages_locations_count
+	// counts the locations that show it; changing a location's manager
+	// saves the location, not the user.
+	ManagerID *int64
 }
 
 // AssetModel is an asset model as GET /models lists it: what an asset

@@ -68,7 +68,8 @@ func renamed(cte, prefix, current string) string {
 }
 
 // userDerivation derives a user's embedded names (department, location,
-// company, manager), manages_users_count, assets_count (from the assets
+// company, manager), manages_users_count, manages_locations_count (from
+// the locations listing's managers), assets_count (from the assets
 // mirror, when facts say it is current) and the item counts (stored value
 // plus the activity log's delta).
 func userDerivation(f model.Facts) derivation {
@@ -84,6 +85,14 @@ func userDerivation(f model.Facts) derivation {
 	}
 	args["delta_ids"], args["delta_lic"], args["delta_acc"], args["delta_con"] = ids, lic, acc, con
 	args["row_counts"] = nonNil(f.RowCounts)
+	// The managers the locations listing shows, once per location.
+	managers := []int64{}
+	for _, l := range f.Locations {
+		if l.ManagerID != nil {
+			managers = append(managers, *l.ManagerID)
+		}
+	}
+	args["loc_managers"] = managers
 	// The manager's name under each rule: its display name, else its name
 	// (Snipe-IT 8); its name (7.x).
 	byDisplay, byName := "coalesce(m.display_name, m.name)", "m.name"
@@ -98,11 +107,12 @@ func userDerivation(f model.Facts) derivation {
 		with: refCTE("dep", "dep") + refCTE("loc", "loc") + refCTE("com", "com") + `,
 			delta AS (SELECT * FROM unnest(@delta_ids::bigint[], @delta_lic::int[], @delta_acc::int[], @delta_con::int[]) AS x(id, lic, acc, con)),
 			mc AS (SELECT manager_id AS id, count(*) AS n FROM k WHERE live AND manager_id IS NOT NULL GROUP BY 1),
+			lc AS (SELECT id, count(*) AS n FROM unnest(@loc_managers::bigint[]) AS x(id) GROUP BY 1),
 			ac AS (SELECT assigned_user_id AS id, count(*) FILTER (WHERE deleted_at IS NULL) AS live_n,
 			              count(*) FILTER (WHERE deleted_at IS NOT NULL) AS deleted_n
 			       FROM assets WHERE assigned_user_id IS NOT NULL AND @assets_counts::boolean GROUP BY 1)`,
 		joins: `LEFT JOIN dep ON dep.id = u.department_id LEFT JOIN loc ON loc.id = u.location_id LEFT JOIN com ON com.id = u.company_id
-			LEFT JOIN k m ON m.id = u.manager_id LEFT JOIN mc ON mc.id = u.id LEFT JOIN ac ON ac.id = u.id
+			LEFT JOIN k m ON m.id = u.manager_id LEFT JOIN mc ON mc.id = u.id LEFT JOIN lc ON lc.id = u.id LEFT JOIN ac ON ac.id = u.id
 			LEFT JOIN delta ON delta.id = u.id`,
 		columns: map[string]string{
 			"department_name": renamed("dep", "dep", "u.department_name"),
@@ -113,6 +123,10 @@ func userDerivation(f model.Facts) derivation {
 				WHEN @manager_rule::text = 'name' THEN %[2]s
 				ELSE u.manager_name END`, byDisplay, byName),
 			"manages_users_count": "coalesce(mc.n, 0)::integer",
+			// The locations that show the user as their manager. Users
+			// are read incrementally only from Snipe-IT 7.1.14, whose
+			// rows all carry the count (7.0 on).
+			"manages_locations_count": "CASE WHEN @loc_read::boolean THEN coalesce(lc.n, 0)::integer ELSE u.manages_locations_count END",
 			"assets_count": `CASE WHEN NOT @assets_counts::boolean THEN u.assets_count
 				WHEN @assets_rule::text = 'live' OR coalesce(ac.deleted_n, 0) = 0 THEN coalesce(ac.live_n, 0)::integer
 				WHEN @assets_rule::text = 'with_deleted' THEN (ac.live_n + ac.deleted_n)::integer

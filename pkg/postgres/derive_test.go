@@ -11,6 +11,7 @@ import (
 
 	"github.com/usersync/usersync/pkg/model"
 	"github.com/usersync/usersync/pkg/postgres"
+	"github.com/usersync/usersync/pkg/postgres/pgtest"
 )
 
 // readUsers reads every user row back as the mirror holds it, by id.
@@ -144,12 +145,48 @@ func TestDeriveBringsDerivedUserColumnsUpToDate(t *testing.T) {
 	}
 
 	// Nothing changed upstream: deriving again writes nothing.
-	before := rowVersions(t, db, "users")
+	before := pgtest.RowVersions(t, db, "users")
 	if n, _ := applyIncremental(t, db, nil, model.Facts{Departments: facts.Departments, AssetsCounts: true, Traits: facts.Traits}, nil); n != 0 {
 		t.Errorf("a second derivation staged %d rows, want 0", n)
 	}
-	if diff := cmp.Diff(before, rowVersions(t, db, "users")); diff != "" {
+	if diff := cmp.Diff(before, pgtest.RowVersions(t, db, "users")); diff != "" {
 		t.Errorf("a derivation with nothing to change wrote rows (-before +after):\n%s", diff)
+	}
+}
+
+// TestDeriveCountsManagedLocationsFromTheListing: a location's manager
+// changes by saving the location, not a user; each user's
+// manages_locations_count is what the locations listing shows, and stays
+// as it was when the listing was not read.
+func TestDeriveCountsManagedLocationsFromTheListing(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t)
+	us := derivedUsers()
+	us[0].ManagesLocationsCount, us[3].ManagesLocationsCount = 1, 2
+	if _, err := db.MirrorUsers(ctx, seq(us), model.DeleteGuard{}); err != nil {
+		t.Fatal(err)
+	}
+	counts := func() map[int64]int32 {
+		out := map[int64]int32{}
+		for id, u := range readUsers(t, db) {
+			out[id] = u.ManagesLocationsCount
+		}
+		return out
+	}
+	traits := model.Traits{ManagerName: model.ManagerByDisplayName}
+	// Not read: left as they are.
+	applyIncremental(t, db, nil, model.Facts{Traits: traits}, nil)
+	if diff := cmp.Diff(map[int64]int32{10: 1, 11: 0, 12: 0, 13: 2}, counts()); diff != "" {
+		t.Errorf("without the listing (-want +got):\n%s", diff)
+	}
+	// 11 now manages two locations, 10 and 13 none; 8 has no manager.
+	locations := []model.Reference{{ID: 5, Name: "HQ", ManagerID: ptr(int64(11))}, {ID: 6, Name: "Lab", ManagerID: ptr(int64(11))},
+		{ID: 8, Name: "Depot"}}
+	if n, _ := applyIncremental(t, db, nil, model.Facts{Locations: locations, Traits: traits}, nil); n != 3 {
+		t.Errorf("derived %d rows, want 3 (10, 11, 13)", n)
+	}
+	if diff := cmp.Diff(map[int64]int32{10: 0, 11: 2, 12: 0, 13: 0}, counts()); diff != "" {
+		t.Errorf("after the listing (-want +got):\n%s", diff)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/usersync/usersync/pkg/eventually"
 	"github.com/usersync/usersync/pkg/model"
 	"github.com/usersync/usersync/pkg/postgres"
 	"github.com/usersync/usersync/pkg/postgres/pgtest"
@@ -74,27 +75,6 @@ func testUsers(n int) []model.User {
 	return us
 }
 
-// rowVersions returns each user's id and xmin: a row rewritten in any way
-// gets a new xmin, so equal maps prove that nothing was written.
-func rowVersions(t *testing.T, db *postgres.DB, table string) map[int64]string {
-	t.Helper()
-	rows, err := db.Pool().Query(context.Background(), "SELECT id, xmin::text FROM "+table)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	m := map[int64]string{}
-	for rows.Next() {
-		var id int64
-		var x string
-		if err := rows.Scan(&id, &x); err != nil {
-			t.Fatal(err)
-		}
-		m[id] = x
-	}
-	return m
-}
-
 func liveIDs(t *testing.T, db *postgres.DB, table string) []int64 {
 	t.Helper()
 	rows, err := db.Pool().Query(context.Background(), "SELECT id FROM "+table+" WHERE deleted_at IS NULL ORDER BY id")
@@ -134,7 +114,7 @@ func TestMirrorUsersAppliesChangesAndWritesNothingWhenUnchanged(t *testing.T) {
 		t.Fatalf("first run counts (-want +got):\n%s", diff)
 	}
 
-	before := rowVersions(t, db, "users")
+	before := pgtest.RowVersions(t, db, "users")
 	got, err = db.MirrorUsers(ctx, seq(users), model.DeleteGuard{})
 	if err != nil {
 		t.Fatal(err)
@@ -142,7 +122,7 @@ func TestMirrorUsersAppliesChangesAndWritesNothingWhenUnchanged(t *testing.T) {
 	if diff := cmp.Diff(model.RunCounts{Fetched: 20, Unchanged: 20}, got); diff != "" {
 		t.Fatalf("unchanged run counts (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(before, rowVersions(t, db, "users")); diff != "" {
+	if diff := cmp.Diff(before, pgtest.RowVersions(t, db, "users")); diff != "" {
 		t.Fatalf("a run with no change rewrote rows (-before +after):\n%s", diff)
 	}
 
@@ -196,7 +176,7 @@ func TestMirrorUsersRefusesMassDelete(t *testing.T) {
 			if _, err := db.MirrorUsers(ctx, seq(testUsers(20)), model.DeleteGuard{}); err != nil {
 				t.Fatal(err)
 			}
-			before := rowVersions(t, db, "users")
+			before := pgtest.RowVersions(t, db, "users")
 			_, err := db.MirrorUsers(ctx, seq(tt.next), tt.guard)
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
@@ -205,7 +185,7 @@ func TestMirrorUsersRefusesMassDelete(t *testing.T) {
 				t.Errorf("live users = %d, want %d", n, tt.alive)
 			}
 			if tt.want != nil {
-				if diff := cmp.Diff(before, rowVersions(t, db, "users")); diff != "" {
+				if diff := cmp.Diff(before, pgtest.RowVersions(t, db, "users")); diff != "" {
 					t.Errorf("a refused run wrote rows (-before +after):\n%s", diff)
 				}
 			}
@@ -220,7 +200,7 @@ func TestMirrorUsersSourceErrorWritesNothing(t *testing.T) {
 	if _, err := db.MirrorUsers(ctx, seq(users), model.DeleteGuard{}); err != nil {
 		t.Fatal(err)
 	}
-	before := rowVersions(t, db, "users")
+	before := pgtest.RowVersions(t, db, "users")
 	boom := errors.New("page 3: snipe-it answered 500")
 	failing := func(yield func(*model.User, error) bool) {
 		for i := range users[:5] {
@@ -236,7 +216,7 @@ func TestMirrorUsersSourceErrorWritesNothing(t *testing.T) {
 	if !errors.Is(err, boom) {
 		t.Fatalf("err = %v, want the source's error", err)
 	}
-	if diff := cmp.Diff(before, rowVersions(t, db, "users")); diff != "" {
+	if diff := cmp.Diff(before, pgtest.RowVersions(t, db, "users")); diff != "" {
 		t.Fatalf("a failed run wrote rows (-before +after):\n%s", diff)
 	}
 }
@@ -270,7 +250,7 @@ func TestDryRunListsChangesAndWritesNothing(t *testing.T) {
 	if _, err := db.MirrorUsers(ctx, seq(users[:18]), model.DeleteGuard{}); err != nil { // users[18] is soft-deleted
 		t.Fatal(err)
 	}
-	before := rowVersions(t, db, "users")
+	before := pgtest.RowVersions(t, db, "users")
 
 	next := slices.Clone(users[1:19])
 	next[0].Email = "new@example.test"
@@ -303,7 +283,7 @@ func TestDryRunListsChangesAndWritesNothing(t *testing.T) {
 	if err := tx.Commit(ctx); err == nil {
 		t.Error("a dry run's transaction committed")
 	}
-	if diff := cmp.Diff(before, rowVersions(t, db, "users")); diff != "" {
+	if diff := cmp.Diff(before, pgtest.RowVersions(t, db, "users")); diff != "" {
 		t.Errorf("a dry run wrote rows (-before +after):\n%s", diff)
 	}
 }
@@ -480,7 +460,7 @@ func TestStageStopsTheSourceWhenTheCopyBackendDies(t *testing.T) {
 	if _, err := db.MirrorUsers(ctx, seq(users), model.DeleteGuard{}); err != nil {
 		t.Fatal(err)
 	}
-	before := rowVersions(t, db, "users")
+	before := pgtest.RowVersions(t, db, "users")
 
 	blocked := make(chan struct{})
 	var returned bool
@@ -523,7 +503,7 @@ func TestStageStopsTheSourceWhenTheCopyBackendDies(t *testing.T) {
 		t.Error("Stage returned before the source did")
 	}
 	tx.Rollback(ctx)
-	if diff := cmp.Diff(before, rowVersions(t, db, "users")); diff != "" {
+	if diff := cmp.Diff(before, pgtest.RowVersions(t, db, "users")); diff != "" {
 		t.Errorf("rows written (-before +after):\n%s", diff)
 	}
 }
@@ -532,19 +512,20 @@ func TestStageStopsTheSourceWhenTheCopyBackendDies(t *testing.T) {
 // after a deadline. It does not end the test: sources and callbacks call
 // it from the store's goroutines.
 func waitFor(db *postgres.DB, what, query string, args ...any) error {
-	for deadline := time.Now().Add(20 * time.Second); ; {
+	err := eventually.Wait(context.Background(), 20*time.Second, func() error {
 		var ok bool
 		if err := db.Pool().QueryRow(context.Background(), query, args...).Scan(&ok); err != nil {
-			return fmt.Errorf("wait for %s: %w", what, err)
+			return err
 		}
-		if ok {
-			return nil
+		if !ok {
+			return errors.New("not yet")
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("wait for %s: %w", what, err)
 	}
+	return nil
 }
 
 // TestMirrorOutlivesShortServerTimeouts writes a scope as a role whose

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/usersync/usersync/pkg/eventually"
 	"github.com/usersync/usersync/pkg/logtest"
 	"github.com/usersync/usersync/pkg/model"
 	"github.com/usersync/usersync/pkg/snipeit"
@@ -138,10 +139,12 @@ func TestChangeListingsHoldEveryChange(t *testing.T) {
 // can be done first) and returns the count.
 func requestsServed(t *testing.T, sim *snipeittest.Server, want int) int {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for sim.Stats().Requests < want && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	_ = eventually.Wait(t.Context(), 5*time.Second, func() error {
+		if sim.Stats().Requests < want {
+			return errors.New("fewer requests than wanted")
+		}
+		return nil
+	})
 	return sim.Stats().Requests
 }
 
@@ -298,13 +301,18 @@ func TestIncrementalReadCostsAFewRequests(t *testing.T) {
 }
 
 // TestReferenceListings: departments, locations and companies as the
-// simulator has them, a rename included.
+// simulator has them, a rename and a location's manager (a whole user row
+// in the listing) included.
 func TestReferenceListings(t *testing.T) {
 	clk := snipeittest.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	sim := snipeittest.Start(t, snipeittest.Config{Now: clk.Now, MaxResults: 5,
 		Data: snipeittest.Generate(snipeittest.GenerateConfig{Users: 300, Assets: 300, Seed: 9})})
 	clk.Advance(time.Hour)
 	must(t, sim.RenameLocation(sim.Locations()[2].ID, "Neuer Standort & Lager"))
+	must(t, sim.SetLocationManager(sim.Locations()[0].ID, sim.Users()[3].ID))
+	if got := sim.Locations()[0].ManagerID; got == nil || *got != sim.Users()[3].ID {
+		t.Fatalf("location %d's manager %v, want user %d", sim.Locations()[0].ID, got, sim.Users()[3].ID)
+	}
 	c := newClient(t, sim, func(c *snipeit.Config) { c.PageSize = 5 })
 	ctx := context.Background()
 	for _, l := range []struct {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/usersync/usersync/pkg/eventually"
 	"github.com/usersync/usersync/pkg/model"
 	"github.com/usersync/usersync/pkg/snipeit"
 	"github.com/usersync/usersync/pkg/snipeit/snipeittest"
@@ -436,10 +437,10 @@ func TestClientReportsRequestsAndRetries(t *testing.T) {
 		t.Errorf("502s observed = %v, want 1", n)
 	}
 	// The server counts a request after its response is written: poll.
-	for deadline := time.Now().Add(2 * time.Second); int(o.requests.Load()) != sim.Stats().Requests; {
-		if time.Now().After(deadline) {
-			t.Fatalf("observed %d requests, the server saw %d", o.requests.Load(), sim.Stats().Requests)
+	eventually.NoError(t, 2*time.Second, "the server to count the requests observed", func() error {
+		if o, s := int(o.requests.Load()), sim.Stats().Requests; o != s {
+			return fmt.Errorf("observed %d requests, the server saw %d", o, s)
 		}
-		time.Sleep(time.Millisecond)
-	}
+		return nil
+	})
 }

@@ -405,6 +405,10 @@ func FuzzDecodeReferencePage(f *testing.F) {
 			`"updated_at":{"datetime":"2026-01-02 03:05:05","formatted":"2026-01-02 03:05 AM"},"available_actions":{"update":true,"delete":false}},` +
 			`{"id":"4","name":7,"updated_at":null}]}`,
 		`{"total":1,"rows":[{"name":"no id"}]}`,
+		// A location's manager is a whole user row, nested objects and all.
+		`{"total":2,"rows":[{"id":5,"name":"HQ","manager":{"id":42,"name":"Zed","manager":{"id":7,"name":"M"},` +
+			`"groups":{"total":1,"rows":[{"id":2,"name":"Staff"}]},"companies":[{"id":1,"name":"Co"}]}},` +
+			`{"id":9,"name":"Store","manager":null},{"id":10,"manager":{"id":"x"}}]}`,
 	} {
 		f.Add([]byte(seed))
 	}

@@ -31,15 +31,7 @@ type mirrorFixture struct {
 func newMirrorFixture(t *testing.T, users int) *mirrorFixture {
 	t.Helper()
 	sim := snipeittest.Start(t, snipeittest.Config{Data: snipeittest.Generate(snipeittest.GenerateConfig{Users: users, Seed: 21})})
-	db, err := postgres.Open(context.Background(), postgres.Config{URL: pgtest.NewDatabase(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(db.Close)
-	if _, err := db.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	f := &mirrorFixture{t: t, sim: sim, db: db,
+	f := &mirrorFixture{t: t, sim: sim, db: pgtest.MigratedDB(t),
 		src: newClient(t, sim, func(c *snipeit.Config) { c.PageSize, c.MaxAttempts = 20, 2 })}
 	if _, err := f.sync(); err != nil {
 		t.Fatalf("first sync: %v", err)
@@ -65,21 +57,7 @@ func (f *mirrorFixture) sync() (syncer.ScopeResult, error) {
 // a row written in any way gets a new one.
 func (f *mirrorFixture) versions() map[int64]string {
 	f.t.Helper()
-	rows, err := f.db.Pool().Query(context.Background(), "SELECT id, xmin::text FROM users")
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	defer rows.Close()
-	m := map[int64]string{}
-	for rows.Next() {
-		var id int64
-		var x string
-		if err := rows.Scan(&id, &x); err != nil {
-			f.t.Fatal(err)
-		}
-		m[id] = x
-	}
-	return m
+	return pgtest.RowVersions(f.t, f.db, "users")
 }
 
 func (f *mirrorFixture) mirror() map[int64]model.User {

@@ -16,7 +16,9 @@ func (c *Client) Departments(ctx context.Context) ([]model.Reference, error) {
 }
 
 // Locations lists every location as Departments lists departments; users
-// and assets (current and default location) show their names.
+// and assets (current and default location) show their names, and each
+// user's manages_locations_count counts the locations that show it as
+// their manager.
 func (c *Client) Locations(ctx context.Context) ([]model.Reference, error) {
 	return c.references(ctx, "locations")
 }
@@ -63,7 +65,8 @@ func listAll[T any](ctx context.Context, c *Client, kind string, read func(*read
 }
 
 // readReference reads a row of the departments, locations or companies
-// listing: its id, name and updated_at.
+// listing: its id, name, updated_at and manager (a location's is a whole
+// user row, of which the id is read).
 func readReference(r *reader) (model.Reference, error) {
 	var ref model.Reference
 	var idOK bool
@@ -75,6 +78,8 @@ func readReference(r *reader) (model.Reference, error) {
 			ref.Name = r.str("name", "")
 		case "updated_at":
 			ref.UpdatedAt = r.when("updated_at", true)
+		case "manager":
+			ref.ManagerID, _ = r.ref("manager")
 		default:
 			r.skip()
 		}

@@ -14,10 +14,12 @@ import (
 // churn makes one change a busy Snipe-IT sees, picked with rng, through
 // the simulator's mutations, as Snipe-IT's UI and API allow them: a user
 // is deleted only when it holds nothing and manages nobody
-// (User::isDeletable), an asset only when checked in. It returns what it
-// did, or "" when the change it picked had nothing to act on. groups says
-// whether group memberships may change (a change no listing shows).
-func churn(rng *rand.Rand, sim *snipeittest.Server, groups bool) (string, error) {
+// (User::isDeletable: no items, no users or locations it manages), an
+// asset only when checked in. It returns what it did, or "" when the
+// change it picked had nothing to act on. unlisted says whether the
+// changes no listing shows may happen: group memberships, a user's
+// additional companies (Snipe-IT 8.6).
+func churn(rng *rand.Rand, sim *snipeittest.Server, unlisted bool) (string, error) {
 	users, assets := sim.Users(), sim.Assets()
 	if len(users) < 2 {
 		return "", nil
@@ -65,12 +67,26 @@ func churn(rng *rand.Rand, sim *snipeittest.Server, groups bool) (string, error)
 			return "", nil
 		}
 		return do("set manager of "+id(user.ID), sim.SetManager(user.ID, m.ID))
-	case r < 19:
-		if !groups {
+	case r < 18:
+		if !unlisted {
 			return "", nil
 		}
 		gs := []snipeittest.Ref{{ID: 2, Name: "Fake Staff"}, {ID: 8, Name: "Contractors"}}[:rng.IntN(3)]
 		return do("set groups of "+id(user.ID), sim.SetGroups(user.ID, gs))
+	case r < 19:
+		// The first company is company_id, a column (the row is saved);
+		// the others are a relation, like groups.
+		if !unlisted || user.CompanyID == nil {
+			return "", nil
+		}
+		cs := sim.Companies()
+		extra := cs[rng.IntN(len(cs))]
+		return do("set additional companies of "+id(user.ID), sim.UpdateUser(user.ID, func(u *snipeittest.User) {
+			u.Companies = u.Companies[:min(len(u.Companies), 1)]
+			if extra.ID != *user.CompanyID && rng.IntN(3) > 0 {
+				u.Companies = append(u.Companies, snipeittest.Tagged{ID: extra.ID, Name: extra.Name})
+			}
+		}))
 	case r < 24:
 		// Snipe-IT deletes only a user who holds nothing and manages
 		// nobody.
@@ -183,9 +199,17 @@ func churn(rng *rand.Rand, sim *snipeittest.Server, groups bool) (string, error)
 	case r < 81:
 		d := sim.Departments()
 		return do("rename department", sim.RenameDepartment(d[rng.IntN(len(d))].ID, name))
-	case r < 83:
+	case r < 82:
 		l := sim.Locations()
 		return do("rename location", sim.RenameLocation(l[rng.IntN(len(l))].ID, name))
+	case r < 84:
+		// A location's manager changes: the location is saved, no user.
+		l := sim.Locations()[rng.IntN(len(sim.Locations()))]
+		var m int64
+		if rng.IntN(4) > 0 {
+			m = user.ID
+		}
+		return do(fmt.Sprintf("location %d managed by %d", l.ID, m), sim.SetLocationManager(l.ID, m))
 	case r < 85:
 		c := sim.Companies()
 		return do("rename company", sim.RenameCompany(c[rng.IntN(len(c))].ID, name))

@@ -3,6 +3,7 @@ package kubelettest_test
 import (
 	"context"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/usersync/usersync/pkg/eventually"
 	"github.com/usersync/usersync/pkg/kube/kubelettest"
 	"github.com/usersync/usersync/pkg/kube/kubetest"
 )
@@ -65,21 +67,18 @@ func ptr[T any](v T) *T { return &v }
 // waitFinished polls until the Job has a Complete or Failed condition.
 func waitFinished(t *testing.T, cp *kubetest.ControlPlane, ns, name string) *batchv1.Job {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		j, err := cp.Clientset().BatchV1().Jobs(ns).Get(context.Background(), name, metav1.GetOptions{})
+	var j *batchv1.Job
+	eventually.Until(t, 60*time.Second, "job "+name+" to finish", func() bool {
+		var err error
+		j, err = cp.Clientset().BatchV1().Jobs(ns).Get(context.Background(), name, metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, c := range j.Status.Conditions {
-			if (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) && c.Status == corev1.ConditionTrue {
-				return j
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("job %s did not finish", name)
-	return nil
+		return slices.ContainsFunc(j.Status.Conditions, func(c batchv1.JobCondition) bool {
+			return (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) && c.Status == corev1.ConditionTrue
+		})
+	})
+	return j
 }
 
 func hasCondition(j *batchv1.Job, ct batchv1.JobConditionType) bool {

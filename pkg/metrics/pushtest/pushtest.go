@@ -23,6 +23,8 @@ import (
 	"github.com/prometheus/common/model"
 
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/usersync/usersync/pkg/eventually"
 )
 
 // Binary is the Pushgateway executable on PATH (Debian's name first, then
@@ -84,20 +86,22 @@ func Run(ctx context.Context) (string, func(), error) {
 		_ = cmd.Wait()
 	}
 	url := "http://" + addr
-	for deadline := time.Now().Add(15 * time.Second); ; {
+	err = eventually.Wait(ctx, 15*time.Second, func() error {
 		resp, err := http.Get(url + "/-/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return url, stop, nil
-			}
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			stop()
-			return "", nil, fmt.Errorf("pushgateway at %s not ready: %v", url, err)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("/-/ready: %s", resp.Status)
 		}
-		time.Sleep(50 * time.Millisecond)
+		return nil
+	})
+	if err != nil {
+		stop()
+		return "", nil, fmt.Errorf("pushgateway at %s not ready: %w", url, err)
 	}
+	return url, stop, nil
 }
 
 // Scrape returns the gateway's metric families by name.

@@ -22,6 +22,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/ory/dockertest/v3"
 	"github.com/ory/dockertest/v3/docker"
+
+	"github.com/usersync/usersync/pkg/eventually"
+	"github.com/usersync/usersync/pkg/postgres"
 )
 
 var (
@@ -67,6 +70,44 @@ func NewDatabase(tb testing.TB) string {
 	}
 	tb.Cleanup(drop)
 	return u
+}
+
+// MigratedDB opens a fresh database (NewDatabase) with the mirror's
+// schema migrated in, and closes it when the test ends.
+func MigratedDB(tb testing.TB) *postgres.DB {
+	tb.Helper()
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, postgres.Config{URL: NewDatabase(tb)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(db.Close)
+	if _, err := db.Migrate(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	return db
+}
+
+// RowVersions maps each row of table (by its id column) to its xmin: a
+// row written in any way gets a new one, so equal maps taken before and
+// after prove that nothing was written.
+func RowVersions(tb testing.TB, db *postgres.DB, table string) map[int64]string {
+	tb.Helper()
+	rows, err := db.Pool().Query(context.Background(), "SELECT id, xmin::text FROM "+pgx.Identifier{table}.Sanitize())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	m := map[int64]string{}
+	var id int64
+	var xmin string
+	_, err = pgx.ForEachRow(rows, []any{&id, &xmin}, func() error {
+		m[id] = xmin
+		return nil
+	})
+	if err != nil {
+		tb.Fatalf("row versions of %s: %v", table, err)
+	}
+	return m
 }
 
 // Recreate drops database name on server if it exists, creates it empty,
@@ -223,17 +264,10 @@ func TerminateBackend(tb testing.TB, dbURL, queryPrefix string) {
 	}
 	defer c.Close(ctx)
 	var pid int
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		err := c.QueryRow(ctx, `SELECT pid FROM pg_stat_activity
+	eventually.NoError(tb, 10*time.Second, fmt.Sprintf("an active backend running %q", queryPrefix), func() error {
+		return c.QueryRow(ctx, `SELECT pid FROM pg_stat_activity
 			WHERE datname = current_database() AND starts_with(query, $1) AND state = 'active'`, queryPrefix).Scan(&pid)
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("no active backend running %q: %v", queryPrefix, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	})
 	var terminated bool
 	if err := c.QueryRow(ctx, "SELECT pg_terminate_backend($1)", pid).Scan(&terminated); err != nil || !terminated {
 		tb.Fatalf("pg_terminate_backend(%d) = %v, %v", pid, terminated, err)

@@ -28,12 +28,13 @@
 // UpdateUser, SetManager, SetGroups, Login, DeleteUser, RestoreUser,
 // PurgeUser, AddAsset, UpdateAsset, ArchiveAsset, UnarchiveAsset,
 // DeleteAsset, RestoreAsset, PurgeAsset, Purge (snipeit:purge),
-// RenameDepartment, RenameLocation, RenameCompany, RenameModel,
-// RenameStatusLabel; RandomChange picks one of them. A row's updated_at
+// RenameDepartment, RenameLocation, SetLocationManager, RenameCompany,
+// RenameModel, RenameStatusLabel; RandomChange picks one of them. A row's updated_at
 // moves (to Config.Now, to the second) only when one of its own columns
 // changes: a checkout bumps the asset, not the user whose assets_count
 // goes up; license, accessory and consumable checkouts, group changes and
-// renames bump nobody. The log gets Snipe-IT's entries (user ones from
+// renames bump nobody, and a location's new manager bumps the location
+// alone. The log gets Snipe-IT's entries (user ones from
 // 6.3, so not on 5.0); the general webhook (SetWebhook, from 6.1) is sent
 // synchronously on checkouts, checkins, audits and requests, and on
 // nothing else. They are safe while requests are served; a FaultMutate
@@ -41,8 +42,8 @@
 // each response is built. Replace and Clear swap the whole data set.
 // Stats reports what was served. The counts of license seats,
 // accessories and consumables, assets_count (which counts soft-deleted
-// assets before 7.1.16) and manages_users_count are read from the stored
-// records, as Snipe-IT's withCount() reads them.
+// assets before 7.1.16), manages_users_count and manages_locations_count
+// are read from the stored records, as Snipe-IT's withCount() reads them.
 //
 // Faults replace an answer (error statuses and envelopes, HTML, redirects,
 // truncated or cut bodies, resets, hangs, 429s) or bend a list page the

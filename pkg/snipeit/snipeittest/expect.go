@@ -85,7 +85,7 @@ func (s *Server) modelUser(u *User) model.User {
 		m.TwoFactorOptin = u.TwoFactorOptin
 		m.AutoassignLicenses = u.AutoassignLicenses
 		m.ManagesUsersCount = int32(s.store.managesCount(u.ID))
-		m.ManagesLocationsCount = int32(u.ManagesLocationsCount)
+		m.ManagesLocationsCount = int32(s.store.managedLocations(u.ID))
 		m.StartDate = date(u.StartDate)
 		m.EndDate = date(u.EndDate)
 		m.DeletedAt = s.datetime(u.DeletedAt)
@@ -231,7 +231,11 @@ func (s *Server) StatusLabels() []model.StatusLabel {
 
 func (s *Server) references(kind refKind) []model.Reference {
 	return listed(s, kind, func(r *reference) model.Reference {
-		return model.Reference{ID: r.ID, Name: r.Name, UpdatedAt: s.datetime(r.UpdatedAt)}
+		ref := model.Reference{ID: r.ID, Name: r.Name, UpdatedAt: s.datetime(r.UpdatedAt)}
+		if m := s.store.user(r.ManagerID); m != nil && m.DeletedAt.IsZero() {
+			ref.ManagerID = ptr(m.ID)
+		}
+		return ref
 	})
 }
 

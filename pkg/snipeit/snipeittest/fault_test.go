@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/usersync/usersync/pkg/eventually"
 )
 
 // exchange is what a client saw of one request.
@@ -190,7 +192,7 @@ func TestFaultKinds(t *testing.T) {
 			if e := get(t, s, "/api/v1/users?limit=20", nil); e.status() != 200 || !e.isJSON() {
 				t.Errorf("after the fault: status %d, err %v", e.status(), e.err)
 			}
-			poll(t, "the faulted request to be recorded", func() bool { return s.Stats().Requests >= 2 })
+			eventually.Until(t, 5*time.Second, "the faulted request to be recorded", func() bool { return s.Stats().Requests >= 2 })
 			if got := s.Stats().Faults[tc.fault.Kind]; got != 1 {
 				t.Errorf("stats count %d faults of kind %s, want 1", got, tc.fault.Kind)
 			}
@@ -297,7 +299,7 @@ func TestHangEndsWhenTheServerCloses(t *testing.T) {
 	s.Inject(Fault{Kind: FaultHang})
 	done := make(chan exchange, 1)
 	go func() { done <- get(t, s, "/api/v1/users", &http.Client{}) }()
-	poll(t, "the request to arrive", func() bool { return s.seq.Load() == 1 })
+	eventually.Until(t, 5*time.Second, "the request to arrive", func() bool { return s.seq.Load() == 1 })
 	s.Close() // must not wait for the client
 	if e := <-done; e.err == nil {
 		t.Errorf("status %d: want the connection dropped", e.status())
@@ -323,7 +325,7 @@ func TestStats(t *testing.T) {
 		TooManyRequests: 1,
 		Faults:          map[FaultKind]int{FaultRateLimit: 1, FaultReset: 1},
 	}
-	poll(t, "every request to be recorded", func() bool { return s.Stats().Requests == 6 })
+	eventually.Until(t, 5*time.Second, "every request to be recorded", func() bool { return s.Stats().Requests == 6 })
 	if diff := cmp.Diff(want, s.Stats()); diff != "" {
 		t.Errorf("stats (-want +got):\n%s", diff)
 	}
@@ -345,5 +347,5 @@ func TestLatency(t *testing.T) {
 	if _, err := http.DefaultClient.Do(req); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("err %v: want the client's deadline while the server waits", err)
 	}
-	poll(t, "the waiting request to give up", func() bool { return s.Stats().Responses["/api/v1/users"][0] == 1 })
+	eventually.Until(t, 5*time.Second, "the waiting request to give up", func() bool { return s.Stats().Responses["/api/v1/users"][0] == 1 })
 }

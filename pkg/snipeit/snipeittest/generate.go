@@ -54,10 +54,13 @@ func Generate(cfg GenerateConfig) *Dataset {
 		rng:      rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x5eed5eed5eed5eed)),
 		now:      cfg.Now.UTC().Truncate(time.Second),
 		holdings: map[int64][3]int{},
+
+		locationManagers: map[int64]int64{},
 	}
 	g.pools()
 	ds := &Dataset{}
 	ds.Users = g.users(cfg.Users, share(cfg.DeletedUsers, cfg.Users))
+	ds.LocationManagers = g.locationManagers
 	ds.Licenses, ds.Accessories, ds.Consumables = g.items(ds.Users)
 	archived := cfg.ArchivedFraction
 	switch {
@@ -97,6 +100,9 @@ type generator struct {
 	// holdings are how many license seats, accessories and consumables
 	// each generated user holds, by user id.
 	holdings map[int64][3]int
+	// locationManagers are the locations' managers, by location id: each
+	// a user at the location.
+	locationManagers map[int64]int64
 }
 
 // generatedModel is an asset model plus what the generator derives from it.
@@ -343,8 +349,8 @@ func (g *generator) user(id int64, earlier []User) User {
 	case r < 0.15:
 		u.Permissions = []Permission{{"assets.view", 1}, {"users.view", 0}}
 	}
-	if g.chance(0.02) {
-		u.ManagesLocationsCount = 1
+	if g.chance(0.02) && u.Location != nil {
+		g.locationManagers[u.Location.ID] = id // a later user may take it over
 	}
 	if g.chance(0.05) {
 		u.AssignedMaintenancesCount = 1 + g.rng.IntN(3)

@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 )
 
 // mustNew is New for tests.
@@ -160,18 +159,6 @@ func flatten(t *testing.T, doc []byte) []string {
 		t.Fatalf("flatten: trailing data after the document")
 	}
 	return out
-}
-
-// poll waits until cond holds, failing the test after a deadline.
-func poll(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
 
 // must fails the test on an error.

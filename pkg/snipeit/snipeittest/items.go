@@ -214,6 +214,24 @@ func (s *Server) RenameLocation(id int64, name string) error {
 	})
 }
 
+// SetLocationManager makes the user with managerID (0: nobody) the
+// manager of the location with id, as editing the location does: the
+// location is saved (its updated_at moves), no user is; the old and new
+// managers' manages_locations_count change. Nothing is logged.
+func (s *Server) SetLocationManager(id, managerID int64) error {
+	return s.apply(func(t *tx) error {
+		if managerID != 0 {
+			if _, err := t.liveUser(managerID); err != nil {
+				return fmt.Errorf("set the manager of location %d: %w", id, err)
+			}
+		}
+		if !s.store.setLocationManager(id, managerID, t.now) {
+			return fmt.Errorf("set the manager of location %d: %w", id, model.ErrNotFound)
+		}
+		return nil
+	})
+}
+
 // RenameCompany renames the company with id, among users' companies and
 // assets' company.
 func (s *Server) RenameCompany(id int64, name string) error {

@@ -200,9 +200,14 @@ func (s *Server) SetGroups(userID int64, groups []Ref) error {
 }
 
 // DeleteUser soft-deletes a live user: deleted_at and updated_at become
-// now; from 6.3 it logs "delete". What is checked out to the user stays
-// (the UI refuses or checks it in first; the simulator leaves that to the
-// test).
+// now; from 6.3 it logs "delete". What is checked out to the user stays,
+// and so do the users and locations it manages: Snipe-IT's single delete
+// (the UI's and DELETE /api/v1/users/{id}) refuses a user who holds
+// anything or manages users or locations (User::isDeletable), its bulk
+// delete checks the items in first and deletes managers as they are; the
+// simulator leaves that to the test. A location whose manager is deleted
+// keeps its manager_id: GET /locations shows no manager (a deleted user is
+// no relation), the deleted user's row still counts the location.
 func (s *Server) DeleteUser(id int64) error {
 	return s.apply(func(t *tx) error {
 		old, err := t.liveUser(id)

@@ -124,6 +124,9 @@ func (s *Server) pickChange(rng *rand.Rand) (string, func() error) {
 		switch {
 		case u.Department != nil && rng.IntN(3) == 0:
 			return "rename department " + id(u.Department.ID), func() error { return s.RenameDepartment(u.Department.ID, name) }
+		case u.Location != nil && rng.IntN(3) == 0:
+			loc := u.Location.ID
+			return "location " + id(loc) + " managed by user " + id(u.ID), func() error { return s.SetLocationManager(loc, u.ID) }
 		case u.Location != nil && rng.IntN(2) == 0:
 			return "rename location " + id(u.Location.ID), func() error { return s.RenameLocation(u.Location.ID, name) }
 		case len(u.Companies) > 0:

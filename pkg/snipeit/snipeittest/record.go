@@ -144,11 +144,11 @@ type User struct {
 	TwoFactorEnrolled  bool
 	TwoFactorOptin     bool
 
-	// Counts Snipe-IT computes from tables the simulator does not store.
-	// assets_count, licenses_count, accessories_count, consumables_count
-	// and manages_users_count are derived from the stored assets, license
-	// seats, accessories, consumables and users instead.
-	ManagesLocationsCount     int
+	// A count Snipe-IT computes from a table the simulator does not store.
+	// assets_count, licenses_count, accessories_count, consumables_count,
+	// manages_users_count and manages_locations_count are derived from the
+	// stored assets, license seats, accessories, consumables, users and
+	// locations instead.
 	AssignedMaintenancesCount int
 
 	// Companies: 8.6 renders all of them and company as the first; older
@@ -247,6 +247,10 @@ type Dataset struct {
 	Licenses    []License
 	Accessories []Accessory
 	Consumables []Consumable
+	// LocationManagers maps a location (one a user or asset shows) to the
+	// user who manages it (locations.manager_id): GET /locations shows the
+	// manager, and that user's manages_locations_count counts it.
+	LocationManagers map[int64]int64
 }
 
 // clone returns a copy of u that shares no memory with it, so an update

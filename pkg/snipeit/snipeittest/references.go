@@ -23,6 +23,8 @@ type reference struct {
 	Manufacturer *Tagged
 	// A status label's type (deployable, pending, undeployable, archived).
 	Type string
+	// A location's manager (manager_id): a user id, 0 for none.
+	ManagerID int64
 }
 
 // refKind names the reference listings.
@@ -101,6 +103,35 @@ func (s *store) registerAsset(a *Asset) {
 	}
 	if a.Company != nil {
 		s.register(refCompanies, a.Company.ID, a.Company.Name, a.CreatedAt)
+	}
+}
+
+// setLocationManager makes managerID (0: none) the manager of the
+// location with id, moving the managers' manages_locations_count. Callers
+// hold mu.
+func (s *store) setLocationManager(id, managerID int64, now time.Time) bool {
+	r := s.refs[refLocations][id]
+	if r == nil {
+		return false
+	}
+	if r.ManagerID == managerID {
+		return true // nothing changed: the location is not saved
+	}
+	s.generation++
+	next := *r
+	next.ManagerID, next.UpdatedAt = managerID, now
+	s.refs[refLocations][id] = &next
+	s.countLocation(r.ManagerID, -1)
+	s.countLocation(managerID, 1)
+	return true
+}
+
+// countLocation adds delta to the manages_locations_count of managerID
+// (0: nobody). Locations are never deleted here, so each one counts.
+func (s *store) countLocation(managerID int64, delta int) {
+	if managerID != 0 {
+		s.counts.locations[managerID] += delta
+		s.users.invalidate(managerID)
 	}
 }
 
@@ -183,6 +214,16 @@ func (s *Server) listReferences(r *http.Request, kind refKind, shape listShape) 
 		w.null("notes")
 		w.datetime("created_at", ref.CreatedAt, tz)
 		w.datetime("updated_at", ref.UpdatedAt, tz)
+		if kind == refLocations {
+			// The whole row of UsersTransformer, of a live manager
+			// (belongsTo leaves soft-deleted users out), with the counts
+			// it takes from withCount() at 0: the listing loads none.
+			if m := s.store.user(ref.ManagerID); m != nil && m.DeletedAt.IsZero() {
+				w.raw("manager", s.render.userRow(nil, m, uncounted{s.store}))
+			} else {
+				w.null("manager")
+			}
+		}
 		w.beginObject("available_actions")
 		w.boolean("update", true)
 		w.boolean("delete", users[ref.ID]+assets[ref.ID] == 0)
@@ -190,6 +231,15 @@ func (s *Server) listReferences(r *http.Request, kind refKind, shape listShape) 
 		w.endObject()
 	})
 }
+
+// uncounted are the relations of a user row loaded without withCount(),
+// as GET /locations loads a location's manager: every count is 0.
+type uncounted struct{ *store }
+
+func (uncounted) assetsCount(int64, bool) int                               { return 0 }
+func (uncounted) managesCount(int64) int                                    { return 0 }
+func (uncounted) managedLocations(int64) int                                { return 0 }
+func (uncounted) itemCounts(int64) (licenses, accessories, consumables int) { return 0, 0, 0 }
 
 // refCounts counts the live users and assets that show each reference of
 // kind. Callers hold mu.

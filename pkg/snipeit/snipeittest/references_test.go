@@ -73,6 +73,65 @@ func TestReferenceListings(t *testing.T) {
 			t.Errorf("err %v, want ErrNotFound", err)
 		}
 	})
+	t.Run("a location's manager is shown by the location and counted by the user", func(t *testing.T) {
+		clock.Advance(time.Minute)
+		before := findUser(s.Users(), 42).UpdatedAt
+		must(t, s.SetLocationManager(5, 42))
+		type located struct {
+			ID        int64
+			UpdatedAt struct{ Datetime string } `json:"updated_at"`
+			Manager   *struct {
+				ID                    int64
+				Username              string
+				ManagesLocationsCount *int `json:"manages_locations_count"`
+			}
+		}
+		locations := func() map[int64]located {
+			t.Helper()
+			out := map[int64]located{}
+			for _, raw := range list(t, s, "/api/v1/locations?sort=id&order=asc").Rows {
+				var l located
+				if err := json.Unmarshal(raw, &l); err != nil {
+					t.Fatal(err)
+				}
+				out[l.ID] = l
+			}
+			return out
+		}
+		// The manager is UsersTransformer's whole row, its counts 0: the
+		// listing loads none.
+		got := locations()
+		if m := got[5].Manager; m == nil || m.ID != 42 || m.Username == "" || m.ManagesLocationsCount == nil || *m.ManagesLocationsCount != 0 {
+			t.Errorf("location 5's manager %+v, want user 42's row with its counts at 0", m)
+		}
+		if got[5].UpdatedAt.Datetime != "2026-01-02 03:06:05" || got[9].Manager != nil {
+			t.Errorf("locations after the change: %+v; want 5 saved, 9 without a manager", got)
+		}
+		if u := findUser(s.Users(), 42); u.ManagesLocationsCount != 1 || !u.UpdatedAt.Equal(*before) {
+			t.Errorf("user 42: manages_locations_count %d, updated_at %v (was %v); want 1, unchanged", u.ManagesLocationsCount, u.UpdatedAt, before)
+		}
+		if l := s.Locations(); l[0].ManagerID == nil || *l[0].ManagerID != 42 {
+			t.Errorf("Locations()[0] %+v, want managed by 42", l[0])
+		}
+		// Bulk-deleted as it is, the manager is no relation any more; its
+		// deleted row still counts the location.
+		must(t, s.DeleteUser(42))
+		if m := locations()[5].Manager; m != nil {
+			t.Errorf("location 5's manager %+v after the manager's delete, want null", m)
+		}
+		var row struct {
+			ManagesLocationsCount int `json:"manages_locations_count"`
+		}
+		if err := json.Unmarshal(serve(t, s, "/api/v1/users/42").Body.Bytes(), &row); err != nil || row.ManagesLocationsCount != 1 {
+			t.Errorf("deleted user 42's manages_locations_count %d (%v), want 1", row.ManagesLocationsCount, err)
+		}
+		if err := s.SetLocationManager(9, 42); !errors.Is(err, model.ErrConflict) {
+			t.Errorf("a deleted manager: err %v, want ErrConflict", err)
+		}
+		if err := s.SetLocationManager(999, 0); !errors.Is(err, model.ErrNotFound) {
+			t.Errorf("an unknown location: err %v, want ErrNotFound", err)
+		}
+	})
 }
 
 // TestAssetReferenceListings: models, status labels and suppliers are

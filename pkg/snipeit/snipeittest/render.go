@@ -27,8 +27,9 @@ type relations interface {
 	// assetsCount is the assets checked out to the user: live ones, and
 	// soft-deleted ones too withTrashed.
 	assetsCount(userID int64, withTrashed bool) int
-	managesCount(userID int64) int // live users the user manages
-	childAssets(assetID int64) int // live assets checked out to the asset
+	managesCount(userID int64) int     // live users the user manages
+	managedLocations(userID int64) int // locations the user manages
+	childAssets(assetID int64) int     // live assets checked out to the asset
 	// itemCounts are the license seats, accessories and consumables
 	// checked out to the user.
 	itemCounts(userID int64) (licenses, accessories, consumables int)
@@ -125,7 +126,7 @@ func (r *renderer) userRow(b []byte, u *User, rel relations) []byte {
 	w.num("consumables_count", int64(consumables))
 	if v.v6Rows() {
 		w.num("manages_users_count", int64(manages))
-		w.num("manages_locations_count", int64(u.ManagesLocationsCount))
+		w.num("manages_locations_count", int64(rel.managedLocations(u.ID)))
 	}
 	if v.newest() {
 		w.num("assigned_maintenances_count", int64(u.AssignedMaintenancesCount))
@@ -155,7 +156,7 @@ func (r *renderer) userRow(b []byte, u *User, rel relations) []byte {
 	hasItems := assets+licenses+accessories+consumables > 0
 	w.beginObject("available_actions")
 	w.boolean("update", live)
-	w.boolean("delete", live && !hasItems && manages == 0 && u.ManagesLocationsCount == 0)
+	w.boolean("delete", live && !hasItems && manages == 0 && rel.managedLocations(u.ID) == 0)
 	w.boolean("clone", live)
 	w.boolean("restore", !live)
 	if v.newest() {

@@ -199,6 +199,7 @@ type counts struct {
 	assets        map[int64]int // user id → live assets checked out to the user
 	trashedAssets map[int64]int // user id → soft-deleted assets still checked out to the user
 	manages       map[int64]int // user id → live users with that manager
+	locations     map[int64]int // user id → locations with that manager
 	children      map[int64]int // asset id → live assets checked out to the asset
 	seats         map[int64]int // user id → license seats checked out to the user
 	accessories   map[int64]int // user id → accessory checkouts
@@ -207,7 +208,7 @@ type counts struct {
 
 func newCounts() counts {
 	return counts{assets: map[int64]int{}, trashedAssets: map[int64]int{}, manages: map[int64]int{},
-		children: map[int64]int{}, seats: map[int64]int{}, accessories: map[int64]int{}, consumables: map[int64]int{}}
+		locations: map[int64]int{}, children: map[int64]int{}, seats: map[int64]int{}, accessories: map[int64]int{}, consumables: map[int64]int{}}
 }
 
 // newStore returns an empty store that keeps up to cacheBytes of rendered
@@ -277,6 +278,14 @@ func (s *store) load(ds *Dataset) error {
 	for _, r := range next.assets.byID {
 		next.countAsset(r.rec, 1)
 		next.registerAsset(r.rec)
+	}
+	for loc, manager := range ds.LocationManagers {
+		r := next.refs[refLocations][loc]
+		if r == nil {
+			return fmt.Errorf("load location managers: no user or asset shows location %d", loc)
+		}
+		r.ManagerID = manager
+		next.countLocation(manager, 1)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -412,10 +421,11 @@ func (s *store) countUsers(count map[int64]int, ids []int64, delta int) {
 }
 
 // The relations a rendering reads; callers hold mu.
-func (s *store) user(id int64) *User           { return s.users.get(id) }
-func (s *store) asset(id int64) *Asset         { return s.assets.get(id) }
-func (s *store) managesCount(userID int64) int { return s.counts.manages[userID] }
-func (s *store) childAssets(assetID int64) int { return s.counts.children[assetID] }
+func (s *store) user(id int64) *User               { return s.users.get(id) }
+func (s *store) asset(id int64) *Asset             { return s.assets.get(id) }
+func (s *store) managesCount(userID int64) int     { return s.counts.manages[userID] }
+func (s *store) managedLocations(userID int64) int { return s.counts.locations[userID] }
+func (s *store) childAssets(assetID int64) int     { return s.counts.children[assetID] }
 
 // assetsCount is a user's assets_count; withTrashed counts soft-deleted
 // assets still checked out to the user, as Snipe-IT did before 7.1.16.

@@ -25,6 +25,15 @@ controller appends 11 characters to a CronJob's name, and a Job name is a
 {{- end }}
 
 {{/*
+usersync.incrementalName is the incremental CronJob's name,
+"<fullname>-incremental", the fullname cut to 40 characters so that it
+stays within the 52 a CronJob's name may have (see usersync.fullname).
+*/}}
+{{- define "usersync.incrementalName" -}}
+{{- printf "%s-incremental" (include "usersync.fullname" . | trunc 40 | trimSuffix "-") }}
+{{- end }}
+
+{{/*
 usersync.componentName is "<fullname>-<component>"; call it with
 (list . "api").
 */}}
@@ -164,6 +173,29 @@ usersync.apiTokens.secretName and .secretKey locate usersapi's tokens file.
 {{- end }}
 
 {{/*
+usersync.webhook.secretName and .secretKey locate the webhook's secret.
+*/}}
+{{- define "usersync.webhook.secretName" -}}
+{{- default (include "usersync.componentName" (list . "webhook")) .Values.api.webhook.existingSecret }}
+{{- end }}
+
+{{- define "usersync.webhook.secretKey" -}}
+{{- if .Values.api.webhook.existingSecret }}{{ .Values.api.webhook.existingSecretKey }}{{ else }}secret{{ end }}
+{{- end }}
+
+{{/*
+usersync.keptRandom is the value under key of a generated Secret found by
+lookup, or, when there is none yet, a new random one of n alphanumeric
+characters (URL-safe); call with (list $live key n). Generated secrets are
+made once and read back by every later render (secrets.yaml).
+*/}}
+{{- define "usersync.keptRandom" -}}
+{{- $live := index . 0 }}{{ $key := index . 1 }}{{ $n := index . 2 }}
+{{- $kept := dig "data" $key "" (default dict $live) }}
+{{- if $kept }}{{ b64dec $kept }}{{ else }}{{ randAlphaNum $n }}{{ end }}
+{{- end }}
+
+{{/*
 usersync.databaseEnv is how every container that reaches the database finds
 it: the bundled PostgreSQL's URL and PGPASSWORD from its Secret, or the
 external database's URL from its Secret.
@@ -281,4 +313,48 @@ it as it is instead of rendering it.
 {{- $annotations := default dict $live.metadata.annotations }}
 {{- if or (ne (get $annotations "meta.helm.sh/release-name") $root.Release.Name) (ne (get $annotations "meta.helm.sh/release-namespace") $root.Release.Namespace) }}true{{ end }}
 {{- end }}
+{{- end }}
+
+{{/*
+usersync.ingress is an Ingress RELEASE-usersync-<component> routing paths
+(a list of {path, pathType}) on each of the values' hosts to the API's
+Service, unchanged (no rewrite); call with (list . component values paths),
+values having className, annotations, hosts and tls.
+*/}}
+{{- define "usersync.ingress" -}}
+{{- $root := index . 0 }}{{ $values := index . 2 }}{{ $paths := index . 3 }}
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: {{ include "usersync.componentName" (list $root (index . 1)) }}
+  namespace: {{ $root.Release.Namespace }}
+  labels:
+    {{- include "usersync.labels" (list $root "api") | nindent 4 }}
+  {{- with $values.annotations }}
+  annotations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+spec:
+  {{- with $values.className }}
+  ingressClassName: {{ . }}
+  {{- end }}
+  {{- with $values.tls }}
+  tls:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  rules:
+    {{- range $values.hosts }}
+    - host: {{ . | quote }}
+      http:
+        paths:
+          {{- range $paths }}
+          - path: {{ .path }}
+            pathType: {{ .pathType }}
+            backend:
+              service:
+                name: {{ include "usersync.componentName" (list $root "api") }}
+                port:
+                  name: http
+          {{- end }}
+    {{- end }}
 {{- end }}

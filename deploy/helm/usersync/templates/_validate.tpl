@@ -48,9 +48,20 @@ one argument each. */}}
 {{- fail "api.ingress.hosts needs at least one host when api.ingress.enabled" }}
 {{- end }}
 
+{{- /* Webhooks start syncs: they need the right to. */}}
+{{- if and $v.api.webhook.enabled (not $v.api.syncOnDemand) }}
+{{- fail "api.webhook.enabled needs api.syncOnDemand=true: each webhook starts a sync Job from the CronJob, with the Role sync on demand gives the API" }}
+{{- end }}
+{{- if and $v.api.webhook.ingress.enabled (not $v.api.webhook.enabled) }}
+{{- fail "api.webhook.ingress.enabled needs api.webhook.enabled=true: it routes the webhook alone" }}
+{{- end }}
+{{- if and $v.api.webhook.ingress.enabled (not $v.api.webhook.ingress.hosts) }}
+{{- fail "api.webhook.ingress.hosts needs at least one host when api.webhook.ingress.enabled" }}
+{{- end }}
+
 {{- /* Generated secrets must be read back, or every render makes new ones:
 the bundled PostgreSQL's data would then refuse the new password, and
-clients' tokens would stop working. */}}
+clients' tokens and Snipe-IT's webhook URL would stop working. */}}
 {{- if not (or (include "usersync.clusterReadable" .) $v.secrets.generateWithoutCluster) }}
 {{- $missing := list }}
 {{- if and (include "usersync.postgresql.enabled" .) (not $v.postgresql.existingSecret) }}
@@ -58,6 +69,9 @@ clients' tokens would stop working. */}}
 {{- end }}
 {{- if not $v.api.tokens.existingSecret }}
 {{- $missing = append $missing "api.tokens.existingSecret (the API's tokens file)" }}
+{{- end }}
+{{- if and $v.api.webhook.enabled (not $v.api.webhook.existingSecret) }}
+{{- $missing = append $missing "api.webhook.existingSecret (the webhook's secret)" }}
 {{- end }}
 {{- if $missing }}
 {{- fail (printf "this render cannot read the cluster (helm template, helm lint, a client-side dry run, a GitOps tool), so it cannot find the secrets the chart generated before and would generate new ones on every render. Set %s, render with access to the cluster (helm install/upgrade, or --dry-run=server), or set secrets.generateWithoutCluster=true to generate them anyway; see \"Secrets\" in the chart README" (join " and " $missing)) }}
