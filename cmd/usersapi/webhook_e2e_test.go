@@ -21,6 +21,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/usersync/usersync/pkg/api/apitest"
+	"github.com/usersync/usersync/pkg/binarytest"
+	"github.com/usersync/usersync/pkg/eventually"
 	"github.com/usersync/usersync/pkg/kube/kubelettest"
 	"github.com/usersync/usersync/pkg/kube/kubetest"
 	"github.com/usersync/usersync/pkg/postgres/pgtest"
@@ -127,7 +129,7 @@ func TestWebhookEndToEnd(t *testing.T) {
 				t.Fatalf("a message answered %d, want 202", code)
 			}
 		}
-		waitFor(t, "the webhook's Job", func() bool { return len(c.webhookJobs(t)) > 0 })
+		eventually.Until(t, 30*time.Second, "the webhook's Job", func() bool { return len(c.webhookJobs(t)) > 0 })
 		// Both replicas' debounce and a retry have passed: still one.
 		time.Sleep(4 * time.Second)
 		jobs := c.webhookJobs(t)
@@ -150,7 +152,7 @@ func TestWebhookEndToEnd(t *testing.T) {
 			t.Fatalf("%d webhook Jobs while the first runs, want 1", n)
 		}
 		c.setJob(t, first, kubetest.JobSucceeded)
-		waitFor(t, "the queued Job", func() bool { return len(c.webhookJobs(t)) == 2 })
+		eventually.Until(t, 30*time.Second, "the queued Job", func() bool { return len(c.webhookJobs(t)) == 2 })
 		time.Sleep(4 * time.Second)
 		if n := len(c.webhookJobs(t)); n != 2 {
 			t.Errorf("%d webhook Jobs, want exactly one more", n)
@@ -220,7 +222,7 @@ func TestCheckoutVisibleWithinAMinute(t *testing.T) {
 		t.Fatal(err)
 	}
 	kubelettest.Start(t, kubelettest.Config{Client: admin, Namespace: c.ns,
-		Binaries: map[string]string{"/usersync": usersyncBinary(t)},
+		Binaries: map[string]string{"/usersync": binarytest.Build(t, "../usersync")},
 		BaseEnv:  []string{"PATH=" + os.Getenv("PATH")},
 		Rewrite: map[string]string{"https://snipe.example.com": sim.URL(),
 			"postgres://usersync@usersync-postgresql.usersync.svc:5432/usersync?sslmode=disable": dbURL},
@@ -295,28 +297,23 @@ func TestCheckoutVisibleWithinAMinute(t *testing.T) {
 	}
 }
 
-// waitJob waits until the Job has succeeded.
+// waitJob waits until the Job has succeeded, and fails the test when it
+// failed.
 func waitJob(t *testing.T, c *syncCluster, name string, within time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
+	eventually.Until(t, within, "Job "+name+" to finish", func() bool {
 		j, err := c.cp.Clientset().BatchV1().Jobs(c.ns).Get(context.Background(), name, metav1.GetOptions{})
-		if err == nil {
-			for _, cond := range j.Status.Conditions {
-				if cond.Status != corev1.ConditionTrue {
-					continue
-				}
-				if cond.Type == batchv1.JobComplete {
-					return
-				}
-				if cond.Type == batchv1.JobFailed {
-					t.Fatalf("Job %s failed: %s", name, cond.Message)
-				}
+		if err != nil {
+			return false
+		}
+		for _, cond := range j.Status.Conditions {
+			if cond.Status == corev1.ConditionTrue && cond.Type == batchv1.JobFailed {
+				t.Fatalf("Job %s failed: %s", name, cond.Message)
+			}
+			if cond.Status == corev1.ConditionTrue && cond.Type == batchv1.JobComplete {
+				return true
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Job %s did not finish within %s", name, within)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return false
+	})
 }

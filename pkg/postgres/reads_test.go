@@ -384,7 +384,6 @@ func TestListRunsAndScopeStatuses(t *testing.T) {
 		t.Errorf("failed users runs = %+v, want run %d with its error", failed, u2)
 	}
 
-
 	sts, err := db.ScopeStatuses(ctx)
 	if err != nil {
 		t.Fatal(err)

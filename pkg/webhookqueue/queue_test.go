@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/usersync/usersync/pkg/eventually"
 	"github.com/usersync/usersync/pkg/model"
 	"github.com/usersync/usersync/pkg/webhookqueue"
 )
@@ -88,17 +89,6 @@ func start(t *testing.T, lease *fakeLease) (*webhookqueue.Queue, *prometheus.Reg
 	return q, reg, stop
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestABurstMakesOneJob(t *testing.T) {
 	lease := &fakeLease{}
 	q, reg, _ := start(t, lease)
@@ -108,7 +98,7 @@ func TestABurstMakesOneJob(t *testing.T) {
 		go func() { defer wg.Done(); q.Add() }()
 	}
 	wg.Wait()
-	waitFor(t, "the Job", func() bool { jobs, _, _ := lease.snapshot(); return jobs == 1 })
+	eventually.Until(t, 10*time.Second, "the Job", func() bool { jobs, _, _ := lease.snapshot(); return jobs == 1 })
 	lease.finish()
 	time.Sleep(100 * time.Millisecond) // several retry periods: nothing more may come
 	jobs, pending, records := lease.snapshot()
@@ -166,7 +156,7 @@ func TestASteadyStreamStillLaunches(t *testing.T) {
 			}
 		}
 	}()
-	waitFor(t, "a Job while events keep coming", func() bool { jobs, _, _ := lease.snapshot(); return jobs == 1 })
+	eventually.Until(t, 10*time.Second, "a Job while events keep coming", func() bool { jobs, _, _ := lease.snapshot(); return jobs == 1 })
 }
 
 // TestAnEventWhileAJobRunsMakesOneMoreJobAfterIt.
@@ -174,17 +164,17 @@ func TestAnEventWhileAJobRunsMakesOneMoreJobAfterIt(t *testing.T) {
 	lease := &fakeLease{}
 	q, reg, _ := start(t, lease)
 	q.Add()
-	waitFor(t, "the first Job", func() bool { jobs, _, _ := lease.snapshot(); return jobs == 1 })
+	eventually.Until(t, 10*time.Second, "the first Job", func() bool { jobs, _, _ := lease.snapshot(); return jobs == 1 })
 	q.Add()
 	q.Add()
-	waitFor(t, "the events counted", func() bool { _, pending, _ := lease.snapshot(); return pending == 2 })
-	waitFor(t, "the launch queued", func() bool { return launches(t, reg, "queued") == 1 })
+	eventually.Until(t, 10*time.Second, "the events counted", func() bool { _, pending, _ := lease.snapshot(); return pending == 2 })
+	eventually.Until(t, 10*time.Second, "the launch queued", func() bool { return launches(t, reg, "queued") == 1 })
 	time.Sleep(100 * time.Millisecond) // retries while the Job runs
 	if jobs, _, _ := lease.snapshot(); jobs != 1 {
 		t.Fatalf("%d Jobs while the first runs, want it alone", jobs)
 	}
 	lease.finish()
-	waitFor(t, "the second Job", func() bool { jobs, _, _ := lease.snapshot(); return jobs == 2 })
+	eventually.Until(t, 10*time.Second, "the second Job", func() bool { jobs, _, _ := lease.snapshot(); return jobs == 2 })
 	lease.finish()
 	time.Sleep(100 * time.Millisecond)
 	if jobs, pending, _ := lease.snapshot(); jobs != 2 || pending != 0 {
@@ -204,7 +194,7 @@ func TestPendingEventsSurviveARestart(t *testing.T) {
 		t.Fatalf("after the stop: %d Jobs, %d pending; want the 2 events counted and no Job", jobs, pending)
 	}
 	start(t, lease)
-	waitFor(t, "the Job of the events left", func() bool { jobs, _, _ := lease.snapshot(); return jobs == 1 })
+	eventually.Until(t, 10*time.Second, "the Job of the events left", func() bool { jobs, _, _ := lease.snapshot(); return jobs == 1 })
 }
 
 // TestAFailedLaunchIsRetriedWithItsEvents: a launch that fails (the Job
@@ -214,12 +204,12 @@ func TestAFailedLaunchIsRetriedWithItsEvents(t *testing.T) {
 	lease := &fakeLease{fail: fmt.Errorf("%w: quota", model.ErrAdmissionDenied)}
 	q, reg, _ := start(t, lease)
 	q.Add()
-	waitFor(t, "a failure", func() bool { return launches(t, reg, "failed") >= 1 })
+	eventually.Until(t, 10*time.Second, "a failure", func() bool { return launches(t, reg, "failed") >= 1 })
 	lease.mu.Lock()
 	lease.fail = nil
 	lease.launched = lease.received // as if the failed launch had marked them
 	lease.mu.Unlock()
-	waitFor(t, "the Job", func() bool { jobs, _, _ := lease.snapshot(); return jobs == 1 })
+	eventually.Until(t, 10*time.Second, "the Job", func() bool { jobs, _, _ := lease.snapshot(); return jobs == 1 })
 }
 
 func TestNewChecksItsConfig(t *testing.T) {
