@@ -76,9 +76,10 @@ func (c *syncCluster) webhookJobs(t *testing.T) []batchv1.Job {
 func TestWebhookEndToEnd(t *testing.T) {
 	c := newSyncCluster(t)
 	dbURL := seedDatabase(t, genUsers(5), nil)
+	secretFile := writeSecretFile(t, webhookSecret)
 	env := []string{"DATABASE_URL=" + dbURL, "BASE_PATH=/api", "API_TOKENS_FILE=" + writeTokenFile(t),
 		"SYNC_CRONJOB=usersync", "SYNC_NAMESPACE=" + c.ns, "KUBECONFIG=" + c.kubeconfig,
-		"WEBHOOK_SECRET_FILE=" + writeSecretFile(t, webhookSecret), "WEBHOOK_DEBOUNCE=1s"}
+		"WEBHOOK_SECRET_FILE=" + secretFile, "WEBHOOK_DEBOUNCE=1s"}
 	replicas := []*apitest.Process{startAPI(t, env...), startAPI(t, env...)}
 	hook := func(p *apitest.Process) string { return p.Base + "/api/webhooks/snipeit/" + webhookSecret }
 
@@ -176,6 +177,38 @@ func TestWebhookEndToEnd(t *testing.T) {
 		}
 		if accepted != 51 || created != 2 {
 			t.Errorf("accepted %v, created %v; want 51 and 2", accepted, created)
+		}
+	})
+
+	// Rotation: the file gets a second secret, then loses the first; the
+	// replica follows within its 10 s check, without a restart. The test
+	// message probes it without starting a Job.
+	t.Run("secret rotation", func(t *testing.T) {
+		const next = "e2e-webhook-secret-rotated-987"
+		status := func(secret string) int {
+			resp, _ := postBody(t, replicas[0].Base+"/api/webhooks/snipeit/"+secret, `{"text":"Oh hai! It works!"}`)
+			return resp.StatusCode
+		}
+		rewrite := func(content string) {
+			t.Helper()
+			// Kubernetes swaps a symlink to a new file: a new inode, a new mtime.
+			tmp := secretFile + ".new"
+			if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(tmp, secretFile); err != nil {
+				t.Fatal(err)
+			}
+		}
+		rewrite(webhookSecret + "\n" + next + "\n")
+		eventually.Until(t, 30*time.Second, "the new secret to be accepted", func() bool { return status(next) == http.StatusOK })
+		if code := status(webhookSecret); code != http.StatusOK {
+			t.Errorf("the old secret during the rotation: %d, want 200", code)
+		}
+		rewrite(next + "\n")
+		eventually.Until(t, 30*time.Second, "the old secret to be refused", func() bool { return status(webhookSecret) == http.StatusNotFound })
+		if code := status(next); code != http.StatusOK {
+			t.Errorf("the new secret after the rotation: %d, want 200", code)
 		}
 	})
 
