@@ -1,8 +1,6 @@
 package api
 
 import (
-	"bufio"
-	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -247,20 +245,16 @@ func readWebhookSecrets(path string) ([][sha256.Size]byte, error) {
 // never its content.
 func ParseWebhookSecrets(data []byte) ([]string, error) {
 	var secrets []string
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
+	err := eachSecretLine(data, func(n int, line string) error {
 		if len(line) < minWebhookSecret || strings.IndexFunc(line, notURLSafe) >= 0 {
-			return nil, fmt.Errorf("line %d: a secret is at least %d characters of A-Z, a-z, 0-9, '-', '.', '_', '~'",
+			return fmt.Errorf("line %d: a secret is at least %d characters of A-Z, a-z, 0-9, '-', '.', '_', '~'",
 				n, minWebhookSecret)
 		}
 		secrets = append(secrets, line)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("line too long: %w", err)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return secrets, nil
 }
