@@ -424,19 +424,13 @@ func TestGuardRefusesToDeleteMoreThanATenth(t *testing.T) {
 
 func TestSecondConcurrentRunSkips(t *testing.T) {
 	f := newFixture(t, 300, 0, snipeittest.Config{})
-	entered, release := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	f.sim.OnRequest(func(r snipeittest.RequestInfo) {
-		if r.Query.Get("offset") == "99" {
-			once.Do(func() { close(entered); <-release })
-		}
-	})
+	held, release := f.holdPage("/api/v1/users", "99")
 	first := make(chan result)
 	go func() { first <- f.run() }()
-	<-entered
+	<-held
 
 	second := f.run()
-	close(release)
+	release()
 	if second.code != 0 || !strings.Contains(second.stdout, "users: skipped, another sync holds the lock") {
 		t.Errorf("second run: exit %d, stdout %q; want 0 and skipped", second.code, second.stdout)
 	}
@@ -458,16 +452,10 @@ func TestSecondConcurrentRunSkips(t *testing.T) {
 // being skipped until the next schedule.
 func TestLockWaitRunsAfterTheHolder(t *testing.T) {
 	f := newFixture(t, 300, 0, snipeittest.Config{})
-	entered, release := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	f.sim.OnRequest(func(r snipeittest.RequestInfo) {
-		if r.Query.Get("offset") == "99" {
-			once.Do(func() { close(entered); <-release })
-		}
-	})
+	held, release := f.holdPage("/api/v1/users", "99")
 	first := make(chan result)
 	go func() { first <- f.run() }()
-	<-entered
+	<-held
 
 	second := make(chan result)
 	go func() { second <- f.run("--lock-wait", "1m") }()
@@ -489,7 +477,7 @@ func TestLockWaitRunsAfterTheHolder(t *testing.T) {
 		}
 		return nil
 	})
-	close(release)
+	release()
 	if r := <-first; r.code != 0 {
 		t.Fatalf("first run: exit %d\n%s", r.code, r.stderr)
 	}
