@@ -12,6 +12,7 @@ import (
 	"github.com/usersync/usersync/pkg/kube"
 	"github.com/usersync/usersync/pkg/model"
 	"github.com/usersync/usersync/pkg/postgres"
+	"github.com/usersync/usersync/pkg/webhookqueue"
 )
 
 // Defaults of the settings (docs/usersapi.md lists them with the rest).
@@ -33,6 +34,8 @@ const (
 	defaultCheckTimeout    = 30 * time.Second
 	minJobsCacheTTL        = time.Second
 	defaultJobsCacheTTL    = api.DefaultJobsCacheTTL
+	defaultWebhookDebounce = webhookqueue.DefaultDebounce
+	defaultWebhookMaxWait  = webhookqueue.DefaultMaxWait
 	defaultLogFormat       = "json"
 	// defaultGCPercent is the garbage collector's target unless GOGC is
 	// set: usersapi keeps about 3 MiB live and makes about 10 KiB of
@@ -70,15 +73,24 @@ type config struct {
 	// set (the runtime has read it).
 	gcPercent int
 	sync      syncConfig
+	webhook   webhookConfig
 	check     checkConfig
+}
+
+// webhookConfig is Snipe-IT's webhook: off when secretFile is "".
+type webhookConfig struct {
+	secretFile        string
+	debounce, maxWait time.Duration
 }
 
 // syncConfig is sync on demand: off when cronJob is "".
 type syncConfig struct {
-	cronJob   string
-	namespace string
-	client    kube.ClientConfig
-	cacheTTL  time.Duration
+	cronJob string
+	// incrementalCronJob is SYNC_INCREMENTAL_CRONJOB: "" without one.
+	incrementalCronJob string
+	namespace          string
+	client             kube.ClientConfig
+	cacheTTL           time.Duration
 }
 
 // checkConfig is `usersapi check`.
@@ -206,6 +218,10 @@ func loadConfig(cmd string, getenv func(string) string) (*config, error) {
 	}
 
 	c.sync.cronJob = getenv("SYNC_CRONJOB")
+	c.sync.incrementalCronJob = getenv("SYNC_INCREMENTAL_CRONJOB")
+	if c.sync.incrementalCronJob != "" && c.sync.cronJob == "" {
+		bad("SYNC_INCREMENTAL_CRONJOB is set without SYNC_CRONJOB, from whose CronJob every launch is made")
+	}
 	c.sync.cacheTTL = duration("SYNC_JOBS_CACHE_TTL", defaultJobsCacheTTL, false)
 	if c.sync.cacheTTL < minJobsCacheTTL {
 		bad("SYNC_JOBS_CACHE_TTL=%s: want %s or more, so polling clients cannot make a Kubernetes list per request",
@@ -219,6 +235,20 @@ func loadConfig(cmd string, getenv func(string) string) (*config, error) {
 			if c.sync.namespace == "" {
 				bad("SYNC_NAMESPACE is unset and neither the pod nor the kubeconfig names a namespace")
 			}
+		}
+	}
+	c.webhook.secretFile = getenv("WEBHOOK_SECRET_FILE")
+	c.webhook.debounce = duration("WEBHOOK_DEBOUNCE", defaultWebhookDebounce, false)
+	c.webhook.maxWait = duration("WEBHOOK_MAX_WAIT", defaultWebhookMaxWait, false)
+	if c.webhook.maxWait < c.webhook.debounce {
+		bad("WEBHOOK_MAX_WAIT=%s is shorter than WEBHOOK_DEBOUNCE=%s", c.webhook.maxWait, c.webhook.debounce)
+	}
+	if c.webhook.secretFile != "" {
+		if c.sync.cronJob == "" {
+			bad("WEBHOOK_SECRET_FILE is set without SYNC_CRONJOB: the webhook starts syncs as Jobs of that CronJob")
+		}
+		if _, err := api.LoadWebhookSecrets(api.WebhookSecretsConfig{Path: c.webhook.secretFile}); err != nil {
+			bad("WEBHOOK_SECRET_FILE: %s", strings.TrimPrefix(err.Error(), model.ErrInvalid.Error()+": "))
 		}
 	}
 	if len(problems) > 0 {

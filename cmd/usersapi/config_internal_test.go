@@ -109,3 +109,52 @@ func TestParseRetention(t *testing.T) {
 		}
 	}
 }
+
+func TestLoadConfigWebhook(t *testing.T) {
+	dir := t.TempDir()
+	secrets := filepath.Join(dir, "secrets")
+	if err := os.WriteFile(secrets, []byte("# rotating\n0123456789abcdef0123\nfedcba9876543210fedc\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	short := filepath.Join(dir, "short")
+	if err := os.WriteFile(short, []byte("tooshort\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base := map[string]string{"DATABASE_URL": "postgres://x@db/x", "PUBLIC_READS": "true"}
+	with := func(kv ...string) map[string]string {
+		m := map[string]string{}
+		for k, v := range base {
+			m[k] = v
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	c, err := loadConfig(cmdServe, envOf(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.webhook.secretFile != "" || c.webhook.debounce != 5*time.Second || c.webhook.maxWait != 30*time.Second {
+		t.Errorf("webhook defaults: %+v", c.webhook)
+	}
+	for name, tc := range map[string]struct {
+		env  map[string]string
+		want string
+	}{
+		"a secret file without SYNC_CRONJOB": {with("WEBHOOK_SECRET_FILE", secrets), "WEBHOOK_SECRET_FILE is set without SYNC_CRONJOB"},
+		"a secret too short":                 {with("WEBHOOK_SECRET_FILE", short), "WEBHOOK_SECRET_FILE: webhook secret file " + short + ": line 1: a secret is at least 16 characters"},
+		"no such secret file":                {with("WEBHOOK_SECRET_FILE", filepath.Join(dir, "absent")), "WEBHOOK_SECRET_FILE: webhook secret file: stat "},
+		"a debounce that is no duration":     {with("WEBHOOK_DEBOUNCE", "soon"), `WEBHOOK_DEBOUNCE="soon"`},
+		"a max wait below the debounce":      {with("WEBHOOK_DEBOUNCE", "10s", "WEBHOOK_MAX_WAIT", "5s"), "WEBHOOK_MAX_WAIT=5s is shorter than WEBHOOK_DEBOUNCE=10s"},
+		"an incremental CronJob alone":       {with("SYNC_INCREMENTAL_CRONJOB", "usersync-incremental"), "SYNC_INCREMENTAL_CRONJOB is set without SYNC_CRONJOB"},
+	} {
+		_, err := loadConfig(cmdServe, envOf(tc.env))
+		if err == nil || !strings.Contains(err.Error(), tc.want) || exitCode(err) != 2 {
+			t.Errorf("%s: %v, want exit 2 saying %q", name, err, tc.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "tooshort") {
+			t.Errorf("%s: the error quotes the secret: %v", name, err)
+		}
+	}
+}

@@ -133,10 +133,18 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var syncLauncher api.SyncLauncher
+	if launcher != nil {
+		syncLauncher = launcher // a nil *kube.Launcher would be a non-nil interface
+	}
+	webhook, queue, err := newWebhook(cfg.webhook, launcher, reg, log)
+	if err != nil {
+		return err
+	}
 
 	handler, err := api.NewHandler(api.Config{
 		Deps: api.Deps{Users: reads, Assets: reads, Runs: reads, Exports: reads, ExportLog: writes, Tokens: tokens,
-			PublicReads: cfg.publicReads, Logger: log, Limits: cfg.limits, Launcher: launcher, JobsCacheTTL: cfg.sync.cacheTTL},
+			PublicReads: cfg.publicReads, Logger: log, Limits: cfg.limits, Launcher: syncLauncher, JobsCacheTTL: cfg.sync.cacheTTL},
 		BasePath: cfg.basePath,
 		// Ready when the reads, which every request but an export's
 		// history makes, can be served.
@@ -144,6 +152,7 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 		Registry: reg,
 		Logger:   log,
 		Version:  version,
+		Webhook:  webhook,
 	})
 	if err != nil {
 		return configError{err}
@@ -180,6 +189,18 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 	} else {
 		log.Info("the export history is kept forever: EXPORT_HISTORY_RETENTION=0")
 	}
+
+	// The webhook's queue outlives the server's drain, so that the events
+	// accepted until the listener closed are counted on the Lease before
+	// usersapi exits.
+	queueCtx, stopQueue := context.WithCancel(context.Background())
+	queueDone := make(chan struct{})
+	if queue != nil {
+		go func() { defer close(queueDone); queue.Run(queueCtx) }()
+	} else {
+		close(queueDone)
+	}
+	defer func() { stopQueue(); <-queueDone }()
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

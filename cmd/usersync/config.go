@@ -32,8 +32,8 @@ since the last run (its watermark), and falls back to reading everything
 where it cannot (a first run, Snipe-IT before 7.1.14 for users, …); the
 summary line says which it did and why.
 
-Exit status: 0 synced (or skipped: another sync holds the lock; a dry run
-takes no lock), 1 the sync (or dry run) failed and the mirror is unchanged,
+Exit status: 0 synced (or skipped: another sync held the lock, for longer
+than --lock-wait; a dry run takes no lock), 1 the sync (or dry run) failed and the mirror is unchanged,
 also when the database did not come up within --database-wait, 2 bad flags
 or config, 3 a dry run found changes that a real run would refuse
 (mass-delete guard).
@@ -73,6 +73,7 @@ type config struct {
 	token           string
 	databaseURL     string
 	databaseWait    time.Duration
+	lockWait        time.Duration
 	pushURL         string
 	pushInstance    string
 	rateLimit       float64
@@ -111,6 +112,7 @@ func parseConfig(cmd string, args []string, getenv func(string) string, help io.
 		pageSize, parallelism, requestTimeout, trigg string
 		retries, retryBackoff, maxDeleteRows         string
 		databaseWait, incremental, lookBack          string
+		lockWait                                     string
 	)
 	fs.StringVar(&scope, syncflags.Scope, string(model.ScopeUsers), "what to sync: users, assets or all")
 	fs.BoolVar(&full, syncflags.Full, false, "sync everything (same as --scope all)")
@@ -120,6 +122,8 @@ func parseConfig(cmd string, args []string, getenv func(string) string, help io.
 		"read only what changed since the last run, per scope; a scope that cannot be read so is read in full ("+syncflags.EnvIncremental+"=true)")
 	fs.StringVar(&lookBack, "lookback", env("SYNC_LOOKBACK", syncer.DefaultLookBack.String()),
 		"with --incremental: how far before the watermark changes are read again, to catch rows saved in transactions that committed late and the clocks of several Snipe-IT servers (SYNC_LOOKBACK)")
+	fs.StringVar(&lockWait, "lock-wait", env("SYNC_LOCK_WAIT", "0s"),
+		"how long to wait while another sync holds the single-writer lock before this run is recorded skipped; 0: skip at once (SYNC_LOCK_WAIT)")
 	fs.BoolVar(&c.dryRun, "dry-run", false, "print what would change and write nothing (a read-only database role is enough)")
 	fs.IntVar(&c.maxChanges, "max-changes", 100, "with --dry-run: changes printed per scope and kind; 0 prints every change")
 	fs.BoolVar(&c.allowMassDelete, "allow-mass-delete", false, "lift the mass-delete guard (see --max-delete-rows)")
@@ -185,6 +189,9 @@ func parseConfig(cmd string, args []string, getenv func(string) string, help io.
 	}
 	if c.lookBack, err = time.ParseDuration(lookBack); err != nil || c.lookBack < time.Second {
 		bad("look-back %q: want a duration such as 5m, at least 1s (updated_at has whole seconds)", lookBack)
+	}
+	if c.lockWait, err = time.ParseDuration(lockWait); err != nil || c.lockWait < 0 {
+		bad("lock wait %q: want a duration such as 10m, or 0", lockWait)
 	}
 	if c.scopes, err = model.ParseScope(scope); err != nil {
 		bad("scope %q: want users, assets or all", scope)

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/usersync/usersync/pkg/binarytest"
 	"github.com/usersync/usersync/pkg/eventually"
@@ -423,19 +424,13 @@ func TestGuardRefusesToDeleteMoreThanATenth(t *testing.T) {
 
 func TestSecondConcurrentRunSkips(t *testing.T) {
 	f := newFixture(t, 300, 0, snipeittest.Config{})
-	entered, release := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	f.sim.OnRequest(func(r snipeittest.RequestInfo) {
-		if r.Query.Get("offset") == "99" {
-			once.Do(func() { close(entered); <-release })
-		}
-	})
+	held, release := f.holdPage("/api/v1/users", "99")
 	first := make(chan result)
 	go func() { first <- f.run() }()
-	<-entered
+	<-held
 
 	second := f.run()
-	close(release)
+	release()
 	if second.code != 0 || !strings.Contains(second.stdout, "users: skipped, another sync holds the lock") {
 		t.Errorf("second run: exit %d, stdout %q; want 0 and skipped", second.code, second.stdout)
 	}
@@ -448,6 +443,56 @@ func TestSecondConcurrentRunSkips(t *testing.T) {
 	}
 	slices.Sort(statuses)
 	if diff := cmp.Diff([]string{"skipped", "succeeded"}, statuses); diff != "" {
+		t.Errorf("sync_runs statuses (-want +got):\n%s", diff)
+	}
+}
+
+// TestLockWaitRunsAfterTheHolder: with --lock-wait a run that starts while
+// another sync holds the lock waits for it and then syncs, rather than
+// being skipped until the next schedule.
+func TestLockWaitRunsAfterTheHolder(t *testing.T) {
+	f := newFixture(t, 300, 0, snipeittest.Config{})
+	held, release := f.holdPage("/api/v1/users", "99")
+	first := make(chan result)
+	go func() { first <- f.run() }()
+	<-held
+
+	second := make(chan result)
+	go func() { second <- f.run("--lock-wait", "1m") }()
+	// Each session shows its last statement: the holder's lock session and
+	// the waiting run's, which asks again every second.
+	conn, err := pgx.Connect(context.Background(), f.dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	eventually.NoError(t, 30*time.Second, "the second run to ask for the lock", func() error {
+		var n int
+		if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND query LIKE '%pg_try_advisory_lock%'`).Scan(&n); err != nil {
+			return err
+		}
+		if n < 2 {
+			return fmt.Errorf("%d sessions asked for the lock", n)
+		}
+		return nil
+	})
+	release()
+	if r := <-first; r.code != 0 {
+		t.Fatalf("first run: exit %d\n%s", r.code, r.stderr)
+	}
+	r := <-second
+	if r.code != 0 || strings.Contains(r.stdout, "skipped") {
+		t.Fatalf("second run: exit %d, stdout %q; want 0 and synced after the first\n%s", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "another sync holds the lock: waiting for it") || !strings.Contains(r.stderr, "took the lock") {
+		t.Errorf("second run's log does not say it waited for the lock:\n%s", r.stderr)
+	}
+	statuses := []string{}
+	for _, r := range f.runs() {
+		statuses = append(statuses, r.Status)
+	}
+	if diff := cmp.Diff([]string{"succeeded", "succeeded"}, statuses); diff != "" {
 		t.Errorf("sync_runs statuses (-want +got):\n%s", diff)
 	}
 }

@@ -138,6 +138,7 @@ func syncScopes(ctx context.Context, c *config, db *postgres.DB, log *slog.Logge
 		Changes:         client,
 		Incremental:     c.incremental,
 		LookBack:        c.lookBack,
+		LockWait:        c.lockWait,
 		Store:           db,
 		Logger:          log,
 		Trigger:         trigger,

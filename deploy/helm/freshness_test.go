@@ -149,8 +149,12 @@ func TestIncrementalCronJob(t *testing.T) {
 				t.Errorf("incremental CronJob from values: %s, want %s", got, want)
 			}
 			for _, name := range []string{"r-usersync", "r-usersync-incremental"} {
-				if env := envOf(get(podSpec(set.find("CronJob", name)), "containers", 0)); env["SYNC_LOOKBACK"] != "90s" {
+				env := envOf(get(podSpec(set.find("CronJob", name)), "containers", 0))
+				if env["SYNC_LOOKBACK"] != "90s" {
 					t.Errorf("%s: SYNC_LOOKBACK = %q, want sync.lookback in every incremental run's template", name, env["SYNC_LOOKBACK"])
+				}
+				if env["SYNC_LOCK_WAIT"] != "10m" {
+					t.Errorf("%s: SYNC_LOCK_WAIT = %q, want sync.lockWait's default 10m, so a scheduled full run is not skipped behind an incremental one", name, env["SYNC_LOCK_WAIT"])
 				}
 			}
 			if _, ok := envOf(get(podSpec(set.find("Deployment", "r-usersync-api")), "containers", 0))["SYNC_INCREMENTAL_CRONJOB"]; ok {
@@ -288,6 +292,7 @@ func TestFreshnessValuesRefused(t *testing.T) {
 					[]string{"this render cannot read the cluster", "Set api.webhook.existingSecret (the webhook's secret), render"}},
 				{[]string{"--set", "api.webhook.debounce=5 seconds"}, []string{"schema", "debounce"}},
 				{[]string{"--set", "sync.lookback=a while"}, []string{"schema", "lookback"}},
+				{[]string{"--set", "sync.lockWait="}, []string{"schema", "lockWait"}},
 				{[]string{"--set", "sync.incremental.concurrencyPolicy=Allow"}, []string{"schema", "concurrencyPolicy"}},
 				{[]string{"--set", "sync.incremental.enabled=yes"}, []string{"schema", "enabled"}},
 				{[]string{"--set", "api.webhook.ingress.docs=true"}, []string{"schema", "docs"}},

@@ -344,8 +344,9 @@ func TestSyncRunsAndStatus(t *testing.T) {
 	finished := now.Add(-90 * time.Minute)
 	success := model.SyncRun{ID: 3, Scope: model.ScopeUsers, Trigger: "schedule", StartedAt: finished.Add(-30 * time.Second),
 		FinishedAt: &finished, Status: model.RunSucceeded, Counts: model.RunCounts{Fetched: 100, Updated: 2, Unchanged: 98}}
-	failed := model.SyncRun{ID: 4, Scope: model.ScopeUsers, Trigger: "api", JobName: "usersync-manual-x",
-		StartedAt: now.Add(-time.Minute), FinishedAt: &now, Status: model.RunFailed, Error: "snipe-it error"}
+	failed := model.SyncRun{ID: 4, Scope: model.ScopeUsers, Trigger: "webhook", JobName: "usersync-webhook-x",
+		StartedAt: now.Add(-time.Minute), FinishedAt: &now, Status: model.RunFailed, Error: "snipe-it error",
+		Mode: model.ModeIncremental, FallbackReason: model.FallbackTies}
 	assets := model.SyncRun{ID: 2, Scope: model.ScopeAssets, Trigger: "cli", StartedAt: now.Add(-3 * time.Hour), Status: model.RunRunning}
 	store := &fakeStore{
 		runs: []model.SyncRun{failed, success, assets},
@@ -373,6 +374,12 @@ func TestSyncRunsAndStatus(t *testing.T) {
 	runs := decode[[]api.SyncRun](t, resp)
 	if len(runs) != 1 || runs[0].Error == nil || *runs[0].Error != "snipe-it error" || *runs[0].DurationSeconds != 60 {
 		t.Errorf("failed users runs = %+v", runs)
+	}
+	if r := runs[0]; r.Trigger != "webhook" || r.Mode != "incremental" || r.FallbackReason == nil || *r.FallbackReason != "ties" {
+		t.Errorf("the webhook's run: trigger %s, mode %s, fallback %v; want webhook, incremental, ties", r.Trigger, r.Mode, r.FallbackReason)
+	}
+	if !strings.Contains(tapi.Get("/sync/runs?status=succeeded").Body.String(), `"mode":"full","fallback_reason":null`) {
+		t.Error("a full run does not show mode full and no fallback reason")
 	}
 	wantProblem(t, tapi.Get("/sync/runs?scope=everything"), http.StatusUnprocessableEntity)
 

@@ -50,10 +50,12 @@ var statusTable = []struct {
 	{err: errTooSlow, status: http.StatusServiceUnavailable, headers: retryShortly},
 	{err: ErrShuttingDown, status: http.StatusServiceUnavailable, headers: retryShortly},
 	// Sync on demand: switched off or misconfigured, refused by Kubernetes
-	// RBAC, or Kubernetes does not answer. 503 for all three: the request
-	// was fine, the service cannot do it now, and the detail says why.
+	// RBAC or admission (a quota, a policy), or Kubernetes does not answer.
+	// 503 for all four: the request was fine, the service cannot do it now,
+	// and the detail says why.
 	{err: model.ErrNotConfigured, status: http.StatusServiceUnavailable, warn: true},
 	{err: model.ErrDenied, status: http.StatusServiceUnavailable, warn: true},
+	{err: model.ErrAdmissionDenied, status: http.StatusServiceUnavailable, warn: true},
 	{err: model.ErrKubernetesUnavailable, status: http.StatusServiceUnavailable,
 		hideDetail: "the Kubernetes API is unavailable; try again later",
 		headers:    http.Header{"Retry-After": {"5"}}},

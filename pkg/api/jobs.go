@@ -19,10 +19,11 @@ import (
 // Job is unfinished), ErrInvalid, ErrNotConfigured, ErrDenied or
 // ErrKubernetesUnavailable.
 type SyncLauncher interface {
-	// LaunchSync creates a Job of scope (users, assets or all) and returns
-	// it with created true; with an idempotency key used before, it
-	// returns that request's Job with created false.
-	LaunchSync(ctx context.Context, scope model.Scope, idempotencyKey string) (job model.SyncJob, created bool, err error)
+	// LaunchSync creates a Job of scope (users, assets or all), full or
+	// incremental, and returns it with created true; with an idempotency
+	// key used before, it returns that request's Job with created false
+	// (ErrInvalid when that Job is of another scope or mode).
+	LaunchSync(ctx context.Context, scope model.Scope, incremental bool, idempotencyKey string) (job model.SyncJob, created bool, err error)
 	// ListSyncJobs returns the CronJob's Jobs, newest first. The API
 	// calls it at most once per Deps.JobsCacheTTL (see jobCache).
 	ListSyncJobs(ctx context.Context) ([]model.SyncJob, error)
@@ -36,7 +37,8 @@ var errSyncOff = fmt.Errorf("%w: SYNC_CRONJOB is unset", model.ErrNotConfigured)
 type SyncJob struct {
 	Name       string     `json:"name" doc:"The Job's name."`
 	Scope      string     `json:"scope" enum:"users,assets,all"`
-	Trigger    string     `json:"trigger" enum:"schedule,manual,api" doc:"schedule: the CronJob's schedule; manual: kubectl create job --from=cronjob/…; api: POST /sync/*."`
+	Mode       string     `json:"mode" enum:"full,incremental" doc:"full: every row of the scope; incremental: what changed since the last run (usersync --incremental)."`
+	Trigger    string     `json:"trigger" enum:"schedule,manual,api,webhook" doc:"schedule: a CronJob's schedule (SYNC_CRONJOB's or SYNC_INCREMENTAL_CRONJOB's); manual: kubectl create job --from=cronjob/…; api: POST /sync/*; webhook: Snipe-IT's webhook."`
 	State      string     `json:"state" enum:"pending,running,succeeded,failed"`
 	CreatedAt  time.Time  `json:"created_at"`
 	StartedAt  *time.Time `json:"started_at" doc:"When the Job started; null while it waits."`
@@ -48,11 +50,16 @@ func newSyncJob(j *model.SyncJob, runs []SyncRun) SyncJob {
 	if runs == nil {
 		runs = []SyncRun{}
 	}
-	return SyncJob{Name: j.Name, Scope: string(j.Scope), Trigger: j.Trigger, State: string(j.State),
+	mode := model.ModeFull
+	if j.Incremental {
+		mode = model.ModeIncremental
+	}
+	return SyncJob{Name: j.Name, Scope: string(j.Scope), Mode: string(mode), Trigger: j.Trigger, State: string(j.State),
 		CreatedAt: j.CreatedAt, StartedAt: j.StartedAt, FinishedAt: j.FinishedAt, Runs: runs}
 }
 
 type startSyncInput struct {
+	Mode           string `query:"mode" enum:"full,incremental" default:"full" doc:"full reads every row of the scope; incremental reads what changed since the last run (usersync --incremental, which falls back to a full pass when it cannot)."`
 	IdempotencyKey string `header:"Idempotency-Key" maxLength:"255" doc:"Repeating a request with the same key returns the Job the first one started, for as long as that Job exists, instead of starting another."`
 	path           string
 }
@@ -124,7 +131,7 @@ func (s *service) registerSyncJobs() {
 	for _, st := range syncStarts {
 		operation(s, http.MethodPost, scopeSync, st.id, tagSync, st.path, st.summary,
 			func(ctx context.Context, in *startSyncInput) (*startSyncOutput, error) {
-				job, err := s.launch(ctx, st.scope, in.IdempotencyKey)
+				job, err := s.launch(ctx, st.scope, in.Mode == string(model.ModeIncremental), in.IdempotencyKey)
 				triggers.WithLabelValues(string(st.scope), triggerOutcome(err)).Inc()
 				if err != nil {
 					return nil, err
@@ -137,7 +144,9 @@ func (s *service) registerSyncJobs() {
 			withErrors(http.StatusConflict, http.StatusUnprocessableEntity),
 			withDescription("Starts a sync of "+st.describes+" as a Kubernetes Job made from usersync's CronJob "+
 				"(the same image, configuration and history as scheduled runs) and answers 202 with the Job's name "+
-				"and its Location. 409 names the sync Job that is unfinished, whatever its scope or trigger; 503 when "+
+				"and its Location; mode=incremental makes it an incremental run. 409 names the sync Job that is unfinished, "+
+				"whatever its scope, mode or trigger (SYNC_INCREMENTAL_CRONJOB's included); 422 for an Idempotency-Key "+
+				"used before for another scope or mode; 503 when "+
 				"sync on demand is not configured, Kubernetes refuses usersapi, or does not answer within 5 s."))
 	}
 
@@ -160,8 +169,9 @@ func (s *service) registerSyncJobs() {
 			}
 			return out, nil
 		},
-		withDescription("The Jobs of usersync's CronJob that Kubernetes still keeps (its history limits and "+
-			"the Jobs' ttlSecondsAfterFinished decide how many), scheduled, from kubectl and from POST /sync/*, "+
+		withDescription("The Jobs of usersync's CronJob, and of its incremental CronJob when SYNC_INCREMENTAL_CRONJOB "+
+			"names one, that Kubernetes still keeps (their history limits and "+
+			"the Jobs' ttlSecondsAfterFinished decide how many), scheduled, from kubectl, from POST /sync/* and from the webhook, "+
 			"newest first, each with the sync_runs rows it recorded. The Jobs come from a list of them that is "+
 			"at most SYNC_JOBS_CACHE_TTL (5 s) old. Needs a token even with PUBLIC_READS."))
 
@@ -187,17 +197,18 @@ func (s *service) registerSyncJobs() {
 }
 
 // launch starts a sync Job through the launcher, if there is one.
-func (s *service) launch(ctx context.Context, scope model.Scope, key string) (model.SyncJob, error) {
+func (s *service) launch(ctx context.Context, scope model.Scope, incremental bool, key string) (model.SyncJob, error) {
 	if s.deps.Launcher == nil {
 		return model.SyncJob{}, errSyncOff
 	}
-	job, created, err := s.deps.Launcher.LaunchSync(ctx, scope, key)
+	job, created, err := s.deps.Launcher.LaunchSync(ctx, scope, incremental, key)
 	if err != nil {
 		return model.SyncJob{}, err
 	}
 	s.jobs.launched()
 	if created {
-		s.log.InfoContext(ctx, "sync job started", "job", job.Name, "scope", string(scope), "request_id", RequestID(ctx))
+		s.log.InfoContext(ctx, "sync job started", "job", job.Name, "scope", string(scope), "incremental", incremental,
+			"request_id", RequestID(ctx))
 	}
 	return job, nil
 }

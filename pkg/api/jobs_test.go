@@ -33,13 +33,17 @@ type fakeLauncher struct {
 	mu       sync.Mutex
 	err      error
 	jobs     []model.SyncJob
-	launches []string // "scope key"
+	launches []string // "scope key", "scope incremental key"
 }
 
-func (f *fakeLauncher) LaunchSync(_ context.Context, scope model.Scope, key string) (model.SyncJob, bool, error) {
+func (f *fakeLauncher) LaunchSync(_ context.Context, scope model.Scope, incremental bool, key string) (model.SyncJob, bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.launches = append(f.launches, string(scope)+" "+key)
+	if incremental {
+		f.launches = append(f.launches, string(scope)+" incremental "+key)
+	} else {
+		f.launches = append(f.launches, string(scope)+" "+key)
+	}
 	if f.err != nil {
 		return model.SyncJob{}, false, f.err
 	}
@@ -48,7 +52,7 @@ func (f *fakeLauncher) LaunchSync(_ context.Context, scope model.Scope, key stri
 			return j, false, nil
 		}
 	}
-	j := model.SyncJob{Name: fmt.Sprintf("usersync-api-%d", len(f.launches)), Scope: scope, Trigger: "api",
+	j := model.SyncJob{Name: fmt.Sprintf("usersync-api-%d", len(f.launches)), Scope: scope, Incremental: incremental, Trigger: "api",
 		State: model.JobPending, CreatedAt: time.Now()}
 	if key != "" {
 		j.Name = "job-" + key
@@ -165,6 +169,41 @@ func TestStartSyncAuth(t *testing.T) {
 	}
 }
 
+// TestStartSyncMode: ?mode=incremental reaches the launcher and the Job's
+// mode is shown; full is the default; another mode is 422 and launches
+// nothing.
+func TestStartSyncMode(t *testing.T) {
+	launcher := &fakeLauncher{}
+	srv, _, _ := jobsServer(t, &fakeStore{}, launcher)
+	for _, tt := range []struct{ query, launch string }{
+		{"", "users "}, {"?mode=full", "users "}, {"?mode=incremental", "users incremental "},
+	} {
+		resp, body := do(t, http.MethodPost, srv.URL+"/api/sync/users"+tt.query, syncToken)
+		if resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("POST /api/sync/users%s = %d %s", tt.query, resp.StatusCode, body)
+		}
+		if last := launcher.launches[len(launcher.launches)-1]; last != tt.launch {
+			t.Errorf("POST /api/sync/users%s launched %q, want %q", tt.query, last, tt.launch)
+		}
+	}
+	resp, body := do(t, http.MethodPost, srv.URL+"/api/sync/users?mode=fast", syncToken)
+	if resp.StatusCode != http.StatusUnprocessableEntity || len(launcher.launches) != 3 {
+		t.Errorf("mode=fast = %d %s after %d launches; want 422 and no launch", resp.StatusCode, body, len(launcher.launches))
+	}
+	_, body = do(t, http.MethodGet, srv.URL+"/api/sync/jobs", readToken)
+	var jobs []struct{ Name, Mode string }
+	if err := json.Unmarshal([]byte(body), &jobs); err != nil {
+		t.Fatal(err)
+	}
+	var modes []string
+	for _, j := range jobs {
+		modes = append(modes, j.Mode)
+	}
+	if diff := cmp.Diff([]string{"full", "full", "incremental"}, modes); diff != "" {
+		t.Errorf("the Jobs' modes (-want +got):\n%s", diff)
+	}
+}
+
 func TestStartSyncIdempotencyKey(t *testing.T) {
 	launcher := &fakeLauncher{}
 	srv, _, _ := jobsServer(t, &fakeStore{}, launcher)
@@ -199,6 +238,8 @@ func TestStartSyncErrors(t *testing.T) {
 			503, "sync on demand is not configured: CronJob sync/usersync does not exist", true},
 		{"RBAC forbids", fmt.Errorf("%w: usersapi may not create jobs in namespace sync (RBAC; see the Role in docs/sync-on-demand.md): jobs.batch is forbidden", model.ErrDenied),
 			503, "denied by the Kubernetes API: usersapi may not create jobs in namespace sync", true},
+		{"admission refuses the Job", fmt.Errorf("%w: the Kubernetes API's admission refused to create jobs in namespace sync (a ResourceQuota, LimitRange, admission policy or webhook; see docs/sync-on-demand.md): exceeded quota: jobs", model.ErrAdmissionDenied),
+			503, "refused by Kubernetes admission: the Kubernetes API's admission refused to create jobs in namespace sync", true},
 		{"Kubernetes does not answer", fmt.Errorf("%w: get cronjobs usersync in namespace sync: dial tcp 10.0.0.1:443: i/o timeout", model.ErrKubernetesUnavailable),
 			503, "the Kubernetes API is unavailable; try again later", true},
 		{"the idempotency key was used for another scope", fmt.Errorf("%w: this Idempotency-Key started Job x of scope users, not all", model.ErrInvalid),
@@ -348,6 +389,9 @@ func TestEveryRouteRefusesAnonymousRequests(t *testing.T) {
 		"/api/users": true, "/api/users/{user_id}": true, "/api/users/{user_id}/assets": true,
 		"/api/assets": true, "/api/assets/{asset_id}": true, "/api/sync/runs": true, "/api/sync/status": true,
 	}
+	// The webhook's credential is the secret in its path: a wrong one is
+	// 404, as for a path that does not exist (TestWebhookWrongSecret).
+	secretInPath := map[string]int{"/api" + api.WebhookPath: http.StatusNotFound}
 	params := regexp.MustCompile(`\{[^}]+\}`)
 	for _, publicReads := range []bool{false, true} {
 		t.Run(fmt.Sprintf("PUBLIC_READS=%v", publicReads), func(t *testing.T) {
@@ -377,7 +421,11 @@ func TestEveryRouteRefusesAnonymousRequests(t *testing.T) {
 				if openRead {
 					opened++
 				}
-				switch {
+				switch want, ok := secretInPath[route]; {
+				case ok:
+					if rec.Code != want {
+						t.Errorf("%s %s = %d with a wrong secret, want %d", method, route, rec.Code, want)
+					}
 				case isPublic || openRead:
 					if rec.Code == http.StatusUnauthorized {
 						t.Errorf("%s %s = 401 without a token; it should be open", method, route)
@@ -409,9 +457,9 @@ type countingLauncher struct {
 	calls atomic.Int64
 }
 
-func (c *countingLauncher) LaunchSync(ctx context.Context, scope model.Scope, key string) (model.SyncJob, bool, error) {
+func (c *countingLauncher) LaunchSync(ctx context.Context, scope model.Scope, incremental bool, key string) (model.SyncJob, bool, error) {
 	c.calls.Add(1)
-	return c.fakeLauncher.LaunchSync(ctx, scope, key)
+	return c.fakeLauncher.LaunchSync(ctx, scope, incremental, key)
 }
 
 func (c *countingLauncher) ListSyncJobs(ctx context.Context) ([]model.SyncJob, error) {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -90,7 +91,12 @@ func observe(log *slog.Logger, m *metrics) func(http.Handler) http.Handler {
 				if route == "/healthz" || route == "/readyz" || route == "/metrics" {
 					level = slog.LevelDebug
 				}
-				log.LogAttrs(r.Context(), level, "request", slog.String("method", r.Method), slog.String("path", r.URL.Path),
+				path := r.URL.Path
+				if strings.Contains(route, "{secret}") {
+					// The webhook's secret is in its path: log the pattern.
+					path = route
+				}
+				log.LogAttrs(r.Context(), level, "request", slog.String("method", r.Method), slog.String("path", path),
 					slog.String("route", route), slog.Int("status", status), slog.Int("bytes", ww.BytesWritten()),
 					slog.Duration("duration", d), slog.String("request_id", RequestID(r.Context())),
 					slog.String("remote", r.RemoteAddr))

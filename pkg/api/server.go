@@ -39,6 +39,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Version is the API version in the OpenAPI document.
 	Version string
+	// Webhook configures POST {BasePath}/webhooks/snipeit/{secret}; its
+	// zero value answers that route 404 like any unknown path.
+	Webhook WebhookConfig
 }
 
 // Handler is the whole HTTP surface of usersapi.
@@ -78,9 +81,7 @@ func NewHandler(cfg Config) (*Handler, error) {
 
 	r := chi.NewRouter()
 	r.Use(withRequestID, observe(log, newMetrics(reg)), limitRequests, dropMalformedAccept)
-	r.NotFound(func(w http.ResponseWriter, _ *http.Request) {
-		writeProblem(w, http.StatusNotFound, "no such path")
-	})
+	r.NotFound(func(w http.ResponseWriter, _ *http.Request) { writeNotFound(w) })
 	r.MethodNotAllowed(func(w http.ResponseWriter, _ *http.Request) {
 		writeProblem(w, http.StatusMethodNotAllowed, "method not allowed on this path")
 	})
@@ -107,6 +108,9 @@ func NewHandler(cfg Config) (*Handler, error) {
 		return nil, err
 	}
 	docs.mount(r)
+	// Outside huma: no bearer token (the secret in the path is the
+	// credential) and answers a wrong secret exactly as an unknown path.
+	r.Post(base+WebhookPath, newWebhookHandler(cfg.Webhook, reg, log))
 
 	api := humachi.New(r, huma.Config{
 		OpenAPI: &huma.OpenAPI{Info: &huma.Info{

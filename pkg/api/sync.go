@@ -12,7 +12,9 @@ import (
 type SyncRun struct {
 	ID              int64      `json:"id"`
 	Scope           string     `json:"scope" enum:"users,assets"`
-	Trigger         string     `json:"trigger" doc:"What started the run: schedule, manual, api or cli."`
+	Trigger         string     `json:"trigger" enum:"schedule,manual,api,webhook,cli" doc:"What started the run: schedule (a CronJob's schedule), manual (kubectl create job --from=cronjob/…), api (POST /sync/*), webhook (Snipe-IT's webhook, through usersapi) or cli (usersync run by hand)."`
+	Mode            string     `json:"mode" enum:"full,incremental" doc:"How the run read Snipe-IT: every row (full) or what changed since the last run (incremental)."`
+	FallbackReason  *string    `json:"fallback_reason" doc:"Why a run asked to be incremental read everything instead (no_watermark, unsorted, ties, shifting, watermark_unusable, no_activity_log, activity, count_mismatch); null otherwise."`
 	JobName         *string    `json:"job_name" doc:"The Kubernetes Job that ran it, when known."`
 	Status          string     `json:"status" enum:"running,succeeded,failed,skipped"`
 	StartedAt       time.Time  `json:"started_at"`
@@ -32,6 +34,10 @@ func newSyncRun(r *model.SyncRun) SyncRun {
 		Status: string(r.Status), StartedAt: r.StartedAt, FinishedAt: r.FinishedAt,
 		Fetched: r.Counts.Fetched, Inserted: r.Counts.Inserted, Updated: r.Counts.Updated,
 		Deleted: r.Counts.Deleted, Unchanged: r.Counts.Unchanged, Error: optString(&r.Error),
+		Mode: string(r.Mode), FallbackReason: optString(&r.FallbackReason),
+	}
+	if out.Mode == "" {
+		out.Mode = string(model.ModeFull)
 	}
 	if r.FinishedAt != nil {
 		d := r.FinishedAt.Sub(r.StartedAt).Seconds()

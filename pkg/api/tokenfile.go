@@ -53,16 +53,11 @@ func ReadTokenFile(path string) ([]TokenLine, error) {
 // did.
 func ParseTokenFile(data []byte) ([]TokenLine, error) {
 	var lines []TokenLine
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
+	err := eachSecretLine(data, func(n int, line string) error {
 		head, token, ok := strings.Cut(line, ":")
 		token = strings.TrimSpace(token)
 		if !ok || token == "" {
-			return nil, fmt.Errorf("line %d: want <scope>:<token> or <name>=<scope>:<token>", n)
+			return fmt.Errorf("line %d: want <scope>:<token> or <name>=<scope>:<token>", n)
 		}
 		name, scope, named := strings.Cut(head, "=")
 		if !named {
@@ -70,18 +65,40 @@ func ParseTokenFile(data []byte) ([]TokenLine, error) {
 		}
 		name, scope = strings.TrimSpace(name), strings.TrimSpace(scope)
 		if named && !validTokenName(name) {
-			return nil, fmt.Errorf("line %d: a token name is 1-%d letters, digits, '.', '_', '-' or '@'", n, maxTokenName)
+			return fmt.Errorf("line %d: a token name is 1-%d letters, digits, '.', '_', '-' or '@'", n, maxTokenName)
 		}
 		if scope != scopeRead && scope != scopeSync {
-			return nil, fmt.Errorf("line %d: scope must be %q or %q", n, scopeRead, scopeSync)
+			return fmt.Errorf("line %d: scope must be %q or %q", n, scopeRead, scopeSync)
 		}
 		lines = append(lines, TokenLine{Name: name, Scope: scope, Token: token})
-	}
-	if err := sc.Err(); err != nil {
-		// A line beyond bufio's 64 KiB: no token is that long.
-		return nil, fmt.Errorf("line too long: %w", err)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return lines, nil
+}
+
+// eachSecretLine calls fn with each line of a file of secrets that says
+// something — spaces around it trimmed, blank lines and `#` comments
+// skipped — and its number, from 1; it stops at fn's first error. The
+// token file and the webhook's secrets file are read through it.
+func eachSecretLine(data []byte, fn func(n int, line string) error) error {
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if err := fn(n, line); err != nil {
+			return err
+		}
+	}
+	if err := sc.Err(); err != nil {
+		// A line beyond bufio's 64 KiB: no secret is that long.
+		return fmt.Errorf("line too long: %w", err)
+	}
+	return nil
 }
 
 // maxTokenName bounds a token's name.

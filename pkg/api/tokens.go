@@ -5,9 +5,6 @@ import (
 	"crypto/subtle"
 	"fmt"
 	"log/slog"
-	"os"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/usersync/usersync/pkg/model"
@@ -20,16 +17,7 @@ import (
 // restart; a file that fails to parse is logged and the previous tokens
 // stay in force.
 type Tokens struct {
-	path       string
-	checkEvery time.Duration
-	log        *slog.Logger
-
-	mu      sync.RWMutex
-	entries []tokenEntry
-	stamp   fileStamp
-	// nextCheck is when the file may next be stat'ed, in UnixNano; it keeps
-	// the syscall off most requests.
-	nextCheck atomic.Int64
+	file reloadingFile[[]tokenEntry]
 }
 
 // tokenEntry keeps a token's SHA-256, never the token: comparing digests
@@ -40,16 +28,6 @@ type tokenEntry struct {
 	scope  string
 	name   string
 }
-
-// fileStamp tells whether the file changed since it was read. Kubernetes
-// swaps a symlink to a freshly written file, so os.Stat (which follows the
-// link) sees a new modification time.
-type fileStamp struct {
-	mod  time.Time
-	size int64
-}
-
-func stampOf(st os.FileInfo) fileStamp { return fileStamp{mod: st.ModTime(), size: st.Size()} }
 
 // TokensConfig configures LoadTokens.
 type TokensConfig struct {
@@ -68,44 +46,42 @@ type TokensConfig struct {
 // could use is broken. (A file emptied later is obeyed: every request that
 // needs a token is refused until tokens come back.)
 func LoadTokens(cfg TokensConfig) (*Tokens, error) {
-	t := &Tokens{path: cfg.Path, checkEvery: cfg.CheckEvery, log: cfg.Logger}
-	if t.log == nil {
-		t.log = slog.New(slog.DiscardHandler)
-	}
-	entries, stamp, err := readTokens(cfg.Path)
-	if err != nil {
+	t := &Tokens{file: reloadingFile[[]tokenEntry]{path: cfg.Path, what: "token file", checkEvery: cfg.CheckEvery,
+		parse: readTokens, reloaded: logTokensReloaded, log: cfg.Logger}}
+	if err := t.file.load(); err != nil {
 		return nil, err
 	}
-	if len(entries) == 0 {
+	if len(t.file.value) == 0 {
 		return nil, fmt.Errorf("%w: token file %s holds no token (want lines of [<name>=]<scope>:<token>)", model.ErrInvalid, cfg.Path)
 	}
-	t.entries, t.stamp = entries, stamp
-	t.nextCheck.Store(time.Now().Add(t.checkEvery).UnixNano())
 	return t, nil
 }
 
-// readTokens reads the file's stamp, then its tokens as digests.
-func readTokens(path string) ([]tokenEntry, fileStamp, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return nil, fileStamp{}, fmt.Errorf("%w: token file: %w", model.ErrInvalid, err)
+// logTokensReloaded says what a reloaded token file holds.
+func logTokensReloaded(log *slog.Logger, entries []tokenEntry) {
+	if len(entries) == 0 {
+		log.Warn("token file reloaded without a token: every request that needs one is refused")
+		return
 	}
+	log.Info("reloaded token file", "tokens", len(entries))
+}
+
+// readTokens reads the file's tokens as digests.
+func readTokens(path string) ([]tokenEntry, error) {
 	lines, err := ReadTokenFile(path)
 	if err != nil {
-		return nil, fileStamp{}, err
+		return nil, err
 	}
 	entries := make([]tokenEntry, len(lines))
 	for i, l := range lines {
 		entries[i] = tokenEntry{digest: sha256.Sum256([]byte(l.Token)), scope: l.Scope, name: l.Name}
 	}
-	return entries, stampOf(st), nil
+	return entries, nil
 }
 
 // Len reports how many tokens are loaded.
 func (t *Tokens) Len() int {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	return len(t.entries)
+	return len(t.file.get())
 }
 
 // lookup returns the scope and name of token: scope "" when no token
@@ -113,11 +89,8 @@ func (t *Tokens) Len() int {
 // compared, whatever matches, so timing says nothing about which. A token
 // listed twice has the wider of its scopes and the first name given.
 func (t *Tokens) lookup(token string) (scope, name string) {
-	t.reloadIfChanged()
 	d := sha256.Sum256([]byte(token))
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	for _, e := range t.entries {
+	for _, e := range t.file.get() {
 		if subtle.ConstantTimeCompare(d[:], e.digest[:]) != 1 {
 			continue
 		}
@@ -129,38 +102,4 @@ func (t *Tokens) lookup(token string) (scope, name string) {
 		}
 	}
 	return scope, name
-}
-
-// reloadIfChanged rereads the file when its stamp changed; only one
-// request at a time gets to check.
-func (t *Tokens) reloadIfChanged() {
-	next := t.nextCheck.Load()
-	now := time.Now().UnixNano()
-	if now < next || !t.nextCheck.CompareAndSwap(next, now+int64(t.checkEvery)) {
-		return
-	}
-	st, err := os.Stat(t.path)
-	if err != nil {
-		t.log.Warn("token file unreadable; keeping the tokens loaded before", "err", err)
-		return
-	}
-	t.mu.RLock()
-	same := stampOf(st) == t.stamp
-	t.mu.RUnlock()
-	if same {
-		return
-	}
-	entries, stamp, err := readTokens(t.path)
-	if err != nil {
-		t.log.Warn("token file changed but cannot be used; keeping the tokens loaded before", "err", err)
-		return
-	}
-	t.mu.Lock()
-	t.entries, t.stamp = entries, stamp
-	t.mu.Unlock()
-	if len(entries) == 0 {
-		t.log.Warn("token file reloaded without a token: every request that needs one is refused")
-		return
-	}
-	t.log.Info("reloaded token file", "tokens", len(entries))
 }

@@ -322,7 +322,7 @@ func TestLaunchLifecycle(t *testing.T) {
 	ctx := testCtx(t)
 	launch := func(scope model.Scope) (model.SyncJob, error) {
 		t.Helper()
-		j, _, err := l.LaunchSync(ctx, scope, "")
+		j, _, err := l.LaunchSync(ctx, scope, false, "")
 		return j, err
 	}
 	wantConflict := func(naming string) {
@@ -447,7 +447,7 @@ func TestConcurrentLaunchesStartOneJob(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				<-start
-				j, ok, err := l.LaunchSync(ctx, model.ScopeUsers, "")
+				j, ok, err := l.LaunchSync(ctx, model.ScopeUsers, false, "")
 				mu.Lock()
 				defer mu.Unlock()
 				switch {
@@ -488,7 +488,7 @@ func TestWithoutTheRoleBindingLaunchIsDenied(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	var err error
 	for {
-		_, _, err = l.LaunchSync(ctx, model.ScopeUsers, "")
+		_, _, err = l.LaunchSync(ctx, model.ScopeUsers, false, "")
 		if errors.Is(err, model.ErrDenied) || time.Now().After(deadline) {
 			break
 		}
@@ -525,7 +525,7 @@ func TestRefusalsAreClassified(t *testing.T) {
 		if _, err := c.admin.CoreV1().ResourceQuotas(c.ns).UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		_, _, err = c.launcher(t).LaunchSync(ctx, model.ScopeUsers, "")
+		_, _, err = c.launcher(t).LaunchSync(ctx, model.ScopeUsers, false, "")
 		if !errors.Is(err, model.ErrAdmissionDenied) || errors.Is(err, model.ErrDenied) || !strings.Contains(err.Error(), "exceeded quota") {
 			t.Errorf("LaunchSync over quota: %v, want ErrAdmissionDenied naming the quota", err)
 		}
@@ -571,7 +571,7 @@ func TestRefusalsAreClassified(t *testing.T) {
 		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 			var created bool
 			var job model.SyncJob
-			job, created, err = l.LaunchSync(ctx, model.ScopeUsers, "")
+			job, created, err = l.LaunchSync(ctx, model.ScopeUsers, false, "")
 			if created {
 				// Not enforced yet: let the next launch through.
 				if err := c.cp.SetJobStatus(ctx, c.ns, job.Name, kubetest.JobSucceeded); err != nil {
@@ -591,7 +591,7 @@ func TestRefusalsAreClassified(t *testing.T) {
 		cfg := c.cp.TokenConfig(c.token)
 		other := kubetest.Run(t, kubetest.Options{}) // another control plane: another CA
 		cfg.CAData = other.CACert()
-		_, _, err := c.launcherFor(t, cfg, kube.Config{}).LaunchSync(testCtx(t), model.ScopeUsers, "")
+		_, _, err := c.launcherFor(t, cfg, kube.Config{}).LaunchSync(testCtx(t), model.ScopeUsers, false, "")
 		if !errors.Is(err, model.ErrNotConfigured) || errors.Is(err, model.ErrKubernetesUnavailable) ||
 			!strings.Contains(err.Error(), "cannot verify the Kubernetes API's certificate") {
 			t.Errorf("LaunchSync with a CA that did not sign the server's certificate: %v, want ErrNotConfigured", err)
@@ -638,12 +638,12 @@ func TestReplicasWhoseClocksDifferStartOneJob(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		j, _, err := a.LaunchSync(ctx, model.ScopeUsers, "")
+		j, _, err := a.LaunchSync(ctx, model.ScopeUsers, false, "")
 		done <- result{j, err}
 	}()
 	<-holding // A holds the Lease and is creating its Job
 
-	if _, _, err := b.LaunchSync(ctx, model.ScopeAssets, ""); !errors.Is(err, model.ErrConflict) {
+	if _, _, err := b.LaunchSync(ctx, model.ScopeAssets, false, ""); !errors.Is(err, model.ErrConflict) {
 		t.Fatalf("B launched while A was creating its Job: %v; want a conflict", err)
 	}
 	close(release)
@@ -671,13 +671,13 @@ func TestReplicasWhoseClocksDifferStartOneJob(t *testing.T) {
 	if _, err := c.admin.CoordinationV1().Leases(c.ns).Update(ctx, lease, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := b.LaunchSync(ctx, model.ScopeAssets, ""); !errors.Is(err, model.ErrConflict) {
+	if _, _, err := b.LaunchSync(ctx, model.ScopeAssets, false, ""); !errors.Is(err, model.ErrConflict) {
 		t.Fatalf("B launched at first sight of A's fresh Lease: %v; want a conflict", err)
 	}
 	mu.Lock()
 	skewB = 31 * time.Second
 	mu.Unlock()
-	if _, created, err := b.LaunchSync(ctx, model.ScopeAssets, ""); err != nil || !created {
+	if _, created, err := b.LaunchSync(ctx, model.ScopeAssets, false, ""); err != nil || !created {
 		t.Fatalf("B after seeing A's Lease unchanged for the grace: %v, %v; want a new Job", created, err)
 	}
 }

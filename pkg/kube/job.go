@@ -183,11 +183,11 @@ func keyDigest(key string) string {
 	return hex.EncodeToString(d[:])
 }
 
-// ownedBy reports whether the CronJob with uid controls job — true of its
-// scheduled Jobs and of those made from it by kubectl or Launch.
-func ownedBy(job *batchv1.Job, uid types.UID) bool {
+// ownedBy reports whether a CronJob with one of uids controls job — true
+// of its scheduled Jobs and of those made from it by kubectl or Launch.
+func ownedBy(job *batchv1.Job, uids ...types.UID) bool {
 	ref := metav1.GetControllerOf(job)
-	return ref != nil && ref.UID == uid && ref.Kind == "CronJob"
+	return ref != nil && ref.Kind == "CronJob" && slices.Contains(uids, ref.UID)
 }
 
 // summarize derives what GET /sync/jobs shows from a Job.

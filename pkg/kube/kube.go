@@ -13,9 +13,13 @@
 // sentinels the API maps to statuses: ErrConflict, ErrNotFound,
 // ErrNotConfigured, ErrDenied, ErrAdmissionDenied, ErrKubernetesUnavailable.
 //
+// The Lease also queues the webhook's launches (events.go): it counts the
+// events received and those a launched Job covers.
+//
 // The RBAC usersapi needs, in the CronJob's namespace (testdata/rbac.yaml):
-// get on the one CronJob and get, update on the one Lease (both by
-// resourceNames); create, get, list on Jobs. RBAC cannot narrow create by
+// get on the one CronJob (and on the incremental CronJob, when
+// Config.IncrementalCronJob names one) and get, update on the one Lease (all
+// by resourceNames); create, get, list on Jobs. RBAC cannot narrow create by
 // name, so the chart confines the Jobs usersapi's ServiceAccount may create
 // with a ValidatingAdmissionPolicy to exactly what newJob makes.
 package kube
@@ -38,6 +42,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/usersync/usersync/pkg/model"
 )
@@ -64,6 +69,11 @@ type Config struct {
 	// Namespace and CronJob name usersync's CronJob. Its Lease has the
 	// CronJob's name.
 	Namespace, CronJob string
+	// IncrementalCronJob, when set, names a second CronJob in Namespace
+	// that runs incremental syncs on its own schedule. Its Jobs are
+	// listed with CronJob's and, while one is unfinished, block launches
+	// as CronJob's do. Launches are always made from CronJob.
+	IncrementalCronJob string
 	// Timeout bounds each call; 0 means DefaultTimeout.
 	Timeout time.Duration
 	// JobTTL is the ttlSecondsAfterFinished of a launched Job whose
@@ -79,6 +89,7 @@ type Config struct {
 type Launcher struct {
 	client          kubernetes.Interface
 	namespace, name string
+	incremental     string // the incremental CronJob's name, or ""
 	timeout, ttl    time.Duration
 	now             func() time.Time
 
@@ -115,7 +126,7 @@ func NewLauncher(cfg Config) (*Launcher, error) {
 	if cfg.Client == nil || cfg.Namespace == "" || cfg.CronJob == "" {
 		return nil, fmt.Errorf("%w: kube launcher needs a client, a namespace and a CronJob name", model.ErrInvalid)
 	}
-	l := &Launcher{client: cfg.Client, namespace: cfg.Namespace, name: cfg.CronJob,
+	l := &Launcher{client: cfg.Client, namespace: cfg.Namespace, name: cfg.CronJob, incremental: cfg.IncrementalCronJob,
 		timeout: cfg.Timeout, ttl: cfg.JobTTL, now: cfg.Now}
 	if l.timeout == 0 {
 		l.timeout = DefaultTimeout
@@ -129,9 +140,11 @@ func NewLauncher(cfg Config) (*Launcher, error) {
 	return l, nil
 }
 
-// LaunchSync is Launch of a full run of scope, triggered by the API.
-func (l *Launcher) LaunchSync(ctx context.Context, scope model.Scope, idempotencyKey string) (model.SyncJob, bool, error) {
-	return l.Launch(ctx, LaunchOptions{Scope: scope, Trigger: model.TriggerAPI, IdempotencyKey: idempotencyKey})
+// LaunchSync is Launch of a run of scope, full or incremental, triggered
+// by the API.
+func (l *Launcher) LaunchSync(ctx context.Context, scope model.Scope, incremental bool, idempotencyKey string) (model.SyncJob, bool, error) {
+	return l.Launch(ctx, LaunchOptions{Scope: scope, Incremental: incremental, Trigger: model.TriggerAPI,
+		IdempotencyKey: idempotencyKey})
 }
 
 // Launch creates a Job from the CronJob as opts say and returns it with
@@ -157,6 +170,14 @@ func (l *Launcher) LaunchSync(ctx context.Context, scope model.Scope, idempotenc
 // Lease has seen the earlier one's Job (or its name in the Lease), and
 // refuses.
 func (l *Launcher) Launch(ctx context.Context, opts LaunchOptions) (model.SyncJob, bool, error) {
+	return l.launch(ctx, opts, false)
+}
+
+// launch is Launch; with forEvents it launches only while the Lease counts
+// events no Job covers yet (else it returns created false and no error),
+// and the Lease update that claims the launch also marks every event
+// counted so far as covered (see LaunchPending).
+func (l *Launcher) launch(ctx context.Context, opts LaunchOptions, forEvents bool) (model.SyncJob, bool, error) {
 	scope := opts.Scope
 	if !validScope(scope) {
 		return model.SyncJob{}, false, fmt.Errorf("%w: scope %q: want users, assets or all", model.ErrInvalid, scope)
@@ -187,7 +208,11 @@ func (l *Launcher) Launch(ctx context.Context, opts LaunchOptions) (model.SyncJo
 		if err != nil {
 			return model.SyncJob{}, false, l.apiError(err, "get", "leases", l.name)
 		}
-		jobs, err := l.ownedJobs(ctx, cj.UID)
+		events := countEvents(lease)
+		if forEvents && events.pending() == 0 {
+			return model.SyncJob{}, false, nil
+		}
+		jobs, err := l.syncJobs(ctx, cj)
 		if err != nil {
 			return model.SyncJob{}, false, err
 		}
@@ -216,7 +241,10 @@ func (l *Launcher) Launch(ctx context.Context, opts LaunchOptions) (model.SyncJo
 		lease.Spec.HolderIdentity = &name
 		lease.Spec.AcquireTime = &metav1.MicroTime{Time: l.now()}
 		lease.Spec.LeaseDurationSeconds = ptr(int32(launchGrace / time.Second))
-		updated, err := leases.Update(ctx, lease, metav1.UpdateOptions{})
+		if forEvents {
+			setCount(lease, AnnotationEventsLaunched, events.received)
+		}
+		_, err = leases.Update(ctx, lease, metav1.UpdateOptions{})
 		if apierrors.IsConflict(err) {
 			continue // another launch won the Lease: look again
 		}
@@ -225,11 +253,12 @@ func (l *Launcher) Launch(ctx context.Context, opts LaunchOptions) (model.SyncJo
 		}
 		job, err := newJob(cj, name, opts, digest, l.ttl)
 		if err != nil {
+			l.releaseLease(name, forEvents, events.launched)
 			return model.SyncJob{}, false, err
 		}
 		created, err := l.client.BatchV1().Jobs(l.namespace).Create(ctx, job, metav1.CreateOptions{})
 		if err != nil {
-			l.releaseLease(updated)
+			l.releaseLease(name, forEvents, events.launched)
 			return model.SyncJob{}, false, l.apiError(err, "create", "jobs", "")
 		}
 		return summarize(created), true, nil
@@ -273,14 +302,29 @@ func (l *Launcher) pendingLaunch(lease *coordinationv1.Lease, jobs []batchv1.Job
 	return holder
 }
 
-// releaseLease clears the Lease after a failed create, so the next launch
-// need not wait out launchGrace. Best effort: if it fails, the grace does
-// the same later.
-func (l *Launcher) releaseLease(lease *coordinationv1.Lease) {
+// releaseLease clears the Lease after a failed create of the Job name, so
+// the next launch need not wait out launchGrace, and, for a launch of
+// events, counts the events it had marked as covered as pending again
+// (launched back to its value before). It retries on conflicts (an event
+// counted meanwhile) and gives up when another launch holds the Lease by
+// now. Best effort: if it fails, the grace clears the Lease later, and
+// the events' recorder counts them again (see LaunchPending).
+func (l *Launcher) releaseLease(name string, forEvents bool, launched int64) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	lease.Spec.HolderIdentity, lease.Spec.AcquireTime = nil, nil
-	_, _ = l.client.CoordinationV1().Leases(l.namespace).Update(ctx, lease, metav1.UpdateOptions{})
+	leases := l.client.CoordinationV1().Leases(l.namespace)
+	_ = retry.RetryOnConflict(leaseRetry, func() error {
+		lease, err := leases.Get(ctx, l.name, metav1.GetOptions{})
+		if err != nil || lease.Spec.HolderIdentity == nil || *lease.Spec.HolderIdentity != name {
+			return err
+		}
+		lease.Spec.HolderIdentity, lease.Spec.AcquireTime = nil, nil
+		if forEvents {
+			setCount(lease, AnnotationEventsLaunched, launched)
+		}
+		_, err = leases.Update(ctx, lease, metav1.UpdateOptions{})
+		return err
+	})
 }
 
 // ListSyncJobs returns the CronJob's Jobs — scheduled, from kubectl, from
@@ -293,7 +337,7 @@ func (l *Launcher) ListSyncJobs(ctx context.Context) ([]model.SyncJob, error) {
 	if err != nil {
 		return nil, err
 	}
-	jobs, err := l.ownedJobs(ctx, cj.UID)
+	jobs, err := l.syncJobs(ctx, cj)
 	if err != nil {
 		return nil, err
 	}
@@ -310,8 +354,8 @@ func (l *Launcher) ListSyncJobs(ctx context.Context) ([]model.SyncJob, error) {
 	return out, nil
 }
 
-// GetSyncJob returns one of the CronJob's Jobs; a Job that does not exist
-// or is not the CronJob's is ErrNotFound.
+// GetSyncJob returns one of the CronJobs' Jobs; a Job that does not exist
+// or is not theirs is ErrNotFound.
 func (l *Launcher) GetSyncJob(ctx context.Context, name string) (model.SyncJob, error) {
 	ctx, cancel := context.WithTimeout(ctx, l.timeout)
 	defer cancel()
@@ -319,8 +363,12 @@ func (l *Launcher) GetSyncJob(ctx context.Context, name string) (model.SyncJob, 
 	if err != nil {
 		return model.SyncJob{}, err
 	}
+	owners, err := l.owners(ctx, cj)
+	if err != nil {
+		return model.SyncJob{}, err
+	}
 	job, err := l.client.BatchV1().Jobs(l.namespace).Get(ctx, name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) || (err == nil && !ownedBy(job, cj.UID)) {
+	if apierrors.IsNotFound(err) || (err == nil && !ownedBy(job, owners...)) {
 		return model.SyncJob{}, fmt.Errorf("%w: no sync Job %q", model.ErrNotFound, name)
 	}
 	if err != nil {
@@ -342,15 +390,36 @@ func (l *Launcher) cronJob(ctx context.Context) (*batchv1.CronJob, error) {
 	return cj, nil
 }
 
-// ownedJobs lists the namespace's Jobs and keeps those the CronJob
-// controls. It does not select by label: a label the template lost in an
-// upgrade must not hide a Job that still runs.
-func (l *Launcher) ownedJobs(ctx context.Context, uid types.UID) ([]batchv1.Job, error) {
+// owners are the UIDs of cj and of the incremental CronJob, when one is
+// configured and exists: one that does not (the chart's incremental
+// schedule is off) has no Jobs to list.
+func (l *Launcher) owners(ctx context.Context, cj *batchv1.CronJob) ([]types.UID, error) {
+	if l.incremental == "" {
+		return []types.UID{cj.UID}, nil
+	}
+	inc, err := l.client.BatchV1().CronJobs(l.namespace).Get(ctx, l.incremental, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return []types.UID{cj.UID}, nil
+	}
+	if err != nil {
+		return nil, l.apiError(err, "get", "cronjobs", l.incremental)
+	}
+	return []types.UID{cj.UID, inc.UID}, nil
+}
+
+// syncJobs lists the namespace's Jobs and keeps those cj or the
+// incremental CronJob controls. It does not select by label: a label the
+// template lost in an upgrade must not hide a Job that still runs.
+func (l *Launcher) syncJobs(ctx context.Context, cj *batchv1.CronJob) ([]batchv1.Job, error) {
+	owners, err := l.owners(ctx, cj)
+	if err != nil {
+		return nil, err
+	}
 	list, err := l.client.BatchV1().Jobs(l.namespace).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return nil, l.apiError(err, "list", "jobs", "")
 	}
-	return slices.DeleteFunc(list.Items, func(j batchv1.Job) bool { return !ownedBy(&j, uid) }), nil
+	return slices.DeleteFunc(list.Items, func(j batchv1.Job) bool { return !ownedBy(&j, owners...) }), nil
 }
 
 // errNoContainer says the CronJob's template lacks the sync container.

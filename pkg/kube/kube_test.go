@@ -72,7 +72,7 @@ func ownedJob(name string, created time.Time, state model.JobState, annotations 
 func TestLaunchCreatesAJobAndRefusesWhileItRuns(t *testing.T) {
 	client, l := fakeCluster(t)
 	ctx := context.Background()
-	job, created, err := l.LaunchSync(ctx, model.ScopeUsers, "")
+	job, created, err := l.LaunchSync(ctx, model.ScopeUsers, false, "")
 	if err != nil || !created {
 		t.Fatalf("LaunchSync = %v, %v", created, err)
 	}
@@ -91,7 +91,7 @@ func TestLaunchCreatesAJobAndRefusesWhileItRuns(t *testing.T) {
 		t.Errorf("Lease holder = %v, want %s", h, job.Name)
 	}
 
-	_, _, err = l.LaunchSync(ctx, model.ScopeAssets, "")
+	_, _, err = l.LaunchSync(ctx, model.ScopeAssets, false, "")
 	if !errors.Is(err, model.ErrConflict) || !strings.Contains(err.Error(), job.Name) {
 		t.Errorf("second launch: %v, want ErrConflict naming %s", err, job.Name)
 	}
@@ -119,7 +119,7 @@ func TestLaunchBlockedOnlyByUnfinishedJobsOfThisCronJob(t *testing.T) {
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
 			_, l := fakeCluster(t, tt.jobs...)
-			_, created, err := l.LaunchSync(context.Background(), model.ScopeAll, "")
+			_, created, err := l.LaunchSync(context.Background(), model.ScopeAll, false, "")
 			if tt.conflict == "" {
 				if err != nil || !created {
 					t.Errorf("LaunchSync = %v, %v; want a new Job", created, err)
@@ -136,18 +136,18 @@ func TestLaunchBlockedOnlyByUnfinishedJobsOfThisCronJob(t *testing.T) {
 func TestLaunchWithIdempotencyKey(t *testing.T) {
 	client, l := fakeCluster(t)
 	ctx := context.Background()
-	first, created, err := l.LaunchSync(ctx, model.ScopeAssets, "key-1")
+	first, created, err := l.LaunchSync(ctx, model.ScopeAssets, false, "key-1")
 	if err != nil || !created {
 		t.Fatalf("first: %v, %v", created, err)
 	}
-	again, created, err := l.LaunchSync(ctx, model.ScopeAssets, "key-1")
+	again, created, err := l.LaunchSync(ctx, model.ScopeAssets, false, "key-1")
 	if err != nil || created || again.Name != first.Name {
 		t.Errorf("repeat with the same key = %s, created %v, %v; want %s again", again.Name, created, err, first.Name)
 	}
-	if _, _, err := l.LaunchSync(ctx, model.ScopeUsers, "key-1"); !errors.Is(err, model.ErrInvalid) {
+	if _, _, err := l.LaunchSync(ctx, model.ScopeUsers, false, "key-1"); !errors.Is(err, model.ErrInvalid) {
 		t.Errorf("the same key for another scope: %v, want ErrInvalid", err)
 	}
-	if _, _, err := l.LaunchSync(ctx, model.ScopeAssets, "key-2"); !errors.Is(err, model.ErrConflict) {
+	if _, _, err := l.LaunchSync(ctx, model.ScopeAssets, false, "key-2"); !errors.Is(err, model.ErrConflict) {
 		t.Errorf("another key while the first Job runs: %v, want ErrConflict", err)
 	}
 	stored, _ := client.BatchV1().Jobs("sync").Get(ctx, first.Name, metav1.GetOptions{})
@@ -159,7 +159,7 @@ func TestLaunchWithIdempotencyKey(t *testing.T) {
 	if _, err := client.BatchV1().Jobs("sync").UpdateStatus(ctx, stored, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	again, created, err = l.LaunchSync(ctx, model.ScopeAssets, "key-1")
+	again, created, err = l.LaunchSync(ctx, model.ScopeAssets, false, "key-1")
 	if err != nil || created || again.Name != first.Name || again.State != model.JobSucceeded {
 		t.Errorf("repeat after the Job finished = %+v, created %v, %v", again, created, err)
 	}
@@ -199,12 +199,12 @@ func TestLaunchRespectsALeaseHeldByAConcurrentLaunch(t *testing.T) {
 				t.Fatal(err)
 			}
 			if tt.after > 0 {
-				if _, _, err := l.LaunchSync(context.Background(), model.ScopeUsers, ""); !errors.Is(err, model.ErrConflict) {
+				if _, _, err := l.LaunchSync(context.Background(), model.ScopeUsers, false, ""); !errors.Is(err, model.ErrConflict) {
 					t.Fatalf("first sight of the Lease: %v, want a conflict", err)
 				}
 				clock = clock.Add(tt.after)
 			}
-			_, _, err := l.LaunchSync(context.Background(), model.ScopeUsers, "")
+			_, _, err := l.LaunchSync(context.Background(), model.ScopeUsers, false, "")
 			if tt.conflict != errors.Is(err, model.ErrConflict) {
 				t.Errorf("LaunchSync: %v, want conflict %v", err, tt.conflict)
 			}
@@ -282,7 +282,7 @@ func TestLaunchReleasesTheLeaseWhenTheCreateFails(t *testing.T) {
 	client.PrependReactor("create", "jobs", func(k8stesting.Action) (bool, runtime.Object, error) {
 		return true, nil, rbacForbidden("create", "jobs")
 	})
-	_, _, err := l.LaunchSync(context.Background(), model.ScopeUsers, "")
+	_, _, err := l.LaunchSync(context.Background(), model.ScopeUsers, false, "")
 	if !errors.Is(err, model.ErrDenied) {
 		t.Fatalf("LaunchSync: %v, want ErrDenied", err)
 	}
@@ -385,7 +385,7 @@ func TestLaunchErrors(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			client, l := fakeCluster(t)
 			tt.edit(client)
-			_, _, err := l.LaunchSync(context.Background(), model.ScopeUsers, "")
+			_, _, err := l.LaunchSync(context.Background(), model.ScopeUsers, false, "")
 			if !errors.Is(err, tt.want) || !strings.Contains(err.Error(), tt.text) {
 				t.Errorf("LaunchSync: %v; want %v containing %q", err, tt.want, tt.text)
 			}
@@ -447,7 +447,7 @@ func TestTimeoutBoundsAHangingAPIServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	_, _, err = l.LaunchSync(context.Background(), model.ScopeUsers, "")
+	_, _, err = l.LaunchSync(context.Background(), model.ScopeUsers, false, "")
 	if !errors.Is(err, model.ErrKubernetesUnavailable) {
 		t.Errorf("LaunchSync: %v, want ErrKubernetesUnavailable", err)
 	}

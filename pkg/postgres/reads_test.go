@@ -413,6 +413,32 @@ func TestListRunsAndScopeStatuses(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("ScopeStatuses (-want +got):\n%s", diff)
 	}
+
+	// An incremental run that fell back to a full read shows its mode and
+	// reason; a full run its mode and no reason.
+	a2, err := db.StartRun(ctx, model.ScopeAssets, model.TriggerWebhook, "usersync-webhook-x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.RecordRun(ctx, model.SyncRun{ID: a2, Status: model.RunSucceeded, Mode: model.ModeIncremental,
+		FallbackReason: model.FallbackNoWatermark}); err != nil {
+		t.Fatal(err)
+	}
+	modes, _, err := db.ListRuns(ctx, model.RunFilter{Scope: model.ScopeAssets}, model.Page{Limit: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type mode struct {
+		Trigger, Reason string
+		Mode            model.RunMode
+	}
+	var gotModes []mode
+	for _, r := range modes {
+		gotModes = append(gotModes, mode{r.Trigger, r.FallbackReason, r.Mode})
+	}
+	if diff := cmp.Diff([]mode{{"webhook", "no_watermark", model.ModeIncremental}, {"cli", "", model.ModeFull}}, gotModes); diff != "" {
+		t.Errorf("the runs' modes (-want +got):\n%s", diff)
+	}
 }
 
 func TestRunsOfJobs(t *testing.T) {

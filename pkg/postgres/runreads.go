@@ -14,12 +14,12 @@ import (
 // runSelect and runTargets map sync_runs rows to model.SyncRun. The writer
 // (runs.go) names its columns in its own statements; this is the one place
 // that reads them.
-const runSelect = "id, scope, trigger, job_name, started_at, finished_at, status, fetched, inserted, updated, deleted, unchanged, error"
+const runSelect = "id, scope, trigger, job_name, started_at, finished_at, status, fetched, inserted, updated, deleted, unchanged, error, mode, fallback_reason"
 
 func runTargets(r *model.SyncRun) []any {
 	return []any{&r.ID, &r.Scope, &r.Trigger, (*nullText)(&r.JobName), &r.StartedAt, &r.FinishedAt, &r.Status,
 		&r.Counts.Fetched, &r.Counts.Inserted, &r.Counts.Updated, &r.Counts.Deleted, &r.Counts.Unchanged,
-		(*nullText)(&r.Error)}
+		(*nullText)(&r.Error), &r.Mode, (*nullText)(&r.FallbackReason)}
 }
 
 // ListRuns returns one page of sync runs, newest first, and the cursor of

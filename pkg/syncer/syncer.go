@@ -126,6 +126,9 @@ type Config struct {
 	// LookBack is how far before the watermark changes are read again
 	// (default DefaultLookBack).
 	LookBack time.Duration
+	// LockWait is how long a run waits for the single-writer lock while
+	// another sync holds it before it is recorded skipped; 0 skips at once.
+	LockWait time.Duration
 	// Trigger and JobName are recorded with each run (one of
 	// model.Triggers; the Kubernetes Job's name).
 	Trigger string
@@ -229,7 +232,7 @@ type MirrorRows struct {
 func (s *Syncer) Run(ctx context.Context, scopes []model.Scope) ([]ScopeResult, error) {
 	log := s.cfg.Logger
 	if !s.cfg.DryRun {
-		release, err := s.cfg.Store.TryLockSync(ctx)
+		release, err := s.lock(ctx)
 		if errors.Is(err, model.ErrLocked) {
 			return s.skip(ctx, scopes, err), err
 		}
@@ -402,6 +405,45 @@ func (s *Syncer) finish(ctx context.Context, log *slog.Logger, runID int64, r Sc
 		return nil
 	}
 	return &MirrorRows{Live: live, Deleted: deleted}
+}
+
+// lockPoll is how often a run waiting for the lock (Config.LockWait) asks
+// for it again.
+const lockPoll = time.Second
+
+// lock takes the single-writer lock, waiting up to Config.LockWait while
+// another sync holds it: a scheduled full run that starts while an
+// incremental run of a few seconds holds the lock then runs after it
+// instead of being skipped until the next schedule. The error wraps
+// model.ErrLocked when the lock was still held at the end of the wait.
+func (s *Syncer) lock(ctx context.Context) (func(context.Context), error) {
+	release, err := s.cfg.Store.TryLockSync(ctx)
+	if !errors.Is(err, model.ErrLocked) || s.cfg.LockWait <= 0 {
+		return release, err
+	}
+	log := s.cfg.Logger
+	log.Info("another sync holds the lock: waiting for it", "lock_wait", s.cfg.LockWait.String())
+	start := time.Now()
+	deadline := time.NewTimer(s.cfg.LockWait)
+	defer deadline.Stop()
+	tick := time.NewTicker(lockPoll)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("wait for the sync lock: %w", context.Cause(ctx))
+		case <-deadline.C:
+			return nil, fmt.Errorf("still held after waiting %s: %w", s.cfg.LockWait, err)
+		case <-tick.C:
+		}
+		release, err = s.cfg.Store.TryLockSync(ctx)
+		if !errors.Is(err, model.ErrLocked) {
+			if err == nil {
+				log.Info("took the lock", "waited", time.Since(start).Round(time.Millisecond).String())
+			}
+			return release, err
+		}
+	}
 }
 
 // skip records a skipped run per scope (another sync holds the lock).

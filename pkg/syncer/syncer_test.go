@@ -84,8 +84,10 @@ type scopeState struct {
 
 // fakeStore records runs and the steps of each scope's write.
 type fakeStore struct {
-	mu       sync.Mutex
-	locked   bool
+	mu     sync.Mutex
+	locked bool
+	// heldFor, when set, makes the lock held for that many asks, then free.
+	heldFor  int
 	lockAsks int
 	runs     map[int64]model.RunStatus
 	errs     map[int64]string
@@ -100,8 +102,10 @@ func newStore() *fakeStore {
 }
 
 func (s *fakeStore) TryLockSync(context.Context) (func(context.Context), error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.lockAsks++
-	if s.locked {
+	if s.locked || s.lockAsks <= s.heldFor {
 		return nil, model.ErrLocked
 	}
 	return func(context.Context) {}, nil
@@ -249,6 +253,39 @@ func TestRunSkipsAndRecordsWhenLocked(t *testing.T) {
 	}
 	if diff := cmp.Diff(map[int64]model.RunStatus{1: model.RunSkipped, 2: model.RunSkipped}, st.runs); diff != "" {
 		t.Errorf("recorded runs (-want +got):\n%s", diff)
+	}
+}
+
+// TestRunWaitsForTheLockWithLockWait: with LockWait a run that finds the
+// lock held asks again until it is free, and then syncs instead of being
+// skipped; without it, or when the wait ends first, the run is skipped.
+func TestRunWaitsForTheLockWithLockWait(t *testing.T) {
+	st := newStore()
+	st.heldFor = 2 // another sync finishes while this one waits
+	res, err := newSyncer(t, &fakeSource{}, st, func(c *syncer.Config) { c.LockWait = time.Minute }).
+		Run(context.Background(), model.Scopes)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if diff := cmp.Diff([]model.RunStatus{model.RunSucceeded, model.RunSucceeded}, statuses(res)); diff != "" {
+		t.Errorf("statuses (-want +got):\n%s", diff)
+	}
+	if st.lockAsks != 3 {
+		t.Errorf("asked for the lock %d times, want 3 (held twice, then taken)", st.lockAsks)
+	}
+
+	st = newStore()
+	st.locked = true // held for longer than the wait
+	res, err = newSyncer(t, &fakeSource{}, st, func(c *syncer.Config) { c.LockWait = 1500 * time.Millisecond }).
+		Run(context.Background(), model.Scopes)
+	if !errors.Is(err, model.ErrLocked) {
+		t.Fatalf("err = %v, want ErrLocked after the wait", err)
+	}
+	if diff := cmp.Diff([]model.RunStatus{model.RunSkipped, model.RunSkipped}, statuses(res)); diff != "" {
+		t.Errorf("statuses (-want +got):\n%s", diff)
+	}
+	if st.lockAsks < 2 {
+		t.Errorf("asked for the lock %d times, want it asked again while waiting", st.lockAsks)
 	}
 }
 

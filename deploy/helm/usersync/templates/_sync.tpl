@@ -77,6 +77,10 @@ renders at the CronJob spec's indentation.
                   value: json
                 - name: SYNC_PROGRESS
                   value: log
+                # A run that finds another one writing waits for it, up to
+                # this, rather than being skipped until the next schedule.
+                - name: SYNC_LOCK_WAIT
+                  value: {{ .Values.sync.lockWait | quote }}
                 {{- with .Values.sync.lookback }}
                 # How far before the watermark incremental runs read again:
                 # the incremental CronJob's, and those sync on demand and
