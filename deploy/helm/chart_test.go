@@ -491,8 +491,100 @@ func TestSyncOnDemandOff(t *testing.T) {
 	}
 }
 
+// TestJobPolicyMatchesOnlyTheLaunchersJobs: the binding whose parameter is
+// the CronJob — denying whatever it matches while the API server misses
+// that CronJob — matches only Jobs labelled usersync.io/trigger in the
+// release's namespace, a label no Job the chart declares carries (the
+// CronJobs' templates, the migration hook); a second policy, without a
+// parameter, denies the API's ServiceAccount any Job without that label;
+// all four objects outlive helm uninstall and carry a label naming the
+// installation, to find them by; commonLabels cannot take the chart's
+// usersync.io/ keys.
+func TestJobPolicyMatchesOnlyTheLaunchersJobs(t *testing.T) {
+	h := helms(t)[0]
+	ms := h.mustTemplate(t, nil, "-f", "usersync/ci/default-values.yaml", "--set", "api.jobPolicy=always",
+		"--set", "sync.incremental.enabled=true", "--set", "api.webhook.enabled=true", "--set", "commonLabels.team=it")
+	const param, label = "r-usersync.ns.usersync.io", "r-usersync.ns.trigger.usersync.io"
+	var policies []object
+	for _, kind := range []string{"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"} {
+		for _, name := range []string{param, label} {
+			o := ms.find(kind, name)
+			if o == nil {
+				t.Fatalf("no %s %s: %v", kind, name, ms.kinds())
+			}
+			policies = append(policies, o)
+			if get(o, "metadata", "annotations", "helm.sh/resource-policy") != "keep" {
+				t.Errorf("%s %s is not kept by helm uninstall (helm.sh/resource-policy: keep)", kind, name)
+			}
+			if get(o, "metadata", "labels", "usersync.io/release-namespace") != "ns" || get(o, "metadata", "labels", "app.kubernetes.io/instance") != "r" {
+				t.Errorf("%s %s labels %v: want the release's and usersync.io/release-namespace: ns", kind, name, get(o, "metadata", "labels"))
+			}
+			if get(o, "spec", "matchResources", "namespaceSelector") != nil &&
+				get(o, "spec", "matchResources", "namespaceSelector", "matchLabels", "kubernetes.io/metadata.name") != "ns" {
+				t.Errorf("%s %s matches namespaces %v, want the release's", kind, name, get(o, "spec", "matchResources", "namespaceSelector"))
+			}
+		}
+	}
+	paramPolicy, labelPolicy, paramBinding, labelBinding := policies[0], policies[1], policies[2], policies[3]
+
+	if sel := get(paramBinding, "spec", "matchResources", "objectSelector"); fmt.Sprint(sel) !=
+		"map[matchExpressions:[map[key:usersync.io/trigger operator:Exists]] matchLabels:map[app.kubernetes.io/instance:r]]" {
+		t.Errorf("the CronJob-parameter binding's objectSelector = %v, want usersync.io/trigger and this release's Jobs alone", sel)
+	}
+	if get(paramBinding, "spec", "paramRef", "name") != "r-usersync" || get(paramBinding, "spec", "paramRef", "parameterNotFoundAction") != "Deny" {
+		t.Errorf("the CronJob-parameter binding's paramRef = %v", get(paramBinding, "spec", "paramRef"))
+	}
+	if get(labelPolicy, "spec", "paramKind") != nil || get(labelBinding, "spec", "paramRef") != nil ||
+		get(labelBinding, "spec", "matchResources", "objectSelector") != nil || get(labelBinding, "spec", "matchResources", "namespaceSelector") == nil {
+		t.Errorf("the label policy: paramKind %v, binding %v; want no parameter and every Job of the namespace",
+			get(labelPolicy, "spec", "paramKind"), get(labelBinding, "spec"))
+	}
+	if get(labelPolicy, "spec", "failurePolicy") != "Fail" || get(labelBinding, "spec", "policyName") != label {
+		t.Errorf("the label policy: failurePolicy %v, bound policy %v", get(labelPolicy, "spec", "failurePolicy"), get(labelBinding, "spec", "policyName"))
+	}
+	who := get(paramPolicy, "spec", "matchConditions", 0, "expression")
+	if who != "request.userInfo.username == 'system:serviceaccount:ns:r-usersync-api'" || get(labelPolicy, "spec", "matchConditions", 0, "expression") != who {
+		t.Errorf("match conditions: %v and %v, want both on the API's ServiceAccount", who, get(labelPolicy, "spec", "matchConditions", 0, "expression"))
+	}
+	if e, _ := get(labelPolicy, "spec", "validations", 0, "expression").(string); e !=
+		"'usersync.io/trigger' in variables.labels && variables.labels[?'app.kubernetes.io/instance'].orValue('') == 'r'" {
+		t.Errorf("the label policy validates %q, want the labels the binding selects required", e)
+	}
+
+	// The Jobs the chart declares: none carries the label, on the Job or
+	// (what a Job made from a template without labels takes) its pods.
+	jobs := map[string]any{}
+	for _, cj := range []string{"r-usersync", "r-usersync-incremental"} {
+		o := ms.find("CronJob", cj)
+		if o == nil {
+			t.Fatalf("no CronJob %s: %v", cj, ms.kinds())
+		}
+		jobs["CronJob "+cj+" jobTemplate"] = get(o, "spec", "jobTemplate", "metadata", "labels")
+		jobs["CronJob "+cj+" pod template"] = get(o, "spec", "jobTemplate", "spec", "template", "metadata", "labels")
+	}
+	hook := ms.find("Job", "r-usersync-migrate")
+	if hook == nil {
+		t.Fatalf("no migration hook: %v", ms.kinds())
+	}
+	jobs["the migration hook"] = get(hook, "metadata", "labels")
+	for what, labels := range jobs {
+		if !strings.HasSuffix(what, "pod template") && (get(labels, "team") != "it" || get(labels, "app.kubernetes.io/instance") != "r") {
+			t.Errorf("%s labels %v: no commonLabels or instance label, is this where the Job's labels come from?", what, labels)
+		}
+		if get(labels, "usersync.io/trigger") != nil {
+			t.Errorf("%s is labelled usersync.io/trigger: its Jobs would meet the CronJob parameter's binding", what)
+		}
+	}
+
+	_, err := h.template(t, nil, "-f", "usersync/ci/default-values.yaml", "--set", "commonLabels.usersync\\.io/trigger=api")
+	if err == nil || !strings.Contains(err.Error(), "commonLabels: usersync.io/trigger is the chart's own label") {
+		t.Errorf("commonLabels with usersync.io/trigger: %v, want a refusal", err)
+	}
+}
+
 // TestNotesWarnWithoutJobPolicy: where the Job policy is not installed,
-// NOTES says what the API's ServiceAccount can do and what to do about it
+// NOTES says what the API's ServiceAccount can do and what to do about it;
+// where it is, how to remove the policies that helm uninstall leaves
 // (helm install --dry-run=server on the real API server, which serves
 // ValidatingAdmissionPolicy; TestSyncOnDemandOff checks that auto follows
 // what the cluster serves).
@@ -518,6 +610,15 @@ func TestNotesWarnWithoutJobPolicy(t *testing.T) {
 				for _, want := range []string{"WARNING: nothing confines the Jobs", "api.jobPolicy is never", "a namespace of its own", "api.syncOnDemand=false"} {
 					if strings.Contains(out, want) != c.warn {
 						t.Errorf("%v: NOTES say %q: %v, want %v:\n%s", c.args, want, !c.warn, c.warn, notes(out))
+					}
+				}
+				// With the policies, how to remove them for good, as they
+				// outlive helm uninstall.
+				policies := c.args == nil
+				for _, want := range []string{"outlive `helm uninstall`", "kubernetes/kubernetes/issues/130887",
+					"kubectl delete validatingadmissionpolicy,validatingadmissionpolicybinding -l app.kubernetes.io/instance=r,usersync.io/release-namespace=" + ns + "\n"} {
+					if strings.Contains(out, want) != policies {
+						t.Errorf("%v: NOTES say %q: %v, want %v:\n%s", c.args, want, !policies, policies, notes(out))
 					}
 				}
 			}

@@ -358,7 +358,8 @@ func releaseObjects(t *testing.T, cp *kubetest.ControlPlane, ns string) map[stri
 // usersync --full against the simulator, usersapi runs as the Deployment
 // configures it and its POST /sync/users makes a Job that runs, helm test
 // passes; an upgrade keeps the generated tokens; an uninstall leaves
-// nothing behind.
+// nothing behind but what is kept (the API tokens, the Job policies); a
+// reinstall under the same name adopts them and works as the first install.
 func TestChartOnAPIServer(t *testing.T) {
 	kubectl, err := exec.LookPath("kubectl")
 	if err != nil {
@@ -486,6 +487,9 @@ func TestChartOnAPIServer(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if err := api.Stop(t); err != nil {
+				t.Errorf("usersapi stopped with %v", err)
+			}
 			e.helmRun(t, "uninstall", "r", "--wait", "--timeout", "2m")
 			for obj, owners := range releaseObjects(t, e.cp, e.ns) {
 				kept := obj == "Secret/r-usersync-api-tokens" // helm.sh/resource-policy: keep
@@ -494,15 +498,51 @@ func TestChartOnAPIServer(t *testing.T) {
 					t.Errorf("helm uninstall left %s (owners %v)", obj, owners)
 				}
 			}
-			// The cluster-scoped Job policy and its binding go too: a binding
-			// left without its CronJob would deny every Job in the namespace.
-			policy := "r-usersync." + e.ns + ".usersync.io"
-			if _, err := e.client.AdmissionregistrationV1().ValidatingAdmissionPolicies().Get(ctx, policy, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
-				t.Errorf("helm uninstall left ValidatingAdmissionPolicy %s (%v)", policy, err)
+			// The cluster-scoped Job policies and bindings stay (kept): deleting
+			// the last binding whose parameter is a CronJob would stop the API
+			// server's CronJob informer for good (kubernetes/kubernetes#130887).
+			// Left behind, they refuse no one's Job.
+			r := releasePolicies(e.cp, "r", e.ns)
+			for _, name := range []string{r.policy, r.labelPolicy} {
+				if _, err := e.client.AdmissionregistrationV1().ValidatingAdmissionPolicies().Get(ctx, name, metav1.GetOptions{}); err != nil {
+					t.Errorf("helm uninstall deleted ValidatingAdmissionPolicy %s: %v", name, err)
+				}
+				if _, err := e.client.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings().Get(ctx, name, metav1.GetOptions{}); err != nil {
+					t.Errorf("helm uninstall deleted ValidatingAdmissionPolicyBinding %s: %v", name, err)
+				}
 			}
-			if _, err := e.client.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings().Get(ctx, policy, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
-				t.Errorf("helm uninstall left ValidatingAdmissionPolicyBinding %s (%v)", policy, err)
+			if err := r.createAsAdmin(plainJob(nil)); err != nil {
+				t.Errorf("an admin's Job in the namespace after helm uninstall: %v", err)
 			}
+
+			// Reinstall under the same name: Helm adopts the kept policies; the
+			// migration hook, an admin's Job from the CronJob and the API's
+			// launch are admitted, and the policies confine the API as before.
+			e.helmRun(t, "install", "r", chartDir, "-f", e.values, "--timeout", "3m")
+			if runs := e.kubelet.Runs("r-usersync-migrate"); len(runs) != 3 || runs[2].Err != nil {
+				t.Fatalf("migration hook runs after the reinstall: %+v", runs)
+			}
+			manifest := e.helmRun(t, "get", "manifest", "r")
+			for _, name := range []string{r.policy, r.labelPolicy} {
+				if strings.Count(manifest, "name: "+name+"\n") != 2 {
+					t.Errorf("the reinstalled release does not manage policy and binding %s", name)
+				}
+			}
+			out, err = exec.Command(kubectl, "--kubeconfig", e.cp.KubeconfigPath(), "-n", e.ns,
+				"create", "job", "--from=cronjob/r-usersync", "manual-2").CombinedOutput()
+			if err != nil {
+				t.Fatalf("kubectl create job after the reinstall: %v\n%s", err, out)
+			}
+			e.waitJob(t, "manual-2")
+			r = installedForPolicy(t, e.cp, "r", e.ns) // the ServiceAccount is a new one
+			api = e.startAPI(t)
+			code, body := request(t, "POST", api.Base+"/api/sync/users", syncToken)
+			var accepted struct{ Job string }
+			if code != http.StatusAccepted || json.Unmarshal(body, &accepted) != nil || accepted.Job == "" {
+				t.Fatalf("POST /api/sync/users after the reinstall = %d %s", code, body)
+			}
+			job := e.waitJob(t, accepted.Job)
+			r.deniesAttacks(t, asSent(job))
 		})
 	}
 }

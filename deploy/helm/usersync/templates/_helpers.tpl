@@ -293,6 +293,24 @@ the release and its namespace, so that installations coexist.
 {{- end }}
 
 {{/*
+usersync.apiJobLabelPolicyName names the parameterless policy and binding
+that require the launcher's label on the API's Jobs.
+*/}}
+{{- define "usersync.apiJobLabelPolicyName" -}}
+{{- printf "%s.%s.trigger.usersync.io" (include "usersync.fullname" .) .Release.Namespace }}
+{{- end }}
+
+{{/*
+usersync.apiJobPolicyLabels label the cluster-scoped Job policies: the
+release's labels and its namespace, so that one selector finds the
+policies of one installation (they outlive helm uninstall).
+*/}}
+{{- define "usersync.apiJobPolicyLabels" -}}
+{{ include "usersync.labels" (list . "api") }}
+usersync.io/release-namespace: {{ .Release.Namespace | quote }}
+{{- end }}
+
+{{/*
 usersync.celSame is a CEL expression that holds when field f is absent from
 both a and b, or present in both and equal; call with (list a b f).
 */}}

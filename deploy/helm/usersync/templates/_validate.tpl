@@ -26,6 +26,16 @@ one argument each. */}}
 {{- end }}
 {{- end }}
 
+{{- /* The usersync.io/ labels are the chart's: usersync.io/trigger marks
+the Jobs sync on demand makes, the ones the Job policy compares with the
+CronJob; on every Job it would put the hooks and the scheduled Jobs under
+it too. */}}
+{{- range $k, $_ := $v.commonLabels }}
+{{- if hasPrefix "usersync.io/" $k }}
+{{- fail (printf "commonLabels: %s is the chart's own label (usersync.io/ marks what sync on demand makes): choose another key" $k) }}
+{{- end }}
+{{- end }}
+
 {{- /* Time budgets that must nest. */}}
 {{- if ge (int $v.databaseWaitSeconds) (int $v.migration.activeDeadlineSeconds) }}
 {{- fail "migration.activeDeadlineSeconds must be longer than databaseWaitSeconds, or the hook is stopped while it still waits for the database" }}
