@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2/negotiation"
@@ -71,31 +72,61 @@ func limitRequests(next http.Handler) http.Handler {
 	})
 }
 
-// dropMalformedAccept removes an Accept header that huma's content
-// negotiation cannot parse: negotiation.SelectQValueFast, which huma runs
-// on every response it writes, panics on some malformed ones (";;,,"),
-// which made any route answer 500. RFC 9110 lets a server disregard an
-// Accept it cannot use; the answer is then the default, JSON.
+// dropMalformedAccept removes from Accept what huma's content negotiation
+// cannot use. Media ranges that are not type/subtype (RFC 9110 §12.5.1,
+// e.g. "json") go: huma would match one against its format names and
+// answer with Content-Type: json. A header the negotiation parser panics on
+// (";;,,": negotiation.SelectQValueFast runs on every response huma writes,
+// which made any route answer 500) goes whole. RFC 9110 lets a server
+// disregard an Accept it cannot use; the answer is then the default, JSON.
 func dropMalformedAccept(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if accept := r.Header.Get("Accept"); accept != "" && !negotiable(accept) {
-			r.Header.Del("Accept")
+		if accept := r.Header.Get("Accept"); accept != "" {
+			if usable := usableAccept(accept); usable == "" {
+				r.Header.Del("Accept")
+			} else if usable != accept {
+				r.Header.Set("Accept", usable)
+			}
 		}
 		next.ServeHTTP(w, r)
 	})
 }
 
-// negotiable reports whether huma can negotiate with accept. Where the
-// parser panics depends on the header alone, not on the offered types.
+// usableAccept returns accept's media ranges of the form type/subtype, or
+// "" when none is left or the negotiation parser cannot read them.
+func usableAccept(accept string) string {
+	ranges := strings.Split(accept, ",")
+	kept := ranges[:0]
+	for _, mr := range ranges {
+		typ, _, _ := strings.Cut(mr, ";")
+		if t, sub, ok := strings.Cut(strings.TrimSpace(typ), "/"); ok && t != "" && sub != "" {
+			kept = append(kept, mr)
+		}
+	}
+	usable := strings.Join(kept, ",")
+	if usable == "" || !negotiable(usable) {
+		return ""
+	}
+	return usable
+}
+
+// negotiable reports whether huma can negotiate with accept: its parser
+// does not panic on it (where it panics depends on the header alone, not on
+// the offered types), and it does not pick the bare format name "json" the
+// server registers for +json types, which quirks of that parser allow
+// ("application/json;json;q=0").
 func negotiable(accept string) (ok bool) {
 	defer func() {
 		if recover() != nil {
 			ok = false
 		}
 	}()
-	negotiation.SelectQValueFast(accept, []string{"application/json"})
-	return true
+	return negotiation.SelectQValueFast(accept, formatNames) != "json"
 }
+
+// formatNames are the keys of the huma config's Formats, as huma offers
+// them to the negotiation.
+var formatNames = []string{"application/json", "json"}
 
 // streamSlots counts the streams running against Limits.MaxStreams.
 type streamSlots struct {

@@ -121,8 +121,10 @@ func NewHandler(cfg Config) (*Handler, error) {
 		}},
 		OpenAPIPath: "/openapi",
 		// /docs is ours (docs.go): huma's page loads its viewer from a CDN.
-		DocsPath:      "",
-		Formats:       map[string]huma.Format{"application/json": huma.DefaultJSONFormat, "json": huma.DefaultJSONFormat},
+		DocsPath: "",
+		// The keys are formatNames: dropMalformedAccept checks what huma's
+		// negotiation picks among them.
+		Formats:       map[string]huma.Format{formatNames[0]: huma.DefaultJSONFormat, formatNames[1]: huma.DefaultJSONFormat},
 		DefaultFormat: "application/json",
 	})
 	var ops huma.API = api
