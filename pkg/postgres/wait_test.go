@@ -104,15 +104,9 @@ func TestWaitReadyWaitsForAServerStartingUp(t *testing.T) {
 }
 
 func TestWaitReadyGivesUpAfterItsBound(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close() // nobody listens: connections are refused
-	db := open(t, "postgres://postgres:secret-pw@"+addr+"/postgres?sslmode=disable")
+	db := open(t, "postgres://postgres:secret-pw@"+refusingAddr(t)+"/postgres?sslmode=disable")
 	var waits []postgres.Waiting
-	err = db.WaitReady(context.Background(), time.Second, func(w postgres.Waiting) { waits = append(waits, w) })
+	err := db.WaitReady(context.Background(), time.Second, func(w postgres.Waiting) { waits = append(waits, w) })
 	if !errors.Is(err, model.ErrUnavailable) || !errors.Is(err, syscall.ECONNREFUSED) || !strings.Contains(err.Error(), "within 1s") {
 		t.Errorf("err = %v; want unavailable, refused, and the bound", err)
 	}
@@ -132,6 +126,28 @@ func TestWaitReadyGivesUpAfterItsBound(t *testing.T) {
 	if err := db.WaitReady(context.Background(), 0, func(w postgres.Waiting) { waits = append(waits, w) }); !errors.Is(err, syscall.ECONNREFUSED) || len(waits) != 0 {
 		t.Errorf("bound 0: err = %v after %d waits; want refused after none", err, len(waits))
 	}
+}
+
+// refusingAddr returns a loopback address whose port is bound, not
+// listening, while the test runs: connections to it are refused, and no
+// other process can take the port meanwhile. (A port listened on and
+// closed again can be, by a test running beside this one, which then
+// answers instead of refusing.)
+func refusingAddr(t *testing.T) string {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
 }
 
 func TestWaitReadyFailsAtOnceWhenWaitingCannotHelp(t *testing.T) {
