@@ -424,10 +424,7 @@ func TestGuardRefusesToDeleteMoreThanATenth(t *testing.T) {
 
 func TestSecondConcurrentRunSkips(t *testing.T) {
 	f := newFixture(t, 300, 0, snipeittest.Config{})
-	held, release := f.holdPage("/api/v1/users", "99")
-	first := make(chan result)
-	go func() { first <- f.run() }()
-	<-held
+	first, release := f.runHeldAt("99")
 
 	second := f.run()
 	release()
@@ -437,10 +434,7 @@ func TestSecondConcurrentRunSkips(t *testing.T) {
 	if r := <-first; r.code != 0 {
 		t.Fatalf("first run: exit %d\n%s", r.code, r.stderr)
 	}
-	statuses := []string{}
-	for _, r := range f.runs() {
-		statuses = append(statuses, r.Status)
-	}
+	statuses := f.runStatuses()
 	slices.Sort(statuses)
 	if diff := cmp.Diff([]string{"skipped", "succeeded"}, statuses); diff != "" {
 		t.Errorf("sync_runs statuses (-want +got):\n%s", diff)
@@ -452,10 +446,7 @@ func TestSecondConcurrentRunSkips(t *testing.T) {
 // being skipped until the next schedule.
 func TestLockWaitRunsAfterTheHolder(t *testing.T) {
 	f := newFixture(t, 300, 0, snipeittest.Config{})
-	held, release := f.holdPage("/api/v1/users", "99")
-	first := make(chan result)
-	go func() { first <- f.run() }()
-	<-held
+	first, release := f.runHeldAt("99")
 
 	second := make(chan result)
 	go func() { second <- f.run("--lock-wait", "1m") }()
@@ -488,11 +479,7 @@ func TestLockWaitRunsAfterTheHolder(t *testing.T) {
 	if !strings.Contains(r.stderr, "another sync holds the lock: waiting for it") || !strings.Contains(r.stderr, "took the lock") {
 		t.Errorf("second run's log does not say it waited for the lock:\n%s", r.stderr)
 	}
-	statuses := []string{}
-	for _, r := range f.runs() {
-		statuses = append(statuses, r.Status)
-	}
-	if diff := cmp.Diff([]string{"succeeded", "succeeded"}, statuses); diff != "" {
+	if diff := cmp.Diff([]string{"succeeded", "succeeded"}, f.runStatuses()); diff != "" {
 		t.Errorf("sync_runs statuses (-want +got):\n%s", diff)
 	}
 }
@@ -521,6 +508,27 @@ func TestDryRunReportsAndWritesNothing(t *testing.T) {
 	if n := len(f.runs()); n != runs {
 		t.Errorf("a dry run recorded %d sync_runs rows", n-runs)
 	}
+}
+
+// runHeldAt starts usersync with args and returns once it is waiting for
+// the users page at offset (see holdPage): done receives its result after
+// release is called.
+func (f *fixture) runHeldAt(offset string, args ...string) (done <-chan result, release func()) {
+	held, release := f.holdPage("/api/v1/users", offset)
+	ch := make(chan result)
+	go func() { ch <- f.run(args...) }()
+	<-held
+	return ch, release
+}
+
+// runStatuses returns the status of every recorded run, oldest first.
+func (f *fixture) runStatuses() []string {
+	f.t.Helper()
+	var statuses []string
+	for _, r := range f.runs() {
+		statuses = append(statuses, r.Status)
+	}
+	return statuses
 }
 
 // holdPage makes the first request for path at offset wait until the
@@ -552,10 +560,7 @@ func TestDryRunNeverMakesARealRunSkip(t *testing.T) {
 	must(t, f.sim.UpdateUser(users[0].ID, func(u *snipeittest.User) { u.Phone = "+1-555-0199" }))
 	change := fmt.Sprintf("~ users %d %s: phone", users[0].ID, users[0].Username)
 
-	held, release := f.holdPage("/api/v1/users", "99")
-	dry := make(chan result)
-	go func() { dry <- f.run("--dry-run") }()
-	<-held
+	dry, release := f.runHeldAt("99", "--dry-run")
 	real := f.run()
 	release()
 	if real.code != 0 || !strings.Contains(real.stdout, fmt.Sprintf("users: %d fetched, 0 inserted, 1 updated", len(users))) {
@@ -565,20 +570,13 @@ func TestDryRunNeverMakesARealRunSkip(t *testing.T) {
 	if r := <-dry; r.code != 0 || !strings.Contains(r.stdout, change) {
 		t.Errorf("the dry run: exit %d, stdout %q; want 0 and %q", r.code, r.stdout, change)
 	}
-	var statuses []string
-	for _, r := range f.runs() {
-		statuses = append(statuses, r.Status)
-	}
-	if diff := cmp.Diff([]string{"succeeded", "succeeded"}, statuses); diff != "" {
+	if diff := cmp.Diff([]string{"succeeded", "succeeded"}, f.runStatuses()); diff != "" {
 		t.Errorf("sync_runs statuses (-want +got):\n%s", diff)
 	}
 
 	// The other way round: a real run holds the lock while a dry run runs.
 	must(t, f.sim.UpdateUser(users[1].ID, func(u *snipeittest.User) { u.Phone = "+1-555-0100" }))
-	held, release = f.holdPage("/api/v1/users", "198")
-	realDone := make(chan result)
-	go func() { realDone <- f.run() }()
-	<-held
+	realDone, release := f.runHeldAt("198")
 	r := f.run("--dry-run")
 	release()
 	if want := fmt.Sprintf("~ users %d %s: phone", users[1].ID, users[1].Username); r.code != 0 || !strings.Contains(r.stdout, want) {
