@@ -30,15 +30,23 @@ type TokenLine struct {
 // ReadTokenFile reads and parses the token file at path (ParseTokenFile).
 // Its errors wrap model.ErrInvalid and never quote a token.
 func ReadTokenFile(path string) ([]TokenLine, error) {
+	return readSecretFile(path, "token file", ParseTokenFile)
+}
+
+// readSecretFile reads the file at path and parses it. Its errors wrap
+// model.ErrInvalid and say what the file is; parse's name the line, never
+// its content.
+func readSecretFile[T any](path, what string, parse func([]byte) (T, error)) (T, error) {
+	var zero T
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("%w: token file: %w", model.ErrInvalid, err)
+		return zero, fmt.Errorf("%w: %s: %w", model.ErrInvalid, what, err)
 	}
-	lines, err := ParseTokenFile(data)
+	v, err := parse(data)
 	if err != nil {
-		return nil, fmt.Errorf("%w: token file %s: %w", model.ErrInvalid, path, err)
+		return zero, fmt.Errorf("%w: %s %s: %w", model.ErrInvalid, what, path, err)
 	}
-	return lines, nil
+	return v, nil
 }
 
 // ParseTokenFile parses the format of API_TOKENS_FILE: one

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -223,13 +222,9 @@ func (s *WebhookSecrets) Len() int { return len(s.file.get()) }
 
 // readWebhookSecrets reads and checks the file (ParseWebhookSecrets).
 func readWebhookSecrets(path string) ([][sha256.Size]byte, error) {
-	data, err := os.ReadFile(path)
+	secrets, err := readSecretFile(path, "webhook secret file", ParseWebhookSecrets)
 	if err != nil {
-		return nil, fmt.Errorf("%w: webhook secret file: %w", model.ErrInvalid, err)
-	}
-	secrets, err := ParseWebhookSecrets(data)
-	if err != nil {
-		return nil, fmt.Errorf("%w: webhook secret file %s: %w", model.ErrInvalid, path, err)
+		return nil, err
 	}
 	digests := make([][sha256.Size]byte, len(secrets))
 	for i, s := range secrets {
